@@ -1,0 +1,59 @@
+"""Canonical column and table names: the one place they are spelled."""
+
+
+class Columns:
+    """Canonical column names shared by every table and module."""
+
+    customer_id = "customer_id"
+    product_id = "product_id"
+    order_id = "order_id"
+    timestamp = "timestamp"
+    amount = "amount"
+    quantity = "quantity"
+    channel = "channel"
+    store_id = "store_id"
+    is_return = "is_return"
+
+    signup_date = "signup_date"
+    birth_year = "birth_year"
+    gender = "gender"
+    region = "region"
+    member_tier = "member_tier"
+    consent_profiling = "consent_profiling"
+    consent_marketing = "consent_marketing"
+
+    category = "category"
+    brand = "brand"
+    price = "price"
+    in_stock = "in_stock"
+    launched_at = "launched_at"
+
+    event_type = "event_type"
+
+    score = "score"
+    complaint = "complaint"
+    topic = "topic"
+
+
+class Tables:
+    """Canonical table names; also the file stems looked for in a data folder."""
+
+    transactions = "transactions"
+    customers = "customers"
+    products = "products"
+    events = "events"
+    feedback = "feedback"
+
+    ALL = ("transactions", "customers", "products", "events", "feedback")
+
+
+class EventTypes:
+    """Event types the events table may hold, strongest interest signal last."""
+
+    view = "view"
+    wishlist = "wishlist"
+    try_on = "try_on"
+    cart = "cart"
+    purchase = "purchase"
+
+    ALL = ("view", "wishlist", "try_on", "cart", "purchase")

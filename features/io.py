@@ -1,0 +1,222 @@
+"""Loaders: CSV or Parquet, a file or a folder with one file per table, mapped and validated into a Dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.columns import Columns as C
+from features.columns import Tables
+from features.exceptions import DataError
+from features.mapping import DatasetMapping, TableMapping, load_mapping, to_number
+from features.schema import ID, SCHEMAS, TEXT, TableSchema
+from features.validation import TableReport, capabilities, transaction_summary, validate_table
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.is_dir() or path.name.lower().endswith(PARQUET_SUFFIXES)
+
+
+def _is_csv(path: Path) -> bool:
+    return path.name.lower().endswith(CSV_SUFFIXES)
+
+
+def find_sources(path: str | Path, mapping: DatasetMapping) -> dict[str, Path]:
+    """Which file holds which table.
+
+    A single file is the transactions table. A folder holds ``<table>.parquet`` / ``<table>.csv`` files or
+    ``<table>/`` folders of Parquet parts; a mapping's ``file:`` names a table's file explicitly.
+
+    Raises
+    ------
+    DataError
+        The path does not exist, or a folder has no transactions file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.is_file():
+        return {Tables.transactions: path}
+    found: dict[str, Path] = {}
+    for table in Tables.ALL:
+        named = mapping.table(table).file
+        if named:
+            candidate = path / named
+            if not candidate.exists():
+                raise DataError(f"{candidate}: file for table '{table}' named in the mapping does not exist")
+            found[table] = candidate
+            continue
+        for suffix in PARQUET_SUFFIXES + CSV_SUFFIXES:
+            if (path / f"{table}{suffix}").is_file():
+                found[table] = path / f"{table}{suffix}"
+                break
+        else:
+            if (path / table).is_dir():
+                found[table] = path / table
+    if Tables.transactions not in found:
+        if not found and any(p.name.lower().endswith(PARQUET_SUFFIXES) for p in path.iterdir()):
+            return {Tables.transactions: path}  # a folder of Parquet parts of one table
+        raise DataError(f"{path}: no transactions file (looked for transactions.parquet, transactions.csv or a "
+                        f"transactions/ folder)")
+    return found
+
+
+def _protected_columns(mapping: TableMapping, schema: TableSchema) -> set[str]:
+    """Source columns holding ids or text: read as text so '00123' keeps its zeros."""
+    textual = {c for c, kind in schema.kinds.items() if kind in (ID, TEXT)}
+    if mapping.is_identity:
+        return textual
+    return {src for canonical, src in mapping.rename.items() if canonical in textual}
+
+
+def read_source(path: Path, mapping: TableMapping, schema: TableSchema) -> pd.DataFrame:
+    """Read one table's source file as it is (no mapping yet).
+
+    CSV cells are read as text; columns other than ids and text whose every value is a number become numbers,
+    so expressions like ``Quantity * UnitPrice`` work on CSV and Parquet alike.
+
+    Raises
+    ------
+    DataError
+        The file cannot be read.
+    """
+    try:
+        if _is_parquet(path):
+            frame = pd.read_parquet(path)
+        elif _is_csv(path):
+            options: dict[str, Any] = {"sep": "\t"} if path.name.lower().endswith(".tsv") else {}
+            options.update(mapping.read)
+            frame = pd.read_csv(path, dtype="str", **options)
+            protected = _protected_columns(mapping, schema)
+            for col in frame.columns:
+                if col in protected:
+                    continue
+                numbers = to_number(frame[col], options.get("decimal"), options.get("thousands"))
+                if numbers.notna().sum() == frame[col].notna().sum() and frame[col].notna().any():
+                    frame[col] = numbers
+        else:
+            raise DataError(f"{path}: unsupported file type (use .csv, .csv.gz, .tsv or .parquet)")
+    except DataError:
+        raise
+    except Exception as exc:  # any reader failure is reported as one line naming the file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot read {schema.name} ({first})") from None
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+@dataclass
+class Dataset:
+    """Validated canonical tables with the report and rejected rows of each."""
+
+    tables: dict[str, pd.DataFrame]
+    reports: dict[str, TableReport]
+    rejects: dict[str, pd.DataFrame]
+    source: str
+    mapping: str
+
+    @property
+    def transactions(self) -> pd.DataFrame:
+        return self.tables[Tables.transactions]
+
+    def get(self, table: str) -> pd.DataFrame | None:
+        """The table, or None when the data has none."""
+        return self.tables.get(table)
+
+    def report(self) -> dict[str, Any]:
+        """The validation report: transaction counts at the top level, every table under ``tables``."""
+        tx = self.reports[Tables.transactions]
+        out: dict[str, Any] = {
+            "source": self.source,
+            "mapping": self.mapping,
+            "rows_read": tx.rows_read,
+            "rows_kept": tx.rows_kept,
+            "rows_rejected": tx.rows_rejected,
+            "rejected_by_reason": tx.rejected_by_reason,
+        }
+        out.update(transaction_summary(self.transactions))
+        out["duplicates"] = tx.details.get("duplicates", 0)
+        out["returns"] = tx.details.get("returns", {"rows": 0, "amount": 0.0})
+        out["tables"] = {name: r.as_dict() for name, r in self.reports.items()}
+        caps = capabilities(self.tables)
+        out["capabilities"] = caps
+        out["notes"] = _capability_notes(caps)
+        return out
+
+    def write_rejects(self, out_dir: str | Path) -> dict[str, str]:
+        """Write each table's rejected rows (row number, reason, source columns) as CSV; returns the paths."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for table, rejects in self.rejects.items():
+            target = out_dir / f"{table}.rejects.csv"
+            rejects.to_csv(target, index=False)
+            written[table] = str(target)
+        return written
+
+
+def _capability_notes(caps: dict[str, bool]) -> list[str]:
+    notes = []
+    if not caps["recommendations"]:
+        notes.append("transactions have no product_id: churn, CLV and segments only, no recommendations")
+    if not caps["consent"]:
+        notes.append("no customers.consent_profiling: every customer is treated as consenting to profiling")
+    if not caps["category_filters"]:
+        notes.append("no products table with category: category filters and per-category popularity are off")
+    return notes
+
+
+def load_dataset(path: str | Path, mapping: str | Path | DatasetMapping | None = None) -> Dataset:
+    """Load, map and validate a dataset.
+
+    Parameters
+    ----------
+    path
+        A transactions file (CSV or Parquet) or a folder with one file per table.
+    mapping
+        A column-mapping YAML file (or parsed mapping); ``None`` when the data is in canonical names.
+
+    Returns
+    -------
+    Dataset
+        Canonical tables; transactions are required, the others present when the data has them.
+
+    Raises
+    ------
+    DataError
+        Unreadable file, missing required column, or no usable row.
+    ConfigError
+        The mapping is malformed.
+    """
+    dataset_mapping = mapping if isinstance(mapping, DatasetMapping) else load_mapping(mapping)
+    sources = find_sources(path, dataset_mapping)
+    tables, reports, rejects = {}, {}, {}
+    for table, file in sources.items():
+        schema = SCHEMAS[table]
+        table_mapping = dataset_mapping.table(table)
+        raw = read_source(file, table_mapping, schema)
+        result = validate_table(raw, schema, table_mapping, str(file))
+        tables[table], reports[table], rejects[table] = result.frame, result.report, result.rejects
+    _cross_table_checks(tables, reports)
+    return Dataset(tables=tables, reports=reports, rejects=rejects, source=str(path),
+                   mapping=str(dataset_mapping.path) if dataset_mapping.path else "canonical")
+
+
+def _cross_table_checks(tables: dict[str, pd.DataFrame], reports: dict[str, TableReport]) -> None:
+    """Counts of references the other tables do not know (kept: the catalogue may simply lag the log)."""
+    tx = tables[Tables.transactions]
+    products = tables.get(Tables.products)
+    customers = tables.get(Tables.customers)
+    details = reports[Tables.transactions].details
+    if products is not None and C.product_id in tx.columns:
+        details["products_missing_from_catalogue"] = int(
+            (~tx[C.product_id].drop_duplicates().isin(products[C.product_id])).sum())
+    if customers is not None:
+        details["customers_missing_from_customers_table"] = int(
+            (~tx[C.customer_id].drop_duplicates().isin(customers[C.customer_id])).sum())

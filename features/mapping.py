@@ -1,0 +1,287 @@
+"""Column mappings (configs/datasets/*.yaml) that turn any export into the canonical tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from features.columns import Tables
+from features.exceptions import ConfigError
+from features.expressions import Expression
+
+_TABLE_KEYS = {"file", "read", "rename", "derive", "constants", "values", "numeric", "timestamps", "filters",
+               "returns", "duplicates", "keep"}
+_TIMESTAMP_KEYS = {"format", "dayfirst", "unit", "timezone"}
+
+
+@dataclass
+class TimestampRule:
+    """How timestamp text or numbers are parsed (``format`` as in strftime, or epoch ``unit`` s/ms)."""
+
+    format: str | None = None
+    dayfirst: bool = False
+    unit: str | None = None
+    timezone: str | None = None  # source values without an offset are in this zone; output is UTC-naive
+
+
+@dataclass
+class TableMapping:
+    """How one canonical table is built from a source table. Empty means "already canonical"."""
+
+    where: str
+    file: str | None = None
+    read: dict[str, Any] = field(default_factory=dict)
+    rename: dict[str, str] = field(default_factory=dict)
+    derive: dict[str, Expression] = field(default_factory=dict)
+    constants: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, dict[Any, Any]] = field(default_factory=dict)
+    numeric: list[str] = field(default_factory=list)
+    timestamps: TimestampRule = field(default_factory=TimestampRule)
+    filters: dict[str, Expression] = field(default_factory=dict)
+    returns: Expression | None = None
+    duplicates: str = "reject"
+    keep: list[str] = field(default_factory=list)
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the source is taken as canonical (no renames, derivations or constants)."""
+        return not (self.rename or self.derive or self.constants)
+
+    def source_columns_for(self, canonical: str) -> str | None:
+        """Source column renamed onto ``canonical``, if any."""
+        return self.rename.get(canonical)
+
+
+@dataclass
+class DatasetMapping:
+    """A whole mapping file: one :class:`TableMapping` per table it mentions."""
+
+    name: str
+    path: Path | None
+    tables: dict[str, TableMapping]
+
+    def table(self, name: str) -> TableMapping:
+        """Mapping of ``name``; tables the file does not mention are taken as canonical."""
+        return self.tables.get(name) or TableMapping(where=f"{self.name}: {name}")
+
+
+def identity_mapping() -> DatasetMapping:
+    """The mapping for data already in canonical column names."""
+    return DatasetMapping(name="canonical", path=None, tables={})
+
+
+def _mapping_of(value: Any, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping of name: value")
+    return value
+
+
+def parse_table_mapping(spec: Any, where: str) -> TableMapping:
+    """Parse one table's section of a mapping file.
+
+    Parameters
+    ----------
+    spec
+        The section as loaded from YAML.
+    where
+        ``file: table`` prefix for error messages.
+
+    Returns
+    -------
+    TableMapping
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys, malformed values or expressions outside the allowed vocabulary.
+    """
+    spec = _mapping_of(spec, where)
+    unknown = sorted(set(spec) - _TABLE_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(_TABLE_KEYS))})")
+    ts = _mapping_of(spec.get("timestamps"), f"{where}.timestamps")
+    bad_ts = sorted(set(ts) - _TIMESTAMP_KEYS)
+    if bad_ts:
+        raise ConfigError(f"{where}.timestamps: unknown key '{bad_ts[0]}' "
+                          f"(allowed: {', '.join(sorted(_TIMESTAMP_KEYS))})")
+    duplicates = spec.get("duplicates", "reject")
+    if duplicates not in ("reject", "keep"):
+        raise ConfigError(f"{where}.duplicates: must be 'reject' or 'keep', not {duplicates!r}")
+    for key in ("numeric", "keep"):
+        if not isinstance(spec.get(key, []), list):
+            raise ConfigError(f"{where}.{key}: expected a list of source column names")
+    values = _mapping_of(spec.get("values"), f"{where}.values")
+    for col, recode in values.items():
+        _mapping_of(recode, f"{where}.values.{col}")
+    returns = spec.get("returns")
+    return TableMapping(
+        where=where,
+        file=spec.get("file"),
+        read=_mapping_of(spec.get("read"), f"{where}.read"),
+        rename={str(k): str(v) for k, v in _mapping_of(spec.get("rename"), f"{where}.rename").items()},
+        derive={str(k): Expression(v, f"{where}.derive.{k}")
+                for k, v in _mapping_of(spec.get("derive"), f"{where}.derive").items()},
+        constants=dict(_mapping_of(spec.get("constants"), f"{where}.constants")),
+        values={str(k): dict(v) for k, v in values.items()},
+        numeric=[str(c) for c in spec.get("numeric", [])],
+        timestamps=TimestampRule(**ts),
+        filters={str(k): Expression(v, f"{where}.filters.{k}")
+                 for k, v in _mapping_of(spec.get("filters"), f"{where}.filters").items()},
+        returns=Expression(returns, f"{where}.returns") if returns is not None else None,
+        duplicates=duplicates,
+        keep=[str(c) for c in spec.get("keep", [])],
+    )
+
+
+def load_mapping(path: str | Path | None) -> DatasetMapping:
+    """Read a column-mapping YAML file; ``None`` gives the identity mapping.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, not YAML, or names an unknown table or key.
+    """
+    if path is None:
+        return identity_mapping()
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: mapping file does not exist") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read mapping ({str(exc).splitlines()[0]})") from None
+    spec = _mapping_of(spec, str(path))
+    name = str(spec.pop("name", path.stem))
+    spec.pop("description", None)
+    unknown = sorted(set(spec) - set(Tables.ALL))
+    if unknown:
+        raise ConfigError(f"{path.name}: unknown table '{unknown[0]}' (tables: {', '.join(Tables.ALL)})")
+    tables = {t: parse_table_mapping(s, f"{path.name}: {t}") for t, s in spec.items()}
+    return DatasetMapping(name=name, path=path, tables=tables)
+
+
+@dataclass
+class MappedTable:
+    """A source table after its mapping: canonical columns, return flags and per-row reject reasons."""
+
+    frame: pd.DataFrame
+    returns: pd.Series | None
+    reasons: "RejectTracker"
+
+
+class RejectTracker:
+    """Per-row reject reasons; the first reason a row gets is the one recorded."""
+
+    def __init__(self, n_rows: int):
+        self.codes = np.zeros(n_rows, dtype=np.int16)  # 0 = kept
+        self.names: list[str] = []
+
+    def reject(self, mask: Any, reason: str) -> None:
+        """Reject rows where ``mask`` is true and that have no reason yet."""
+        if isinstance(mask, pd.Series):
+            mask = mask.fillna(False).to_numpy(dtype=bool)
+        mask = np.asarray(mask, dtype=bool)
+        hit = mask & (self.codes == 0)
+        if hit.any():
+            if reason not in self.names:
+                self.names.append(reason)
+            self.codes[hit] = self.names.index(reason) + 1
+
+    @property
+    def kept(self) -> np.ndarray:
+        return self.codes == 0
+
+    def reason_labels(self) -> np.ndarray:
+        """Reason per row as text ('' for kept rows)."""
+        return np.asarray([""] + self.names, dtype=object)[self.codes]
+
+    def counts(self) -> dict[str, int]:
+        """Rejected rows per reason, largest first."""
+        counts = np.bincount(self.codes, minlength=len(self.names) + 1)[1:]
+        return {n: int(c) for n, c in sorted(zip(self.names, counts), key=lambda x: -x[1]) if c}
+
+
+def to_number(series: pd.Series, decimal: str | None = None, thousands: str | None = None) -> pd.Series:
+    """Numbers from text written with the export's decimal and thousands separators; others become NaN."""
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype("float64")
+    if thousands or (decimal and decimal != "."):
+        series = series.astype("str")
+        if thousands:
+            series = series.str.replace(thousands, "", regex=False)
+        if decimal and decimal != ".":
+            series = series.str.replace(decimal, ".", regex=False)
+    return pd.to_numeric(series, errors="coerce")
+
+
+def apply_mapping(raw: pd.DataFrame, mapping: TableMapping) -> MappedTable:
+    """Build canonical columns from ``raw``: coercions, filters, returns, renames, derivations, constants.
+
+    Parameters
+    ----------
+    raw
+        The source table as read, indexed 0..n-1.
+    mapping
+        This table's mapping (an identity mapping keeps the columns as they are).
+
+    Returns
+    -------
+    MappedTable
+        Canonical frame (same index as ``raw``), return flags when the mapping defines them, and the reject
+        reasons assigned so far (unparseable numeric source columns, failed filters).
+    """
+    reasons = RejectTracker(len(raw))
+    source = raw
+    if mapping.numeric:
+        source = raw.copy()
+        for col in mapping.numeric:
+            if col not in raw.columns:
+                raise ConfigError(f"{mapping.where}.numeric: unknown column '{col}' "
+                                  f"(columns: {', '.join(map(str, raw.columns))})")
+            converted = to_number(raw[col], mapping.read.get("decimal"), mapping.read.get("thousands"))
+            reasons.reject(converted.isna() & raw[col].notna(), f"unparseable_{col}")
+            source[col] = converted
+    for reason, expr in mapping.filters.items():
+        keep = expr.evaluate(source)
+        if not isinstance(keep, pd.Series):
+            keep = pd.Series(bool(keep), index=source.index)
+        # A filter that cannot be evaluated on a row (missing value) keeps it: the canonical checks then
+        # reject it with a precise reason such as missing_product_id.
+        reasons.reject(~keep.fillna(True).astype(bool), reason)
+    returns = None
+    if mapping.returns is not None:
+        returns = mapping.returns.evaluate(source)
+        returns = (returns if isinstance(returns, pd.Series) else pd.Series(bool(returns), index=source.index))
+        returns = returns.fillna(False).astype(bool)
+
+    if mapping.is_identity:
+        frame = source.copy() if source is raw else source
+    else:
+        columns: dict[str, Any] = {}
+        for canonical, col in mapping.rename.items():
+            if col not in source.columns:
+                raise ConfigError(f"{mapping.where}.rename.{canonical}: unknown column '{col}' "
+                                  f"(columns: {', '.join(map(str, source.columns))})")
+            columns[canonical] = source[col]
+        for canonical, expr in mapping.derive.items():
+            value = expr.evaluate(source)
+            columns[canonical] = value if isinstance(value, pd.Series) else pd.Series(value, index=source.index)
+        for canonical, value in mapping.constants.items():
+            columns[canonical] = pd.Series(value, index=source.index)
+        for col in mapping.keep:
+            if col not in source.columns:
+                raise ConfigError(f"{mapping.where}.keep: unknown column '{col}'")
+            columns.setdefault(col, source[col])
+        frame = pd.DataFrame(columns, index=source.index)
+    for col, recode in mapping.values.items():
+        if col not in frame.columns:
+            raise ConfigError(f"{mapping.where}.values.{col}: no such column after mapping")
+        frame[col] = frame[col].replace(recode)
+    return MappedTable(frame=frame, returns=returns, reasons=reasons)

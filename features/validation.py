@@ -1,0 +1,288 @@
+"""Validation of mapped tables against the canonical schemas: coercion, reject reasons and the report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.columns import Columns as C
+from features.columns import EventTypes, Tables
+from features.exceptions import DataError
+from features.mapping import MappedTable, RejectTracker, TableMapping, TimestampRule, apply_mapping
+from features.schema import BOOL, ID, INTEGER, NUMBER, SCHEMAS, TEXT, TIMESTAMP, TableSchema
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+# Outside this range a timestamp is a unit or format mistake (epoch seconds read as ns, a year typo).
+_EARLIEST = pd.Timestamp("1950-01-01")
+_LATEST = pd.Timestamp("2100-01-01")
+
+
+@dataclass
+class TableReport:
+    """What validation did to one table. Every source row is either kept or rejected with a reason."""
+
+    table: str
+    source: str
+    rows_read: int
+    rows_kept: int
+    rows_rejected: int
+    rejected_by_reason: dict[str, int]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TableResult:
+    """A validated table: the canonical rows kept, the source rows rejected (with ``row`` and ``reason``)."""
+
+    frame: pd.DataFrame
+    rejects: pd.DataFrame
+    report: TableReport
+
+
+def _strip_text(series: pd.Series) -> pd.Series:
+    text = series.astype("str").str.strip()
+    return text.where(series.notna() & (text != ""))
+
+
+def coerce_id(series: pd.Series) -> pd.Series:
+    """Identifiers as text; whole floats (17850.0, how CSV/Parquet exports store ids) lose their '.0'."""
+    if pd.api.types.is_float_dtype(series):
+        whole = series.notna() & np.isfinite(series) & (series == np.floor(series))
+        out = pd.Series(pd.NA, index=series.index, dtype="str")
+        out[whole] = series[whole].astype("int64").astype("str")
+        other = series.notna() & ~whole
+        out[other] = series[other].astype("str")
+        return out
+    if pd.api.types.is_integer_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return series.astype("str").where(series.notna())
+    return _strip_text(series)
+
+
+def coerce_timestamp(series: pd.Series, rule: TimestampRule) -> pd.Series:
+    """Timestamps as timezone-naive datetime64 (any resolution); unparseable values become NaT."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        out = series.dt.tz_convert(rule.timezone or "UTC").dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_dtype(series):
+        out = series
+    elif pd.api.types.is_numeric_dtype(series) and rule.unit:
+        out = pd.to_datetime(series, unit=rule.unit, errors="coerce")
+    else:
+        text = _strip_text(series)
+        kwargs: dict[str, Any] = {"errors": "coerce", "dayfirst": rule.dayfirst}
+        if rule.format:
+            kwargs["format"] = rule.format
+        elif rule.unit:
+            return coerce_timestamp(pd.to_numeric(text, errors="coerce"), rule)
+        else:
+            kwargs["format"] = "mixed"
+        parsed = pd.to_datetime(text, utc=True, **kwargs)
+        out = parsed.dt.tz_convert(rule.timezone or "UTC").dt.tz_localize(None)
+        if rule.timezone:
+            # Values without an offset are local times in rule.timezone: re-read them as such.
+            naive = pd.to_datetime(text, **kwargs)
+            if not isinstance(naive.dtype, pd.DatetimeTZDtype):
+                out = naive.dt.tz_localize(rule.timezone, ambiguous="NaT", nonexistent="shift_forward") \
+                    .dt.tz_convert("UTC").dt.tz_localize(None)
+    return out
+
+
+def coerce_bool(series: pd.Series) -> pd.Series:
+    """Booleans from bools, 0/1 or text such as yes/no; anything else becomes missing."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype("boolean")
+    text = series.astype("str").str.strip().str.lower()
+    out = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    out[text.isin(_TRUE) & series.notna()] = True
+    out[text.isin(_FALSE) & series.notna()] = False
+    return out
+
+
+def coerce(series: pd.Series, kind: str, rule: TimestampRule) -> pd.Series:
+    """Coerce ``series`` to the canonical dtype of ``kind``; values that cannot be read become missing."""
+    if kind == ID:
+        return coerce_id(series)
+    if kind == TIMESTAMP:
+        return coerce_timestamp(series, rule)
+    if kind in (NUMBER, INTEGER):
+        out = pd.to_numeric(series, errors="coerce").astype("float64")
+        out = out.where(np.isfinite(out))
+        if kind == INTEGER:
+            out = out.where(out == np.floor(out)).astype("Int64")
+        return out
+    if kind == BOOL:
+        return coerce_bool(series)
+    if kind == TEXT:
+        return _strip_text(series)
+    raise ValueError(f"unknown column kind {kind!r}")  # a bug in schema.py, not user input
+
+
+def _check_required_columns(frame: pd.DataFrame, schema: TableSchema, source: str, mapping: TableMapping) -> None:
+    for col in schema.required:
+        if col not in frame.columns:
+            hint = "" if mapping.is_identity else " after mapping"
+            raise DataError(f"{source}: column '{col}' is missing{hint} "
+                            f"(required for {schema.name}: {', '.join(schema.required)}; "
+                            f"found: {', '.join(map(str, frame.columns))})")
+
+
+def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping, source: str) -> TableResult:
+    """Map, coerce and check one table; every source row ends up kept or rejected with a reason.
+
+    Parameters
+    ----------
+    raw
+        The source table as read from ``source``.
+    schema
+        The canonical table it becomes.
+    mapping
+        The table's mapping (identity when the data is already canonical).
+    source
+        File name used in messages and the report.
+
+    Returns
+    -------
+    TableResult
+
+    Raises
+    ------
+    DataError
+        A required column is missing, or no row is usable.
+    """
+    raw = raw.reset_index(drop=True)
+    mapped: MappedTable = apply_mapping(raw, mapping)
+    frame, reasons = mapped.frame, mapped.reasons
+    _check_required_columns(frame, schema, source, mapping)
+
+    for col in schema.columns:
+        if col not in frame.columns:
+            if col in schema.defaults:
+                frame[col] = schema.defaults[col]
+            continue
+        original = frame[col]
+        frame[col] = coerce(original, schema.kinds[col], mapping.timestamps)
+        present = original.notna()
+        if not pd.api.types.is_numeric_dtype(original) and not pd.api.types.is_datetime64_any_dtype(original):
+            present &= original.astype("str").str.strip() != ""
+        if col in schema.required or col in schema.required_if_present:
+            reasons.reject(~present, f"missing_{col}")
+        reasons.reject(frame[col].isna() & present, f"unparseable_{col}")
+        if schema.kinds[col] == TIMESTAMP:
+            out_of_range = (frame[col] < _EARLIEST) | (frame[col] >= _LATEST)
+            reasons.reject(out_of_range, f"{col}_out_of_range")
+            frame[col] = frame[col].where(~out_of_range).astype("datetime64[ns]")
+        if col in schema.defaults:
+            frame[col] = frame[col].fillna(schema.defaults[col])
+
+    details: dict[str, Any] = {}
+    if schema.name == Tables.transactions:
+        details.update(_transaction_rules(frame, mapped, reasons))
+    elif schema.name == Tables.products and C.price in frame.columns:
+        reasons.reject(frame[C.price] < 0, "negative_price")
+    elif schema.name == Tables.events:
+        frame[C.event_type] = frame[C.event_type].str.lower()
+        reasons.reject(~frame[C.event_type].isin(EventTypes.ALL) & frame[C.event_type].notna(),
+                       "unknown_event_type")
+
+    duplicated = _duplicates(raw, frame, schema, reasons, mapping.duplicates)
+    details["duplicates"] = duplicated
+
+    kept = reasons.kept
+    report = TableReport(
+        table=schema.name, source=source, rows_read=len(raw), rows_kept=int(kept.sum()),
+        rows_rejected=int((~kept).sum()), rejected_by_reason=reasons.counts(), details=details,
+    )
+    if report.rows_kept == 0:
+        top = next(iter(report.rejected_by_reason), "no rows")
+        raise DataError(f"{source}: no usable row in {schema.name} ({report.rows_read} read; most rejected as "
+                        f"{top})")
+    rejects = raw.loc[~kept].copy()
+    rejects.insert(0, "reason", reasons.reason_labels()[~kept])
+    rejects.insert(0, "row", np.flatnonzero(~kept) + 1)
+    ordered = [c for c in schema.columns if c in frame.columns]
+    extra = [c for c in frame.columns if c not in ordered]
+    frame = frame.loc[kept, ordered + extra].reset_index(drop=True)
+    return TableResult(frame=frame, rejects=rejects.reset_index(drop=True), report=report)
+
+
+def _transaction_rules(frame: pd.DataFrame, mapped: MappedTable, reasons: RejectTracker) -> dict[str, Any]:
+    """Returns and signs: returns are kept as returns (negative amount and quantity), never dropped."""
+    if mapped.returns is not None:
+        is_return = mapped.returns
+    elif C.is_return in frame.columns:
+        is_return = frame[C.is_return].fillna(False).astype(bool)
+    else:
+        is_return = frame[C.amount] < 0
+    is_return = is_return.fillna(False).astype(bool)
+    reasons.reject(~is_return & (frame[C.amount] < 0), "negative_amount")
+    reasons.reject(~is_return & (frame[C.quantity] < 0), "negative_quantity")
+    frame[C.is_return] = is_return
+    frame[C.amount] = frame[C.amount].abs().where(~is_return, -frame[C.amount].abs())
+    frame[C.quantity] = frame[C.quantity].abs().where(~is_return, -frame[C.quantity].abs())
+    kept_returns = is_return.to_numpy() & reasons.kept
+    return {"returns": {"rows": int(kept_returns.sum()),
+                        "amount": round(float(frame.loc[kept_returns, C.amount].sum()), 2)}}
+
+
+def _duplicates(raw: pd.DataFrame, frame: pd.DataFrame, schema: TableSchema, reasons: RejectTracker,
+                policy: str) -> int:
+    """Exact repeats of a source row (or of a table key) among rows still kept."""
+    kept = reasons.kept
+    if schema.key:
+        dup = np.zeros(len(frame), dtype=bool)
+        dup[kept] = frame.loc[kept, list(schema.key)].duplicated().to_numpy()
+        reasons.reject(dup, f"duplicate_{'_'.join(schema.key)}")
+        return int(dup.sum())
+    dup = np.zeros(len(raw), dtype=bool)
+    dup[kept] = raw.loc[kept].duplicated().to_numpy()
+    if policy == "reject":
+        reasons.reject(dup, "duplicate_row")
+    return int(dup.sum())
+
+
+def transaction_summary(frame: pd.DataFrame) -> dict[str, Any]:
+    """Counts a person checks first: customers, products, orders, date range."""
+    out: dict[str, Any] = {
+        "customers": int(frame[C.customer_id].nunique()),
+        "date_range": {"start": str(frame[C.timestamp].min()), "end": str(frame[C.timestamp].max())},
+    }
+    if C.product_id in frame.columns:
+        out["products"] = int(frame[C.product_id].nunique())
+    if C.order_id in frame.columns:
+        out["orders"] = int(frame[C.order_id].nunique())
+    if C.channel in frame.columns:
+        out["channels"] = {str(k): int(v) for k, v in frame[C.channel].value_counts().items()}
+    return out
+
+
+def capabilities(tables: dict[str, pd.DataFrame]) -> dict[str, bool]:
+    """Which product capabilities the data supports (a log without product_id still serves churn/CLV/segments)."""
+    tx = tables[Tables.transactions]
+    has_products = C.product_id in tx.columns
+    catalogue = tables.get(Tables.products)
+    customers = tables.get(Tables.customers)
+    return {
+        "churn": True,
+        "clv": True,
+        "segments": True,
+        "recommendations": has_products,
+        "similar_products": has_products,
+        "replenishment": has_products,
+        "category_filters": catalogue is not None and C.category in catalogue.columns,
+        "stock_filters": catalogue is not None and C.in_stock in catalogue.columns,
+        "price_filters": catalogue is not None and C.price in catalogue.columns,
+        "event_features": Tables.events in tables,
+        "feedback_features": Tables.feedback in tables,
+        "consent": customers is not None and C.consent_profiling in customers.columns,
+        "regional_popularity": C.region in tx.columns or (customers is not None and C.region in customers.columns),
+    }
+
+
+__all__ = ["SCHEMAS", "TableReport", "TableResult", "validate_table", "capabilities", "transaction_summary",
+           "coerce"]

@@ -1,0 +1,1 @@
+"""Recommenders, reranker, churn classifier, CLV and segments: fit / predict / save / load."""

@@ -1,0 +1,1 @@
+"""FastAPI service: routers, auth, model store with hot swap, event intake, metrics."""

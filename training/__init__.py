@@ -1,0 +1,1 @@
+"""Training jobs, MLflow tracking and registry, reports and the command line."""
