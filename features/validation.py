@@ -14,6 +14,8 @@ from features.exceptions import DataError
 from features.mapping import MappedTable, RejectTracker, TableMapping, TimestampRule, apply_mapping
 from features.schema import BOOL, ID, INTEGER, NUMBER, SCHEMAS, TEXT, TIMESTAMP, TableSchema
 
+ROW_NUMBER = "_row"
+ROW_HASH = "_row_hash"
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 # Outside this range a timestamp is a unit or format mistake (epoch seconds read as ns, a year typo).
@@ -132,7 +134,8 @@ def _check_required_columns(frame: pd.DataFrame, schema: TableSchema, source: st
                             f"found: {', '.join(map(str, frame.columns))})")
 
 
-def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping, source: str) -> TableResult:
+def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping, source: str,
+                   row_offset: int = 0, allow_empty: bool = False, defer_duplicates: bool = False) -> TableResult:
     """Map, coerce and check one table; every source row ends up kept or rejected with a reason.
 
     Parameters
@@ -145,6 +148,13 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
         The table's mapping (identity when the data is already canonical).
     source
         File name used in messages and the report.
+    row_offset
+        Rows of the source before ``raw`` (when ``raw`` is one part of a larger file), for reject row numbers.
+    allow_empty
+        Return an empty table instead of raising when no row is usable (one part among many may be all bad).
+    defer_duplicates
+        Leave duplicate detection to :func:`reject_duplicates` on the combined parts: the kept rows carry
+        their source row number (``_row``) and a hash of their source row (``_row_hash``).
 
     Returns
     -------
@@ -182,7 +192,7 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
 
     details: dict[str, Any] = {}
     if schema.name == Tables.transactions:
-        details.update(_transaction_rules(frame, mapped, reasons))
+        _transaction_rules(frame, mapped, reasons)
     elif schema.name == Tables.products and C.price in frame.columns:
         reasons.reject(frame[C.price] < 0, "negative_price")
     elif schema.name == Tables.events:
@@ -190,28 +200,38 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
         reasons.reject(~frame[C.event_type].isin(EventTypes.ALL) & frame[C.event_type].notna(),
                        "unknown_event_type")
 
-    duplicated = _duplicates(raw, frame, schema, reasons, mapping.duplicates)
-    details["duplicates"] = duplicated
+    hashes = pd.util.hash_pandas_object(raw, index=False).to_numpy()
+    if defer_duplicates:
+        frame[ROW_NUMBER] = np.arange(len(raw)) + 1 + row_offset
+        frame[ROW_HASH] = hashes
+    else:
+        dup = np.zeros(len(raw), dtype=bool)
+        dup[reasons.kept] = _duplicate_mask(frame.loc[reasons.kept], hashes[reasons.kept], schema)
+        if schema.key or mapping.duplicates == "reject":
+            reasons.reject(dup, duplicate_reason(schema))
+        details["duplicates"] = int(dup.sum())
 
     kept = reasons.kept
     report = TableReport(
         table=schema.name, source=source, rows_read=len(raw), rows_kept=int(kept.sum()),
         rows_rejected=int((~kept).sum()), rejected_by_reason=reasons.counts(), details=details,
     )
-    if report.rows_kept == 0:
+    if report.rows_kept == 0 and not allow_empty:
         top = next(iter(report.rejected_by_reason), "no rows")
         raise DataError(f"{source}: no usable row in {schema.name} ({report.rows_read} read; most rejected as "
                         f"{top})")
     rejects = raw.loc[~kept].copy()
     rejects.insert(0, "reason", reasons.reason_labels()[~kept])
-    rejects.insert(0, "row", np.flatnonzero(~kept) + 1)
+    rejects.insert(0, "row", np.flatnonzero(~kept) + 1 + row_offset)
     ordered = [c for c in schema.columns if c in frame.columns]
     extra = [c for c in frame.columns if c not in ordered]
     frame = frame.loc[kept, ordered + extra].reset_index(drop=True)
+    if schema.name == Tables.transactions and not defer_duplicates:
+        details["returns"] = returns_summary(frame)
     return TableResult(frame=frame, rejects=rejects.reset_index(drop=True), report=report)
 
 
-def _transaction_rules(frame: pd.DataFrame, mapped: MappedTable, reasons: RejectTracker) -> dict[str, Any]:
+def _transaction_rules(frame: pd.DataFrame, mapped: MappedTable, reasons: RejectTracker) -> None:
     """Returns and signs: returns are kept as returns (negative amount and quantity), never dropped."""
     if mapped.returns is not None:
         is_return = mapped.returns
@@ -225,25 +245,45 @@ def _transaction_rules(frame: pd.DataFrame, mapped: MappedTable, reasons: Reject
     frame[C.is_return] = is_return
     frame[C.amount] = frame[C.amount].abs().where(~is_return, -frame[C.amount].abs())
     frame[C.quantity] = frame[C.quantity].abs().where(~is_return, -frame[C.quantity].abs())
-    kept_returns = is_return.to_numpy() & reasons.kept
-    return {"returns": {"rows": int(kept_returns.sum()),
-                        "amount": round(float(frame.loc[kept_returns, C.amount].sum()), 2)}}
 
 
-def _duplicates(raw: pd.DataFrame, frame: pd.DataFrame, schema: TableSchema, reasons: RejectTracker,
-                policy: str) -> int:
-    """Exact repeats of a source row (or of a table key) among rows still kept."""
-    kept = reasons.kept
+def returns_summary(transactions: pd.DataFrame) -> dict[str, Any]:
+    """Return lines among kept transactions and their (negative) amount."""
+    returned = transactions[C.is_return].to_numpy(dtype=bool)
+    return {"rows": int(returned.sum()), "amount": round(float(transactions.loc[returned, C.amount].sum()), 2)}
+
+
+def duplicate_reason(schema: TableSchema) -> str:
+    """Reject reason for a repeated row (tables without a key) or a repeated key."""
+    return f"duplicate_{'_'.join(schema.key)}" if schema.key else "duplicate_row"
+
+
+def _duplicate_mask(frame: pd.DataFrame, hashes: np.ndarray, schema: TableSchema) -> np.ndarray:
+    """Rows repeating an earlier row's key, or (tables without a key) an earlier source row exactly."""
     if schema.key:
-        dup = np.zeros(len(frame), dtype=bool)
-        dup[kept] = frame.loc[kept, list(schema.key)].duplicated().to_numpy()
-        reasons.reject(dup, f"duplicate_{'_'.join(schema.key)}")
-        return int(dup.sum())
-    dup = np.zeros(len(raw), dtype=bool)
-    dup[kept] = raw.loc[kept].duplicated().to_numpy()
-    if policy == "reject":
-        reasons.reject(dup, "duplicate_row")
-    return int(dup.sum())
+        return frame[list(schema.key)].duplicated().to_numpy()
+    return pd.Series(hashes).duplicated().to_numpy()
+
+
+def reject_duplicates(frame: pd.DataFrame, schema: TableSchema, policy: str
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Duplicate detection over rows validated with ``defer_duplicates`` and then combined in source order.
+
+    Returns
+    -------
+    (kept, rejects, duplicates)
+        Kept rows without the helper columns; rejected rows (``row``, ``reason`` and the canonical columns);
+        the number of duplicates found (rejected unless ``policy`` is ``keep`` for a table without a key).
+    """
+    dup = _duplicate_mask(frame, frame[ROW_HASH].to_numpy(), schema)
+    found = int(dup.sum())
+    if not schema.key and policy == "keep":
+        dup[:] = False
+    rejects = frame.loc[dup].drop(columns=[ROW_NUMBER, ROW_HASH])
+    rejects.insert(0, "reason", duplicate_reason(schema))
+    rejects.insert(0, "row", frame.loc[dup, ROW_NUMBER].to_numpy())
+    kept = frame.loc[~dup].drop(columns=[ROW_NUMBER, ROW_HASH]).reset_index(drop=True)
+    return kept, rejects.reset_index(drop=True), found
 
 
 def transaction_summary(frame: pd.DataFrame) -> dict[str, Any]:

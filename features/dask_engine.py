@@ -1,0 +1,281 @@
+"""The feature pipeline on Dask: validate each Parquet part, bucket rows by customer, then run the very same
+pandas feature functions on each customer bucket.
+
+Every customer feature depends on that customer's rows only, so hashing customers into buckets gives results
+identical to the pandas engine; buckets keep the source order of rows, so sums add up in the same order too.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from features.columns import Columns as C
+from features.columns import Tables
+from features.config import FeatureConfig
+from features.exceptions import DataError
+from features.io import PARQUET_SUFFIXES, find_sources
+from features.mapping import DatasetMapping, load_mapping
+from features.schema import SCHEMAS
+from features.validation import TableReport, reject_duplicates, returns_summary, validate_table
+
+# Rows per validation task: big enough to amortise task overhead, small enough for 2 GB workers.
+ROWS_PER_PART = 2_000_000
+
+
+@dataclass(frozen=True)
+class Part:
+    """A slice of a Parquet source: whole row groups of one file, and its first row's number in the table."""
+
+    table: str
+    file: str
+    row_groups: tuple[int, ...]
+    row_offset: int
+    source: str
+
+
+def parquet_parts(table: str, path: Path, rows_per_part: int = ROWS_PER_PART) -> list[Part]:
+    """Split a Parquet file or folder of parts into tasks of whole row groups, in source order."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(PARQUET_SUFFIXES))
+    elif path.name.lower().endswith(PARQUET_SUFFIXES):
+        files = [path]
+    else:
+        raise DataError(f"{path}: the dask engine reads Parquet (a file or a folder of parts); convert CSV first "
+                        f"or use --engine pandas")
+    parts, offset = [], 0
+    for file in files:
+        try:
+            meta = pq.ParquetFile(file).metadata
+        except Exception as exc:  # one line naming the file, whatever pyarrow says
+            raise DataError(f"{file}: cannot read {table} ({str(exc).splitlines()[0]})") from None
+        group: list[int] = []
+        rows = 0
+        for rg in range(meta.num_row_groups):
+            group.append(rg)
+            rows += meta.row_group(rg).num_rows
+            if rows >= rows_per_part:
+                parts.append(Part(table, str(file), tuple(group), offset, str(path)))
+                offset, group, rows = offset + rows, [], 0
+        if group or meta.num_row_groups == 0:
+            parts.append(Part(table, str(file), tuple(group), offset, str(path)))
+            offset += rows
+    return parts
+
+
+def _read_part(part: Part) -> pd.DataFrame:
+    table = pq.ParquetFile(part.file).read_row_groups(list(part.row_groups)) if part.row_groups else \
+        pq.read_table(part.file)
+    frame = table.to_pandas()
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def customer_bucket(customer_ids: pd.Series, n_buckets: int) -> pd.Series:
+    """Stable bucket of each customer id (the same in every process and run)."""
+    return pd.Series(pd.util.hash_pandas_object(customer_ids.astype("str"), index=False).to_numpy() % n_buckets,
+                     index=customer_ids.index)
+
+
+def validate_and_bucket(part: Part, mapping: DatasetMapping, n_buckets: int, rejects_dir: str | None,
+                        keep_before: pd.Timestamp | None) -> tuple[dict[int, pd.DataFrame], dict[str, Any]]:
+    """Validate one part and split its kept rows into customer buckets (one Dask task)."""
+    raw = _read_part(part)
+    result = validate_table(raw, SCHEMAS[part.table], mapping.table(part.table), part.source,
+                            row_offset=part.row_offset, allow_empty=True, defer_duplicates=True)
+    _write_rejects(result.rejects, rejects_dir, part.table, f"part-{part.row_offset:012d}")
+    frame = result.frame
+    summary = {"report": result.report, "end": None}
+    if C.timestamp in frame.columns and len(frame):
+        summary["end"] = frame[C.timestamp].max()
+        if keep_before is not None:
+            frame = frame[frame[C.timestamp] < keep_before]
+    if C.customer_id not in frame.columns:  # products: small, broadcast whole
+        return {-1: frame}, summary
+    buckets = customer_bucket(frame[C.customer_id], n_buckets)
+    return {int(b): part_frame for b, part_frame in frame.groupby(buckets.to_numpy(), sort=True)}, summary
+
+
+def _summary(buckets: tuple[dict[int, pd.DataFrame], dict[str, Any]]) -> dict[str, Any]:
+    return buckets[1]
+
+
+def merge_reports(reports: list[TableReport]) -> TableReport:
+    """One table's report from its parts' reports."""
+    first = reports[0]
+    reasons: dict[str, int] = {}
+    for r in reports:
+        for k, v in r.rejected_by_reason.items():
+            reasons[k] = reasons.get(k, 0) + v
+    return TableReport(table=first.table, source=first.source, rows_read=sum(r.rows_read for r in reports),
+                       rows_kept=sum(r.rows_kept for r in reports),
+                       rows_rejected=sum(r.rows_rejected for r in reports),
+                       rejected_by_reason=dict(sorted(reasons.items(), key=lambda kv: -kv[1])), details={})
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """A Dask client: the given scheduler address, or a LocalCluster of worker processes on this machine."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def _piece(buckets: tuple[dict[int, pd.DataFrame], dict[str, Any]], bucket: int) -> pd.DataFrame | None:
+    """One bucket of one validated part (runs where the part lives, so only that bucket moves)."""
+    return buckets[0].get(bucket)
+
+
+def _empty_like(buckets: tuple[dict[int, pd.DataFrame], dict[str, Any]]) -> pd.DataFrame | None:
+    frames = list(buckets[0].values())
+    return frames[0].iloc[:0] if frames else None
+
+
+def _bucket_tables(pieces: dict[str, list[pd.DataFrame | None]], templates: dict[str, pd.DataFrame | None],
+                   products: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """One bucket's rows of every table, parts concatenated in source order."""
+    tables = {}
+    for table, frames in pieces.items():
+        frames = [f for f in frames if f is not None]
+        if frames:
+            tables[table] = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        elif templates.get(table) is not None:
+            tables[table] = templates[table]
+    if products is not None:
+        tables[Tables.products] = products
+    return tables
+
+
+def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, func: Any, func_kwargs: dict,
+                 scheduler: str | None = None, n_buckets: int | None = None, rejects_dir: str | Path | None = None,
+                 keep_before: pd.Timestamp | None = None, workers: int | None = None,
+                 ) -> tuple[list[Any], dict[str, TableReport], pd.Timestamp]:
+    """Validate a Parquet dataset part by part on Dask and run ``func(tables, data_end=..., **func_kwargs)`` on
+    every customer bucket.
+
+    Parameters
+    ----------
+    func
+        A module-level function taking the bucket's canonical tables; its results come back in bucket order.
+    keep_before
+        Drop rows at or after this time right after validation (the pipeline never reads them).
+
+    Returns
+    -------
+    (results, reports, data_end)
+        ``func``'s result per bucket, each table's merged report, and the last transaction time in the data.
+    """
+    import dask
+
+    dataset_mapping = mapping if isinstance(mapping, DatasetMapping) else load_mapping(mapping)
+    sources = find_sources(path, dataset_mapping)
+    with dask_client(scheduler, workers) as client:
+        n_buckets = n_buckets or max(2, 2 * len(client.scheduler_info()["workers"]))
+        validated: dict[str, list[Any]] = {}
+        for table, file in sources.items():
+            validated[table] = [dask.delayed(validate_and_bucket, pure=True)(
+                part, dataset_mapping, n_buckets, str(rejects_dir) if rejects_dir else None, keep_before)
+                for part in parquet_parts(table, Path(file))]
+        # Materialise the validated parts on the workers once; both the summaries and the buckets read them.
+        persisted = {t: client.persist(v) for t, v in validated.items()}
+        summaries = client.gather(client.compute(
+            {t: [dask.delayed(_summary)(d) for d in v] for t, v in persisted.items()}))
+        reports = {t: merge_reports([s["report"] for s in parts]) for t, parts in summaries.items()}
+        tx_report = reports[Tables.transactions]
+        if tx_report.rows_kept == 0:
+            top = next(iter(tx_report.rejected_by_reason), "no rows")
+            raise DataError(f"{tx_report.source}: no usable row in transactions ({tx_report.rows_read} read; most "
+                            f"rejected as {top})")
+        ends = [s["end"] for s in summaries[Tables.transactions] if s["end"] is not None]
+        end = pd.Timestamp(max(ends))
+        products = None
+        if Tables.products in persisted:
+            product_parts = client.gather(client.compute(
+                [dask.delayed(_piece)(d, -1) for d in persisted.pop(Tables.products)]))
+            products = pd.concat([p for p in product_parts if p is not None], ignore_index=True)
+            products, rejects, found = reject_duplicates(products, SCHEMAS[Tables.products],
+                                                         dataset_mapping.table(Tables.products).duplicates)
+            _write_rejects(rejects, rejects_dir, Tables.products, "all")
+            _count_duplicates(reports[Tables.products], rejects, found)
+        templates = client.gather(client.compute(
+            {t: next((dask.delayed(_empty_like)(d) for d in v), None) for t, v in persisted.items()}))
+        policies = {t: dataset_mapping.table(t).duplicates for t in persisted}
+        tasks = [dask.delayed(_run_bucket)({t: [dask.delayed(_piece)(d, b) for d in v] for t, v in persisted.items()},
+                                           templates, products, policies, b,
+                                           str(rejects_dir) if rejects_dir else None, func, end, func_kwargs)
+                 for b in range(n_buckets)]
+        outputs = client.gather(client.compute(tasks))
+        results = [out[0] for out in outputs]
+        returns = {"rows": 0, "amount": 0.0}
+        for out in outputs:
+            for table, (rejects, found) in out[1].items():
+                _count_duplicates(reports[table], rejects, found)
+            returns = {"rows": returns["rows"] + out[2]["rows"], "amount": returns["amount"] + out[2]["amount"]}
+        reports[Tables.transactions].details["returns"] = {"rows": returns["rows"],
+                                                           "amount": round(returns["amount"], 2)}
+    return results, reports, end
+
+
+def _write_rejects(rejects: pd.DataFrame, rejects_dir: str | Path | None, table: str, label: str) -> None:
+    if rejects_dir and len(rejects):
+        out = Path(rejects_dir) / f"{table}.rejects.{label}.csv"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        rejects.to_csv(out, index=False)
+
+
+def _count_duplicates(report: TableReport, rejects: pd.DataFrame, found: int) -> None:
+    """Move rows rejected as duplicates in the bucket stage from kept to rejected in the table's report."""
+    report.details["duplicates"] = report.details.get("duplicates", 0) + found
+    if len(rejects):
+        reason = str(rejects["reason"].iloc[0])
+        report.rejected_by_reason[reason] = report.rejected_by_reason.get(reason, 0) + len(rejects)
+        report.rejected_by_reason = dict(sorted(report.rejected_by_reason.items(), key=lambda kv: -kv[1]))
+        report.rows_kept -= len(rejects)
+        report.rows_rejected += len(rejects)
+
+
+def _run_bucket(pieces: dict[str, list[pd.DataFrame | None]], templates: dict[str, pd.DataFrame | None],
+                products: pd.DataFrame | None, policies: dict[str, str], bucket: int, rejects_dir: str | None,
+                func: Any, data_end: pd.Timestamp, kwargs: dict
+                ) -> tuple[Any, dict[str, tuple[pd.DataFrame, int]], dict[str, Any]]:
+    """Duplicates of a row share its customer, so they meet in one bucket: detect them here, then run ``func``."""
+    tables = _bucket_tables(pieces, templates, None)
+    duplicates = {}
+    for table, frame in tables.items():
+        tables[table], rejects, found = reject_duplicates(frame, SCHEMAS[table], policies[table])
+        _write_rejects(rejects, rejects_dir, table, f"bucket-{bucket:04d}")
+        duplicates[table] = (rejects, found)
+    if products is not None:
+        tables[Tables.products] = products
+    return func(tables, data_end=data_end, **kwargs), duplicates, returns_summary(tables[Tables.transactions])
+
+
+def features_on_dask(path: str | Path, mapping: str | Path | None, cutoff: pd.Timestamp,
+                     horizon_days: int | None, config: FeatureConfig, scheduler: str | None = None,
+                     rejects_dir: str | Path | None = None, n_buckets: int | None = None,
+                     workers: int | None = None) -> tuple[pd.DataFrame, dict[str, TableReport]]:
+    """Customer features (and labels when the data covers the horizon) computed on Dask.
+
+    Returns the same frame as :func:`features.pipeline.feature_frame` on the pandas engine, and the reports.
+    """
+    from features.pipeline import bucket_features
+
+    keep_before = cutoff + pd.Timedelta(days=horizon_days) if horizon_days else cutoff
+    results, reports, _ = run_bucketed(path, mapping, bucket_features,
+                                       {"cutoff": cutoff, "horizon_days": horizon_days, "config": config},
+                                       scheduler=scheduler, n_buckets=n_buckets, rejects_dir=rejects_dir,
+                                       keep_before=keep_before, workers=workers)
+    frame = pd.concat([r for r in results if len(r)], ignore_index=True)
+    frame = frame.sort_values(C.customer_id, kind="stable").reset_index(drop=True)
+    return frame, reports
