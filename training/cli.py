@@ -172,6 +172,54 @@ def features(
                   f"kept; {engine} engine, {time.perf_counter() - started:.1f} s")
 
 
+evaluate_app = typer.Typer(no_args_is_help=True, help="Out-of-time evaluation against peers, side by side.")
+app.add_typer(evaluate_app, name="evaluate")
+
+
+@evaluate_app.command("churn")
+@user_errors
+def evaluate_churn_command(
+    data: DataOpt,
+    horizon: Annotated[int, typer.Option(min=1, help="Churn horizon in days.")],
+    mapping: MappingOpt = None,
+    json_output: JsonOpt = False,
+    plots: Annotated[Optional[Path], typer.Option(help="Write ROC/PR, calibration, lift/gain and SHAP plots "
+                                                       "to this folder.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Churn config YAML (default configs/churn.yaml).")] = None,
+) -> None:
+    """Churn on an out-of-time split: the project's model against recency, BG/NBD and LightGBM on RFM."""
+    from features.io import load_dataset
+    from models.churn.config import ChurnConfig
+    from training.evaluate_churn import evaluate_churn, evaluation_report, print_table, write_plots
+
+    churn_config = ChurnConfig.load(config)
+    with console.status("loading data"):
+        dataset = load_dataset(data, mapping)
+    with console.status("fitting the churn model and its peers on earlier cutoffs"):
+        evaluation = evaluate_churn(dataset.tables, horizon, churn_config)
+    report = evaluation_report(evaluation)
+    if plots:
+        report["_info"]["plots"] = [str(p) for p in write_plots(evaluation, plots)]
+    if json_output:
+        _print_json(report)
+    else:
+        print_table(report)
+
+
+@evaluate_app.command("recommender")
+@user_errors
+def evaluate_recommender_command(
+    data: DataOpt,
+    mapping: MappingOpt = None,
+    test_days: Annotated[int, typer.Option("--test-days", min=1, help="Length of the test window in days.")] = 30,
+    json_output: JsonOpt = False,
+) -> None:
+    """Recommendations on a temporal split: the two-stage recommender against its single-model peers."""
+    from training.evaluate_recommender import evaluate_recommender_cli
+
+    evaluate_recommender_cli(data, mapping, test_days, json_output)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

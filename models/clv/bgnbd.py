@@ -228,6 +228,20 @@ class BetaGeoModel:
         value = _expected_purchases(r, alpha, a, b, t_arr, x, tx, TT)
         return _wrap(value, index, "expected_purchases")
 
+    def p_no_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray | pd.Series:
+        """Probability of no purchase in the next ``t`` time units given each customer's history.
+
+        A dead customer buys nothing; an alive one has a Gamma(r + x, alpha + T) purchase rate a posteriori
+        and, as BG/NBD dropout happens only right after a purchase, stays alive through a purchase-free spell:
+        ``(1 - P(alive)) + P(alive) * ((alpha + T) / (alpha + T + t)) ** (r + x)``.
+        """
+        p = self._params()
+        x, tx, TT, index = _broadcast(frequency, recency, T)
+        alive = _p_alive(p["r"], p["alpha"], p["a"], p["b"], x, tx, TT)
+        t_arr = np.asarray(t, dtype=float)
+        quiet = np.exp((p["r"] + x) * (np.log(p["alpha"] + TT) - np.log(p["alpha"] + TT + t_arr)))
+        return _wrap(1.0 - alive + alive * quiet, index, "p_no_purchase")
+
     def expected_purchases_new(self, t: Any) -> np.ndarray | float:
         """Expected purchases in ``t`` time units by a customer just acquired (FHL 2005, eq. 9)."""
         p = self._params()

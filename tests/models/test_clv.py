@@ -306,3 +306,21 @@ def test_save_load_round_trip(simulated, tmp_path: Path) -> None:
     assert np.array_equal(bg.expected_purchases(52.0, x, tx, T), original)
     with pytest.raises(ClienteleError, match="not a saved BetaGeoModel"):
         BetaGeoModel.load(tmp_path / "gg.json")
+
+
+def test_p_no_purchase_matches_simulation():
+    """P(no purchase in t) against a Monte Carlo of the BG/NBD story for one customer's posterior."""
+    model = BetaGeoModel()
+    model.params_ = {"r": 0.8, "alpha": 5.0, "a": 0.6, "b": 2.5}
+    x, tx, T, t = 3.0, 20.0, 30.0, 15.0
+    got = float(model.p_no_purchase(t, x, tx, T))
+    rng = np.random.default_rng(0)
+    n = 400_000
+    lam = rng.gamma(0.8 + x, 1.0 / (5.0 + T), n)
+    alive = rng.random(n) < float(model.p_alive(x, tx, T))
+    quiet = rng.random(n) < np.exp(-lam * t)
+    assert got == pytest.approx(np.mean(~alive | quiet), abs=3e-3)
+    assert float(model.p_no_purchase(t, 0.0, 0.0, T)) < 1.0
+    assert float(model.p_no_purchase(0.0, x, tx, T)) == pytest.approx(1.0)  # nobody buys in no time
+    # A long horizon leaves only the dead quiet.
+    assert float(model.p_no_purchase(1e7, x, tx, T)) == pytest.approx(1 - float(model.p_alive(x, tx, T)), abs=1e-6)

@@ -1,0 +1,1 @@
+"""Churn risk with calibrated probabilities and plain-language reasons."""

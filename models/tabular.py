@@ -1,0 +1,58 @@
+"""Turning feature frames into model matrices the same way at training and scoring time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.columns import Columns as C
+
+# Columns of a feature frame that are keys or labels, never model inputs.
+NON_FEATURES = frozenset({C.customer_id, "cutoff", "churned", "future_orders", "future_spend"})
+
+
+@dataclass
+class FrameEncoder:
+    """Remembers the feature columns and category vocabularies seen at fit time.
+
+    Numbers and booleans become float64 (missing stays NaN); text columns become pandas categoricals with the
+    vocabulary of the training data (unseen values are missing), which LightGBM splits on natively.
+    """
+
+    columns: list[str] = field(default_factory=list)
+    categories: dict[str, list[str]] = field(default_factory=dict)
+
+    def fit(self, frame: pd.DataFrame, exclude: frozenset[str] = NON_FEATURES) -> "FrameEncoder":
+        self.columns = [c for c in frame.columns if c not in exclude]
+        self.categories = {}
+        for col in self.columns:
+            series = frame[col]
+            if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+                self.categories[col] = sorted(series.dropna().astype("str").unique().tolist())
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model matrix; columns missing from ``frame`` (an absent optional table) are all-missing."""
+        out: dict[str, Any] = {}
+        for col in self.columns:
+            values = frame[col] if col in frame.columns else pd.Series(np.nan, index=frame.index)
+            if col in self.categories:
+                out[col] = pd.Categorical(values.astype("str").where(values.notna()), categories=self.categories[col])
+            else:
+                out[col] = pd.to_numeric(values.astype("float64") if pd.api.types.is_bool_dtype(values)
+                                         else values, errors="coerce").astype("float64")
+        return pd.DataFrame(out, index=frame.index)
+
+    @property
+    def categorical(self) -> list[str]:
+        return list(self.categories)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": self.columns, "categories": self.categories}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FrameEncoder":
+        return cls(columns=list(data["columns"]), categories={k: list(v) for k, v in data["categories"].items()})
