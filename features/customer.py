@@ -6,7 +6,7 @@ each customer partition under Dask, so there is one implementation of every feat
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -70,6 +70,64 @@ def _trend(recent: np.ndarray, previous: np.ndarray) -> np.ndarray:
     return _ratio(recent - previous, recent + previous)
 
 
+class _Rows:
+    """Rows of one table before the cutoff that belong to the population, held as positions and customer codes.
+
+    Copying string columns of a 10M-row table for every mask costs more than the features themselves, so rows
+    are selected by position and each column is read once, as numbers or as factor codes.
+    """
+
+    def __init__(self, table: pd.DataFrame, cutoff: pd.Timestamp, ids: pd.Index):
+        self.table = table
+        times = table[C.timestamp].to_numpy(dtype="datetime64[ns]")
+        customer = _map_codes(table[C.customer_id], ids)
+        self.pos = np.flatnonzero((times < np.datetime64(cutoff, "ns")) & (customer >= 0)).astype(np.int32)
+        self.codes = customer[self.pos].astype(np.int32)
+        self.time = times[self.pos]
+        self.cutoff_ns = np.datetime64(cutoff, "ns").astype(np.int64)
+
+    @property
+    def age(self) -> np.ndarray:
+        """Days from each row to the cutoff."""
+        return (self.cutoff_ns - self.time.view(np.int64)) / 86_400e9
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    def has(self, col: str) -> bool:
+        return col in self.table.columns
+
+    def number(self, col: str, default: float | None = None) -> np.ndarray:
+        if col not in self.table.columns:
+            return np.full(len(self.pos), np.nan if default is None else default)
+        return self.table[col].to_numpy(dtype=np.float64, na_value=np.nan)[self.pos]
+
+    def flag(self, col: str) -> np.ndarray:
+        if col not in self.table.columns:
+            return np.zeros(len(self.pos), dtype=bool)
+        return self.table[col].to_numpy(dtype=bool, na_value=False)[self.pos]
+
+    def factor(self, col: str) -> tuple[np.ndarray, pd.Index]:
+        """Codes of a text column on the selected rows (-1 when missing) and the distinct values."""
+        codes, uniques = pd.factorize(self.table[col])
+        return codes[self.pos].astype(np.int64), pd.Index(uniques)
+
+    def subset(self, mask: np.ndarray) -> "_Rows":
+        out = object.__new__(_Rows)
+        out.table, out.cutoff_ns = self.table, self.cutoff_ns
+        out.pos, out.codes, out.time = self.pos[mask], self.codes[mask], self.time[mask]
+        return out
+
+
+def _map_codes(values: pd.Series, ids: pd.Index) -> np.ndarray:
+    """Position of each value in ``ids`` (-1 if absent), looking up each distinct value once."""
+    codes, uniques = pd.factorize(values)
+    lookup = ids.get_indexer(pd.Index(uniques).astype("str")).astype(np.int32)
+    out = lookup[codes]
+    out[codes < 0] = -1  # missing ids (code -1) would otherwise pick the last lookup entry
+    return out
+
+
 def population_before(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp,
                       population: Population = "purchasers") -> pd.Index:
     """Customers known as of the cutoff, sorted.
@@ -85,10 +143,12 @@ def population_before(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp,
         ``all``: also customers who signed up before it without buying yet (serving scores everyone known).
     """
     tx = tables[Tables.transactions]
-    before = tx[C.timestamp] < cutoff
+    before = tx[C.timestamp].to_numpy(dtype="datetime64[ns]") < np.datetime64(pd.Timestamp(cutoff), "ns")
     if C.is_return in tx.columns:
-        before &= ~tx[C.is_return].astype(bool)
-    ids = pd.Index(tx.loc[before, C.customer_id].unique())
+        before &= ~tx[C.is_return].to_numpy(dtype=bool, na_value=False)
+    codes, uniques = pd.factorize(tx[C.customer_id])
+    bought = np.bincount(codes[before & (codes >= 0)], minlength=len(uniques)) > 0
+    ids = pd.Index(uniques[bought])
     customers = tables.get(Tables.customers)
     if population == "all" and customers is not None:
         known = customers[C.customer_id]
@@ -132,21 +192,17 @@ def customer_features(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp | st
     n = len(ids)
     out: dict[str, np.ndarray] = {}
 
-    tx = tables[Tables.transactions]
-    tx = tx[tx[C.timestamp] < cutoff]
-    codes = ids.get_indexer(tx[C.customer_id])
-    tx = tx[codes >= 0]
-    codes = codes[codes >= 0]
-    is_return = tx[C.is_return].to_numpy(dtype=bool) if C.is_return in tx.columns else np.zeros(len(tx), bool)
-    purchases, p_codes = tx[~is_return], codes[~is_return]
-    out.update(_purchase_features(purchases, p_codes, n, cutoff, config, tables.get(Tables.products)))
-    out.update(_return_features(tx, codes, is_return, n))
+    tx = _Rows(tables[Tables.transactions], cutoff, ids)
+    is_return = tx.flag(C.is_return)
+    out.update(_purchase_features(tx.subset(~is_return), n, config, tables.get(Tables.products)))
+    out.update(_return_features(tx, is_return, n))
+    del tx, is_return  # the events table is as large: free these rows first
     events = tables.get(Tables.events)
     if events is not None:
-        out.update(_event_features(events, ids, cutoff, config))
+        out.update(_event_features(_Rows(events, cutoff, ids), n, config))
     feedback = tables.get(Tables.feedback)
     if feedback is not None:
-        out.update(_feedback_features(feedback, ids, cutoff, config))
+        out.update(_feedback_features(_Rows(feedback, cutoff, ids), n, config))
     frame = pd.DataFrame(out)
     frame.insert(0, C.customer_id, ids.to_numpy())
     customers = tables.get(Tables.customers)
@@ -155,13 +211,12 @@ def customer_features(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp | st
     return frame
 
 
-def _purchase_features(purchases: pd.DataFrame, codes: np.ndarray, n: int, cutoff: pd.Timestamp,
-                       config: CustomerFeatureConfig, products: pd.DataFrame | None) -> dict[str, np.ndarray]:
-    g = _Grouper(codes, n)
-    amount = purchases[C.amount].to_numpy(dtype=np.float64)
-    quantity = purchases[C.quantity].to_numpy(dtype=np.float64) if C.quantity in purchases.columns else \
-        np.ones(len(purchases))
-    orders = _orders(purchases, codes, cutoff)
+def _purchase_features(purchases: _Rows, n: int, config: CustomerFeatureConfig,
+                       products: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    g = _Grouper(purchases.codes, n)
+    amount = purchases.number(C.amount)
+    quantity = purchases.number(C.quantity, default=1.0)
+    orders = _orders(purchases, amount)
     og = _Grouper(orders["code"], n)
     age = orders["age"]  # days before the cutoff
     out: dict[str, np.ndarray] = {}
@@ -182,44 +237,48 @@ def _purchase_features(purchases: pd.DataFrame, codes: np.ndarray, n: int, cutof
         out[f"spend_{w}d"] = og.sum(orders["value"], recent)
         out[f"orders_trend_{w}d"] = _trend(out[f"orders_{w}d"], og.count(previous))
         out[f"spend_trend_{w}d"] = _trend(out[f"spend_{w}d"], og.sum(orders["value"], previous))
-    if C.product_id in purchases.columns:
-        product_codes, product_index = pd.factorize(purchases[C.product_id])
-        out["distinct_products"] = g.distinct(product_codes.astype(np.int64))
+    if purchases.has(C.product_id):
+        product_codes, product_index = purchases.factor(C.product_id)
+        out["distinct_products"] = g.distinct(product_codes)
         out["repeat_product_share"] = _ratio(g.count() - out["distinct_products"], g.count())
         if products is not None and C.category in products.columns:
             out.update(_category_features(g, product_codes, product_index, products))
         if products is not None and C.price in products.columns:
             out.update(_discount_features(g, product_index, product_codes, amount, quantity, products, config))
-    if C.channel in purchases.columns:
-        channel = orders["channel"]
+    if "channel" in orders:
         for ch in CHANNELS:
-            out[f"share_{ch}"] = _ratio(og.count(channel == ch), n_orders)
+            code = orders["channel_names"].get_indexer([ch])[0]
+            hits = og.count(orders["channel"] == code) if code >= 0 else np.zeros(n)
+            out[f"share_{ch}"] = _ratio(hits, n_orders)
     return out
 
 
-def _orders(purchases: pd.DataFrame, codes: np.ndarray, cutoff: pd.Timestamp) -> dict[str, np.ndarray]:
+def _orders(purchases: _Rows, amount: np.ndarray) -> dict[str, Any]:
     """One row per purchase occasion (order_id, or the calendar day when there is none), sorted by customer
     and time."""
-    times = purchases[C.timestamp].to_numpy(dtype="datetime64[ns]")
-    if C.order_id in purchases.columns:
-        order_key = pd.factorize(purchases[C.order_id])[0].astype(np.int64)
+    times = purchases.time.astype(np.int64)
+    codes = purchases.codes.astype(np.int64)
+    if purchases.has(C.order_id):
+        order_key = purchases.factor(C.order_id)[0]
     else:
-        order_key = times.astype("datetime64[D]").astype(np.int64)
-    key = pd.factorize(codes.astype(np.int64) * (int(order_key.max(initial=0)) + 1) + order_key)[0]
+        order_key = purchases.time.astype("datetime64[D]").astype(np.int64)
+    key = pd.factorize(codes * (int(order_key.max(initial=0)) + 1) + order_key)[0]
     n_orders = int(key.max(initial=-1)) + 1
-    first_time = np.full(n_orders, np.iinfo(np.int64).max)
-    np.minimum.at(first_time, key, times.astype(np.int64))
-    value = np.bincount(key, weights=purchases[C.amount].to_numpy(dtype=np.float64), minlength=n_orders)
+    first_time = pd.Series(times).groupby(key).min().to_numpy() if n_orders else np.zeros(0, np.int64)
+    value = np.bincount(key, weights=amount, minlength=n_orders)
     order_code = np.empty(n_orders, dtype=np.int64)
     order_code[key] = codes
-    result = {"code": order_code, "time": first_time, "value": value}
-    if C.channel in purchases.columns:
-        channel = np.empty(n_orders, dtype=object)
-        channel[key[::-1]] = purchases[C.channel].to_numpy(dtype=object)[::-1]  # the order's first line
-        result["channel"] = channel.astype(str)
+    result: dict[str, Any] = {"code": order_code, "time": first_time, "value": value}
+    if purchases.has(C.channel):
+        line_channel, names = purchases.factor(C.channel)
+        channel = np.empty(n_orders, dtype=np.int64)
+        channel[key[::-1]] = line_channel[::-1]  # the order's first line
+        result["channel"] = channel
     order = np.lexsort((result["time"], result["code"]))
     result = {k: v[order] for k, v in result.items()}
-    result["age"] = _days_before(cutoff, result["time"].astype("datetime64[ns]"))
+    if purchases.has(C.channel):
+        result["channel_names"] = names
+    result["age"] = (purchases.cutoff_ns - result["time"]) / 86_400e9  # days before the cutoff
     return result
 
 
@@ -277,50 +336,43 @@ def _discount_features(g: _Grouper, product_index: pd.Index, product_codes: np.n
     }
 
 
-def _return_features(tx: pd.DataFrame, codes: np.ndarray, is_return: np.ndarray, n: int) -> dict[str, np.ndarray]:
-    g = _Grouper(codes, n)
-    amount = np.abs(tx[C.amount].to_numpy(dtype=np.float64))
+def _return_features(tx: _Rows, is_return: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    g = _Grouper(tx.codes, n)
+    amount = np.abs(tx.number(C.amount))
     returned = g.sum(amount, is_return)
     bought = g.sum(amount, ~is_return)
     return {"return_lines": g.count(is_return), "return_amount_share": _ratio(returned, bought)}
 
 
-def _event_features(events: pd.DataFrame, ids: pd.Index, cutoff: pd.Timestamp,
-                    config: CustomerFeatureConfig) -> dict[str, np.ndarray]:
-    events = events[events[C.timestamp] < cutoff]
-    codes = ids.get_indexer(events[C.customer_id])
-    events, codes = events[codes >= 0], codes[codes >= 0]
-    g = _Grouper(codes, len(ids))
-    age = _days_before(cutoff, events[C.timestamp])
-    kind = events[C.event_type].to_numpy(dtype=object)
+def _event_features(events: _Rows, n: int, config: CustomerFeatureConfig) -> dict[str, np.ndarray]:
+    g = _Grouper(events.codes, n)
+    age = events.age
+    kind, names = events.factor(C.event_type)
     out = {"days_since_last_event": g.min(age)}
     for w in config.event_windows_days:
         recent = age < w
         out[f"events_{w}d"] = g.count(recent)
         for event_type in (EventTypes.view, EventTypes.cart, EventTypes.wishlist, EventTypes.try_on):
-            out[f"{event_type}s_{w}d"] = g.count(recent & (kind == event_type))
+            code = names.get_indexer([event_type])[0]
+            out[f"{event_type}s_{w}d"] = g.count(recent & (kind == code)) if code >= 0 else np.zeros(n)
     return out
 
 
-def _feedback_features(feedback: pd.DataFrame, ids: pd.Index, cutoff: pd.Timestamp,
-                       config: CustomerFeatureConfig) -> dict[str, np.ndarray]:
-    feedback = feedback[feedback[C.timestamp] < cutoff]
-    codes = ids.get_indexer(feedback[C.customer_id])
-    feedback, codes = feedback[codes >= 0], codes[codes >= 0]
-    g = _Grouper(codes, len(ids))
-    age = _days_before(cutoff, feedback[C.timestamp])
+def _feedback_features(feedback: _Rows, n: int, config: CustomerFeatureConfig) -> dict[str, np.ndarray]:
+    codes, age = feedback.codes, feedback.age
+    g = _Grouper(codes, n)
     out: dict[str, np.ndarray] = {"feedback_count": g.count()}
-    if C.score in feedback.columns:
-        score = feedback[C.score].to_numpy(dtype=np.float64, na_value=np.nan)
+    if feedback.has(C.score):
+        score = feedback.number(C.score)
         scored = np.isfinite(score)
         out["satisfaction_mean"] = _ratio(g.sum(np.where(scored, score, 0)), g.count(scored))
         order = np.lexsort((-age, codes))  # oldest first, so the last write per customer is the latest score
-        last = np.full(len(ids), np.nan)
+        last = np.full(n, np.nan)
         sel = order[scored[order]]
         last[codes[sel]] = score[sel]
         out["satisfaction_last"] = last
-    if C.complaint in feedback.columns:
-        complaint = feedback[C.complaint].fillna(False).to_numpy(dtype=bool)
+    if feedback.has(C.complaint):
+        complaint = feedback.flag(C.complaint)
         for w in config.complaint_windows_days:
             out[f"complaints_{w}d"] = g.count(complaint & (age < w))
         out["days_since_last_complaint"] = g.min(age, complaint)

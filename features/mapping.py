@@ -262,7 +262,7 @@ def apply_mapping(raw: pd.DataFrame, mapping: TableMapping) -> MappedTable:
         returns = returns.fillna(False).astype(bool)
 
     if mapping.is_identity:
-        frame = source.copy() if source is raw else source
+        frame = source.copy(deep=False)  # columns are replaced, never written in place
     else:
         columns: dict[str, Any] = {}
         for canonical, col in mapping.rename.items():

@@ -49,8 +49,13 @@ class TableResult:
 
 
 def _strip_text(series: pd.Series) -> pd.Series:
-    text = series.astype("str").str.strip()
-    return text.where(series.notna() & (text != ""))
+    """Text without surrounding spaces; blank text is missing. Clean columns are returned as they are (a
+    stripped copy of a 10M-row id column costs hundreds of MB)."""
+    text = series if isinstance(series.dtype, pd.StringDtype) else series.astype("str")
+    stripped = text.str.strip()
+    if not ((stripped.str.len() != text.str.len()) | (stripped == "")).any():
+        return text
+    return stripped.where(series.notna() & (stripped != ""))
 
 
 def coerce_id(series: pd.Series) -> pd.Series:
@@ -200,13 +205,14 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
         reasons.reject(~frame[C.event_type].isin(EventTypes.ALL) & frame[C.event_type].notna(),
                        "unknown_event_type")
 
-    hashes = pd.util.hash_pandas_object(raw, index=False).to_numpy()
     if defer_duplicates:
         frame[ROW_NUMBER] = np.arange(len(raw)) + 1 + row_offset
-        frame[ROW_HASH] = hashes
+        frame[ROW_HASH] = pd.util.hash_pandas_object(raw, index=False).to_numpy()
     else:
         dup = np.zeros(len(raw), dtype=bool)
-        dup[reasons.kept] = _duplicate_mask(frame.loc[reasons.kept], hashes[reasons.kept], schema)
+        kept_rows = np.flatnonzero(reasons.kept)
+        dup[kept_rows] = (frame[list(schema.key)].iloc[kept_rows].duplicated().to_numpy() if schema.key
+                          else exact_duplicates(raw.iloc[kept_rows]))
         if schema.key or mapping.duplicates == "reject":
             reasons.reject(dup, duplicate_reason(schema))
         details["duplicates"] = int(dup.sum())
@@ -225,7 +231,7 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
     rejects.insert(0, "row", np.flatnonzero(~kept) + 1 + row_offset)
     ordered = [c for c in schema.columns if c in frame.columns]
     extra = [c for c in frame.columns if c not in ordered]
-    frame = frame.loc[kept, ordered + extra].reset_index(drop=True)
+    frame = frame[ordered + extra] if kept.all() else frame.loc[kept, ordered + extra].reset_index(drop=True)
     if schema.name == Tables.transactions and not defer_duplicates:
         details["returns"] = returns_summary(frame)
     return TableResult(frame=frame, rejects=rejects.reset_index(drop=True), report=report)
@@ -256,6 +262,41 @@ def returns_summary(transactions: pd.DataFrame) -> dict[str, Any]:
 def duplicate_reason(schema: TableSchema) -> str:
     """Reject reason for a repeated row (tables without a key) or a repeated key."""
     return f"duplicate_{'_'.join(schema.key)}" if schema.key else "duplicate_row"
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: spreads the bits of 64-bit values so that sums of them rarely collide."""
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def exact_duplicates(raw: pd.DataFrame) -> np.ndarray:
+    """Rows equal in every column to an earlier row.
+
+    Hashing every text column of a 10M-row export is slow, so the numeric, time and boolean columns first pick
+    candidates (rows whose numbers repeat) and only those are compared in full: the answer is exact.
+    """
+    numeric = [c for c in raw.columns if pd.api.types.is_numeric_dtype(raw[c]) or
+               pd.api.types.is_datetime64_any_dtype(raw[c]) or pd.api.types.is_bool_dtype(raw[c])]
+    if not numeric or len(raw) < 2:
+        return raw.duplicated().to_numpy()
+    with np.errstate(over="ignore"):
+        key = np.zeros(len(raw), dtype=np.uint64)
+        for i, col in enumerate(numeric):
+            values = raw[col]
+            if pd.api.types.is_bool_dtype(values):
+                bits = values.to_numpy(dtype=np.float64, na_value=np.nan).view(np.uint64)
+            elif pd.api.types.is_datetime64_any_dtype(values):
+                bits = values.to_numpy(dtype="datetime64[ns]").view(np.uint64)
+            else:
+                bits = np.ascontiguousarray(values.to_numpy(dtype=np.float64, na_value=np.nan)).view(np.uint64)
+            key = _mix(key + _mix(bits + np.uint64(i + 1)))
+    candidates = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy())
+    out = np.zeros(len(raw), dtype=bool)
+    if len(candidates):
+        out[candidates] = raw.iloc[candidates].duplicated().to_numpy()
+    return out
 
 
 def _duplicate_mask(frame: pd.DataFrame, hashes: np.ndarray, schema: TableSchema) -> np.ndarray:
