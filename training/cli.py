@@ -172,6 +172,152 @@ def features(
                   f"kept; {engine} engine, {time.perf_counter() - started:.1f} s")
 
 
+@app.command()
+@user_errors
+def train(
+    config: Annotated[Optional[Path], typer.Option(help="Training config YAML (default configs/train.yaml).")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Dataset (default: the synthetic demo data).")] = None,
+    mapping: MappingOpt = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for every model (default: the config's).")] = None,
+) -> None:
+    """Train, evaluate on the time holdout, log to MLflow, register, and promote what beats the champion."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from training.config import TrainConfig
+    from training.train import run_training
+
+    train_config = TrainConfig.load(config, data=data, mapping=mapping, seed=seed)
+    settings = get_settings()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        steps: list[Any] = []
+
+        def report(message: str) -> None:
+            if steps:
+                bar.update(steps[-1], total=1, completed=1)
+            steps.append(bar.add_task(message, total=None))
+
+        result = run_training(train_config, settings, progress=report)
+        if steps:
+            bar.update(steps[-1], total=1, completed=1)
+    _print_training_summary(result, settings)
+
+
+def _print_training_summary(result: Any, settings: Any) -> None:
+    out = Console()
+    table = Table(title=f"run {result.run_id} ({result.seconds:.0f} s)")
+    for col in ("model", "metric", "value", "champion before", "version", "alias", "why"):
+        table.add_column(col)
+    for d in result.decisions:
+        before = "-" if d.champion_value is None else f"v{d.champion_version}: {d.champion_value:.4f}"
+        table.add_row(d.kind, d.metric, f"{d.value:.4f}", before, d.version, d.alias, d.reason)
+    out.print(table)
+    metrics = Table(title="holdout metrics")
+    metrics.add_column("model")
+    metrics.add_column("metrics")
+    for kind, values in result.metrics.items():
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float))
+        metrics.add_row(kind, shown)
+    out.print(metrics)
+    out.print(f"MLflow: {settings.tracking_uri}  (UI: mlflow ui --backend-store-uri {settings.tracking_uri})")
+
+
+@app.command()
+@user_errors
+def models() -> None:
+    """List registered model versions with their aliases and key metric."""
+    from training.register import list_models, setup_tracking
+
+    settings = get_settings()
+    setup_tracking(settings, "clientele")
+    rows = list_models(settings)
+    if not rows:
+        console.print("no registered models yet: run `clientele train`")
+        return
+    table = Table()
+    for col in ("model", "version", "aliases", "metric", "value", "decision"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["model"], r["version"], ", ".join(r["aliases"]) or "-", r["metric"] or "-",
+                      "-" if r["value"] is None else f"{r['value']:.4f}", r["decision"] or "-")
+    Console().print(table)
+
+
+@app.command()
+@user_errors
+def promote(
+    model: Annotated[str, typer.Argument(help="recommender, churn or clv (or the full registered name).")],
+    version: Annotated[str, typer.Argument(help="Version number to make champion.")],
+) -> None:
+    """Make a version the champion by hand (the previous champion becomes challenger)."""
+    from training.register import promote as promote_version
+    from training.register import setup_tracking
+
+    settings = get_settings()
+    setup_tracking(settings, "clientele")
+    name = settings.model_name(model) if model in ("recommender", "churn", "clv") else model
+    Console().print(promote_version(name, version, settings))
+
+
+@app.command()
+@user_errors
+def score(
+    out: Annotated[Path, typer.Option(help="Output folder (Parquet and CSV).")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="Rescore this data as of its end; without it "
+                                                 "the champions' precomputed tables are exported.")] = None,
+    mapping: MappingOpt = None,
+    engine: Annotated[str, typer.Option(help="pandas (default) or dask (Parquet input).")] = "pandas",
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: a LocalCluster).")] = None,
+) -> None:
+    """Write the champions' recommendations and customer scores for every customer, for CRM campaigns."""
+    import tempfile
+
+    import pandas as pd
+
+    from features.config import FeatureConfig
+    from features.exceptions import ConfigError
+    from training.register import setup_tracking
+    from training.score import (ScoringModels, bucket_scores, download_champions, precomputed_scores,
+                                score_customers, write_outputs)
+
+    if engine not in ("pandas", "dask"):
+        raise ConfigError(f"--engine: must be pandas or dask, not {engine!r}")
+    settings = get_settings()
+    setup_tracking(settings, "clientele")
+    with tempfile.TemporaryDirectory() as tmp:
+        with console.status("downloading the champions"):
+            champions = download_champions(settings, Path(tmp))
+        frames: dict[str, pd.DataFrame] = {}
+        if "recommender" in champions.folders:
+            frames["recommendations"] = pd.read_parquet(champions.serving("recommender") / "recommendations.parquet")
+        if data is None:
+            frames["customer_scores"] = precomputed_scores(champions)
+        else:
+            models_ = ScoringModels.from_champions(champions)
+            feature_config = FeatureConfig.load()
+            with console.status(f"scoring every customer in {data} ({engine})"):
+                if engine == "dask":
+                    from features.dask_engine import run_bucketed
+
+                    results, _, _ = run_bucketed(data, mapping, bucket_scores,
+                                                 {"models": models_, "feature_config": feature_config},
+                                                 scheduler=scheduler)
+                    scores_ = pd.concat([r for r in results if len(r)], ignore_index=True)
+                else:
+                    from features.io import load_dataset
+                    from features.labels import data_end
+
+                    tables = load_dataset(data, mapping).tables
+                    scores_ = score_customers(tables, data_end(tables).normalize() + pd.Timedelta(days=1),
+                                              models_, feature_config)
+            frames["customer_scores"] = scores_.sort_values("value_at_risk", ascending=False,
+                                                            kind="stable").reset_index(drop=True)
+        paths = write_outputs(frames, out)
+    versions = ", ".join(f"{k} v{v}" for k, v in champions.versions.items())
+    for path in paths:
+        console.print(str(path))
+    console.print(f"{len(frames['customer_scores']):,} customers scored with champions {versions}")
+
+
 evaluate_app = typer.Typer(no_args_is_help=True, help="Out-of-time evaluation against peers, side by side.")
 app.add_typer(evaluate_app, name="evaluate")
 

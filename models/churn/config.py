@@ -35,6 +35,13 @@ class ChurnTrainingConfig(_Strict):
     calibrate_on_latest: bool = True
 
 
+class RiskBands(_Strict):
+    """Churn probability from which a customer is in the medium / high risk band."""
+
+    medium: float = Field(0.3, gt=0, lt=1)
+    high: float = Field(0.6, gt=0, lt=1)
+
+
 class ReasonConfig(_Strict):
     top: int = Field(3, ge=1)
 
@@ -50,6 +57,7 @@ class ChurnConfig(_Strict):
     model: ChurnModelConfig = ChurnModelConfig()
     training: ChurnTrainingConfig = ChurnTrainingConfig()
     reasons: ReasonConfig = ReasonConfig()
+    risk_bands: RiskBands = RiskBands()
     clv: ClvConfig = ClvConfig()
     rfm_features: tuple[str, ...] = ("recency_days", "frequency", "monetary_total")
 

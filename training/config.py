@@ -1,0 +1,92 @@
+"""The training job's configuration (configs/train.yaml), typed and flattened for MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from features.exceptions import ConfigError
+from features.presets import CONFIG_DIR
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticConfig(_Strict):
+    preset: str = "beauty"
+    customers: int = Field(20_000, ge=100)
+    seed: int = 7
+    out: Path = Path("data/demo")
+
+
+class EvaluationConfig(_Strict):
+    recommender_test_days: int = Field(30, ge=1)
+    compare_peers: bool = False
+
+
+class PromotionRule(_Strict):
+    metric: str
+    higher_is_better: bool = True
+    min_delta: float = 0.0
+
+
+class PromotionConfig(_Strict):
+    recommender: PromotionRule = PromotionRule(metric="ndcg@10")
+    churn: PromotionRule = PromotionRule(metric="roc_auc")
+    clv: PromotionRule = PromotionRule(metric="purchases_mae", higher_is_better=False)
+
+
+class MlflowConfig(_Strict):
+    experiment: str = "clientele"
+
+
+class TrainConfig(_Strict):
+    """Everything `clientele train` needs besides the environment's settings."""
+
+    preset: str = "beauty"
+    seed: int = 0
+    data: Path | None = None
+    mapping: Path | None = None
+    synthetic: SyntheticConfig = SyntheticConfig()
+    features: Path = CONFIG_DIR / "features.yaml"
+    churn: Path = CONFIG_DIR / "churn.yaml"
+    recommender: Path = CONFIG_DIR / "recommender.yaml"
+    segments: Path = CONFIG_DIR / "segments.yaml"
+    recommendations_per_customer: int = Field(100, ge=1, le=1000)
+    similar_per_product: int = Field(50, ge=1, le=500)
+    evaluation: EvaluationConfig = EvaluationConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> "TrainConfig":
+        """Read ``path`` (default configs/train.yaml) and apply non-None ``overrides`` (e.g. data, mapping)."""
+        path = Path(path) if path else CONFIG_DIR / "train.yaml"
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from None
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ConfigError(f"{path}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """Nested config as flat ``a.b.c: value`` strings (MLflow params)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, (list, tuple)):
+        return {prefix: ",".join(map(str, value))}
+    return {prefix: str(value)}

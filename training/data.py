@@ -1,0 +1,64 @@
+"""The data stage of training: load and validate, drop erased customers, fingerprint what was used."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.columns import Columns as C
+from features.columns import Tables
+from features.io import Dataset, load_dataset
+from features.privacy import drop_erased, read_erasures
+from training.config import TrainConfig
+from training.settings import Settings
+
+
+@dataclass
+class TrainingData:
+    """Validated tables ready for every model, with the validation report and a fingerprint."""
+
+    tables: dict[str, pd.DataFrame]
+    dataset: Dataset
+    fingerprint: dict[str, Any]
+    source: Path
+
+
+def ensure_synthetic(config: TrainConfig) -> Path:
+    """The demo dataset folder, generated on first use."""
+    out = Path(config.synthetic.out)
+    if not (out / "transactions.parquet").exists():
+        from features.synthetic import generate, write_tables
+
+        write_tables(generate(config.synthetic.preset, config.synthetic.customers, config.synthetic.seed), out)
+    return out
+
+
+def fingerprint(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Row counts, date range and a content hash of every table: the same data gives the same fingerprint."""
+    digest = hashlib.sha256()
+    rows = {}
+    for name in sorted(tables):
+        table = tables[name]
+        rows[name] = int(len(table))
+        digest.update(name.encode())
+        digest.update(",".join(map(str, table.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    tx = tables[Tables.transactions]
+    return {"rows": rows, "start": str(tx[C.timestamp].min()), "end": str(tx[C.timestamp].max()),
+            "sha256": digest.hexdigest()}
+
+
+def load_training_data(config: TrainConfig, settings: Settings) -> TrainingData:
+    """Load ``config.data`` (or the synthetic demo data), validate it, write its rejects and drop every
+    customer on the erasure list."""
+    source = Path(config.data) if config.data else ensure_synthetic(config)
+    dataset = load_dataset(source, config.mapping)
+    dataset.write_rejects(settings.rejects_dir(source.stem if source.is_file() else source.name))
+    tables, erased = drop_erased(dataset.tables, read_erasures(settings.erasure_file), settings.pseudonym_key)
+    info = fingerprint(tables)
+    info["erased_customers_dropped"] = erased
+    return TrainingData(tables=tables, dataset=dataset, fingerprint=info, source=source)

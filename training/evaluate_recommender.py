@@ -1,0 +1,332 @@
+"""Temporal evaluation of the recommender against its peers, side by side in one run.
+
+Protocol (issue 4): the test window is the last ``test_days`` calendar days of the data; every model is fitted
+on the rows strictly before it; test customers bought at least once before and inside the window; the target
+is the set of distinct products each bought inside the window (products never seen in training stay in it and
+count as misses). Recall@20 = hits / min(20, |target|), NDCG@10 with binary gains, HitRate@10, catalogue
+coverage of the top 20, and a "new to the customer" variant (target minus products bought before, with
+already-bought products filtered out of the recommendations).
+
+Peers are tuned honestly: each peer's small grid (``evaluation.peers`` in configs/recommender.yaml) is scored
+on a validation window of the same length carved from the end of the training data, the best setting by
+NDCG@10 is refitted on all the training data, and only then does anything look at the test window.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from features.columns import Columns as C
+from features.columns import Tables
+from features.exceptions import DataError
+from models.recommenders import Filters, Recommender, registry
+from models.recommenders.config import load_config
+from models.recommenders.data import tables_before
+
+OWN = "clientele"
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TemporalSplit:
+    """A test window at the end of the data and what each test customer bought in it.
+
+    Attributes
+    ----------
+    start, end
+        The window is ``[start, end)``; training data is every row before ``start``.
+    customers
+        Test customers (a purchase before ``start`` and one inside the window), sorted.
+    target
+        ``customer_id``, ``product_id``: distinct products each test customer bought inside the window.
+    seen
+        ``customer_id``, ``product_id``: distinct products each test customer bought before ``start``.
+    """
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    customers: np.ndarray
+    target: pd.DataFrame
+    seen: pd.DataFrame
+
+    @property
+    def new_target(self) -> pd.DataFrame:
+        """The target without products the customer had bought before the window."""
+        merged = self.target.merge(self.seen.assign(_seen=True), how="left", on=[C.customer_id, C.product_id])
+        return merged[merged["_seen"].isna()][[C.customer_id, C.product_id]].reset_index(drop=True)
+
+
+def _purchases(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    tx = tables[Tables.transactions]
+    if C.product_id not in tx.columns:
+        raise DataError("transactions: column 'product_id' is missing (required to evaluate recommendations)")
+    if C.is_return in tx.columns:
+        tx = tx[~tx[C.is_return].to_numpy(dtype=bool)]
+    return tx[tx[C.product_id].notna()]
+
+
+def window_start(tables: dict[str, pd.DataFrame], test_days: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[start, end)`` of the last ``test_days`` calendar days of the transactions (the last day included)."""
+    if isinstance(test_days, bool) or not isinstance(test_days, (int, np.integer)) or test_days < 1:
+        raise DataError(f"test_days must be a positive integer, got {test_days!r}")
+    last = pd.Timestamp(tables[Tables.transactions][C.timestamp].max())
+    end = last.normalize() + pd.Timedelta(days=1)
+    return end - pd.Timedelta(days=int(test_days)), end
+
+
+def temporal_split(tables: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -> TemporalSplit:
+    """Test customers and targets of the window ``[start, end)``.
+
+    Raises
+    ------
+    DataError
+        No customer bought both before and inside the window.
+    """
+    purchases = _purchases(tables)
+    time_ = purchases[C.timestamp]
+    before = purchases[time_ < start]
+    inside = purchases[(time_ >= start) & (time_ < end)]
+    customers = np.intersect1d(before[C.customer_id].unique().astype(str), inside[C.customer_id].unique().astype(str))
+    if len(customers) == 0:
+        raise DataError(f"no customer bought both before {start.date()} and in [{start.date()}, {end.date()}): "
+                        f"use a longer history or another --test-days")
+    pairs = [C.customer_id, C.product_id]
+    target = inside[inside[C.customer_id].isin(customers)][pairs].drop_duplicates().astype("str")
+    seen = before[before[C.customer_id].isin(customers)][pairs].drop_duplicates().astype("str")
+    return TemporalSplit(start=start, end=end, customers=customers, target=target.reset_index(drop=True),
+                         seen=seen.reset_index(drop=True))
+
+
+def ranking_metrics(recommendations: pd.DataFrame, target: pd.DataFrame, k_recall: int = 20, k_ndcg: int = 10,
+                    k_hit: int = 10) -> dict[str, float]:
+    """Mean Recall@k, NDCG@k (binary gains) and HitRate@k over the customers in ``target``.
+
+    Parameters
+    ----------
+    recommendations
+        ``customer_id``, ``rank`` (1 = best), ``product_id``. Customers without rows count as all misses.
+    target
+        ``customer_id``, ``product_id``: what each customer went on to buy.
+
+    Returns
+    -------
+    dict
+        ``recall@{k_recall}`` = mean of hits in the top k_recall / min(k_recall, |target|); ``ndcg@{k_ndcg}`` =
+        mean of DCG / ideal DCG with gain 1 per hit and discount 1 / log2(rank + 1); ``hit@{k_hit}`` = share of
+        customers with at least one hit in the top k_hit; ``customers``.
+    """
+    size = target.groupby(C.customer_id).size()
+    if size.empty:
+        return {f"recall@{k_recall}": 0.0, f"ndcg@{k_ndcg}": 0.0, f"hit@{k_hit}": 0.0, "customers": 0}
+    recs = recommendations[[C.customer_id, "rank", C.product_id]].astype({C.customer_id: "str", C.product_id: "str"})
+    recs = recs[recs[C.customer_id].isin(size.index)]
+    hits = recs.merge(target.assign(_hit=1), how="left", on=[C.customer_id, C.product_id])
+    hits = hits[hits["_hit"].notna()]
+    rank = hits["rank"].to_numpy()
+    by = hits[C.customer_id]
+    recall_hits = pd.Series((rank <= k_recall).astype(float)).groupby(by.to_numpy()).sum()
+    dcg = pd.Series(np.where(rank <= k_ndcg, 1.0 / np.log2(rank + 1.0), 0.0)).groupby(by.to_numpy()).sum()
+    hit = pd.Series((rank <= k_hit).astype(float)).groupby(by.to_numpy()).max()
+    discounts = 1.0 / np.log2(np.arange(2, k_ndcg + 2))
+    ideal = np.cumsum(discounts)[np.minimum(size.to_numpy(), k_ndcg) - 1]
+    recall = recall_hits.reindex(size.index, fill_value=0.0).to_numpy() / np.minimum(size.to_numpy(), k_recall)
+    ndcg = dcg.reindex(size.index, fill_value=0.0).to_numpy() / ideal
+    hitrate = hit.reindex(size.index, fill_value=0.0).to_numpy()
+    return {f"recall@{k_recall}": float(recall.mean()), f"ndcg@{k_ndcg}": float(ndcg.mean()),
+            f"hit@{k_hit}": float(hitrate.mean()), "customers": int(len(size))}
+
+
+def coverage(recommendations: pd.DataFrame, catalogue_size: int, k: int) -> float:
+    """Share of the catalogue that appears in at least one customer's top ``k``."""
+    top = recommendations[recommendations["rank"] <= k]
+    return float(top[C.product_id].nunique() / max(catalogue_size, 1))
+
+
+def evaluate_model(model: Recommender, split: TemporalSplit, k_recall: int = 20, k_ndcg: int = 10,
+                   k_hit: int = 10, new_variant: bool = True) -> dict[str, float]:
+    """Metrics of a fitted model on a split (see the module docstring).
+
+    Stock is not filtered: the products table is a snapshot of today, not of the test window.
+    """
+    k = max(k_recall, k_ndcg, k_hit)
+    recs = model.recommend(split.customers, n=k, filters=Filters(exclude_bought=False, in_stock_only=False))
+    out = ranking_metrics(recs, split.target, k_recall, k_ndcg, k_hit)
+    out[f"coverage@{k_recall}"] = coverage(recs, model.catalog_.size, k_recall)
+    if new_variant:
+        new_target = split.new_target
+        new_customers = new_target[C.customer_id].unique()
+        recs_new = model.recommend(new_customers, n=k, filters=Filters(exclude_bought=True, in_stock_only=False))
+        new = ranking_metrics(recs_new, new_target, k_recall, k_ndcg, k_hit)
+        out.update({f"{key}_new": value for key, value in new.items()})
+    return out
+
+
+def _grid(spec: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    if not spec:
+        return [{}]
+    keys = sorted(spec)
+    return [dict(zip(keys, values)) for values in itertools.product(*(spec[k] for k in keys))]
+
+
+def _build(name: str, peer: dict[str, Any], config: dict[str, Any], overrides: dict[str, Any]) -> Recommender:
+    model_cls = registry()[peer.get("model", name)]
+    return model_cls.from_config(config, **{**peer.get("params", {}), **overrides})
+
+
+def tune_peer(name: str, peer: dict[str, Any], config: dict[str, Any], tables: dict[str, pd.DataFrame],
+              validation: TemporalSplit, metric: str, progress: Progress | None = None) -> dict[str, Any]:
+    """The grid setting with the best ``metric`` on the validation window (fits see only rows before it)."""
+    best, best_value = {}, -np.inf
+    for setting in _grid(peer.get("grid", {})):
+        model = _build(name, peer, config, setting).fit(tables, cutoff=validation.start)
+        value = evaluate_model(model, validation, new_variant=False)[metric]
+        if progress:
+            progress(f"  {name} {setting or '(no grid)'}: validation {metric} {value:.4f}")
+        if value > best_value:
+            best, best_value = setting, value
+    return best
+
+
+def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None = None,
+                          config: dict[str, Any] | None = None, models: list[str] | None = None,
+                          progress: Progress | None = None) -> dict[str, dict[str, Any]]:
+    """Fit the project's recommender and every peer on the data before the test window and score them on it.
+
+    Parameters
+    ----------
+    tables
+        Canonical tables.
+    test_days
+        Length of the test window (default ``evaluation.test_days``).
+    config
+        Recommender configuration (default configs/recommender.yaml).
+    models
+        Restrict the run to these names (``clientele`` and/or peer names); default all.
+    progress
+        Called with one line per step (e.g. a printer to stderr).
+
+    Returns
+    -------
+    dict
+        Model name -> metrics (``recall@20``, ``ndcg@10``, ``hit@10``, ``coverage@20``, the ``_new``
+        variants, ``fit_seconds``, ``params`` chosen), the project's own model under ``clientele``.
+    """
+    config = config if config is not None else load_config()
+    settings = config["evaluation"]
+    test_days = int(test_days or settings["test_days"])
+    k_recall, k_ndcg, k_hit = (int(settings[k]) for k in ("k_recall", "k_ndcg", "k_hit"))
+    metric = str(settings["select_by"]).format(k_ndcg=k_ndcg, k_recall=k_recall)
+    start, end = window_start(tables, test_days)
+    split = temporal_split(tables, start, end)
+    # Everything below sees the test window only through `split`; fits get rows before `start` only.
+    train = tables_before(tables, start)
+    validation = temporal_split(train, start - pd.Timedelta(days=test_days), start)
+    if progress:
+        progress(f"test window [{start.date()}, {end.date()}): {len(split.customers):,} customers; "
+                 f"validation window from {validation.start.date()}: {len(validation.customers):,} customers")
+    results: dict[str, dict[str, Any]] = {}
+    peers = settings["peers"]
+    names = [OWN] + list(peers) if models is None else models
+    for name in names:
+        started = time.perf_counter()
+        if name == OWN:
+            model = registry()[OWN].from_config(config, window_days=test_days)
+            chosen = {}
+        else:
+            if name not in peers:
+                raise DataError(f"unknown peer '{name}' (configured: {', '.join(peers)})")
+            chosen = tune_peer(name, peers[name], config, train, validation, metric, progress)
+            started = time.perf_counter()
+            model = _build(name, peers[name], config, chosen)
+        model.fit(train, cutoff=start)
+        fit_seconds = time.perf_counter() - started
+        metrics = evaluate_model(model, split, k_recall, k_ndcg, k_hit)
+        metrics["fit_seconds"] = round(fit_seconds, 2)
+        metrics["params"] = chosen
+        results[name] = metrics
+        if progress:
+            progress(f"{name}: ndcg@{k_ndcg} {metrics[f'ndcg@{k_ndcg}']:.4f}, recall@{k_recall} "
+                     f"{metrics[f'recall@{k_recall}']:.4f}, fit {fit_seconds:.1f} s")
+    return results
+
+
+def best_peer_ratios(results: dict[str, dict[str, Any]], metrics: tuple[str, ...] = ("ndcg@10", "recall@20")
+                     ) -> dict[str, dict[str, Any]]:
+    """For each metric: the best peer, its value and the project's value divided by it."""
+    out = {}
+    peers = {k: v for k, v in results.items() if k != OWN}
+    if OWN not in results or not peers:
+        return out
+    for metric in metrics:
+        best = max(peers, key=lambda k: peers[k][metric])
+        value = peers[best][metric]
+        out[metric] = {"best_peer": best, "best_peer_value": value,
+                       "ratio": results[OWN][metric] / value if value > 0 else float("inf")}
+    return out
+
+
+TABLE_COLUMNS = ("recall@20", "ndcg@10", "hit@10", "coverage@20", "recall@20_new", "ndcg@10_new", "hit@10_new",
+                 "fit_seconds")
+
+
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+    """The results as a Markdown table (the README's format), best peer ratios below it."""
+    lines = ["| model | " + " | ".join(TABLE_COLUMNS) + " |", "|---|" + "---:|" * len(TABLE_COLUMNS)]
+    for name, metrics in results.items():
+        cells = []
+        for col in TABLE_COLUMNS:
+            value = metrics.get(col)
+            cells.append("-" if value is None else (f"{value:.1f}" if col == "fit_seconds" else f"{value:.4f}"))
+        label = f"**{name}**" if name == OWN else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for metric, info in best_peer_ratios(results).items():
+        lines.append(f"\n{OWN} / best peer on {metric}: {info['ratio']:.3f} (best peer: {info['best_peer']}, "
+                     f"{info['best_peer_value']:.4f})")
+    return "\n".join(lines)
+
+
+def evaluate_recommender_cli(data: Path, mapping: Path | None, test_days: int, as_json: bool) -> dict:
+    """``clientele evaluate recommender``: load the data, run :func:`evaluate_recommenders`, print the table.
+
+    Parameters
+    ----------
+    data
+        Transactions file or folder of tables.
+    mapping
+        Column-mapping YAML, or ``None`` for canonical data.
+    test_days
+        Length of the test window in days.
+    as_json
+        When true nothing is printed to stdout (the caller prints the returned object); progress always goes
+        to stderr.
+
+    Returns
+    -------
+    dict
+        Model name -> metrics; JSON-able.
+    """
+    from features.io import load_dataset
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    dataset = load_dataset(data, mapping)
+    results = evaluate_recommenders(dataset.tables, test_days, progress=progress)
+    if not as_json:
+        print(format_table(results))
+    return json.loads(json.dumps(results, default=_jsonable))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    return str(value)

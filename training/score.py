@@ -1,0 +1,156 @@
+"""Batch scoring for CRM campaigns: the champions' recommendations and customer scores for every customer.
+
+Without new data the champions' own precomputed tables are exported. With ``--data`` the churn, CLV and
+segment champions rescore every customer as of the end of that data, through the same feature functions as
+training; ``--engine dask`` runs that per customer bucket on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from features.clv_summary import clv_summary
+from features.columns import Columns as C
+from features.columns import Tables
+from features.config import FeatureConfig
+from features.exceptions import ClienteleError
+from features.pipeline import feature_frame
+from training.export import risk_band
+from training.settings import CHAMPION, CHURN, CLV, RECOMMENDER, Settings
+
+
+@dataclass
+class Champions:
+    """Local copies of the three champions' artefacts."""
+
+    folders: dict[str, Path]
+    versions: dict[str, str]
+
+    def serving(self, kind: str) -> Path:
+        return _find(self.folders[kind], "serving", "manifest.json")
+
+    def artifact(self, kind: str, name: str) -> Path:
+        return _find(self.folders[kind], name)
+
+
+def _find(root: Path, name: str, inside: str | None = None) -> Path:
+    for path in sorted(root.rglob(name)):
+        if inside is None or (path / inside).exists():
+            return path
+    raise ClienteleError(f"{root}: no '{name}' in the downloaded model (was it logged by `clientele train`?)")
+
+
+def download_champions(settings: Settings, dst: Path, kinds: tuple[str, ...] = (RECOMMENDER, CHURN, CLV)) -> Champions:
+    """Download each champion's artefacts from the registry."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    folders, versions = {}, {}
+    for kind in kinds:
+        name = settings.model_name(kind)
+        try:
+            version = client.get_model_version_by_alias(name, CHAMPION)
+        except Exception:
+            if kind == RECOMMENDER:  # a log without product ids trains no recommender
+                continue
+            raise ClienteleError(f"no champion of '{name}' in the registry at {settings.tracking_uri}: run "
+                                 f"`clientele train` first") from None
+        folders[kind] = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}@{CHAMPION}",
+                                                                 dst_path=str(dst / kind)))
+        versions[kind] = str(version.version)
+    return Champions(folders=folders, versions=versions)
+
+
+def precomputed_scores(champions: Champions) -> pd.DataFrame:
+    """Churn and CLV champions' serving tables joined per customer, with value at risk."""
+    churn = pd.read_parquet(champions.serving(CHURN) / "scores.parquet")
+    clv = pd.read_parquet(champions.serving(CLV) / "scores.parquet")
+    scores = churn.merge(clv, on=C.customer_id, how="outer")
+    scores["value_at_risk"] = scores["churn_probability"] * scores["clv"]
+    scores["churn_reasons"] = scores["churn_reasons"].map(
+        lambda r: "; ".join(r) if r is not None and not isinstance(r, str) else r)
+    return scores.sort_values("value_at_risk", ascending=False, kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class ScoringModels:
+    """Everything :func:`score_customers` needs, loadable on a Dask worker from local paths."""
+
+    churn_model: Path
+    clv_model: Path
+    segments: Path
+    horizon_days: int
+    risk_bands: dict[str, float]
+    time_unit_days: float
+    reasons_top: int
+
+    @classmethod
+    def from_champions(cls, champions: Champions) -> "ScoringModels":
+        manifest = json.loads((champions.serving(CHURN) / "manifest.json").read_text())
+        from models.clv.lifetime_value import LifetimeValueModel
+
+        clv_path = champions.artifact(CLV, "model.json")
+        return cls(churn_model=champions.artifact(CHURN, "model"), clv_model=clv_path,
+                   segments=champions.artifact(CLV, "segments.json"), horizon_days=int(manifest["horizon_days"]),
+                   risk_bands=manifest["risk_bands"],
+                   time_unit_days=LifetimeValueModel.load(clv_path).time_unit_days, reasons_top=3)
+
+
+def score_customers(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, models: ScoringModels,
+                    feature_config: FeatureConfig | None = None, **_: Any) -> pd.DataFrame:
+    """Churn probability, risk band, reasons, CLV, P(alive) and segments of every customer who bought before
+    ``cutoff``, with the champion models. Works on all customers or on one Dask bucket of them."""
+    from models.churn.lightgbm import ChurnModel
+    from models.clv.lifetime_value import LifetimeValueModel
+    from models.segments import CustomerSegmenter, segment_customers
+
+    features = feature_frame(tables, cutoff, None, feature_config)
+    if features.empty:
+        return pd.DataFrame()
+    churn = ChurnModel.load(models.churn_model)
+    probability = churn.predict_proba(features)
+    reasons = churn.reasons(features, models.reasons_top)
+    clv_model = LifetimeValueModel.load(models.clv_model)
+    summary = clv_summary(tables[Tables.transactions], cutoff, models.time_unit_days)
+    summary = summary.reindex(features[C.customer_id].astype("str")).fillna(0.0)
+    values = clv_model.predict(summary)
+    segmenter = CustomerSegmenter.from_dict(json.loads(Path(models.segments).read_text()))
+    segments = segment_customers(features, probability, values["clv"].to_numpy(), segmenter)
+    out = pd.DataFrame({
+        C.customer_id: features[C.customer_id].to_numpy(),
+        "churn_probability": probability,
+        "risk_band": risk_band(probability, models.risk_bands["medium"], models.risk_bands["high"]),
+        "churn_reasons": ["; ".join(r["text"] for r in rs) for rs in reasons],
+        "p_alive": values["p_alive"].to_numpy(),
+        "expected_spend": values["expected_spend"].to_numpy(),
+        "clv": values["clv"].to_numpy(),
+    })
+    for col in ("rfm_segment", "r_score", "f_score", "m_score", "lifecycle_stage", "membership_tier",
+                "value_tier", "value_at_risk"):
+        column = segments[col]
+        out[col] = column.astype("str").where(column.notna()).to_numpy() if isinstance(
+            column.dtype, pd.CategoricalDtype) else column.to_numpy()
+    return out
+
+
+def bucket_scores(tables: dict[str, pd.DataFrame], data_end: pd.Timestamp, models: ScoringModels,
+                  feature_config: FeatureConfig) -> pd.DataFrame:
+    """:func:`score_customers` on one Dask bucket, as of the end of the whole data."""
+    return score_customers(tables, data_end.normalize() + pd.Timedelta(days=1), models, feature_config)
+
+
+def write_outputs(frames: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    """Each frame as Parquet and CSV."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in frames.items():
+        frame.to_parquet(out_dir / f"{name}.parquet", index=False)
+        frame.to_csv(out_dir / f"{name}.csv", index=False)
+        paths += [out_dir / f"{name}.parquet", out_dir / f"{name}.csv"]
+    return paths

@@ -1,0 +1,350 @@
+"""`clientele train`: load -> validate -> features -> fit -> evaluate on the time holdout -> log to MLflow ->
+register -> promote.
+
+Every model is evaluated on a holdout at the end of the data (fitted on what came before it), then refitted on
+all the data for serving. Registration and alias moves come last, after everything else succeeded, so a run
+that fails anywhere leaves the registry exactly as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+
+from features.clv_summary import clv_summary
+from features.columns import Columns as C
+from features.columns import Tables
+from features.config import FeatureConfig
+from features.exceptions import ConfigError
+from features.labels import data_end
+from features.pipeline import feature_frame
+from features.presets import load_preset
+from models.churn.config import ChurnConfig
+from models.churn.lightgbm import customer_scores_frame
+from models.segments import CustomerSegmenter, SegmentConfig, segment_customers
+from training.churn import clv_frame, fit_churn, fit_clv
+from training.config import TrainConfig, flatten
+from training.data import TrainingData, load_training_data
+from training.evaluate_churn import evaluate_churn, evaluation_cutoff, evaluation_report, write_plots
+from training.export import export_churn, export_clv, export_recommender
+from training.pyfunc import ChurnPyfunc, ClvPyfunc, RecommenderPyfunc, pip_requirements
+from training.register import Candidate, Decision, code_version, log_json, register_and_promote, setup_tracking
+from training.settings import CHURN, CLV, RECOMMENDER, Settings
+
+Progress = Callable[[str], None]
+MODEL_KINDS = (RECOMMENDER, CHURN, CLV)
+
+
+@dataclass
+class ModelConfigs:
+    """The hyperparameters of every model in a run, as logged (and replayable from the log)."""
+
+    features: FeatureConfig
+    churn: ChurnConfig
+    recommender: dict[str, Any]
+    segments: SegmentConfig
+    seed: int
+
+    @classmethod
+    def from_train_config(cls, config: TrainConfig) -> "ModelConfigs":
+        from models.recommenders.config import load_config
+
+        churn = ChurnConfig.load(config.churn)
+        churn = ChurnConfig.from_dict({**churn.model_dump(), "model": {**churn.model.model_dump(),
+                                                                       "random_state": config.seed}})
+        return cls(features=FeatureConfig.load(config.features), churn=churn,
+                   recommender=load_config(config.recommender), segments=SegmentConfig.load(config.segments),
+                   seed=config.seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": self.features.model_dump(mode="json"), "churn": self.churn.model_dump(mode="json"),
+                "recommender": self.recommender, "segments": self.segments.model_dump(mode="json"),
+                "seed": self.seed}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfigs":
+        return cls(features=FeatureConfig.from_dict(data["features"]), churn=ChurnConfig.from_dict(data["churn"]),
+                   recommender=data["recommender"], segments=SegmentConfig.from_dict(data["segments"]),
+                   seed=int(data["seed"]))
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    metrics: dict[str, dict[str, Any]]
+    decisions: list[Decision]
+    fingerprint: dict[str, Any]
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def metric_key(name: str) -> str:
+    """MLflow metric names allow letters, digits and ``_-. /``: ``ndcg@10`` becomes ``ndcg_at_10``."""
+    return name.replace("@", "_at_").replace("%", "pct")
+
+
+def holdout_id(fingerprint: dict[str, Any], test_days: int, horizon_days: int) -> str:
+    """Identifies the holdout: the same data and split give the same id, so metrics are comparable."""
+    raw = f"{fingerprint['sha256']}|recommender_test_days={test_days}|churn_horizon_days={horizon_days}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def evaluate_clv(tables: dict[str, pd.DataFrame], horizon_days: int, config: ChurnConfig) -> dict[str, float]:
+    """CLV on the churn holdout: BG/NBD fitted before T+1, expected purchase days in the horizon against the
+    purchase days that happened, and expected spend per purchase against the spend that happened."""
+    cutoff = evaluation_cutoff(tables, horizon_days)
+    model = fit_clv(tables, cutoff, config)
+    summary = clv_summary(tables[Tables.transactions], cutoff, config.clv.time_unit_days)
+    ids = summary.index.to_numpy()
+    predicted = clv_frame(model, tables, cutoff, ids, horizon_days, config)
+    tx = tables[Tables.transactions]
+    window = (tx[C.timestamp] >= cutoff) & (tx[C.timestamp] < cutoff + pd.Timedelta(days=horizon_days))
+    if C.is_return in tx.columns:
+        window &= ~tx[C.is_return].to_numpy(dtype=bool)
+    future = tx.loc[window, [C.customer_id, C.timestamp, C.amount]]
+    days = future.assign(day=future[C.timestamp].dt.floor("D")).groupby(C.customer_id)["day"].nunique()
+    spend = future.groupby(C.customer_id)[C.amount].sum()
+    actual_days = days.reindex(ids).fillna(0).to_numpy(dtype=float)
+    actual_spend = spend.reindex(ids).fillna(0).to_numpy(dtype=float)
+    expected = predicted["expected_purchases_horizon"].to_numpy(dtype=float)
+    expected_value = expected * predicted["expected_spend"].to_numpy(dtype=float)
+    return {
+        "purchases_mae": float(np.mean(np.abs(expected - actual_days))),
+        "purchases_total_ratio": float(expected.sum() / max(actual_days.sum(), 1.0)),
+        "spend_mae": float(np.mean(np.abs(expected_value - actual_spend))),
+        "purchases_corr": float(np.corrcoef(expected, actual_days)[0, 1]) if actual_days.std() > 0 else 0.0,
+    }
+
+
+def evaluate_holdout(tables: dict[str, pd.DataFrame], configs: ModelConfigs, horizon_days: int, test_days: int,
+                     compare_peers: bool, kinds: tuple[str, ...] = MODEL_KINDS, plots_dir: Path | None = None,
+                     progress: Progress | None = None) -> tuple[dict[str, dict[str, Any]], list[Path], dict]:
+    """Holdout metrics of each model kind (fitted on data before the holdout only), plus plots."""
+    metrics: dict[str, dict[str, Any]] = {}
+    plots: list[Path] = []
+    reports: dict[str, Any] = {}
+    if RECOMMENDER in kinds and C.product_id in tables[Tables.transactions].columns:
+        from training.evaluate_recommender import OWN, evaluate_recommenders
+
+        say(progress, f"recommender: holdout = the last {test_days} days")
+        results = evaluate_recommenders(tables, test_days, configs.recommender,
+                                        models=None if compare_peers else [OWN])
+        metrics[RECOMMENDER] = {k: v for k, v in results[OWN].items() if isinstance(v, (int, float))}
+        reports[RECOMMENDER] = results
+    if CHURN in kinds:
+        say(progress, f"churn: out-of-time evaluation, {horizon_days}-day horizon")
+        evaluation = evaluate_churn(tables, horizon_days, configs.churn, configs.features)
+        report = evaluation_report(evaluation)
+        metrics[CHURN] = {k: v for k, v in report["clientele"].items() if v is not None}
+        reports[CHURN] = report
+        if plots_dir is not None:
+            plots += write_plots(evaluation, plots_dir)
+    if CLV in kinds:
+        say(progress, "clv: expected purchases against the holdout")
+        metrics[CLV] = evaluate_clv(tables, horizon_days, configs.churn)
+    return metrics, plots, reports
+
+
+def say(progress: Progress | None, message: str) -> None:
+    if progress:
+        progress(message)
+
+
+def _signature(model_input: pd.DataFrame, output: pd.DataFrame) -> Any:
+    sample_in = model_input.head(50).reset_index(drop=True)
+    sample_out = output.head(50).reset_index(drop=True)
+    return infer_signature(sample_in, sample_out)
+
+
+def run_training(config: TrainConfig, settings: Settings, progress: Progress | None = None) -> TrainResult:
+    """Run the whole training job; see the module docstring."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def step(name: str, t0: float) -> float:
+        timings[name] = round(time.perf_counter() - t0, 2)
+        return time.perf_counter()
+
+    experiment_id = setup_tracking(settings, config.mlflow.experiment)
+    t = time.perf_counter()
+    say(progress, "loading and validating the data")
+    data: TrainingData = load_training_data(config, settings)
+    configs = ModelConfigs.from_train_config(config)
+    preset = load_preset(config.preset)
+    horizon = int(preset["churn"]["horizon_days"])
+    test_days = config.evaluation.recommender_test_days
+    holdout = holdout_id(data.fingerprint, test_days, horizon)
+    t = step("load", t)
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{config.preset}") as run:
+        mlflow.log_params({**flatten(config, "train"), **flatten(configs.to_dict())})
+        mlflow.set_tags({"clientele.code_version": code_version(), "clientele.data_sha256": data.fingerprint["sha256"],
+                         "clientele.holdout": holdout, "clientele.preset": config.preset,
+                         "clientele.data_start": data.fingerprint["start"], "clientele.data_end": data.fingerprint["end"]})
+        log_json(data.fingerprint, "data/fingerprint.json")
+        log_json(_report_without_ids(data.dataset.report()), "data/validation_report.json")
+        log_json(configs.to_dict(), "config/models.json")
+
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp_path = Path(tmp)
+            metrics, plots, reports = evaluate_holdout(data.tables, configs, horizon, test_days,
+                                                       config.evaluation.compare_peers, plots_dir=tmp_path / "plots",
+                                                       progress=progress)
+            for kind, values in metrics.items():
+                mlflow.log_metrics({f"{kind}.{metric_key(k)}": float(v) for k, v in values.items()
+                                    if isinstance(v, (int, float)) and np.isfinite(v)})
+            for path in plots:
+                mlflow.log_artifact(str(path), "plots")
+            log_json(reports, "evaluation/holdout.json")
+            t = step("evaluate", t)
+
+            candidates = _fit_and_log(data, configs, config, preset, horizon, tmp_path, metrics, holdout, progress,
+                                      timings)
+            t = time.perf_counter()
+        rules = {k: getattr(config.promotion, k) for k in MODEL_KINDS}
+        champions = champion_values(candidates, rules, settings, data, horizon, test_days, config, progress)
+        say(progress, "registering and promoting")
+        decisions = register_and_promote(candidates, rules, settings, run.info.run_id, champions)
+        log_json([d.__dict__ for d in decisions], "registry/decisions.json")
+        step("register", t)
+    return TrainResult(run_id=run.info.run_id, metrics=metrics, decisions=decisions, fingerprint=data.fingerprint,
+                       seconds=round(time.perf_counter() - started, 1), timings=timings)
+
+
+def champion_values(candidates: list[Candidate], rules: dict[str, Any], settings: Settings, data: TrainingData,
+                    horizon: int, test_days: int, config: TrainConfig,
+                    progress: Progress | None) -> dict[str, float | None]:
+    """Each current champion's promotion metric on this run's holdout.
+
+    Recorded when the champion was measured on the same holdout (same data and split); otherwise its logged
+    configuration is replayed here, fitted on this run's pre-holdout data and measured on this holdout, so the
+    comparison is always like for like.
+    """
+    from mlflow import MlflowClient
+
+    from training.register import champion_run_id, current_champion, recorded_value
+
+    client = MlflowClient()
+    out: dict[str, float | None] = {}
+    for cand in candidates:
+        champion = current_champion(client, settings.model_name(cand.kind))
+        if champion is None:
+            continue
+        value = recorded_value(champion, rules[cand.kind], cand.holdout)
+        if value is None:
+            run_id = champion_run_id(champion)
+            try:
+                logged = mlflow.artifacts.load_dict(f"runs:/{run_id}/config/models.json")
+            except Exception:  # an older or foreign version without a replayable config
+                out[cand.kind] = None
+                continue
+            say(progress, f"{cand.kind}: replaying champion v{champion.version} on this holdout")
+            replayed, _, _ = evaluate_holdout(data.tables, ModelConfigs.from_dict(logged), horizon, test_days, False,
+                                              kinds=(cand.kind,))
+            value = replayed.get(cand.kind, {}).get(rules[cand.kind].metric)
+            if value is not None:
+                mlflow.log_metric(f"champion_replay.{cand.kind}.{metric_key(rules[cand.kind].metric)}", float(value))
+        out[cand.kind] = value
+    return out
+
+
+def _report_without_ids(report: dict[str, Any]) -> dict[str, Any]:
+    """The validation report holds counts only; the rejects files (with raw ids) stay on local disk."""
+    return {k: v for k, v in report.items() if k != "rejects_files"}
+
+
+def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig, preset: dict[str, Any],
+                 horizon: int, tmp: Path, metrics: dict[str, dict[str, Any]], holdout: str,
+                 progress: Progress | None, timings: dict[str, float]) -> list[Candidate]:
+    """Refit every model on all the data, export serving artefacts and log each model to the run."""
+    tables = data.tables
+    cutoff = data_end(tables).normalize() + pd.Timedelta(days=1)
+    candidates = []
+    requirements = pip_requirements()
+
+    t = time.perf_counter()
+    say(progress, f"churn: fitting for use from {cutoff.date()}")
+    fit = fit_churn(tables, cutoff, horizon, configs.churn, configs.features)
+    features = feature_frame(tables, cutoff, None, configs.features)
+    scores = customer_scores_frame(fit.model, features, configs.churn.reasons.top)
+    churn_dir = tmp / "churn"
+    fit.model.save(churn_dir / "model")
+    export_churn(scores, churn_dir / "serving", cutoff, horizon, configs.churn.risk_bands.medium,
+                 configs.churn.risk_bands.high)
+    info = mlflow.pyfunc.log_model(name=CHURN, python_model=ChurnPyfunc(),
+                                   artifacts={"model": str(churn_dir / "model"), "serving": str(churn_dir / "serving")},
+                                   signature=_signature(features.drop(columns=[C.customer_id]),
+                                                        scores[["churn_probability"]]),
+                                   pip_requirements=requirements)
+    candidates.append(_candidate(CHURN, info.model_uri, config.promotion.churn.metric, metrics, holdout))
+    timings["fit_churn"] = round(time.perf_counter() - t, 2)
+
+    t = time.perf_counter()
+    say(progress, "clv and segments: fitting")
+    clv_model = fit_clv(tables, cutoff, configs.churn)
+    values = clv_frame(clv_model, tables, cutoff, features[C.customer_id], horizon, configs.churn)
+    twelve_months = clv_frame(clv_model, tables, cutoff, features[C.customer_id], 365, configs.churn)
+    values["expected_purchases_12m"] = twelve_months["expected_purchases_horizon"].to_numpy()
+    segmenter = CustomerSegmenter(horizon_days=horizon, config=configs.segments).fit(
+        features, values.set_index(C.customer_id)["clv"])
+    segments = segment_customers(features, scores.set_index(C.customer_id)["churn_probability"],
+                                 values.set_index(C.customer_id)["clv"], segmenter)
+    clv_dir = tmp / "clv"
+    clv_dir.mkdir(parents=True, exist_ok=True)
+    clv_model.save(clv_dir / "model.json")
+    (clv_dir / "segments.json").write_text(json.dumps(segmenter.to_dict()))
+    export_clv(values, segments, features, clv_dir / "serving", cutoff)
+    summary = clv_summary(tables[Tables.transactions], cutoff, configs.churn.clv.time_unit_days)
+    info = mlflow.pyfunc.log_model(name=CLV, python_model=ClvPyfunc(),
+                                   artifacts={"model": str(clv_dir / "model.json"),
+                                              "segments": str(clv_dir / "segments.json"),
+                                              "serving": str(clv_dir / "serving")},
+                                   signature=_signature(summary.reset_index(drop=True),
+                                                        values[["p_alive", "expected_spend", "clv"]]),
+                                   pip_requirements=requirements)
+    candidates.append(_candidate(CLV, info.model_uri, config.promotion.clv.metric, metrics, holdout))
+    timings["fit_clv_segments"] = round(time.perf_counter() - t, 2)
+
+    if C.product_id in tables[Tables.transactions].columns:
+        from models.recommenders import registry
+        from training.evaluate_recommender import OWN
+
+        t = time.perf_counter()
+        say(progress, "recommender: fitting on all the data")
+        model = registry()[OWN].from_config(configs.recommender, random_state=configs.seed)
+        model.fit(tables, cutoff=cutoff)
+        timings["fit_recommender"] = round(time.perf_counter() - t, 2)
+        t = time.perf_counter()
+        say(progress, "recommender: precomputing recommendations and similar products")
+        rec_dir = tmp / "recommender"
+        model.save(rec_dir / "model")
+        export_recommender(model, tables, rec_dir / "serving", config.recommendations_per_customer,
+                           config.similar_per_product, config.preset,
+                           bool(preset["recommend"]["exclude_bought"]))
+        example = pd.DataFrame({C.customer_id: model.customers_.external_ids[:5].astype(str), "n": 10})
+        info = mlflow.pyfunc.log_model(name=RECOMMENDER, python_model=RecommenderPyfunc(),
+                                       artifacts={"model": str(rec_dir / "model"), "serving": str(rec_dir / "serving")},
+                                       signature=_signature(example, model.recommend(list(example[C.customer_id]), n=3)),
+                                       pip_requirements=requirements)
+        candidates.insert(0, _candidate(RECOMMENDER, info.model_uri, config.promotion.recommender.metric, metrics,
+                                        holdout))
+        timings["export_recommender"] = round(time.perf_counter() - t, 2)
+    return candidates
+
+
+def _candidate(kind: str, model_uri: str, metric: str, metrics: dict[str, dict[str, Any]], holdout: str) -> Candidate:
+    value = metrics.get(kind, {}).get(metric)
+    if value is None:
+        raise ConfigError(f"promotion.{kind}.metric: '{metric}' is not measured (measured: "
+                          f"{', '.join(metrics.get(kind, {}))})")
+    return Candidate(kind=kind, model_uri=model_uri, metric=metric, value=float(value), holdout=holdout)
