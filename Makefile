@@ -22,7 +22,7 @@ demo: install
 	$(BIN)/clientele validate --data data/demo
 
 test: install
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench-generate: install
 	$(BIN)/python benchmarks/bench_generate.py --customers 1000000

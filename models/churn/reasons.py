@@ -139,8 +139,12 @@ def reason_text(family: str, row: pd.Series) -> str:
     return f"{family.replace('_', ' ')}: {value}"
 
 
+# A family adding less than this to the log-odds is not worth telling anyone about.
+MIN_CONTRIBUTION = 0.01
+
+
 def top_reasons(contributions: np.ndarray, feature_names: list[str], frame: pd.DataFrame,
-                top: int = 3) -> list[list[dict[str, Any]]]:
+                top: int = 3, min_contribution: float = MIN_CONTRIBUTION) -> list[list[dict[str, Any]]]:
     """The ``top`` families raising each customer's churn score most.
 
     Parameters
@@ -156,7 +160,7 @@ def top_reasons(contributions: np.ndarray, feature_names: list[str], frame: pd.D
     -------
     list of lists of dicts
         Per customer, up to ``top`` reasons ``{"code", "text", "contribution", "features"}``, strongest first;
-        only families that raise the risk are listed.
+        only families raising the risk by at least ``min_contribution`` (log-odds) are listed.
     """
     families = [family_of(f) for f in feature_names]
     names = sorted(set(families))
@@ -171,7 +175,7 @@ def top_reasons(contributions: np.ndarray, feature_names: list[str], frame: pd.D
         order = np.argsort(-per_family[i], kind="stable")[:top]
         reasons = []
         for j in order:
-            if per_family[i, j] <= 0:
+            if per_family[i, j] < min_contribution:
                 break
             fam = names[j]
             reasons.append({"code": fam, "text": reason_text(fam, rows.iloc[i]),
