@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from features.exceptions import ConfigError
-from features.presets import CONFIG_DIR
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from features.configfile import ConfigModel as _Strict
 
 
 class CustomerFeatureConfig(_Strict):
@@ -50,28 +43,10 @@ class BacktestConfig(_Strict):
 
 
 class FeatureConfig(_Strict):
-    """All feature settings."""
+    """All feature settings (configs/features.yaml)."""
+
+    DEFAULT_FILE = "features.yaml"
 
     customer: CustomerFeatureConfig = CustomerFeatureConfig()
     interactions: InteractionConfig = InteractionConfig()
     backtest: BacktestConfig = BacktestConfig()
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, where: str = "feature config") -> "FeatureConfig":
-        """Parse a mapping; a ConfigError names the first bad field."""
-        try:
-            return cls.model_validate(data or {})
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(f"{where}: {field}: {err['msg']}") from None
-
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> "FeatureConfig":
-        """Read ``path`` (default ``configs/features.yaml``)."""
-        path = Path(path) if path else CONFIG_DIR / "features.yaml"
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from None
-        return cls.from_dict(data, str(path))

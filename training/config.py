@@ -5,15 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from features.exceptions import ConfigError
+from features.configfile import ConfigModel as _Strict
+from features.configfile import read_yaml
 from features.presets import CONFIG_DIR
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SyntheticConfig(_Strict):
@@ -66,16 +62,9 @@ class TrainConfig(_Strict):
     def load(cls, path: str | Path | None = None, **overrides: Any) -> "TrainConfig":
         """Read ``path`` (default configs/train.yaml) and apply non-None ``overrides`` (e.g. data, mapping)."""
         path = Path(path) if path else CONFIG_DIR / "train.yaml"
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from None
+        data = read_yaml(path)
         data.update({k: v for k, v in overrides.items() if v is not None})
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise ConfigError(f"{path}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        return cls.from_dict(data, str(path))
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, str]:

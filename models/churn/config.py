@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from features.exceptions import ConfigError
-from features.presets import CONFIG_DIR
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from features.configfile import ConfigModel as _Strict
 
 
 class ChurnModelConfig(_Strict):
@@ -54,26 +47,13 @@ class ClvConfig(_Strict):
 
 
 class ChurnConfig(_Strict):
+    """All churn settings (configs/churn.yaml)."""
+
+    DEFAULT_FILE = "churn.yaml"
+
     model: ChurnModelConfig = ChurnModelConfig()
     training: ChurnTrainingConfig = ChurnTrainingConfig()
     reasons: ReasonConfig = ReasonConfig()
     risk_bands: RiskBands = RiskBands()
     clv: ClvConfig = ClvConfig()
     rfm_features: tuple[str, ...] = ("recency_days", "frequency", "monetary_total")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, where: str = "churn config") -> "ChurnConfig":
-        try:
-            return cls.model_validate(data or {})
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise ConfigError(f"{where}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> "ChurnConfig":
-        path = Path(path) if path else CONFIG_DIR / "churn.yaml"
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from None
-        return cls.from_dict(data, str(path))

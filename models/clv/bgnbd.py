@@ -9,9 +9,7 @@ they drop out with probability ``p ~ Beta(a, b)``. It is fitted on the per-custo
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +18,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from features.exceptions import ClienteleError, DataError
+from models.clv.base import LikelihoodModel
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ _FORMAT = "clientele.clv.BetaGeoModel"
 _FORMAT_VERSION = 1
 
 
-class BetaGeoModel:
+class BetaGeoModel(LikelihoodModel):
     """BG/NBD model of purchase frequency and dropout, fitted by maximum likelihood.
 
     Parameters
@@ -66,10 +65,9 @@ class BetaGeoModel:
         did not certify is kept, with a warning logged).
     """
 
-    def __init__(self, penalizer: float = 0.0, max_iter: int = 2000, tol: float = 1e-12) -> None:
-        self.penalizer = penalizer
-        self.max_iter = max_iter
-        self.tol = tol
+    FORMAT = _FORMAT
+    FORMAT_VERSION = _FORMAT_VERSION
+    PARAM_NAMES = PARAM_NAMES
 
     # ------------------------------------------------------------------ fitting
 
@@ -165,11 +163,6 @@ class BetaGeoModel:
     def b_(self) -> float:
         return self._params()["b"]
 
-    def _params(self) -> dict[str, float]:
-        if not hasattr(self, "params_"):
-            raise ClienteleError("BetaGeoModel is not fitted: call fit(summary) or BetaGeoModel.load(path)")
-        return self.params_
-
     # ------------------------------------------------------------------ predictions
 
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray | pd.Series:
@@ -250,76 +243,6 @@ class BetaGeoModel:
         # A brand-new customer is a customer with x = 0, t_x = 0 seen for T = 0 (P(alive) = 1).
         value = _expected_purchases(p["r"], p["alpha"], p["a"], p["b"], t_arr, zero, zero, zero)
         return float(value) if value.ndim == 0 else value
-
-    # ------------------------------------------------------------------ persistence
-
-    def to_dict(self) -> dict[str, Any]:
-        """Hyperparameters and fitted state as plain JSON-able values."""
-        return {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "hyperparameters": {"penalizer": self.penalizer, "max_iter": self.max_iter, "tol": self.tol},
-            "params": dict(self._params()),
-            "log_likelihood": self.log_likelihood_,
-            "n_customers": self.n_customers_,
-            "converged": self.converged_,
-        }
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> BetaGeoModel:
-        """Rebuild a fitted model from :meth:`to_dict` output."""
-        if state.get("format") != _FORMAT:
-            raise ClienteleError(f"not a saved BetaGeoModel (format {state.get('format')!r})")
-        if state.get("version") != _FORMAT_VERSION:
-            raise ClienteleError(
-                f"saved BetaGeoModel has version {state.get('version')!r}, expected {_FORMAT_VERSION}"
-            )
-        model = cls(**state["hyperparameters"])
-        params = {name: float(state["params"][name]) for name in PARAM_NAMES}
-        if not all(np.isfinite(v) and v > 0 for v in params.values()):
-            raise ClienteleError(f"saved BetaGeoModel has invalid parameters {params}")
-        model.params_ = params
-        model.log_likelihood_ = float(state["log_likelihood"])
-        model.n_customers_ = int(state["n_customers"])
-        model.converged_ = bool(state["converged"])
-        return model
-
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted model as JSON (floats are written exactly, so predictions round-trip bit for bit).
-
-        Parameters
-        ----------
-        path
-            File to write.
-
-        Returns
-        -------
-        pathlib.Path
-            The path written.
-        """
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> BetaGeoModel:
-        """Read a model written by :meth:`save`.
-
-        Raises
-        ------
-        ClienteleError
-            The file is not a saved BetaGeoModel of this version.
-        """
-        path = Path(path)
-        try:
-            state = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ClienteleError(f"{path}: cannot read a saved BetaGeoModel ({exc})") from exc
-        return cls.from_dict(state)
-
-    def __repr__(self) -> str:
-        fitted = "".join(f", {k}_={v:.4g}" for k, v in getattr(self, "params_", {}).items())
-        return f"BetaGeoModel(penalizer={self.penalizer!r}{fitted})"
 
 
 # ---------------------------------------------------------------------- likelihood and predictions

@@ -8,9 +8,7 @@ customers with at least one repeat purchase, from their number of repeat purchas
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +16,7 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from features.exceptions import ClienteleError, DataError
+from models.clv.base import LikelihoodModel
 from models.clv.bgnbd import _LOG_BOUND, _multistart, _wrap
 
 logger = logging.getLogger(__name__)
@@ -30,7 +29,7 @@ _FORMAT = "clientele.clv.GammaGammaModel"
 _FORMAT_VERSION = 1
 
 
-class GammaGammaModel:
+class GammaGammaModel(LikelihoodModel):
     """Gamma-Gamma spend model, fitted by maximum likelihood.
 
     Parameters
@@ -56,10 +55,9 @@ class GammaGammaModel:
         Whether the best local optimisation reported convergence.
     """
 
-    def __init__(self, penalizer: float = 0.0, max_iter: int = 2000, tol: float = 1e-12) -> None:
-        self.penalizer = penalizer
-        self.max_iter = max_iter
-        self.tol = tol
+    FORMAT = _FORMAT
+    FORMAT_VERSION = _FORMAT_VERSION
+    PARAM_NAMES = PARAM_NAMES
 
     def fit(self, summary: pd.DataFrame) -> GammaGammaModel:
         """Fit the model by maximum likelihood on the customers with repeat purchases.
@@ -154,11 +152,6 @@ class GammaGammaModel:
     def gamma_(self) -> float:
         return self._params()["gamma"]
 
-    def _params(self) -> dict[str, float]:
-        if not hasattr(self, "params_"):
-            raise ClienteleError("GammaGammaModel is not fitted: call fit(summary) or GammaGammaModel.load(path)")
-        return self.params_
-
     def mean_spend(self) -> float:
         """Population mean spend per purchase, ``p * gamma / (q - 1)`` (``inf`` when ``q <= 1``)."""
         p = self._params()
@@ -193,76 +186,6 @@ class GammaGammaModel:
         with np.errstate(divide="ignore", invalid="ignore"):
             value = np.where(denom > 0, (gamma + m * x) * p / denom, np.inf)
         return _wrap(value, index, "expected_spend")
-
-    # ------------------------------------------------------------------ persistence
-
-    def to_dict(self) -> dict[str, Any]:
-        """Hyperparameters and fitted state as plain JSON-able values."""
-        return {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "hyperparameters": {"penalizer": self.penalizer, "max_iter": self.max_iter, "tol": self.tol},
-            "params": dict(self._params()),
-            "log_likelihood": self.log_likelihood_,
-            "n_customers": self.n_customers_,
-            "converged": self.converged_,
-        }
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> GammaGammaModel:
-        """Rebuild a fitted model from :meth:`to_dict` output."""
-        if state.get("format") != _FORMAT:
-            raise ClienteleError(f"not a saved GammaGammaModel (format {state.get('format')!r})")
-        if state.get("version") != _FORMAT_VERSION:
-            raise ClienteleError(
-                f"saved GammaGammaModel has version {state.get('version')!r}, expected {_FORMAT_VERSION}"
-            )
-        model = cls(**state["hyperparameters"])
-        params = {name: float(state["params"][name]) for name in PARAM_NAMES}
-        if not all(np.isfinite(v) and v > 0 for v in params.values()):
-            raise ClienteleError(f"saved GammaGammaModel has invalid parameters {params}")
-        model.params_ = params
-        model.log_likelihood_ = float(state["log_likelihood"])
-        model.n_customers_ = int(state["n_customers"])
-        model.converged_ = bool(state["converged"])
-        return model
-
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted model as JSON (floats are written exactly, so predictions round-trip bit for bit).
-
-        Parameters
-        ----------
-        path
-            File to write.
-
-        Returns
-        -------
-        pathlib.Path
-            The path written.
-        """
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> GammaGammaModel:
-        """Read a model written by :meth:`save`.
-
-        Raises
-        ------
-        ClienteleError
-            The file is not a saved GammaGammaModel of this version.
-        """
-        path = Path(path)
-        try:
-            state = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ClienteleError(f"{path}: cannot read a saved GammaGammaModel ({exc})") from exc
-        return cls.from_dict(state)
-
-    def __repr__(self) -> str:
-        fitted = "".join(f", {k}_={v:.4g}" for k, v in getattr(self, "params_", {}).items())
-        return f"GammaGammaModel(penalizer={self.penalizer!r}{fitted})"
 
 
 def _log_likelihood_and_grad(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,16 +16,14 @@ churn horizon (``churn.horizon_days``).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from features.columns import Columns as C
-from features.exceptions import ClienteleError, ConfigError, DataError
+from features.configfile import ConfigModel
+from features.exceptions import ClienteleError, DataError
 from features.presets import CONFIG_DIR
 from models.segments.lifecycle import LIFECYCLE_STAGE, STAGES, LifecycleConfig, LifecycleStager, Window
 from models.segments.rfm import (F_SCORE, M_SCORE, R_SCORE, RFM_CODE, RFM_SEGMENT, RFMConfig, RFMScorer,
@@ -41,43 +39,15 @@ _FORMAT = "clientele.segments.CustomerSegmenter"
 _FORMAT_VERSION = 1
 
 
-class SegmentConfig(BaseModel):
+class SegmentConfig(ConfigModel):
     """All segment settings: configs/segments.yaml parsed and validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    DEFAULT_FILE = "segments.yaml"
 
     rfm: RFMConfig = RFMConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     value_tiers: ValueTierConfig = ValueTierConfig()
     membership: MembershipConfig = MembershipConfig()
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, where: str = "segment config") -> SegmentConfig:
-        """Parse a mapping; a ConfigError names the first bad field."""
-        try:
-            return cls.model_validate(data or {})
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "?"
-            raise ConfigError(f"{where}: {field}: {err['msg']}") from None
-
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> SegmentConfig:
-        """Read ``path`` (default ``configs/segments.yaml``).
-
-        Raises
-        ------
-        ConfigError
-            The file cannot be read or a setting is invalid.
-        """
-        path = Path(path) if path else CONFIG_PATH
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from None
-        if data is not None and not isinstance(data, dict):
-            raise ConfigError(f"{path}: the segment configuration must be a mapping of sections")
-        return cls.from_dict(data, str(path))
 
 
 class CustomerSegmenter:
