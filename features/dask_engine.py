@@ -90,9 +90,9 @@ def validate_and_bucket(part: Part, mapping: DatasetMapping, n_buckets: int, rej
                             row_offset=part.row_offset, allow_empty=True, defer_duplicates=True)
     _write_rejects(result.rejects, rejects_dir, part.table, f"part-{part.row_offset:012d}")
     frame = result.frame
-    summary = {"report": result.report, "end": None}
+    summary = {"report": result.report, "start": None, "end": None}
     if C.timestamp in frame.columns and len(frame):
-        summary["end"] = frame[C.timestamp].max()
+        summary["start"], summary["end"] = frame[C.timestamp].min(), frame[C.timestamp].max()
         if keep_before is not None:
             frame = frame[frame[C.timestamp] < keep_before]
     if C.customer_id not in frame.columns:  # products: small, broadcast whole
@@ -157,10 +157,24 @@ def _bucket_tables(pieces: dict[str, list[pd.DataFrame | None]], templates: dict
     return tables
 
 
-def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, func: Any, func_kwargs: dict,
+@dataclass
+class BucketRun:
+    """What :func:`run_bucketed` returns: per-bucket results, the validation reports and the data's time span.
+
+    ``results`` are the results themselves, or Dask futures holding them on the workers when the run was asked
+    not to gather (the caller keeps the client open and works on them there).
+    """
+
+    results: list[Any]
+    reports: dict[str, TableReport]
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, func: Any, func_kwargs: Any,
                  scheduler: str | None = None, n_buckets: int | None = None, rejects_dir: str | Path | None = None,
-                 keep_before: pd.Timestamp | None = None, workers: int | None = None,
-                 ) -> tuple[list[Any], dict[str, TableReport], pd.Timestamp]:
+                 keep_before: pd.Timestamp | None = None, workers: int | None = None, client: Any | None = None,
+                 gather: bool = True) -> BucketRun:
     """Validate a Parquet dataset part by part on Dask and run ``func(tables, data_end=..., **func_kwargs)`` on
     every customer bucket.
 
@@ -168,63 +182,85 @@ def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, 
     ----------
     func
         A module-level function taking the bucket's canonical tables; its results come back in bucket order.
+    func_kwargs
+        Its keyword arguments, or a function of the data's (start, end) returning them (e.g. cutoffs that depend
+        on how far the data reaches, known only after validation).
     keep_before
         Drop rows at or after this time right after validation (the pipeline never reads them).
-
-    Returns
-    -------
-    (results, reports, data_end)
-        ``func``'s result per bucket, each table's merged report, and the last transaction time in the data.
+    client
+        A Dask client to run on (kept open); by default one is made from ``scheduler`` / ``workers`` and closed.
+    gather
+        False: leave each bucket's result on its worker and return futures (needs ``client``).
     """
+    if client is None:
+        if not gather:
+            raise ValueError("run_bucketed: gather=False needs a client that stays open")
+        with dask_client(scheduler, workers) as own:
+            return run_bucketed(path, mapping, func, func_kwargs, n_buckets=n_buckets, rejects_dir=rejects_dir,
+                                keep_before=keep_before, client=own)
     import dask
 
     dataset_mapping = mapping if isinstance(mapping, DatasetMapping) else load_mapping(mapping)
     sources = find_sources(path, dataset_mapping)
-    with dask_client(scheduler, workers) as client:
-        n_buckets = n_buckets or max(2, 2 * len(client.scheduler_info()["workers"]))
-        validated: dict[str, list[Any]] = {}
-        for table, file in sources.items():
-            validated[table] = [dask.delayed(validate_and_bucket, pure=True)(
-                part, dataset_mapping, n_buckets, str(rejects_dir) if rejects_dir else None, keep_before)
-                for part in parquet_parts(table, Path(file))]
-        # Materialise the validated parts on the workers once; both the summaries and the buckets read them.
-        persisted = {t: client.persist(v) for t, v in validated.items()}
-        summaries = client.gather(client.compute(
-            {t: [dask.delayed(_summary)(d) for d in v] for t, v in persisted.items()}))
-        reports = {t: merge_reports([s["report"] for s in parts]) for t, parts in summaries.items()}
-        tx_report = reports[Tables.transactions]
-        if tx_report.rows_kept == 0:
-            top = next(iter(tx_report.rejected_by_reason), "no rows")
-            raise DataError(f"{tx_report.source}: no usable row in transactions ({tx_report.rows_read} read; most "
-                            f"rejected as {top})")
-        ends = [s["end"] for s in summaries[Tables.transactions] if s["end"] is not None]
-        end = pd.Timestamp(max(ends))
-        products = None
-        if Tables.products in persisted:
-            product_parts = client.gather(client.compute(
-                [dask.delayed(_piece)(d, -1) for d in persisted.pop(Tables.products)]))
-            products = pd.concat([p for p in product_parts if p is not None], ignore_index=True)
-            products, rejects, found = reject_duplicates(products, SCHEMAS[Tables.products],
-                                                         dataset_mapping.table(Tables.products).duplicates)
-            _write_rejects(rejects, rejects_dir, Tables.products, "all")
-            _count_duplicates(reports[Tables.products], rejects, found)
-        templates = client.gather(client.compute(
-            {t: next((dask.delayed(_empty_like)(d) for d in v), None) for t, v in persisted.items()}))
-        policies = {t: dataset_mapping.table(t).duplicates for t in persisted}
-        tasks = [dask.delayed(_run_bucket)({t: [dask.delayed(_piece)(d, b) for d in v] for t, v in persisted.items()},
-                                           templates, products, policies, b,
-                                           str(rejects_dir) if rejects_dir else None, func, end, func_kwargs)
-                 for b in range(n_buckets)]
-        outputs = client.gather(client.compute(tasks))
-        results = [out[0] for out in outputs]
-        returns = {"rows": 0, "amount": 0.0}
-        for out in outputs:
-            for table, (rejects, found) in out[1].items():
-                _count_duplicates(reports[table], rejects, found)
-            returns = {"rows": returns["rows"] + out[2]["rows"], "amount": returns["amount"] + out[2]["amount"]}
-        reports[Tables.transactions].details["returns"] = {"rows": returns["rows"],
-                                                           "amount": round(returns["amount"], 2)}
-    return results, reports, end
+    n_buckets = n_buckets or max(2, 2 * len(client.scheduler_info()["workers"]))
+    validated: dict[str, list[Any]] = {}
+    for table, file in sources.items():
+        validated[table] = [dask.delayed(validate_and_bucket, pure=True)(
+            part, dataset_mapping, n_buckets, str(rejects_dir) if rejects_dir else None, keep_before)
+            for part in parquet_parts(table, Path(file))]
+    # Materialise the validated parts on the workers once; both the summaries and the buckets read them.
+    persisted = {t: client.persist(v) for t, v in validated.items()}
+    summaries = client.gather(client.compute(
+        {t: [dask.delayed(_summary)(d) for d in v] for t, v in persisted.items()}))
+    reports = {t: merge_reports([s["report"] for s in parts]) for t, parts in summaries.items()}
+    tx_report = reports[Tables.transactions]
+    if tx_report.rows_kept == 0:
+        top = next(iter(tx_report.rejected_by_reason), "no rows")
+        raise DataError(f"{tx_report.source}: no usable row in transactions ({tx_report.rows_read} read; most "
+                        f"rejected as {top})")
+    ends = [s["end"] for s in summaries[Tables.transactions] if s["end"] is not None]
+    end = pd.Timestamp(max(ends))
+    products = None
+    if Tables.products in persisted:
+        product_parts = client.gather(client.compute(
+            [dask.delayed(_piece)(d, -1) for d in persisted.pop(Tables.products)]))
+        products = pd.concat([p for p in product_parts if p is not None], ignore_index=True)
+        products, rejects, found = reject_duplicates(products, SCHEMAS[Tables.products],
+                                                     dataset_mapping.table(Tables.products).duplicates)
+        _write_rejects(rejects, rejects_dir, Tables.products, "all")
+        _count_duplicates(reports[Tables.products], rejects, found)
+    templates = client.gather(client.compute(
+        {t: next((dask.delayed(_empty_like)(d) for d in v), None) for t, v in persisted.items()}))
+    policies = {t: dataset_mapping.table(t).duplicates for t in persisted}
+    starts = [s["start"] for s in summaries[Tables.transactions] if s["start"] is not None]
+    start = pd.Timestamp(min(starts))
+    if callable(func_kwargs):
+        func_kwargs = func_kwargs(start, end)
+    tasks = [dask.delayed(_run_bucket)({t: [dask.delayed(_piece)(d, b) for d in v] for t, v in persisted.items()},
+                                       templates, products, policies, b,
+                                       str(rejects_dir) if rejects_dir else None, func, end, func_kwargs)
+             for b in range(n_buckets)]
+    outputs = client.compute(tasks)
+    results = client.map(_bucket_result, outputs)
+    returns = {"rows": 0, "amount": 0.0}
+    for duplicates, bucket_returns in client.gather(client.map(_bucket_meta, outputs)):
+        for table, (rejects, found) in duplicates.items():
+            _count_duplicates(reports[table], rejects, found)
+        returns = {"rows": returns["rows"] + bucket_returns["rows"],
+                   "amount": returns["amount"] + bucket_returns["amount"]}
+    reports[Tables.transactions].details["returns"] = {"rows": returns["rows"],
+                                                       "amount": round(returns["amount"], 2)}
+    if gather:
+        results = client.gather(results)
+    return BucketRun(results=results, reports=reports, start=start, end=end)
+
+
+def _bucket_result(output: tuple[Any, dict, dict]) -> Any:
+    return output[0]
+
+
+def _bucket_meta(output: tuple[Any, dict, dict]) -> tuple[dict, dict]:
+    return output[1], output[2]
 
 
 def _write_rejects(rejects: pd.DataFrame, rejects_dir: str | Path | None, table: str, label: str) -> None:
@@ -272,10 +308,10 @@ def features_on_dask(path: str | Path, mapping: str | Path | None, cutoff: pd.Ti
     from features.pipeline import bucket_features
 
     keep_before = cutoff + pd.Timedelta(days=horizon_days) if horizon_days else cutoff
-    results, reports, _ = run_bucketed(path, mapping, bucket_features,
-                                       {"cutoff": cutoff, "horizon_days": horizon_days, "config": config},
-                                       scheduler=scheduler, n_buckets=n_buckets, rejects_dir=rejects_dir,
-                                       keep_before=keep_before, workers=workers)
-    frame = pd.concat([r for r in results if len(r)], ignore_index=True)
+    run = run_bucketed(path, mapping, bucket_features,
+                       {"cutoff": cutoff, "horizon_days": horizon_days, "config": config},
+                       scheduler=scheduler, n_buckets=n_buckets, rejects_dir=rejects_dir,
+                       keep_before=keep_before, workers=workers)
+    frame = pd.concat([r for r in run.results if len(r)], ignore_index=True)
     frame = frame.sort_values(C.customer_id, kind="stable").reset_index(drop=True)
-    return frame, reports
+    return frame, run.reports

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,8 @@ from features.columns import Columns as C
 from features.columns import Tables
 from features.config import FeatureConfig
 from features.exceptions import DataError
-from features.pipeline import CUTOFF, training_frames
+from features.pipeline import CUTOFF, LABEL, training_frames
+from features.privacy import drop_erased
 from models.churn.config import ChurnConfig
 from models.churn.lightgbm import ChurnModel
 from models.clv.lifetime_value import LifetimeValueModel
@@ -26,7 +29,13 @@ def training_cutoffs(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, hori
     very outcomes being predicted. They step back by ``training.step_days`` while there is
     ``training.min_history_days`` of history before them.
     """
-    first = pd.Timestamp(tables[Tables.transactions][C.timestamp].min())
+    return cutoffs_between(pd.Timestamp(tables[Tables.transactions][C.timestamp].min()), cutoff, horizon_days,
+                           config)
+
+
+def cutoffs_between(first: pd.Timestamp, cutoff: pd.Timestamp, horizon_days: int,
+                    config: ChurnConfig) -> list[pd.Timestamp]:
+    """:func:`training_cutoffs` for data starting at ``first``."""
     latest = pd.Timestamp(cutoff) - pd.Timedelta(days=horizon_days)
     cutoffs = [latest - pd.Timedelta(days=config.training.step_days * k) for k in range(config.training.max_cutoffs)]
     cutoffs = [c for c in cutoffs if c >= first + pd.Timedelta(days=config.training.min_history_days)]
@@ -107,3 +116,92 @@ def clv_frame(model: LifetimeValueModel, tables: dict[str, pd.DataFrame], cutoff
     })
     return out
 
+
+
+def bucket_training_frames(tables: dict[str, pd.DataFrame], data_end: pd.Timestamp, cutoffs: list[pd.Timestamp],
+                           horizon_days: int, feature_config: FeatureConfig | None,
+                           erased: frozenset[str] = frozenset(), pseudonym_key: str = "") -> pd.DataFrame:
+    """:func:`features.pipeline.training_frames` of one customer bucket (the Dask path), erased customers
+    dropped first."""
+    tables, _ = drop_erased(tables, erased, pseudonym_key)
+    return training_frames(tables, horizon_days, feature_config, cutoffs=cutoffs)
+
+
+def fit_churn_on_dask(path: str | Path, mapping: str | Path | None, horizon_days: int, config: ChurnConfig,
+                      client: Any, feature_config: FeatureConfig | None = None,
+                      cutoff: pd.Timestamp | None = None, erased: frozenset[str] = frozenset(),
+                      pseudonym_key: str = "") -> ChurnFit:
+    """Fit the churn model on a Dask cluster: training frames are built per customer bucket on the workers and
+    LightGBM trains on them through its own Dask API (``DaskLGBMClassifier``); nothing is collected on the
+    client but the calibration cutoff's raw scores.
+
+    Parameters
+    ----------
+    path, mapping
+        A Parquet dataset (a folder of tables or parts).
+    client
+        A ``dask.distributed`` client (kept open).
+    cutoff
+        When the model will be used; by default the day after the data ends.
+    erased, pseudonym_key
+        Pseudonyms of erased customers (see :mod:`features.privacy`): dropped on the workers before any feature.
+    """
+    import dask.dataframe as dd
+    import lightgbm as lgb
+
+    from features.dask_engine import run_bucketed
+    from models.churn.calibration import Calibrator
+    from models.tabular import FrameEncoder
+
+    chosen: dict[str, Any] = {}
+
+    def kwargs(start: pd.Timestamp, end: pd.Timestamp) -> dict[str, Any]:
+        use_at = cutoff if cutoff is not None else end.normalize() + pd.Timedelta(days=1)
+        chosen["cutoffs"] = cutoffs_between(start, use_at, horizon_days, config)
+        return {"cutoffs": chosen["cutoffs"], "horizon_days": horizon_days, "feature_config": feature_config,
+                "erased": frozenset(erased), "pseudonym_key": pseudonym_key}
+
+    run = run_bucketed(path, mapping, bucket_training_frames, kwargs, client=client, gather=False)
+    cutoffs = chosen["cutoffs"]
+    meta = client.submit(_head, run.results[0]).result()
+    frames = dd.from_delayed(run.results, meta=meta, verify_meta=False)
+    vocabularies = client.gather(client.map(_text_values, run.results))
+    encoder = FrameEncoder().fit(meta)
+    encoder.categories = {col: sorted(set().union(*(v.get(col, set()) for v in vocabularies)))
+                          for col in encoder.categories}
+    model = ChurnModel(**config.model.model_dump())
+    calibration_cutoff = cutoffs[-1] if config.training.calibrate_on_latest and len(cutoffs) > 1 else None
+    train = frames if calibration_cutoff is None else frames[frames[CUTOFF] < calibration_cutoff]
+    X = train.map_partitions(encoder.transform, meta=encoder.transform(meta))
+    y = train[LABEL]
+    params = model._lgb_params()
+    classifier = lgb.DaskLGBMClassifier(client=client, n_estimators=model.n_estimators, **params)
+    classifier.fit(X, y, categorical_feature=encoder.categorical or "auto")
+    booster = classifier.booster_
+    calibrator = Calibrator(model.calibration)
+    calibration_rows = 0
+    if calibration_cutoff is not None and model.calibration != "none":
+        held_out = frames[frames[CUTOFF] == calibration_cutoff]
+        scored = held_out.map_partitions(_raw_scores, booster, encoder, meta=pd.DataFrame(
+            {"score": pd.Series([], dtype=float), LABEL: pd.Series([], dtype=float)})).compute()
+        calibrator.fit(scored["score"].to_numpy(), scored[LABEL].to_numpy())
+        calibration_rows = len(scored)
+    rate = float(y.mean().compute())
+    fitted = ChurnModel.from_parts(model.get_params(), encoder, booster, calibrator, rate)
+    return ChurnFit(model=fitted, cutoffs=cutoffs, calibration_cutoff=calibration_cutoff,
+                    train_rows=int(len(train)), calibration_rows=calibration_rows)
+
+
+def _head(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.iloc[:0]
+
+
+def _text_values(frame: pd.DataFrame) -> dict[str, set[str]]:
+    """Distinct values of each text column of one bucket (the encoder's vocabulary is their union)."""
+    return {col: set(frame[col].dropna().astype("str")) for col in frame.columns
+            if not (pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]))}
+
+
+def _raw_scores(frame: pd.DataFrame, booster: Any, encoder: Any) -> pd.DataFrame:
+    scores = booster.predict(encoder.transform(frame), raw_score=True) if len(frame) else np.zeros(0)
+    return pd.DataFrame({"score": scores, LABEL: frame[LABEL].to_numpy(dtype=float)}, index=frame.index)

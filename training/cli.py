@@ -179,6 +179,9 @@ def train(
     data: Annotated[Optional[Path], typer.Option(help="Dataset (default: the synthetic demo data).")] = None,
     mapping: MappingOpt = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for every model (default: the config's).")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="dask: train the churn model on a Dask cluster through "
+                                                       "LightGBM's Dask API (Parquet data).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: a LocalCluster).")] = None,
 ) -> None:
     """Train, evaluate on the time holdout, log to MLflow, register, and promote what beats the champion."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -186,7 +189,8 @@ def train(
     from training.config import TrainConfig
     from training.train import run_training
 
-    train_config = TrainConfig.load(config, data=data, mapping=mapping, seed=seed)
+    train_config = TrainConfig.load(config, data=data, mapping=mapping, seed=seed, engine=engine,
+                                    scheduler=scheduler)
     settings = get_settings()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
         steps: list[Any] = []
@@ -298,10 +302,9 @@ def score(
                 if engine == "dask":
                     from features.dask_engine import run_bucketed
 
-                    results, _, _ = run_bucketed(data, mapping, bucket_scores,
-                                                 {"models": models_, "feature_config": feature_config},
-                                                 scheduler=scheduler)
-                    scores_ = pd.concat([r for r in results if len(r)], ignore_index=True)
+                    run = run_bucketed(data, mapping, bucket_scores,
+                                       {"models": models_, "feature_config": feature_config}, scheduler=scheduler)
+                    scores_ = pd.concat([r for r in run.results if len(r)], ignore_index=True)
                 else:
                     from features.io import load_dataset
                     from features.labels import data_end

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -54,6 +54,8 @@ class TrainConfig(_Strict):
     segments: Path = CONFIG_DIR / "segments.yaml"
     recommendations_per_customer: int = Field(100, ge=1, le=1000)
     similar_per_product: int = Field(50, ge=1, le=500)
+    engine: Literal["pandas", "dask"] = "pandas"
+    scheduler: str | None = None
     evaluation: EvaluationConfig = EvaluationConfig()
     promotion: PromotionConfig = PromotionConfig()
     mlflow: MlflowConfig = MlflowConfig()

@@ -252,6 +252,8 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
         metrics = evaluate_model(model, split, k_recall, k_ndcg, k_hit)
         metrics["fit_seconds"] = round(fit_seconds, 2)
         metrics["params"] = chosen
+        if hasattr(model, "fit_seconds_"):
+            metrics["fit_steps"] = dict(model.fit_seconds_)
         results[name] = metrics
         if progress:
             progress(f"{name}: ndcg@{k_ndcg} {metrics[f'ndcg@{k_ndcg}']:.4f}, recall@{k_recall} "
@@ -288,8 +290,11 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
             cells.append("-" if value is None else (f"{value:.1f}" if col == "fit_seconds" else f"{value:.4f}"))
         label = f"**{name}**" if name == OWN else name
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    for metric, info in best_peer_ratios(results).items():
-        lines.append(f"\n{OWN} / best peer on {metric}: {info['ratio']:.3f} (best peer: {info['best_peer']}, "
+    ratios = best_peer_ratios(results)
+    if ratios:
+        lines.append("")
+    for metric, info in ratios.items():
+        lines.append(f"{OWN} / best peer on {metric}: {info['ratio']:.3f} (best peer: {info['best_peer']}, "
                      f"{info['best_peer_value']:.4f})")
     return "\n".join(lines)
 

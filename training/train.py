@@ -208,8 +208,8 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
             log_json(reports, "evaluation/holdout.json")
             t = step("evaluate", t)
 
-            candidates = _fit_and_log(data, configs, config, preset, horizon, tmp_path, metrics, holdout, progress,
-                                      timings)
+            candidates = _fit_and_log(data, configs, config, settings, preset, horizon, tmp_path, metrics, holdout,
+                                      progress, timings)
             t = time.perf_counter()
         rules = {k: getattr(config.promotion, k) for k in MODEL_KINDS}
         champions = champion_values(candidates, rules, settings, data, horizon, test_days, config, progress)
@@ -263,7 +263,8 @@ def _report_without_ids(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "rejects_files"}
 
 
-def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig, preset: dict[str, Any],
+def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig, settings: Settings,
+                 preset: dict[str, Any],
                  horizon: int, tmp: Path, metrics: dict[str, dict[str, Any]], holdout: str,
                  progress: Progress | None, timings: dict[str, float]) -> list[Candidate]:
     """Refit every model on all the data, export serving artefacts and log each model to the run."""
@@ -274,7 +275,17 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
 
     t = time.perf_counter()
     say(progress, f"churn: fitting for use from {cutoff.date()}")
-    fit = fit_churn(tables, cutoff, horizon, configs.churn, configs.features)
+    if config.engine == "dask":
+        from features.dask_engine import dask_client
+        from features.privacy import read_erasures
+        from training.churn import fit_churn_on_dask
+
+        with dask_client(config.scheduler) as client:
+            fit = fit_churn_on_dask(data.source, config.mapping, horizon, configs.churn, client, configs.features,
+                                    cutoff=cutoff, erased=frozenset(read_erasures(settings.erasure_file)),
+                                    pseudonym_key=settings.pseudonym_key)
+    else:
+        fit = fit_churn(tables, cutoff, horizon, configs.churn, configs.features)
     features = feature_frame(tables, cutoff, None, configs.features)
     scores = customer_scores_frame(fit.model, features, configs.churn.reasons.top)
     churn_dir = tmp / "churn"

@@ -115,6 +115,16 @@ class ChurnModel:
         self.base_rate_ = float(y.mean())
         return self
 
+    @classmethod
+    def from_parts(cls, params: dict[str, Any], encoder: FrameEncoder, booster: lgb.Booster, calibrator: Calibrator,
+                   base_rate: float) -> "ChurnModel":
+        """A fitted model assembled from parts trained elsewhere (e.g. by LightGBM's Dask API)."""
+        model = cls(**params)
+        model.encoder_, model.booster_, model.calibrator_ = encoder, booster, calibrator
+        model.feature_names_ = list(encoder.columns)
+        model.base_rate_ = float(base_rate)
+        return model
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "booster_"):
             raise ClienteleError("churn model is not fitted yet")
@@ -164,13 +174,8 @@ class ChurnModel:
             booster = lgb.Booster(model_file=str(path / "booster.txt"))
         except (OSError, ValueError, lgb.basic.LightGBMError) as exc:
             raise ClienteleError(f"{path}: cannot load churn model ({str(exc).splitlines()[0]})") from None
-        model = cls(**meta["params"])
-        model.encoder_ = FrameEncoder.from_dict(meta["encoder"])
-        model.booster_ = booster
-        model.feature_names_ = list(model.encoder_.columns)
-        model.calibrator_ = Calibrator.from_dict(meta["calibrator"])
-        model.base_rate_ = meta["base_rate"]
-        return model
+        return cls.from_parts(meta["params"], FrameEncoder.from_dict(meta["encoder"]), booster,
+                              Calibrator.from_dict(meta["calibrator"]), meta["base_rate"])
 
 
 def customer_scores_frame(model: ChurnModel, frame: pd.DataFrame, top: int = 3) -> pd.DataFrame:

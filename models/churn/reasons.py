@@ -78,8 +78,8 @@ def _frequency(r: pd.Series) -> str:
 def _trend(kind: str) -> Callable[[pd.Series], str]:
     def text(r: pd.Series) -> str:
         window = next((w for w in (90, 180, 30, 365) if math.isfinite(_num(r, f"{kind}_trend_{w}d"))), None)
-        if window is None:
-            return f"{kind if kind == 'spend' else 'orders'} falling"
+        if window is None:  # no purchase in the last two of any window: the trend is undefined, not flat
+            return f"no {'spend' if kind == 'spend' else 'orders'} in the last two years"
         change = _pct_change(_num(r, f"{kind}_trend_{window}d"))
         noun = "spend" if kind == "spend" else "orders"
         period = {30: "month", 90: "quarter", 180: "half-year", 365: "year"}[window]

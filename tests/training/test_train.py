@@ -210,7 +210,7 @@ def test_batch_scoring_exports_and_rescoring_agree_on_both_engines(store, tmp_pa
         pd.testing.assert_series_equal(exported[col], rescored[col], check_names=False)
     for col in ("risk_band", "rfm_segment", "lifecycle_stage", "value_tier", "churn_reasons"):
         assert (exported[col].astype(str) == rescored[col].astype(str)).all(), col
-    results, _, _ = run_bucketed(folder / "demo", None, bucket_scores,
-                                 {"models": models, "feature_config": FeatureConfig()}, n_buckets=3, workers=2)
-    on_dask = pd.concat([r for r in results if len(r)]).set_index("customer_id").sort_index()
+    run = run_bucketed(folder / "demo", None, bucket_scores,
+                       {"models": models, "feature_config": FeatureConfig()}, n_buckets=3, workers=2)
+    on_dask = pd.concat([r for r in run.results if len(r)]).set_index("customer_id").sort_index()
     pd.testing.assert_frame_equal(on_dask, rescored)
