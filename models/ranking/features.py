@@ -1,0 +1,247 @@
+"""Features of (customer, candidate product) pairs as of a cutoff: customer, product and pair features.
+
+Customer features come from :func:`features.customer.customer_features` (the same point-in-time features churn
+uses); product and pair features are computed here from the purchase log of the same cutoff, with the shared
+signals of :mod:`models.recommenders.signals`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from features.columns import Columns as C
+from features.config import CustomerFeatureConfig
+from features.customer import CATEGORICAL_FEATURES, customer_features
+from models.recommenders import signals
+from models.recommenders.config import Params
+from models.recommenders.data import TrainingData
+
+
+class PairFeatures(Params):
+    """Windows of the product and pair features.
+
+    Attributes
+    ----------
+    popularity_windows_days
+        Distinct buyers of the product in each of these windows before the cutoff.
+    trend_recent_days, trend_baseline_days, trend_prior
+        The product's trend: recent buyers against its baseline rate (see :func:`signals.trend`).
+    decay_half_lives_days
+        Half-lives of the pair's decayed purchase counts (frequency and recency in one number each; short ones
+        follow a habit that is changing, long ones a steady one).
+    region_window_days, region_shrinkage
+        Popularity of the product in the customer's region, shrunk towards the overall popularity.
+    season_lag_days
+        Seasonal features look at the label window's weeks this long ago (52 weeks keeps weekdays aligned).
+    """
+
+    popularity_windows_days: tuple[float, ...] = (7.0, 30.0, 90.0, 365.0)
+    trend_recent_days: float = 14.0
+    trend_baseline_days: float = 90.0
+    trend_prior: float = 3.0
+    decay_half_lives_days: tuple[float, ...] = (14.0, 60.0, 365.0)
+    region_window_days: float = 90.0
+    region_shrinkage: float = 50.0
+    season_lag_days: float = 364.0
+
+
+@dataclass
+class _Block:
+    names: list[str]
+    values: np.ndarray  # (rows of the entity, features) float32
+
+
+class CandidateFeatures:
+    """Everything needed to describe candidates of one cutoff, computed once and looked up per pair.
+
+    Parameters
+    ----------
+    data
+        Training data of the cutoff.
+    tables
+        The canonical tables (cut at the cutoff or not: customer features read only rows before it).
+    params
+        Feature windows.
+    categories
+        Vocabulary of each text customer attribute (gender, region, member tier), so codes mean the same at
+        every cutoff of one fit.
+    horizon_days
+        Length of the window the candidates are ranked for (seasonal features look at it a year earlier).
+    """
+
+    def __init__(self, data: TrainingData, tables: dict[str, pd.DataFrame], params: PairFeatures,
+                 categories: dict[str, list[str]] | None = None, horizon_days: float = 30.0):
+        self.data = data
+        self.params = params
+        n_items = data.n_items
+        lag = params.season_lag_days
+        season = (data.log.age >= lag - horizon_days) & (data.log.age < lag)
+        self._season_keys = np.unique(data.log.user[season].astype(np.int64) * n_items + data.log.item[season])
+        self.history = signals.pair_history(data.log, n_items)
+        self._keys = self.history.key(n_items)
+        self._decayed = {h: self.history.decayed(data.log, n_items, h) for h in params.decay_half_lives_days}
+        self.customer = _customer_block(data, tables, categories or {})
+        self.product = _product_block(data, self.history, params, horizon_days)
+        trips = pd.Series(data.log.day).groupby(data.log.user).nunique()
+        self._trips = trips.reindex(np.arange(data.n_users)).to_numpy(dtype=np.float64)
+        paid = data.log.quantity > 0
+        unit = pd.Series(data.log.amount[paid] / data.log.quantity[paid]).groupby(data.log.user[paid]).median()
+        self._unit_price = unit.reindex(np.arange(data.n_users)).to_numpy(dtype=np.float64)
+        counts = signals.segment_buyers(data.log, data.region, len(data.regions), n_items, params.region_window_days)
+        overall = signals.buyers(data.log, n_items, params.region_window_days)
+        overall = overall / max(overall.sum(), 1.0)
+        self._region_share = signals.shrunk_share(counts, overall, params.region_shrinkage) if len(counts) else None
+        self._overall_share = overall
+        self._category_share = _category_shares(data)
+
+    @property
+    def categorical(self) -> list[str]:
+        """Names of integer-coded categorical features."""
+        return [f"c_{name}" for name in CATEGORICAL_FEATURES if f"c_{name}" in self.customer.names] + \
+            (["p_category"] if "p_category" in self.product.names else [])
+
+    def build(self, users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Customer, product and pair features of each (users[k], items[k]).
+
+        Returns
+        -------
+        (numpy.ndarray of float32, list of str)
+            One row per pair; NaN where a feature is undefined (never bought, no usual gap).
+        """
+        n_items = self.data.n_items
+        keys = users.astype(np.int64) * n_items + items
+        h = self.history
+        if len(self._keys):
+            where = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+            bought = self._keys[where] == keys
+        else:
+            where, bought = np.zeros(len(keys), dtype=np.int64), np.zeros(len(keys), dtype=bool)
+
+        def pick(values: np.ndarray, missing: float = np.nan) -> np.ndarray:
+            return np.where(bought, values[where], missing) if len(values) else np.full(len(keys), missing)
+
+        days = pick(h.days, 0.0)
+        last_age, gap = pick(h.last_age), pick(h.gap)
+        product_gap = self.product.values[items, self.product.names.index("p_median_gap")]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pair = {
+                "x_days": days,
+                "x_quantity": pick(h.quantity, 0.0),
+                **{f"x_decayed_{int(h)}d": pick(values, 0.0) for h, values in self._decayed.items()},
+                "x_last_age": last_age,
+                "x_first_age": pick(h.first_age),
+                "x_gap": gap,
+                "x_since_over_gap": last_age / gap,
+                "x_due_in": gap - last_age,
+                "x_since_over_product_gap": last_age / product_gap,
+                "x_trip_share": days / self._trips[users],
+                "x_interaction": np.asarray(self.data.interactions[users, items]).ravel(),
+                "x_region_share": self._region(users, items),
+                "x_category_share": self._category(users, items),
+                "x_price_ratio": np.log(self.data.catalog.price[items] / self._unit_price[users]),
+                "x_bought_last_season": np.isin(keys, self._season_keys).astype(np.float64),
+            }
+        names = list(pair) + self.product.names + self.customer.names
+        values = np.column_stack([np.asarray(v, dtype=np.float32) for v in pair.values()]
+                                 + [self.product.values[items], self.customer.values[users]])
+        return values, names
+
+    def _region(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        region = self.data.region[users]
+        out = self._overall_share[items].astype(np.float64)
+        if self._region_share is not None:
+            known = region >= 0
+            out[known] = self._region_share[region[known], items[known]]
+        return out
+
+    def _category(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        if self._category_share is None:
+            return np.full(len(users), np.nan)
+        category = self.data.catalog.category[items]
+        out = np.full(len(users), np.nan)
+        known = category >= 0
+        out[known] = np.asarray(self._category_share[users[known], category[known]]).ravel()
+        return out
+
+
+def _customer_block(data: TrainingData, tables: dict[str, pd.DataFrame],
+                    categories: dict[str, list[str]]) -> _Block:
+    frame = customer_features(tables, data.cutoff, CustomerFeatureConfig(),
+                              customer_ids=pd.Index(data.customers.external_ids))
+    names, columns = [], []
+    for col in frame.columns:
+        if col == C.customer_id:
+            continue
+        names.append(f"c_{col}")
+        if col in CATEGORICAL_FEATURES:
+            vocab = categories.get(col) or sorted(frame[col].dropna().astype("str").unique())
+            codes = pd.Categorical(frame[col].astype("str"), categories=vocab).codes.astype(np.float32)
+            codes[codes < 0] = np.nan
+            columns.append(codes)
+            continue
+        # Every other column becomes a number, whatever dtype this cutoff's data gave it (a flag column with a
+        # missing value arrives as objects), so the reranker sees the same features at every cutoff.
+        try:
+            columns.append(frame[col].astype("Float64").to_numpy(dtype=np.float32, na_value=np.nan))
+        except (TypeError, ValueError, ArithmeticError, pa.ArrowException):
+            columns.append(np.full(len(frame), np.nan, dtype=np.float32))
+    values = np.column_stack(columns) if columns else np.zeros((data.n_users, 0), dtype=np.float32)
+    return _Block(names, values.astype(np.float32))
+
+
+def _product_block(data: TrainingData, history: signals.PairHistory, params: PairFeatures,
+                   horizon_days: float) -> _Block:
+    n_items = data.n_items
+    log = data.log
+    cols: dict[str, np.ndarray] = {}
+    for w in params.popularity_windows_days:
+        cols[f"p_buyers_{int(w)}d"] = signals.buyers(log, n_items, w)
+    cols["p_buyers_all"] = signals.buyers(log, n_items)
+    cols["p_trend"] = signals.trend(log, n_items, params.trend_recent_days, params.trend_baseline_days,
+                                    params.trend_prior)
+    # The same weeks a year ago, and the weeks before them: what this season sells and how it ramps up.
+    lag = params.season_lag_days
+    cols["p_buyers_last_season"] = signals.buyers_between(log, n_items, lag - horizon_days, lag)
+    cols["p_buyers_before_last_season"] = signals.buyers_between(log, n_items, lag, lag + horizon_days)
+    share, median_gap = signals.product_repeat_stats(history, n_items)
+    cols["p_repeat_share"] = share
+    cols["p_median_gap"] = median_gap
+    cols["p_price"] = data.catalog.price
+    first = np.full(n_items, np.nan)
+    last = np.full(n_items, np.nan)
+    if len(log):
+        order = pd.Series(log.age).groupby(log.item)
+        first[order.max().index.to_numpy()] = order.max().to_numpy()
+        last[order.min().index.to_numpy()] = order.min().to_numpy()
+    cols["p_first_sale_age"] = first
+    cols["p_last_sale_age"] = last
+    lines = np.bincount(log.item, minlength=n_items).astype(np.float64)
+    units = np.bincount(log.item, weights=log.quantity, minlength=n_items)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols["p_units_per_line"] = np.where(lines > 0, units / lines, np.nan)
+    if (data.catalog.category >= 0).any():
+        category = data.catalog.category.astype(np.float64)
+        category[category < 0] = np.nan
+        cols["p_category"] = category
+    return _Block(list(cols), np.column_stack(list(cols.values())).astype(np.float32))
+
+
+def _category_shares(data: TrainingData):
+    """Customers x categories share of each customer's purchase lines (None without categories)."""
+    import scipy.sparse as sp
+
+    category = data.catalog.category
+    if not (category >= 0).any():
+        return None
+    line_category = category[data.log.item]
+    keep = line_category >= 0
+    counts = sp.csr_matrix((np.ones(keep.sum()), (data.log.user[keep], line_category[keep])),
+                           shape=(data.n_users, len(data.catalog.categories)))
+    counts.sum_duplicates()
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    scale = sp.diags(np.where(totals > 0, 1.0 / np.maximum(totals, 1.0), 0.0))
+    return sp.csr_matrix(scale @ counts)

@@ -1,0 +1,160 @@
+"""LightGBM LambdaRank over one group of candidates per customer, early-stopped on held-out customers."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+
+from features.exceptions import DataError
+from models.recommenders.config import Params
+
+
+class RankerParams(Params):
+    """Hyperparameters of :class:`LambdaRanker` (LightGBM names where they exist).
+
+    Attributes
+    ----------
+    objective
+        ``lambdarank`` (LambdaMART, optimises NDCG directly) or ``rank_xendcg`` (cross-entropy surrogate of
+        NDCG; faster per round).
+    n_estimators
+        Most boosting rounds; early stopping on held-out customers usually stops sooner.
+    learning_rate, num_leaves, min_child_samples, feature_fraction, bagging_fraction, bagging_freq, lambda_l2
+        LightGBM's tree and sampling settings.
+    truncation_level
+        LambdaRank looks at pairs involving the top this many of each group (``lambdarank_truncation_level``).
+    eval_at
+        NDCG cut-off watched by early stopping.
+    early_stopping_rounds
+        Rounds without improvement on the held-out customers before stopping.
+    validation_share
+        Share of customers (groups) held out for early stopping.
+    threads
+        LightGBM threads (0: all cores).
+    """
+
+    objective: Literal["lambdarank", "rank_xendcg"] = "lambdarank"
+    n_estimators: int = 600
+    learning_rate: float = 0.05
+    num_leaves: int = 63
+    min_child_samples: int = 50
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.8
+    bagging_freq: int = 1
+    lambda_l2: float = 1.0
+    truncation_level: int = 30
+    eval_at: int = 10
+    early_stopping_rounds: int = 50
+    validation_share: float = 0.15
+    threads: int = 0
+
+
+class LambdaRanker:
+    """Learns to order each customer's candidates so that what they go on to buy comes first.
+
+    Parameters
+    ----------
+    params
+        Hyperparameters.
+    random_state
+        Seed of LightGBM's sampling and of the held-out split.
+    """
+
+    def __init__(self, params: RankerParams | None = None, random_state: int = 0):
+        self.params = params or RankerParams()
+        self.random_state = random_state
+
+    def _lgb_params(self) -> dict[str, Any]:
+        p = self.params
+        return {
+            "objective": p.objective, "metric": "ndcg", "eval_at": [p.eval_at],
+            "learning_rate": p.learning_rate, "num_leaves": p.num_leaves, "min_child_samples": p.min_child_samples,
+            "feature_fraction": p.feature_fraction, "bagging_fraction": p.bagging_fraction,
+            "bagging_freq": p.bagging_freq, "lambda_l2": p.lambda_l2,
+            "lambdarank_truncation_level": p.truncation_level, "num_threads": p.threads,
+            # Same data and seed, same model: row-wise histograms and deterministic mode make LightGBM repeatable.
+            "seed": self.random_state, "deterministic": True, "force_row_wise": True, "verbosity": -1,
+        }
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, groups: np.ndarray, feature_names: list[str],
+            categorical: list[str] | None = None) -> "LambdaRanker":
+        """Fit on candidates sorted by group.
+
+        Parameters
+        ----------
+        features
+            (rows, features) float array; NaN is missing.
+        labels
+            1 where the customer bought the candidate in the label window, else 0.
+        groups
+            Group (customer) id of every row; rows of one group are contiguous.
+        feature_names
+            Column names of ``features``.
+        categorical
+            Names of integer-coded categorical columns.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        DataError
+            No group has a positive label (nothing to learn from).
+        """
+        starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+        sizes = np.diff(np.r_[starts, len(groups)])
+        positive = np.add.reduceat(labels.astype(np.float64), starts) > 0
+        if not positive.any():
+            raise DataError("reranker: no customer in the label window bought any of their candidates")
+        # Groups without a purchase among their candidates give LambdaRank no pair to learn from.
+        keep_group = positive
+        rng = np.random.default_rng(self.random_state)
+        held_out = rng.random(len(sizes)) < self.params.validation_share
+        if (keep_group & ~held_out).sum() < 1 or (keep_group & held_out).sum() < 1:
+            held_out[:] = False
+        row_group = np.repeat(np.arange(len(sizes)), sizes)
+        train_rows = (keep_group & ~held_out)[row_group]
+        valid_rows = (keep_group & held_out)[row_group]
+        train = lgb.Dataset(features[train_rows], labels[train_rows], group=sizes[keep_group & ~held_out],
+                            feature_name=feature_names, categorical_feature=categorical or [],
+                            free_raw_data=True)
+        callbacks = []
+        valid_sets = []
+        if valid_rows.any():
+            valid = lgb.Dataset(features[valid_rows], labels[valid_rows], group=sizes[keep_group & held_out],
+                                reference=train)
+            valid_sets = [valid]
+            callbacks = [lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)]
+        booster = lgb.train(self._lgb_params(), train, num_boost_round=self.params.n_estimators,
+                            valid_sets=valid_sets, callbacks=callbacks)
+        # Keep only the rounds up to the best iteration, so the saved text is the model that predicts.
+        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration or -1))
+        self.feature_names_ = list(feature_names)
+        return self
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Ranking scores (higher first) of candidate rows."""
+        return self.booster_.predict(features, num_threads=self.params.threads)
+
+    def contributions(self, features: np.ndarray) -> np.ndarray:
+        """Per-feature contributions (SHAP values, LightGBM's ``pred_contrib``) of each row's score; the last
+        column is the expected value."""
+        return self.booster_.predict(features, pred_contrib=True, num_threads=self.params.threads)
+
+    def importance(self) -> dict[str, float]:
+        """Total gain of each feature."""
+        gain = self.booster_.feature_importance(importance_type="gain")
+        return dict(sorted(zip(self.feature_names_, gain.tolist()), key=lambda kv: -kv[1]))
+
+    def to_text(self) -> str:
+        return self.booster_.model_to_string()
+
+    @classmethod
+    def from_text(cls, text: str, params: RankerParams | None = None, random_state: int = 0) -> "LambdaRanker":
+        ranker = cls(params, random_state)
+        ranker.booster_ = lgb.Booster(model_str=text)
+        ranker.feature_names_ = ranker.booster_.feature_name()
+        return ranker

@@ -1,0 +1,76 @@
+"""Recommender hyperparameters: configs/recommender.yaml parsed into each model's typed parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from features.exceptions import ConfigError
+from features.presets import CONFIG_DIR
+
+CONFIG_PATH = CONFIG_DIR / "recommender.yaml"
+
+
+class Params(BaseModel):
+    """Base of every model's hyperparameters: frozen, unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_params(cls: type[Params], values: dict[str, Any], where: str) -> Params:
+    """Validate ``values`` into ``cls``; a ConfigError names the first bad field."""
+    try:
+        return cls.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "?"
+        raise ConfigError(f"{where}: {field}: {err['msg']}") from None
+
+
+def load_config(path: str | Path | None = None) -> dict[str, Any]:
+    """Read the recommender configuration (default ``configs/recommender.yaml``).
+
+    Returns
+    -------
+    dict
+        Sections ``models`` (hyperparameters per model name), ``clientele`` (the two-stage model) and
+        ``evaluation`` (protocol and peer tuning grids).
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read or is not a mapping.
+    """
+    path = Path(path) if path else CONFIG_PATH
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the recommender configuration must be a mapping of sections")
+    for section in ("models", "evaluation"):
+        if not isinstance(data.get(section), dict):
+            raise ConfigError(f"{path}: section '{section}' is missing")
+    return data
+
+
+def preset_defaults(preset: str | Path | None) -> dict[str, Any]:
+    """Recommender settings an industry preset decides (``recommend.exclude_bought``: repeat purchase matters in
+    beauty and grocery, rarely in jewellery); empty without a preset."""
+    if preset is None:
+        return {}
+    from features.presets import load_preset
+
+    return {"exclude_bought": bool(load_preset(preset)["recommend"]["exclude_bought"])}
+
+
+def model_section(name: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Hyperparameters of model ``name`` (an empty mapping when the configuration has none)."""
+    config = config if config is not None else load_config()
+    section = config["models"].get(name) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"recommender config: models.{name} must be a mapping")
+    return dict(section)

@@ -1,0 +1,596 @@
+"""The project's recommender (registry name ``clientele``): candidate generators, then a LightGBM LambdaRank
+reranker over the union of their candidates.
+
+Training (no row at or after the cutoff is read): for each of ``train_windows`` label windows of
+``window_days`` ending at the cutoff, the generators are fitted on the data before the window, each proposes its
+top candidates for the customers who bought both before and inside the window, every candidate is described by
+the generators' scores and ranks and by customer, product and pair features, and the label says whether the
+customer bought it in the window. LambdaRank learns from those groups. The generators are then refitted on all
+the data before the cutoff and every known customer's candidates are reranked once, so serving is a lookup
+plus the filters (the precomputed lists are saved with the model).
+
+Reasons come from what drove the recommendation: the customer's own repurchase cycle for a product they buy
+again, the product of their history it is bought together with for a co-purchase, their region's or the
+moment's popularity otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import Field
+
+from features.columns import Columns as C
+from features.columns import Tables
+from features.config import InteractionConfig
+from features.customer import CATEGORICAL_FEATURES
+from features.exceptions import ConfigError, DataError
+from models.ranking.features import CandidateFeatures, PairFeatures
+from models.ranking.lambdarank import LambdaRanker, RankerParams
+from models.recommenders import signals
+from models.recommenders.base import Recommender, RecommenderParams
+from models.recommenders.config import Params, model_section, parse_params
+from models.recommenders.data import TrainingData, latest_cutoff, tables_before
+from models.recommenders.repeat import timing_reason
+
+RANKER_FILE = "reranker.txt"
+# Group ids of label window k are k * stride + customer index: distinct across windows for any catalogue of
+# customers below a billion.
+_GROUP_STRIDE = 10**9
+GENERATOR_DIR = "generators"
+
+# Reason kinds of the precomputed lists (rendered to text at request time).
+REASON_NONE, REASON_REPEAT, REASON_TOGETHER, REASON_TASTE, REASON_REGION, REASON_TRENDING, REASON_POPULAR, \
+    REASON_SEQUENCE, REASON_SEASONAL = range(9)
+_SEQUENCE_MODELS = {"sasrec"}
+
+
+class GeneratorSpec(Params):
+    """One candidate generator of the two-stage model.
+
+    Attributes
+    ----------
+    model
+        Registry name of the generator's class.
+    candidates
+        Top products it proposes per customer (0: it only scores the others' candidates, as a feature).
+    params
+        Its hyperparameters (over those of its ``models:`` section when built with ``from_config``).
+    """
+
+    model: str
+    candidates: int = Field(ge=0)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TwoStageParams(RecommenderParams):
+    """Hyperparameters of :class:`TwoStage`.
+
+    Attributes
+    ----------
+    window_days
+        Length of each label window (the horizon the model learns to predict; the evaluation sets it to the
+        test window's length).
+    train_windows
+        Label windows stacked for training, each ``window_days`` earlier than the last (at most: see
+        ``max_train_rows``).
+    max_train_rows
+        No further label window is added once the training candidates reach this many rows: more windows help
+        most on small data, where they are cheap, and a large log fills the budget with one or two.
+    generators
+        Name -> :class:`GeneratorSpec`.
+    ranker
+        LambdaRank settings.
+    features
+        Windows of the product and pair features.
+    serve_depth
+        Reranked products kept per customer (one list with, one without already bought products).
+    fold_in
+        Generator that folds in the events of a customer the model does not know (item-item from them).
+    similar
+        Generator that answers "similar products".
+    max_train_customers
+        Customers sampled per label window at most (bounds the reranker's training set on large data).
+    max_negatives
+        Candidates not bought that each customer keeps for training, sampled at random (``None``: all). The
+        reranker's cost grows with the candidates per customer; most are easy negatives.
+    max_cells
+        Customers x products scores held at once while generating candidates (bounds memory).
+    """
+
+    window_days: float = 30.0
+    train_windows: int = Field(1, ge=1)
+    max_train_rows: int = Field(1_500_000, ge=1)
+    generators: dict[str, GeneratorSpec] = Field(default_factory=dict)
+    ranker: RankerParams = RankerParams()
+    features: PairFeatures = PairFeatures()
+    serve_depth: int = Field(100, ge=1)
+    fold_in: str = "bm25"
+    similar: str = "itemknn"
+    max_train_customers: int = Field(30_000, ge=1)
+    max_negatives: int | None = Field(None, ge=1)
+    max_cells: int = Field(8_000_000, ge=1)
+
+
+class TwoStage(Recommender):
+    """Candidate generators + LightGBM LambdaRank reranker, with reasons, filters and cold start.
+
+    Attributes
+    ----------
+    ranker_ : LambdaRanker
+        The fitted reranker (:meth:`feature_importance` shows what it learned from).
+    generators_ : dict[str, Recommender]
+        The generators kept for serving: fold-in of unknown customers and similar products.
+    serve_ : dict
+        Precomputed reranked lists per customer (``all`` and ``new`` to the customer) with reason codes.
+    fit_seconds_ : dict[str, float]
+        Seconds spent in each step of the last fit (not saved).
+    """
+
+    name = "clientele"
+    Params = TwoStageParams
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        # Every generator's model and parameters are checked now, not halfway through a long fit.
+        for name, spec in self.params.generators.items():
+            model_cls = Recommender._registry.get(spec.model)
+            if model_cls is None:
+                raise ConfigError(f"recommender 'clientele': generator '{name}' names unknown model '{spec.model}'")
+            parse_params(model_cls.Params, spec.params, f"recommender 'clientele': generator '{name}'")
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | None = None, preset: str | Path | None = None,
+                    **overrides: Any) -> "TwoStage":
+        """The model of the ``clientele`` section, each generator's parameters over its ``models:`` section.
+
+        Parameters
+        ----------
+        config
+            An already loaded configuration (default configs/recommender.yaml).
+        preset
+            Industry preset whose ``recommend`` defaults apply.
+        overrides
+            Parameters that win over the file's and the preset's.
+        """
+        from models.recommenders.config import load_config, preset_defaults
+
+        config = config if config is not None else load_config()
+        values = dict(config.get(cls.name) or {})
+        values.update(preset_defaults(preset))
+        values.update(overrides)
+        generators = {}
+        for name, spec in (values.get("generators") or {}).items():
+            if not isinstance(spec, dict) or "model" not in spec:
+                raise ConfigError(f"recommender config: {cls.name}.generators.{name} needs a 'model'")
+            merged = model_section(spec["model"], config)
+            merged.update(spec.get("params") or {})
+            generators[name] = {**spec, "params": merged}
+        values["generators"] = generators
+        return cls(**values)
+
+    # ------------------------------------------------------------------------------------------------ fit
+
+    def fit(self, tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp | str | None = None,
+            interactions: InteractionConfig | None = None) -> "TwoStage":
+        """Train the reranker on earlier label windows, then refit the generators and rerank every customer.
+
+        Parameters
+        ----------
+        tables
+            Canonical tables.
+        cutoff
+            The as-of time (``None``: after the latest transaction); no row at or after it is read.
+        interactions
+            Interaction matrix weights.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ConfigError
+            No generator is configured, or ``fold_in`` / ``similar`` name none of them.
+        DataError
+            No purchase before the earliest label window, or nobody bought in any label window.
+        """
+        p = self.params
+        if not p.generators:
+            raise ConfigError("recommender 'clientele': no candidate generator configured")
+        for role in ("fold_in", "similar"):
+            if getattr(p, role) not in p.generators:
+                raise ConfigError(f"recommender 'clientele': {role} '{getattr(p, role)}' is not a generator")
+        cutoff = latest_cutoff(tables) if cutoff is None else pd.Timestamp(cutoff)
+        tables = tables_before(tables, cutoff)
+        self._vocab = _vocabularies(tables)
+        window = pd.Timedelta(days=p.window_days)
+        clock = _Clock()
+        first = _first_purchase(tables)
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for k in range(1, p.train_windows + 1):
+            if parts and sum(len(y) for _, y, _ in parts) >= p.max_train_rows:
+                break
+            start = cutoff - k * window
+            if start <= first:  # a short log: no history before this window, so no earlier one either
+                break
+            rows = self._training_rows(tables, start, start + window, interactions, group_offset=k * _GROUP_STRIDE)
+            if rows is not None:
+                parts.append(rows)
+            clock.lap(f"label window {k} (generators, candidates, features)")
+        if not parts:
+            raise DataError(f"recommender 'clientele': no customer bought both before and within any of the "
+                            f"{p.train_windows} label windows of {p.window_days:g} days before {cutoff}; the data "
+                            f"is too short for the label window (window_days)")
+        features = np.concatenate([x for x, _, _ in parts])
+        labels = np.concatenate([y for _, y, _ in parts])
+        groups = np.concatenate([g for _, _, g in parts])
+        self.ranker_ = LambdaRanker(p.ranker, p.random_state).fit(features, labels, groups, self.feature_names_,
+                                                                  self._categorical)
+        clock.lap(f"reranker ({len(labels):,} candidates, {self.ranker_.booster_.num_trees()} trees)")
+        self._tables, self._interactions, self._clock = tables, interactions, clock
+        try:
+            self.fit_data(TrainingData.build(tables, cutoff, interactions), interactions)
+        finally:
+            del self._tables, self._interactions, self._clock
+        self.fit_seconds_ = clock.laps
+        return self
+
+    def _fit_generators(self, data: TrainingData,
+                        interactions: InteractionConfig | None) -> dict[str, Recommender]:
+        registry = Recommender._registry
+        gens = {}
+        for name, spec in self.params.generators.items():
+            params = {**spec.params, "random_state": self.params.random_state}
+            gens[name] = registry[spec.model](**params).fit_data(data, interactions)
+        return gens
+
+    def _training_rows(self, tables: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp,
+                       interactions: InteractionConfig | None,
+                       group_offset: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Candidates, features and labels of one label window ``[start, end)``; None when nobody bought both
+        before and inside it."""
+        data = TrainingData.build(tables, start, interactions)
+        tx = tables[Tables.transactions]
+        inside = tx[(tx[C.timestamp] >= start) & (tx[C.timestamp] < end)]
+        if C.is_return in inside.columns:
+            inside = inside[~inside[C.is_return].to_numpy(dtype=bool)]
+        users = data.customers.to_internal(inside[C.customer_id], unknown="missing")
+        items = data.products.to_internal(inside[C.product_id], unknown="missing")
+        label_keys = np.unique(users[(users >= 0) & (items >= 0)].astype(np.int64) * data.n_items
+                               + items[(users >= 0) & (items >= 0)])
+        buyers = np.intersect1d(np.unique(users[users >= 0]), np.unique(data.log.user))
+        if len(buyers) == 0:
+            return None
+        if len(buyers) > self.params.max_train_customers:
+            rng = np.random.default_rng(self.params.random_state)
+            buyers = np.sort(rng.choice(buyers, self.params.max_train_customers, replace=False))
+        gens = self._fit_generators(data, interactions)
+        described = CandidateFeatures(data, tables, self.params.features, self._vocab, self.params.window_days)
+        xs, ys, gs = [], [], []
+        for batch_users, rows, items_, gen_features in self._candidates(gens, data, buyers):
+            users_ = batch_users[rows]
+            pair, pair_names = described.build(users_, items_)
+            xs.append(np.hstack([gen_features, pair]))
+            keys = users_.astype(np.int64) * data.n_items + items_
+            ys.append(np.isin(keys, label_keys).astype(np.float32))
+            gs.append(group_offset + users_.astype(np.int64))
+            self.feature_names_ = self._generator_feature_names(gens) + pair_names
+        self._categorical = described.categorical
+        x, y, g = np.concatenate(xs), np.concatenate(ys), np.concatenate(gs)
+        if self.params.max_negatives is not None:
+            keep = _sample_negatives(y, g, self.params.max_negatives, self.params.random_state + group_offset)
+            x, y, g = x[keep], y[keep], g[keep]
+        return x, y, g
+
+    @staticmethod
+    def _generator_feature_names(gens: dict[str, Recommender]) -> list[str]:
+        return [f"g_{name}_{kind}" for name in gens for kind in ("score", "rank")]
+
+    def _candidates(self, gens: dict[str, Recommender], data: TrainingData,
+                    users: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per batch of customers: (customers, row in batch, product, generator scores and ranks) of the union
+        of every generator's top candidates, sorted by customer then product."""
+        n_items = data.n_items
+        batch = max(1, min(self.params.batch_size, self.params.max_cells // max(n_items, 1)))
+        for begin in range(0, len(users), batch):
+            chunk = users[begin:begin + batch]
+            union = np.zeros((len(chunk), n_items), dtype=bool)
+            dense, tops = {}, {}
+            for name, gen in gens.items():
+                scores = np.asarray(gen._score(chunk), dtype=np.float32)
+                dense[name] = scores
+                k = self.params.generators[name].candidates
+                if k == 0:
+                    continue
+                top, _ = signals.top_n(scores, k)
+                rows = np.repeat(np.arange(len(chunk)), top.shape[1])
+                rank = np.tile(np.arange(1, top.shape[1] + 1), len(chunk)).astype(np.float32)
+                flat = top.ravel()
+                ok = flat >= 0
+                union[rows[ok], flat[ok]] = True
+                tops[name] = (pd.Index(rows[ok].astype(np.int64) * n_items + flat[ok]), rank[ok])
+            rows, items = np.nonzero(union)
+            keys = rows.astype(np.int64) * n_items + items
+            columns = []
+            for name in gens:
+                score = dense[name][rows, items]
+                score[~np.isfinite(score)] = np.nan
+                rank = np.full(len(rows), np.nan, dtype=np.float32)
+                if name in tops:
+                    index, ranks = tops[name]
+                    where = index.get_indexer(keys)
+                    rank[where >= 0] = ranks[where[where >= 0]]
+                columns += [score, rank]
+            yield chunk, rows, items.astype(np.int64), np.column_stack(columns).astype(np.float32)
+
+    def _fit(self, data: TrainingData) -> None:
+        """Refit the generators on all the data and precompute every known customer's reranked lists."""
+        p = self.params
+        gens = self._fit_generators(data, self._interactions)
+        described = CandidateFeatures(data, self._tables, p.features, self._vocab, p.window_days)
+        self._clock.lap("generators at the cutoff")
+        users = np.flatnonzero(self.active_ & self.consent_)
+        depth = p.serve_depth
+        shape = (data.n_users, depth)
+        lists = {kind: {"items": np.full(shape, -1, dtype=np.int32), "score": np.zeros(shape, dtype=np.float32),
+                        "source": np.full(shape, -1, dtype=np.int8)} for kind in ("all", "new")}
+        names = list(gens)
+        for chunk, rows, items, gen_features in self._candidates(gens, data, users):
+            users_ = chunk[rows]
+            pair, pair_names = described.build(users_, items)
+            if self._generator_feature_names(gens) + pair_names != self.feature_names_:
+                raise DataError("recommender 'clientele': the features at the cutoff differ from those the reranker "
+                                "was trained on; this is a bug, please report it with the data's columns")
+            predicted = self.ranker_.predict(np.hstack([gen_features, pair]))
+            source = self._best_source(names, gen_features)
+            bought = np.asarray(self.bought_[users_, items]).ravel() > 0
+            for kind, keep in (("all", np.ones(len(rows), dtype=bool)), ("new", ~bought)):
+                _keep_top(lists[kind], users_[keep], items[keep], predicted[keep], source[keep], depth)
+        self.serve_ = lists
+        self._clock.lap(f"reranked lists of {len(users):,} customers")
+        self._precompute_reasons(gens, data, described)
+        self._clock.lap("reasons")
+        self.generators_ = {name: gens[name] for name in dict.fromkeys([p.fold_in, p.similar])}
+
+    def _best_source(self, names: list[str], gen_features: np.ndarray) -> np.ndarray:
+        """Index (in ``names``) of the generator that ranks each candidate best relative to how many it
+        proposes; -1 when none proposed it."""
+        relative = np.full((len(gen_features), len(names)), np.inf)
+        for g, name in enumerate(names):
+            k = self.params.generators[name].candidates
+            if k:
+                rank = gen_features[:, 2 * g + 1]
+                relative[:, g] = np.where(np.isfinite(rank), rank / k, np.inf)
+        best = relative.argmin(axis=1).astype(np.int8)
+        best[~np.isfinite(relative.min(axis=1))] = -1
+        return best
+
+    def _precompute_reasons(self, gens: dict[str, Recommender], data: TrainingData,
+                            described: CandidateFeatures) -> None:
+        """Reason kind and its arguments (anchor product or region, usual gap, days since) of every listed
+        product."""
+        n_items = data.n_items
+        history = described.history
+        keys = history.key(n_items)
+        knn = gens[self.params.fold_in]
+        models = np.array([self.params.generators[name].model for name in gens] + [""], dtype=object)
+        last_item = _last_items(data)
+        for lists in self.serve_.values():
+            items = lists["items"]
+            users = np.repeat(np.arange(items.shape[0]), items.shape[1])
+            flat = items.ravel().astype(np.int64)
+            valid = flat >= 0
+            reason = np.full(len(flat), REASON_NONE, dtype=np.int8)
+            anchor = np.full(len(flat), -1, dtype=np.int32)
+            gap = np.full(len(flat), np.nan, dtype=np.float32)
+            since = np.full(len(flat), np.nan, dtype=np.float32)
+            days = np.zeros(len(flat), dtype=np.float32)
+            pair_keys = users.astype(np.int64) * n_items + np.maximum(flat, 0)
+            if len(keys):
+                where = np.minimum(np.searchsorted(keys, pair_keys), len(keys) - 1)
+                bought = valid & (keys[where] == pair_keys)
+            else:
+                where, bought = np.zeros(len(flat), dtype=np.int64), np.zeros(len(flat), dtype=bool)
+            reason[bought] = REASON_REPEAT
+            gap[bought] = history.gap[where[bought]]
+            since[bought] = history.last_age[where[bought]]
+            days[bought] = history.days[where[bought]]
+            source = models[lists["source"].ravel()]  # -1 picks the trailing ""
+            todo = valid & ~bought
+            region = data.region[users]
+            region_ok = (region >= 0) & self.region_ok_[np.maximum(region, 0)] if len(self.region_ok_) else \
+                np.zeros(len(flat), dtype=bool)
+            trending = todo & (source == "trending")
+            seasonal = todo & (source == "seasonal")
+            popular = todo & (source == "popularity")
+            reason[trending] = REASON_TRENDING
+            reason[seasonal] = REASON_SEASONAL
+            reason[popular & region_ok] = REASON_REGION
+            anchor[popular & region_ok] = region[popular & region_ok]
+            reason[popular & ~region_ok] = REASON_POPULAR
+            personal = todo & ~trending & ~seasonal & ~popular
+            # The product of the customer's history that relates most to the recommendation (item-item).
+            anchors = np.full(len(flat), -1, dtype=np.int64)
+            grid = np.where(personal.reshape(items.shape), items, -1).astype(np.int64)
+            rows_needed = np.flatnonzero((grid >= 0).any(axis=1))
+            if len(rows_needed):
+                anchors_grid = np.full(grid.shape, -1, dtype=np.int64)
+                anchors_grid[rows_needed] = knn._anchors(sp.csr_matrix(data.interactions[rows_needed]),
+                                                         grid[rows_needed], knn._relation)
+                anchors = anchors_grid.ravel()
+            together = personal & (anchors >= 0)
+            reason[together] = REASON_TOGETHER
+            anchor[together] = anchors[together]
+            reason[personal & (anchors < 0)] = REASON_TASTE
+            sequence = personal & np.isin(source, list(_SEQUENCE_MODELS)) & (last_item[users] >= 0)
+            reason[sequence] = REASON_SEQUENCE
+            anchor[sequence] = last_item[users[sequence]]
+            lists["reason"] = reason.reshape(items.shape)
+            lists["anchor"] = anchor.reshape(items.shape)
+            lists["gap"] = gap.reshape(items.shape)
+            lists["since"] = since.reshape(items.shape)
+            lists["days"] = days.reshape(items.shape)
+
+    # ------------------------------------------------------------------------------------------- serving
+
+    def _recommend_users(self, users: np.ndarray, n: int, allowed: np.ndarray,
+                         excluded: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lists = self.serve_["new" if excluded is not None else "all"]
+        items = np.full((len(users), n), -1, dtype=np.int64)
+        scores = np.zeros((len(users), n), dtype=np.float64)
+        reasons = np.full((len(users), n), "", dtype=object)
+        for r, u in enumerate(users):
+            row = lists["items"][u].astype(np.int64)
+            ok = (row >= 0) & allowed[np.maximum(row, 0)]
+            if excluded is not None:
+                ok &= ~np.isin(row, excluded.indices[excluded.indptr[r]:excluded.indptr[r + 1]])
+            picked = np.flatnonzero(ok)[:n]
+            m = len(picked)
+            items[r, :m] = row[picked]
+            scores[r, :m] = lists["score"][u, picked]
+            reasons[r, :m] = [self._reason_text(lists, u, j) for j in picked]
+        return items, scores, reasons
+
+    def _reason_text(self, lists: dict[str, np.ndarray], user: int, slot: int) -> str:
+        kind = int(lists["reason"][user, slot])
+        anchor = int(lists["anchor"][user, slot])
+        if kind == REASON_REPEAT:
+            return timing_reason(float(lists["gap"][user, slot]), float(lists["since"][user, slot]),
+                                 float(lists["days"][user, slot]))
+        if kind == REASON_TOGETHER and anchor >= 0:
+            return f"bought together with {self.catalog_.names[anchor]}"
+        if kind == REASON_SEQUENCE and anchor >= 0:
+            return f"often bought after {self.catalog_.names[anchor]}"
+        if kind == REASON_REGION and anchor >= 0:
+            return f"popular in {self.regions_[anchor]}"
+        if kind == REASON_TRENDING:
+            return "trending now"
+        if kind == REASON_SEASONAL:
+            return "popular at this time of year"
+        if kind == REASON_POPULAR:
+            return "popular right now"
+        return "customers with similar taste bought this"
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        scores = np.full((len(users), self.catalog_.size), -np.inf, dtype=np.float32)
+        lists = self.serve_["all"]
+        for r, u in enumerate(users):
+            row = lists["items"][u]
+            ok = row >= 0
+            scores[r, row[ok]] = lists["score"][u, ok]
+        return scores
+
+    def _score_history(self, rows: sp.csr_matrix) -> np.ndarray:
+        return self.generators_[self.params.fold_in]._score_history(rows)
+
+    def _explain_history(self, rows: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        return self.generators_[self.params.fold_in]._explain_history(rows, items)
+
+    def _similar_scores(self, items: np.ndarray) -> np.ndarray:
+        return self.generators_[self.params.similar]._similar_scores(items)
+
+    def _explain_similar(self, items: np.ndarray, similar: np.ndarray) -> np.ndarray:
+        return self.generators_[self.params.similar]._explain_similar(items, similar)
+
+    # ------------------------------------------------------------------------------------------ save/load
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {f"{kind}_{key}": value for kind, lists in self.serve_.items() for key, value in lists.items()}
+
+    def _meta(self) -> dict[str, Any]:
+        return {"feature_names": self.feature_names_, "categorical": self._categorical,
+                "generators": list(self.generators_)}
+
+    def _save_files(self, path: Path) -> None:
+        (path / RANKER_FILE).write_text(self.ranker_.to_text())
+        for name, gen in self.generators_.items():
+            gen.save(path / GENERATOR_DIR / name)
+
+    def _load_state(self, state: dict[str, np.ndarray], meta: dict[str, Any], path: Path) -> None:
+        self.serve_ = {}
+        for key, value in state.items():
+            kind, field = key.split("_", 1)
+            self.serve_.setdefault(kind, {})[field] = value
+        self.feature_names_ = meta["feature_names"]
+        self._categorical = meta["categorical"]
+        self.ranker_ = LambdaRanker.from_text((path / RANKER_FILE).read_text(), self.params.ranker,
+                                              self.params.random_state)
+        self.generators_ = {name: Recommender.load(path / GENERATOR_DIR / name) for name in meta["generators"]}
+
+    def feature_importance(self) -> dict[str, float]:
+        """Total gain of each reranker feature, largest first."""
+        return self.ranker_.importance()
+
+
+class _Clock:
+    """Seconds spent in each step of a fit (``TwoStage.fit_seconds_``: where a slow fit goes)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.laps[step] = round(now - self._last, 2)
+        self._last = now
+
+
+def _keep_top(lists: dict[str, np.ndarray], users: np.ndarray, items: np.ndarray, scores: np.ndarray,
+              source: np.ndarray, depth: int) -> None:
+    """Write each customer's ``depth`` best (item, score, source generator) into ``lists`` (customers of one
+    batch only)."""
+    if not len(users):
+        return
+    order = np.lexsort((items, -scores, users))
+    users, items, scores, source = users[order], items[order], scores[order], source[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    position = np.arange(len(users)) - np.repeat(starts, np.diff(np.r_[starts, len(users)]))
+    keep = position < depth
+    lists["items"][users[keep], position[keep]] = items[keep]
+    lists["score"][users[keep], position[keep]] = scores[keep]
+    lists["source"][users[keep], position[keep]] = source[keep]
+
+
+def _sample_negatives(labels: np.ndarray, groups: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Mask keeping every positive and at most ``limit`` random negatives of each group (rows stay in order)."""
+    rng = np.random.default_rng(seed)
+    draw = rng.random(len(labels))
+    negative = labels <= 0
+    order = np.lexsort((draw, negative, groups))  # per group: positives, then negatives in random order
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    position = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    positives_in_group = np.add.reduceat((~negative[order]).astype(np.int64), starts)
+    position_among_negatives = position - np.repeat(positives_in_group, np.diff(np.r_[starts, len(order)]))
+    keep = np.zeros(len(labels), dtype=bool)
+    keep[order] = ~negative[order] | (position_among_negatives < limit)
+    return keep
+
+
+def _first_purchase(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
+    tx = tables[Tables.transactions]
+    if C.is_return in tx.columns:
+        tx = tx[~tx[C.is_return].to_numpy(dtype=bool)]
+    return pd.Timestamp(tx[C.timestamp].min())
+
+
+def _last_items(data: TrainingData) -> np.ndarray:
+    """Each customer's most recently bought product (-1 when none)."""
+    last = np.full(data.n_users, -1, dtype=np.int64)
+    last[data.log.user] = data.log.item  # the log is sorted by time, so the last write is the latest
+    return last
+
+
+def _vocabularies(tables: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
+    customers = tables.get(Tables.customers)
+    if customers is None:
+        return {}
+    return {col: sorted(customers[col].dropna().astype("str").unique()) for col in CATEGORICAL_FEATURES
+            if col in customers.columns}
+

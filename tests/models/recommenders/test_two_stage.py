@@ -1,0 +1,165 @@
+"""The two-stage model: reranked candidates, reasons from what drove them, configuration errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.exceptions import ConfigError, DataError
+from models.recommenders import Filters, TwoStage
+from models.recommenders.config import load_config
+from tests.models.recommenders.conftest import tiny_two_stage
+
+_FIT: dict[str, TwoStage] = {}
+
+
+@pytest.fixture
+def model(synthetic, cutoff) -> TwoStage:
+    if "model" not in _FIT:
+        _FIT["model"] = TwoStage(**tiny_two_stage()).fit(synthetic, cutoff=cutoff)
+    return _FIT["model"]
+
+
+def test_reasons_say_what_drove_each_recommendation(model):
+    customers = model.customers_.external_ids[model.active_ & model.consent_][:150]
+    out = model.recommend(customers, n=10, filters=Filters(in_stock_only=False))
+    reasons = out["reason"]
+    assert (reasons.str.len() > 0).all()
+    kinds = {
+        "repeat": reasons.str.startswith("you bu").any() | reasons.str.startswith("you bought").any(),
+        "together": reasons.str.startswith("bought together with ").any(),
+        "popular": reasons.str.startswith("popular").any(),
+    }
+    assert all(kinds.values()), kinds
+    # A "bought together with X" names a product of the customer's own history.
+    together = out[reasons.str.startswith("bought together with ")].head(20)
+    names = dict(zip(model.catalog_.products.external_ids, model.catalog_.names))
+    for _, row in together.iterrows():
+        anchor = row["reason"].removeprefix("bought together with ")
+        code = model.customers_.to_internal([row["customer_id"]])[0]
+        bought = {names[p] for p in model.catalog_.products.to_external(model.bought_[code].indices)}
+        history = {names[p] for p in model.catalog_.products.to_external(
+            model.generators_["knn"].matrix_[code].indices)}
+        assert anchor in bought | history
+
+
+def test_repeat_reasons_only_for_products_the_customer_bought(model):
+    customers = model.customers_.external_ids[model.active_ & model.consent_][:100]
+    out = model.recommend(customers, n=10)
+    repeat = out[out["reason"].str.startswith("you bu")]
+    codes = model.customers_.to_internal(repeat["customer_id"])
+    items = model.catalog_.products.to_internal(repeat["product_id"])
+    assert (model.bought_[codes, items].A1 > 0).all()
+
+
+def test_reranker_uses_customer_features_from_the_features_module(model):
+    importance = model.feature_importance()
+    assert "c_recency_days" in importance and "g_repeat_rank" in importance and "x_days" in importance
+    assert sum(importance.values()) > 0
+
+
+def test_exclude_bought_uses_the_new_products_list(model):
+    customers = model.customers_.external_ids[model.active_ & model.consent_][:30]
+    out = model.recommend(customers, n=10, filters=Filters(exclude_bought=True))
+    assert out.groupby("customer_id").size().eq(10).all()
+    assert not out["reason"].str.startswith("you bu").any()
+
+
+def test_configuration_errors_name_the_problem(synthetic, cutoff):
+    with pytest.raises(ConfigError, match="no candidate generator"):
+        TwoStage(**tiny_two_stage(generators={})).fit(synthetic, cutoff=cutoff)
+    with pytest.raises(ConfigError, match="fold_in 'nope'"):
+        TwoStage(**tiny_two_stage(fold_in="nope")).fit(synthetic, cutoff=cutoff)
+    with pytest.raises(ConfigError, match="unknown model"):
+        bad = tiny_two_stage()
+        bad["generators"]["mystery"] = {"model": "mystery", "candidates": 5}
+        TwoStage(**bad)
+    with pytest.raises(ConfigError, match="generator 'knn': neighbours"):
+        bad = tiny_two_stage()
+        bad["generators"]["knn"]["params"] = {"neighbours": "many"}
+        TwoStage(**bad)
+
+
+def test_data_shorter_than_the_label_window_is_a_clear_error(synthetic):
+    first = synthetic["transactions"]["timestamp"].min()
+    with pytest.raises(DataError):
+        TwoStage(**tiny_two_stage()).fit(synthetic, cutoff=first + pd.Timedelta(days=10))
+
+
+def test_shipped_configuration_builds():
+    model = TwoStage.from_config(load_config())
+    assert model.params.generators and model.params.fold_in in model.params.generators
+    assert all(spec.params for spec in model.params.generators.values() if spec.model in ("als", "ease"))
+
+
+def test_negative_sampling_keeps_every_positive_and_at_most_the_limit():
+    import numpy as np
+
+    from models.recommenders.two_stage import _sample_negatives
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(50), rng.integers(1, 40, 50))
+    labels = (rng.random(len(groups)) < 0.2).astype(np.float32)
+    keep = _sample_negatives(labels, groups, 5, seed=1)
+    assert keep[labels > 0].all()
+    kept_negatives = np.bincount(groups[keep & (labels <= 0)], minlength=50)
+    negatives = np.bincount(groups[labels <= 0], minlength=50)
+    assert (kept_negatives == np.minimum(negatives, 5)).all()
+    assert (keep == _sample_negatives(labels, groups, 5, seed=1)).all()
+
+
+def test_features_are_the_same_at_every_cutoff_whatever_the_dtypes(synthetic, cutoff):
+    # A consent flag with a missing answer comes out of the customer features as objects, without one as bools;
+    # a customer who signs up late makes that differ between the label windows and the final fit.
+    import numpy as np
+
+    from models.ranking.features import CandidateFeatures, PairFeatures
+    from models.recommenders.data import TrainingData
+
+    tables = dict(synthetic)
+    customers = tables["customers"].copy()
+    late = customers["signup_date"] >= cutoff - pd.Timedelta(days=30)
+    customers.loc[late, "consent_profiling"] = pd.NA
+    tables["customers"] = customers
+    names = []
+    for days in (0, 90):
+        data = TrainingData.build(tables, cutoff - pd.Timedelta(days=days))
+        _, feature_names = CandidateFeatures(data, tables, PairFeatures()).build(np.array([0]), np.array([0]))
+        names.append(feature_names)
+    assert names[0] == names[1]
+    model = TwoStage(**tiny_two_stage()).fit(tables, cutoff=cutoff)
+    assert len(model.recommend(list(customers["customer_id"][:5]), n=5)) == 25
+
+
+def test_label_windows_stop_at_the_row_budget(synthetic, cutoff, monkeypatch):
+    windows = []
+    original = TwoStage._training_rows
+
+    def spy(self, tables, start, end, *args, **kwargs):
+        out = original(self, tables, start, end, *args, **kwargs)
+        windows.append((start, len(out[1])))
+        return out
+
+    monkeypatch.setattr(TwoStage, "_training_rows", spy)
+    TwoStage(**tiny_two_stage(train_windows=3, max_train_rows=1)).fit(synthetic, cutoff=cutoff)
+    assert len(windows) == 1
+    windows.clear()
+    TwoStage(**tiny_two_stage(train_windows=3)).fit(synthetic, cutoff=cutoff)
+    assert len(windows) == 3
+
+
+def test_a_short_log_uses_the_label_windows_it_has(synthetic, monkeypatch):
+    tx = synthetic["transactions"]
+    first = tx["timestamp"].min()
+    cutoff = first + pd.Timedelta(days=150)  # room for two 60-day label windows with history before them
+    windows = []
+    original = TwoStage._training_rows
+
+    def spy(self, tables, start, end, *args, **kwargs):
+        windows.append(start)
+        return original(self, tables, start, end, *args, **kwargs)
+
+    monkeypatch.setattr(TwoStage, "_training_rows", spy)
+    model = TwoStage(**tiny_two_stage(train_windows=5)).fit(synthetic, cutoff=cutoff)
+    assert len(windows) == 2
+    assert len(model.recommend(list(model.customers_.external_ids[:3]), n=5)) == 15
