@@ -19,6 +19,7 @@ class ChurnModelConfig(_Strict):
     reg_lambda: float = Field(1.0, ge=0)
     calibration: Literal["temperature", "auto", "isotonic", "sigmoid", "none"] = "temperature"
     random_state: int = 0
+    n_jobs: int = Field(1, ge=1)
 
 
 class ChurnTrainingConfig(_Strict):

@@ -41,7 +41,7 @@ class ChurnModel:
                  min_child_samples: int = 50, subsample: float = 0.8, colsample_bytree: float = 0.8,
                  reg_lambda: float = 1.0,
                  calibration: Literal["temperature", "auto", "isotonic", "sigmoid", "none"] = "temperature",
-                 features: list[str] | None = None, random_state: int = 0, n_jobs: int = 2):
+                 features: list[str] | None = None, random_state: int = 0, n_jobs: int = 1):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
