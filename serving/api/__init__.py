@@ -1,0 +1,1 @@
+"""HTTP layer: dependencies, error handlers, middleware and one router per resource."""

@@ -1,0 +1,113 @@
+"""Dependencies of the routes: the services of this worker, the current snapshot, the API key and its scope, filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request, Security
+from fastapi.security import APIKeyHeader
+
+from serving.api.errors import invalid
+from serving.auth import ADMIN, EVENTS_WRITE, RECOMMENDATIONS_READ, SCORES_READ, ApiKey, KeyStore
+from serving.erasure import Erasures
+from serving.events import EventJournal
+from serving.metrics import Metrics
+from serving.ratelimit import RateLimiter, retry_after
+from serving.recommend import Filters
+from serving.schemas import MAX_CATEGORIES, Category
+from serving.settings import ServingSettings
+from serving.snapshot import Snapshot
+from serving.store import ModelStore
+
+
+@dataclass(eq=False)
+class Services:
+    """Everything a request may need, created once per worker by :func:`serving.app.create_app`."""
+
+    settings: ServingSettings
+    store: ModelStore
+    keys: KeyStore
+    limiter: RateLimiter
+    journal: EventJournal
+    erasures: Erasures
+    metrics: Metrics
+
+
+async def services_dep(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def snapshot_dep(request: Request) -> Snapshot:
+    # Read once: everything the request answers comes from this one object, whatever swaps meanwhile.
+    snapshot = request.app.state.services.store.snapshot
+    if snapshot is None:
+        raise HTTPException(503, "models are not loaded yet; see /readyz", headers={"Retry-After": "5"})
+    return snapshot
+
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
+                              description="An API key from `clientele keys create`; its scopes decide what it may "
+                                          "call.")
+
+
+class RequireScope:
+    """Authenticate the X-API-Key header, check a scope (None: any valid key) and the key's rate limit."""
+
+    def __init__(self, scope: str | None):
+        self.scope = scope
+
+    async def __call__(self, request: Request, key: Annotated[str | None, Security(api_key_header)]) -> ApiKey:
+        services: Services = request.app.state.services
+        if not key:
+            raise HTTPException(401, "missing API key: send it in the X-API-Key header")
+        record = services.keys.authenticate(key)
+        if record is None:
+            raise HTTPException(401, "invalid or revoked API key")
+        if self.scope is not None and not record.allows(self.scope):
+            raise HTTPException(403, f"the key {record.name!r} lacks the scope {self.scope!r} this endpoint needs")
+        request.scope["clientele.key"] = record.name
+        settings = services.settings
+        wait = services.limiter.acquire(record.id, record.rate_limit or settings.rate_limit_per_s,
+                                        settings.rate_limit_burst)
+        if wait:
+            services.metrics.rate_limited.labels(record.name).inc()
+            raise HTTPException(429, f"rate limit of the key {record.name!r} exceeded; retry later",
+                                headers={"Retry-After": retry_after(wait)})
+        return record
+
+
+async def filters_dep(
+    exclude_bought: Annotated[bool | None, Query(description="Leave out products the customer bought before "
+                                                             "(default: the model's setting).")] = None,
+    category: Annotated[list[Category] | None, Query(max_length=MAX_CATEGORIES,
+                                                     description="Only these categories (repeat the parameter "
+                                                                 "for several).")] = None,
+    exclude_category: Annotated[list[Category] | None, Query(max_length=MAX_CATEGORIES,
+                                                             description="Not these categories.")] = None,
+    in_stock_only: Annotated[bool, Query(description="Only products in stock.")] = True,
+    price_min: Annotated[float | None, Query(ge=0, description="Lowest price.")] = None,
+    price_max: Annotated[float | None, Query(ge=0, description="Highest price.")] = None,
+) -> Filters:
+    return make_filters(exclude_bought, category, exclude_category, in_stock_only, price_min, price_max)
+
+
+def make_filters(exclude_bought: bool | None, category: list[str] | None, exclude_category: list[str] | None,
+                 in_stock_only: bool, price_min: float | None, price_max: float | None, source: str = "query"
+                 ) -> Filters:
+    """Filters from request parameters; a price band upside down is a 422."""
+    if price_min is not None and price_max is not None and price_min > price_max:
+        raise invalid("price_min", f"must not exceed price_max ({price_max:g})", source)
+    return Filters(exclude_bought=exclude_bought, categories=tuple(category or ()),
+                   exclude_categories=tuple(exclude_category or ()), in_stock_only=in_stock_only,
+                   price_min=price_min, price_max=price_max)
+
+
+ServicesDep = Annotated[Services, Depends(services_dep)]
+ModelsDep = Annotated[Snapshot, Depends(snapshot_dep)]
+FiltersDep = Annotated[Filters, Depends(filters_dep)]
+ApiKeyDep = Annotated[ApiKey, Depends(RequireScope(None))]
+RecommendationsKey = Annotated[ApiKey, Depends(RequireScope(RECOMMENDATIONS_READ))]
+ScoresKey = Annotated[ApiKey, Depends(RequireScope(SCORES_READ))]
+EventsKey = Annotated[ApiKey, Depends(RequireScope(EVENTS_WRITE))]
+AdminKey = Annotated[ApiKey, Depends(RequireScope(ADMIN))]

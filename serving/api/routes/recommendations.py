@@ -1,0 +1,91 @@
+"""Personal recommendations for one customer and for a batch of customers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from starlette.responses import Response
+from starlette.types import Scope
+
+from serving.api.deps import FiltersDep, ModelsDep, RecommendationsKey, Services, ServicesDep, make_filters
+from serving.api.fastpath import authorise, path_id, query, with_fast_path
+from serving.api.responses import AUTH_RESPONSES, BODY_RESPONSES, MODEL_RESPONSES, OrjsonResponse
+from serving.auth import RECOMMENDATIONS_READ
+from serving.recommend import Filters, recommend
+from serving.schemas import (ID_PATTERN, ID_RULE, MAX_N, BatchRecommendationsRequest, BatchRecommendationsResponse,
+                             RecommendationsResponse)
+from serving.snapshot import Snapshot
+
+router = APIRouter(tags=["recommendations"], responses={**AUTH_RESPONSES, **MODEL_RESPONSES})
+
+CustomerPath = Annotated[str, Path(pattern=ID_PATTERN, description=f"Customer id ({ID_RULE}).")]
+
+
+def _recommender(snap: Snapshot) -> None:
+    if snap.recommender is None:
+        raise HTTPException(503, "no recommender model is loaded (no champion in the registry yet)",
+                            headers={"Retry-After": "30"})
+
+
+def _one(services: Services, snap: Snapshot, customer_id: str, n: int, filters: Filters) -> dict:
+    """The response body for one customer (the journal synced by the caller)."""
+    journal, erasures = services.journal, services.erasures
+    events: list = []
+    erased = False
+    if journal.active or len(erasures):
+        pseudonym = erasures.pseudonym(customer_id)
+        erased = pseudonym in erasures
+        if not erased:
+            events = journal.recent(pseudonym)
+    settings = services.settings
+    strategy, items = recommend(snap, customer_id, n, filters, events,
+                                consent_when_unknown=settings.consent_when_unknown, erased=erased,
+                                event_boost=settings.event_boost)
+    return {"customer_id": customer_id, "strategy": strategy, "model_version": snap.label("recommender"),
+            "items": items}
+
+
+def _fast_recommendations(scope: Scope) -> Response | None:
+    """The endpoint below for plain valid requests (see serving/api/fastpath.py)."""
+    customer_id = path_id(scope, "customer_id")
+    parsed = query(scope) if customer_id is not None else None
+    services: Services = scope["app"].state.services
+    snap = services.store.snapshot
+    if parsed is None or snap is None or snap.recommender is None or authorise(scope, RECOMMENDATIONS_READ) is None:
+        return None
+    services.journal.sync()
+    n, filters = parsed
+    return OrjsonResponse(_one(services, snap, customer_id, n, filters))  # type: ignore[arg-type]
+
+
+@router.get("/v1/customers/{customer_id}/recommendations", response_model=RecommendationsResponse)
+@with_fast_path(_fast_recommendations)
+async def customer_recommendations(
+    customer_id: CustomerPath,
+    key: RecommendationsKey,
+    snap: ModelsDep,
+    services: ServicesDep,
+    filters: FiltersDep,
+    n: Annotated[int, Query(ge=1, le=MAX_N, description="How many items.")] = 10,
+) -> Response:
+    """Top-n products for one customer, with a reason per item and the strategy used."""
+    _recommender(snap)
+    services.journal.sync()
+    return OrjsonResponse(_one(services, snap, customer_id, n, filters))
+
+
+@router.post("/v1/recommendations/batch", response_model=BatchRecommendationsResponse, responses=BODY_RESPONSES)
+async def batch_recommendations(
+    body: BatchRecommendationsRequest,
+    key: RecommendationsKey,
+    snap: ModelsDep,
+    services: ServicesDep,
+) -> Response:
+    """Recommendations for up to 1000 customers in one call, all from the same model version."""
+    _recommender(snap)
+    filters = make_filters(body.exclude_bought, body.category, body.exclude_category, body.in_stock_only,
+                           body.price_min, body.price_max, source="body")
+    services.journal.sync()
+    results = [_one(services, snap, cid, body.n, filters) for cid in body.customer_ids]
+    return OrjsonResponse({"model_version": snap.label("recommender"), "results": results})

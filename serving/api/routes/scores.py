@@ -1,0 +1,201 @@
+"""Customer scores for the CRM: one customer, and the bulk export (JSON pages or streamed CSV)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+from typing import Annotated, Any, Iterator, Literal
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request
+from starlette.responses import Response, StreamingResponse
+
+from serving.api.deps import ModelsDep, ScoresKey, Services, ServicesDep
+from serving.api.errors import invalid
+from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonResponse, problem
+from serving.api.routes.recommendations import CustomerPath
+from serving.schemas import CustomerScores, ScoresPage
+from serving.snapshot import Snapshot
+
+router = APIRouter(tags=["scores"], responses={**AUTH_RESPONSES, **MODEL_RESPONSES})
+
+SCORE_FIELDS = ("churn_probability", "risk_band", "churn_reasons", "clv", "p_alive", "expected_purchases_12m",
+                "expected_spend", "value_at_risk", "rfm_segment", "r_score", "f_score", "m_score",
+                "lifecycle_stage", "value_tier", "membership_tier")
+EXPORT_FIELDS = ("customer_id", "churn_probability", "risk_band", "clv", "value_at_risk", "p_alive", "rfm_segment",
+                 "lifecycle_stage", "value_tier", "churn_reasons")
+MAX_PAGE = 1000
+CSV_CHUNK = 5000
+SortKey = Literal["value_at_risk", "churn_probability", "clv", "p_alive", "customer_id"]
+FilterValues = Annotated[list[Annotated[str, Query(max_length=64)]] | None, Query(max_length=20)]
+
+
+def _scored(snap: Snapshot) -> None:
+    if snap.churn is None and snap.clv is None:
+        raise HTTPException(503, "no churn or CLV model is loaded (no champion in the registry yet)",
+                            headers={"Retry-After": "30"})
+
+
+def _versions(snap: Snapshot) -> dict[str, str]:
+    return {k: snap.models[k].label for k in ("churn", "clv") if k in snap.models}
+
+
+def _known(services: Services, snap: Snapshot, customer_id: str) -> int | None:
+    """Customer code, None when unknown or erased (erasures since the snapshot was built count too)."""
+    services.journal.sync()
+    code = snap.customer_index.get(customer_id)
+    if code is not None and len(services.erasures) > snap.erasures_applied \
+            and services.erasures.pseudonym(customer_id) in services.erasures:
+        return None
+    return code
+
+
+@router.get("/v1/customers/{customer_id}/scores", response_model=CustomerScores,
+            responses={404: problem("The customer has no scores (unknown, erased, or without profiling "
+                                    "consent).")})
+async def customer_scores(customer_id: CustomerPath, key: ScoresKey, snap: ModelsDep,
+                          services: ServicesDep) -> Response:
+    """Churn probability, risk band and reasons, CLV, P(alive), segment, lifecycle, value tier, value at risk."""
+    _scored(snap)
+    code = _known(services, snap, customer_id)
+    scores = snap.scores_of(code) if code is not None else None
+    if scores is None:
+        raise HTTPException(404, f"customer {customer_id!r} has no scores in {snap.version_key}")
+    if not snap.consent[code]:
+        raise HTTPException(404, f"customer {customer_id!r} has not consented to profiling: no scores are served")
+    body: dict[str, Any] = {"customer_id": customer_id, "model_versions": _versions(snap)}
+    for name in SCORE_FIELDS:
+        if name in scores:
+            body[name] = scores[name]
+    return OrjsonResponse(body)
+
+
+# ----------------------------------------------------------------------------------------------------- export
+
+def _digest(sort: str, filters: dict[str, list[str]]) -> str:
+    text = sort + "|" + "|".join(f"{k}={','.join(sorted(v))}" for k, v in sorted(filters.items()) if v)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _encode_cursor(snap: Snapshot, digest: str, position: int) -> str:
+    raw = orjson.dumps({"v": snap.version_key, "d": digest, "p": position})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, snap: Snapshot, digest: str) -> int:
+    try:
+        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        version, cursor_digest, position = raw["v"], raw["d"], int(raw["p"])
+    except (ValueError, KeyError, TypeError):
+        raise invalid("cursor", "not a cursor this API returned; start without one") from None
+    if cursor_digest != digest:
+        raise invalid("cursor", "it belongs to an export with other filters or sort; start without one")
+    if version != snap.version_key:
+        raise HTTPException(409, f"the scores changed since this export began ({version} -> {snap.version_key}); "
+                                 f"start again without a cursor")
+    if position < 0:
+        raise invalid("cursor", "not a cursor this API returned; start without one")
+    return position
+
+
+def _column(snap: Snapshot, kind: str, name: str, part_rows: np.ndarray) -> list[Any]:
+    part = snap.churn if kind == "churn" else snap.clv
+    col = part.scores.columns.get(name) if part is not None else None
+    if col is None:
+        return [None] * len(part_rows)
+    ok = part_rows >= 0
+    values = col.take(np.where(ok, part_rows, 0))
+    return [v if good else None for v, good in zip(values, ok.tolist())]
+
+
+def _rows(snap: Snapshot, positions: np.ndarray, services: Services) -> list[dict[str, Any]]:
+    exp = snap.export()
+    codes = exp.codes[positions]
+    ids = [snap.customer_ids[c] for c in codes.tolist()]
+    churn_rows, clv_rows = snap.churn_row[codes], snap.clv_row[codes]
+    var = exp.value_at_risk[positions]
+    columns = {
+        "churn_probability": _column(snap, "churn", "churn_probability", churn_rows),
+        "risk_band": _column(snap, "churn", "risk_band", churn_rows),
+        "clv": _column(snap, "clv", "clv", clv_rows),
+        "value_at_risk": [None if v != v else v for v in var.tolist()],
+        "p_alive": _column(snap, "clv", "p_alive", clv_rows),
+        "rfm_segment": _column(snap, "clv", "rfm_segment", clv_rows),
+        "lifecycle_stage": _column(snap, "clv", "lifecycle_stage", clv_rows),
+        "value_tier": _column(snap, "clv", "value_tier", clv_rows),
+        "churn_reasons": _column(snap, "churn", "churn_reasons", churn_rows),
+    }
+    rows = [{"customer_id": cid, **{k: v[i] for k, v in columns.items()}} for i, cid in enumerate(ids)]
+    erasures = services.erasures
+    if len(erasures) > snap.erasures_applied:  # erased since the snapshot was built
+        rows = [r for r in rows if erasures.pseudonym(r["customer_id"]) not in erasures]
+    return rows
+
+
+def _csv_chunks(snap: Snapshot, positions: np.ndarray, services: Services) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EXPORT_FIELDS)
+    yield buffer.getvalue().encode()
+    for start in range(0, len(positions), CSV_CHUNK):
+        buffer.seek(0)
+        buffer.truncate()
+        for row in _rows(snap, positions[start:start + CSV_CHUNK], services):
+            reasons = row["churn_reasons"]
+            writer.writerow([("; ".join(reasons) if reasons else "") if f == "churn_reasons"
+                             else ("" if row[f] is None else row[f]) for f in EXPORT_FIELDS])
+        yield buffer.getvalue().encode()
+
+
+@router.get("/v1/scores", response_model=ScoresPage,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                             "description": "A page of JSON, or with `Accept: text/csv` every matching row as "
+                                            "streamed CSV."},
+                       409: problem("The scores changed since the export began: start again without a cursor.")})
+async def export_scores(
+    request: Request,
+    key: ScoresKey,
+    snap: ModelsDep,
+    services: ServicesDep,
+    risk_band: FilterValues = None,
+    segment: FilterValues = None,
+    lifecycle_stage: FilterValues = None,
+    value_tier: FilterValues = None,
+    sort: Annotated[SortKey, Query(description="Order: numeric keys descending, customer_id ascending.")]
+    = "value_at_risk",
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description="Rows per JSON page (default 100); CSV "
+                                                                      "streams every row unless given.")] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query(description="Same as Accept: text/csv.")] = None,
+) -> Response:
+    """Bulk export for the CRM: consenting scored customers, filtered, sorted (by value at risk by default)."""
+    _scored(snap)
+    services.journal.sync()
+    filters = {"risk_band": risk_band or [], "segment": segment or [], "lifecycle_stage": lifecycle_stage or [],
+               "value_tier": value_tier or []}
+    digest = _digest(sort, filters)
+    start = _decode_cursor(cursor, snap, digest) if cursor else 0
+    exp = snap.export()
+    mask = np.ones(len(exp.codes), bool)
+    for name, values in filters.items():
+        if values:
+            codes, lookup = exp.filters[name]
+            wanted = [lookup[v] for v in values if v in lookup]
+            mask &= np.isin(codes, wanted)
+    order = exp.order(sort, snap.customer_ids)
+    matching = order[mask[order]]  # export rows in sort order that pass the filters
+    want_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
+    if want_csv:
+        positions = matching[start:start + limit] if limit else matching[start:]
+        headers = {"X-Model-Versions": ",".join(_versions(snap).values()), "X-Total-Count": str(len(matching))}
+        return StreamingResponse(_csv_chunks(snap, positions, services), media_type="text/csv; charset=utf-8",
+                                 headers=headers)
+    size = limit or 100
+    page = matching[start:start + size]
+    end = start + len(page)
+    next_cursor = _encode_cursor(snap, digest, end) if end < len(matching) else None
+    return OrjsonResponse({"model_versions": _versions(snap), "total": int(len(matching)),
+                           "items": _rows(snap, page, services), "next_cursor": next_cursor})

@@ -1,0 +1,172 @@
+"""The serving layout: the folder each registered model version carries for the API (the training contract).
+
+Every version of the three registered models (``settings.model_name(kind)``: ``clientele-recommender``,
+``clientele-churn``, ``clientele-clv``) is an MLflow pyfunc model whose artefacts include a folder
+``serving/``; after ``mlflow.artifacts.download_artifacts("models:/<name>/<version>")`` it is the folder holding
+``manifest.json`` (``artifacts/serving/``). Serving depends on nothing else of the model. Ids are text.
+Columns beyond those listed are ignored; a listed column that is missing is an :class:`ArtifactError`.
+
+Recommender (``manifest.json``: ``{"kind": "recommender", "format_version": 1, "cutoff": ISO date,
+"preset": str, "exclude_bought_default": bool, "k": int, "created_at": ISO}``)
+
+``products.parquet``
+    product_id str, name str|null, category str|null, price float|null, in_stock bool — every product the
+    other tables mention.
+``recommendations.parquet``
+    customer_id str, rank int (1 = best), product_id str, score float, reason str — the top-k personal
+    recommendations of every customer with history at the cutoff, sorted by customer_id then rank (k about
+    100). Already-bought products are INCLUDED: serving applies ``exclude_bought``, stock, category and price.
+``bought.parquet``
+    customer_id, product_id — the distinct products each customer bought before the cutoff.
+``similar.parquet``
+    product_id, rank, similar_product_id, score, reason — the top ~50 similar products of each product.
+``popular.parquet``
+    scope ("all" | "region" | "category"), key (str; "" when scope is "all"), rank, product_id, score,
+    reason ("popular in London") — cold start and non-personal results.
+``customers.parquet``
+    customer_id, region str|null, consent_profiling bool — every customer known at the cutoff.
+
+Churn (``{"kind": "churn", "format_version": 1, "cutoff", "horizon_days", "created_at"}``)
+
+``scores.parquet``
+    customer_id, churn_probability float, risk_band str (low / medium / high), churn_reasons list<str>.
+
+CLV (``{"kind": "clv", "format_version": 1, "cutoff", "created_at"}``)
+
+``scores.parquet``
+    customer_id, p_alive, expected_purchases_12m, expected_spend, clv, value_tier, rfm_segment, r_score,
+    f_score, m_score, lifecycle_stage, membership_tier (customer_id and clv required, the rest optional).
+``profiles.parquet``
+    customer_id plus any profile columns (first_purchase, last_purchase, orders, total_spend,
+    avg_order_value, distinct_products, top_category, region, member_tier, share_store / share_online /
+    share_app, consent_profiling, consent_marketing); every column beyond customer_id is optional and served
+    as it is.
+
+Serving joins churn and CLV per customer and computes value_at_risk = churn_probability x clv when it loads
+them; responses name the registry version that produced them ("recommender:3").
+
+The writers below build a layout from DataFrames: tests register them in a real MLflow registry.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from features.exceptions import ClienteleError
+from training.settings import CHURN, CLV, RECOMMENDER
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+# File -> columns serving needs, per kind.
+REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
+    RECOMMENDER: {
+        "products.parquet": ("product_id", "name", "category", "price", "in_stock"),
+        "recommendations.parquet": ("customer_id", "rank", "product_id", "score", "reason"),
+        "bought.parquet": ("customer_id", "product_id"),
+        "similar.parquet": ("product_id", "rank", "similar_product_id", "score", "reason"),
+        "popular.parquet": ("scope", "key", "rank", "product_id", "score", "reason"),
+        "customers.parquet": ("customer_id", "region", "consent_profiling"),
+    },
+    CHURN: {"scores.parquet": ("customer_id", "churn_probability", "risk_band", "churn_reasons")},
+    CLV: {"scores.parquet": ("customer_id", "clv"), "profiles.parquet": ("customer_id",)},
+}
+
+CLV_SCORE_COLUMNS = ("p_alive", "expected_purchases_12m", "expected_spend", "clv", "value_tier", "rfm_segment",
+                     "r_score", "f_score", "m_score", "lifecycle_stage", "membership_tier")
+
+
+class ArtifactError(ClienteleError):
+    """A model version's serving folder does not follow the layout (the message names the file and column)."""
+
+
+def find_serving_folder(root: str | Path) -> Path:
+    """The folder holding ``manifest.json`` under a downloaded model version (``artifacts/serving``)."""
+    root = Path(root)
+    if (root / MANIFEST).exists():
+        return root
+    found = sorted(root.rglob(MANIFEST), key=lambda p: (p.parent.name != "serving", len(p.parts)))
+    if not found:
+        raise ArtifactError(f"{root}: no serving folder ({MANIFEST} not found); was the model registered by "
+                            f"`clientele train`?")
+    return found[0].parent
+
+
+def read_manifest(folder: str | Path, kind: str) -> dict[str, Any]:
+    """The manifest of a serving folder, checked for kind, format version and the files serving reads."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: cannot read the manifest ({exc})") from None
+    if manifest.get("kind") != kind:
+        raise ArtifactError(f"{path}: kind is {manifest.get('kind')!r}, expected {kind!r}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(f"{path}: format_version {manifest.get('format_version')!r} is not supported "
+                            f"(this server reads {FORMAT_VERSION})")
+    for name, columns in REQUIRED[kind].items():
+        file = folder / name
+        if not file.exists():
+            raise ArtifactError(f"{file}: missing from the {kind} serving folder")
+        present = set(pq.read_schema(file).names)
+        for column in columns:
+            if column not in present:
+                raise ArtifactError(f"{file}: column {column!r} is missing")
+    return manifest
+
+
+def _manifest(folder: Path, kind: str, cutoff: str, **extra: Any) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = {"kind": kind, "format_version": FORMAT_VERSION, "cutoff": str(pd.Timestamp(cutoff).isoformat()),
+                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+
+
+def _write(folder: Path, name: str, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ArtifactError(f"{name}: column {missing[0]!r} is missing")
+    frame.to_parquet(folder / name, index=False)
+
+
+def write_recommender_artifacts(folder: str | Path, *, products: pd.DataFrame, recommendations: pd.DataFrame,
+                                bought: pd.DataFrame, similar: pd.DataFrame, popular: pd.DataFrame,
+                                customers: pd.DataFrame, cutoff: str = "2024-01-01", preset: str = "beauty",
+                                exclude_bought_default: bool = True, k: int | None = None) -> Path:
+    """Write a recommender serving folder from its six tables (see the module docstring)."""
+    folder = Path(folder)
+    recommendations = recommendations.sort_values(["customer_id", "rank"], kind="stable")
+    k = k if k is not None else int(recommendations.groupby("customer_id").size().max()) if len(recommendations) \
+        else 0
+    _manifest(folder, RECOMMENDER, cutoff, preset=preset, exclude_bought_default=exclude_bought_default, k=k)
+    tables = {"products.parquet": products, "recommendations.parquet": recommendations, "bought.parquet": bought,
+              "similar.parquet": similar, "popular.parquet": popular, "customers.parquet": customers}
+    for name, frame in tables.items():
+        _write(folder, name, frame, REQUIRED[RECOMMENDER][name])
+    return folder
+
+
+def write_churn_artifacts(folder: str | Path, *, scores: pd.DataFrame, cutoff: str = "2024-01-01",
+                          horizon_days: int = 90) -> Path:
+    """Write a churn serving folder from its scores table."""
+    folder = Path(folder)
+    _manifest(folder, CHURN, cutoff, horizon_days=horizon_days)
+    _write(folder, "scores.parquet", scores, REQUIRED[CHURN]["scores.parquet"])
+    return folder
+
+
+def write_clv_artifacts(folder: str | Path, *, scores: pd.DataFrame, profiles: pd.DataFrame,
+                        cutoff: str = "2024-01-01") -> Path:
+    """Write a CLV serving folder from its scores and profiles tables."""
+    folder = Path(folder)
+    _manifest(folder, CLV, cutoff)
+    _write(folder, "scores.parquet", scores, REQUIRED[CLV]["scores.parquet"])
+    _write(folder, "profiles.parquet", profiles, REQUIRED[CLV]["profiles.parquet"])
+    return folder

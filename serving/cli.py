@@ -1,0 +1,108 @@
+"""`clientele serve` and `clientele keys ...`, added to the training CLI (the console script points here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from training.cli import app, user_errors
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys: create (shown once), list, revoke.")
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+@user_errors
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Interface to listen on (default CLIENTELE_HOST or "
+                                                     "127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default CLIENTELE_PORT or 8000).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="Worker processes (default "
+                                                                       "CLIENTELE_WORKERS or 1).")] = None,
+) -> None:
+    """Serve the API (uvicorn with uvloop and httptools); models load from the registry's champions."""
+    import uvicorn
+
+    from serving.app import configure_logging
+    from serving.settings import get_serving_settings
+
+    # Workers are fresh processes that read the environment: pass the options on through it.
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"CLIENTELE_{name}"] = str(value)
+    settings = get_serving_settings()
+    configure_logging(settings.log_level)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every worker writes its samples here; emptied so a restart does not add up the last run's.
+        shutil.rmtree(settings.metrics_dir, ignore_errors=True)
+        settings.metrics_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    uvicorn.run("serving.app:app_from_env", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, loop="uvloop", http="httptools", access_log=False,
+                log_level=settings.log_level.lower(), timeout_graceful_shutdown=10, server_header=False)
+
+
+@keys_app.command("create")
+@user_errors
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who uses the key: storefront, crm, ingest, ...")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: recommendations:read, scores:read, events:write, "
+                                             "admin.")],
+    rate_limit: Annotated[Optional[float], typer.Option("--rate-limit", help="Requests per second for this key "
+                                                                             "(default CLIENTELE_RATE_LIMIT_PER_S).")]
+    = None,
+) -> None:
+    """Create an API key and print it once: only its hash is stored."""
+    from serving.auth import create_key
+    from serving.settings import get_serving_settings
+
+    path = get_serving_settings().keys_file
+    record, secret = create_key(path, name, scopes, rate_limit=rate_limit)
+    print(secret)
+    print(f"key {record.id} ({record.name}: {', '.join(record.scopes)}) added to {path}; it is shown only now",
+          file=sys.stderr)
+
+
+@keys_app.command("list")
+@user_errors
+def keys_list(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List keys (never the keys themselves)."""
+    from serving.auth import KeyFile
+    from serving.settings import get_serving_settings
+
+    keys = KeyFile.read(get_serving_settings().keys_file).keys
+    rows = [{k: v for k, v in key.to_json().items() if k != "sha256"} for key in keys]
+    if json_output:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    for row in rows:
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        limit = f", {row['rate_limit']:g}/s" if row["rate_limit"] else ""
+        print(f"{row['id']}  {row['name']:<16} {','.join(row['scopes']):<40} {row['created_at']}  {state}{limit}")
+
+
+@keys_app.command("revoke")
+@user_errors
+def keys_revoke(name: Annotated[str, typer.Argument(help="Name or id of the key.")]) -> None:
+    """Revoke a key: the running server refuses it within a second."""
+    from serving.auth import revoke_key
+    from serving.settings import get_serving_settings
+
+    key = revoke_key(get_serving_settings().keys_file, name)
+    print(f"revoked key {key.id} ({key.name})", file=sys.stderr)
+
+
+def main() -> None:
+    """Console-script entry point: the training commands plus serve and keys."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Erasure of a customer: their pseudonym appended durably to the erasure list that training also reads.
+
+The list (``settings.erasure_file``, one HMAC pseudonym per line, see :mod:`features.privacy`) is the record:
+the next training run drops the customer, and every snapshot the server builds leaves them out. Until then the
+server forgets them at once: the pseudonym joins the in-memory set every request checks, and an erasure line in
+the event journal tells the other workers (:mod:`serving.events`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from pathlib import Path
+
+from features.privacy import pseudonymise, read_erasures
+
+
+class Erasures:
+    """The erased pseudonyms of this process, read from the erasure list and kept current."""
+
+    def __init__(self, path: Path, pseudonym_key: str):
+        self.path = Path(path)
+        self.key = pseudonym_key
+        self.pseudonyms: set[str] = set(read_erasures(self.path))
+        self._lock = threading.Lock()
+
+    def pseudonym(self, customer_id: str) -> str:
+        """The keyed pseudonym of a customer id (what logs, the journal and the list hold)."""
+        return pseudonymise(customer_id, self.key)
+
+    def __contains__(self, pseudonym: str) -> bool:
+        return pseudonym in self.pseudonyms
+
+    def __len__(self) -> int:
+        return len(self.pseudonyms)
+
+    def record(self, customer_id: str) -> tuple[str, bool]:
+        """Append the customer to the erasure list durably; (pseudonym, whether it was new)."""
+        pseudonym = self.pseudonym(customer_id)
+        with self._lock:
+            if pseudonym in read_erasures(self.path):
+                self.pseudonyms.add(pseudonym)
+                return pseudonym, False
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+                line = pseudonym.encode() + b"\n"
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    line = b"\n" + line
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)  # closing releases the lock
+            self.pseudonyms.add(pseudonym)
+        return pseudonym, True

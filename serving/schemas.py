@@ -1,0 +1,197 @@
+"""Request and response schemas of the API (they are the OpenAPI document clients generate code from)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+ID_RULE = "1 to 64 characters: letters, digits, '_', '.', ':' or '-'"
+MAX_N = 100
+MAX_BATCH = 1000
+MAX_CATEGORIES = 20
+
+# The pattern bounds the length too, and its message says the whole rule.
+CustomerId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+ProductId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+Category = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Strategy = Literal["personal", "cold_start", "non_personal"]
+EventType = Literal["view", "cart", "wishlist", "try_on", "purchase"]
+
+
+class Strict(BaseModel):
+    """Request bodies reject fields they do not know: a typo must not pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------------------- requests
+
+class BatchRecommendationsRequest(Strict):
+    customer_ids: list[CustomerId] = Field(min_length=1, max_length=MAX_BATCH,
+                                           description=f"Up to {MAX_BATCH} customer ids ({ID_RULE}).")
+    n: int = Field(10, ge=1, le=MAX_N, strict=True, description="Items per customer.")
+    exclude_bought: bool | None = Field(None, strict=True, description="Leave out products bought before "
+                                                                       "(default: the model's setting).")
+    category: list[Category] = Field(default_factory=list, max_length=MAX_CATEGORIES,
+                                     description="Only these categories.")
+    exclude_category: list[Category] = Field(default_factory=list, max_length=MAX_CATEGORIES,
+                                             description="Not these categories.")
+    in_stock_only: bool = Field(True, strict=True)
+    price_min: float | None = Field(None, ge=0, strict=True)
+    price_max: float | None = Field(None, ge=0, strict=True)
+
+
+class EventRequest(Strict):
+    customer_id: CustomerId
+    product_id: ProductId
+    event_type: EventType
+    timestamp: datetime | None = Field(None, description="When it happened (default: when received); a time "
+                                                         "without a zone is UTC.")
+    channel: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")] | None = None
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        # JSON has no time type: a number here is a mistake (seconds? milliseconds?), not a time to guess.
+        if value is not None and not isinstance(value, str):
+            raise ValueError("must be an ISO 8601 date and time, e.g. 2024-05-01T12:30:00Z")
+        return value
+
+
+# --------------------------------------------------------------------------------------------------- responses
+
+class RecommendedItem(BaseModel):
+    product_id: str
+    score: float = Field(description="Relevance; never increases down the list.")
+    reason: str = Field(description="Why this item, in words a shopper reads.")
+
+
+class RecommendationsResponse(BaseModel):
+    customer_id: str
+    strategy: Strategy = Field(description="personal: the customer's own model results; cold_start: a customer "
+                                           "without history (popular in their region, or items related to their "
+                                           "first events); non_personal: no profiling consent, popular items.")
+    model_version: str
+    items: list[RecommendedItem]
+
+
+class BatchRecommendationsResponse(BaseModel):
+    model_version: str
+    results: list[RecommendationsResponse]
+
+
+class SimilarProductsResponse(BaseModel):
+    product_id: str
+    model_version: str
+    items: list[RecommendedItem]
+
+
+class CustomerScores(BaseModel):
+    customer_id: str
+    model_versions: dict[str, str] = Field(description="kind -> kind:version of the models behind the scores.")
+    churn_probability: float | None = None
+    risk_band: str | None = None
+    churn_reasons: list[str] | None = None
+    clv: float | None = None
+    p_alive: float | None = None
+    expected_purchases_12m: float | None = None
+    expected_spend: float | None = None
+    value_at_risk: float | None = Field(None, description="churn_probability x clv.")
+    rfm_segment: str | None = None
+    r_score: Any = None
+    f_score: Any = None
+    m_score: Any = None
+    lifecycle_stage: str | None = None
+    value_tier: str | None = None
+    membership_tier: str | None = None
+
+
+class CustomerProfile(BaseModel):
+    customer_id: str
+    model_version: str
+    profile: dict[str, Any] = Field(description="Profile columns as training exported them (first_purchase, "
+                                                "orders, total_spend, ...); absent columns are left out.")
+
+
+class ScoreRow(BaseModel):
+    customer_id: str
+    churn_probability: float | None
+    risk_band: str | None
+    clv: float | None
+    value_at_risk: float | None
+    p_alive: float | None
+    rfm_segment: str | None
+    lifecycle_stage: str | None
+    value_tier: str | None
+    churn_reasons: list[str] | None
+
+
+class ScoresPage(BaseModel):
+    model_versions: dict[str, str]
+    total: int = Field(description="Customers matching the filters (consenting, scored, not erased).")
+    items: list[ScoreRow]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class EventAccepted(BaseModel):
+    event_id: str
+    status: Literal["accepted"] = "accepted"
+    received_at: str
+
+
+class ErasureResponse(BaseModel):
+    customer_id: str
+    erased: bool = True
+    already_erased: bool
+    detail: str
+
+
+class ModelVersion(BaseModel):
+    kind: str
+    name: str
+    version: str
+    label: str
+    run_id: str | None
+    loaded_at: str
+    cutoff: str | None
+    created_at: str | None
+
+
+class ModelsResponse(BaseModel):
+    ready: bool
+    models: list[ModelVersion]
+    last_check_at: str | None
+    last_error: str | None
+
+
+class ReloadResponse(BaseModel):
+    changed: bool
+    models: list[ModelVersion]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    ready: bool
+    models: dict[str, str]
+    missing: list[str]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationProblem(BaseModel):
+    detail: str = Field(description="Every problem in one line: 'n: must be at most 100'.")
+    errors: list[FieldError]

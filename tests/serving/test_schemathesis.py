@@ -1,0 +1,59 @@
+"""Schemathesis against the app's own OpenAPI document: no 5xx, responses, status codes and headers as documented.
+
+The app is handed to schemathesis unstarted: schemathesis runs its lifespan itself (once per process), which is
+why it is not a TestClient app. The schema comes from the document of an app that never starts, because the
+fixture-based loader does not run on pytest 9, and the app behind it is set by a fixture.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+
+from serving.app import create_app
+from serving.settings import ServingSettings
+from tests.serving.helpers import create_keys
+
+
+
+class LateApp:
+    """An ASGI app whose target is set by a fixture (the registry it needs exists only then)."""
+
+    target = None
+
+    async def __call__(self, scope, receive, send):
+        await self.target(scope, receive, send)
+
+
+APP = LateApp()
+schema = schemathesis.openapi.from_dict(
+    create_app(ServingSettings(data_dir=Path(tempfile.gettempdir()) / "clientele-openapi-only")).openapi())
+schema.app = APP
+
+
+@pytest.fixture(scope="module")
+def admin_key(registry, tmp_path_factory) -> str:
+    settings = ServingSettings(data_dir=tmp_path_factory.mktemp("fuzzed"), cache_path=registry.root / "cache",
+                               mlflow_tracking_uri=registry.settings.tracking_uri, poll_interval_s=3600,
+                               rate_limit_per_s=1e9, rate_limit_burst=1e9)
+    keys = create_keys(settings)
+    app = create_app(settings)
+    app.state.services.store.check()  # loaded before the first case arrives
+    APP.target = app
+    return keys["admin"]
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_conforms_to_its_schema(case, admin_key):
+    # Schema-valid input can still be refused: cursors are opaque (any string fits the schema, few are cursors),
+    # and price bands and event times have rules a schema cannot state (min <= max, not in the future).
+    # A query string carries text only: `segment=false` is a fine segment name, though the generator meant a
+    # boolean where an array belongs; bodies (typed JSON) keep the check.
+    excluded = [positive_data_acceptance] + ([negative_data_rejection] if case.method == "GET" else [])
+    case.call_and_validate(headers={"X-API-Key": admin_key}, excluded_checks=excluded)

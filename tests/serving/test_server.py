@@ -1,0 +1,231 @@
+"""`clientele serve` as a real process: HTTP to every endpoint, several workers, hot swap, kill -9, logs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from features.privacy import pseudonymise
+from tests.serving.conftest import Registry
+from tests.serving.helpers import create_keys, layout_tables, register, settings_for, write_layouts
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python -m serving.cli serve` in its own process group, logging to a file."""
+
+    def __init__(self, data: Path, registry: Registry, workers: int = 1, **env: str):
+        self.data, self.registry, self.workers, self.env = data, registry, workers, env
+        self.settings = settings_for(data)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data / "server.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Server":
+        self.data.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "CLIENTELE_DATA_DIR": str(self.data),
+               "CLIENTELE_MLFLOW_TRACKING_URI": self.registry.settings.tracking_uri,
+               "CLIENTELE_CACHE_PATH": str(self.registry.root / "cache"), "CLIENTELE_POLL_INTERVAL_S": "3600",
+               "CLIENTELE_ACCESS_LOG": "true", "CLIENTELE_LOG_LEVEL": "info",
+               "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", **self.env}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(self.port),
+                                          "--workers", str(self.workers)], cwd=ROOT, env=env, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 90
+        ready_in_a_row = 0
+        while ready_in_a_row < 4 * self.workers:  # fresh connections reach every worker
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            assert time.time() < deadline, self.log.read_text()[-3000:]
+            try:
+                ok = httpx.get(self.url + "/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            ready_in_a_row = ready_in_a_row + 1 if ok else 0
+            time.sleep(0.05 if ok else 0.3)
+        return self
+
+    def kill9(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    servers: list[Server] = []
+
+    def make(registry: Registry, name: str = "server", workers: int = 1, **env: str) -> Server:
+        server = Server(tmp_path / name, registry, workers, **env)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def test_every_endpoint_over_http_with_two_workers(registry, server_factory):
+    server = server_factory(registry, workers=2)
+    keys = create_keys(server.settings)
+    server.start()
+    admin = {"X-API-Key": keys["admin"]}
+
+    def get(path: str, key: str = "admin", **kw) -> httpx.Response:
+        return httpx.get(server.url + path, headers={"X-API-Key": keys[key], **kw.pop("headers", {})}, **kw)
+
+    recs = get("/v1/customers/C0001/recommendations?n=5", "storefront").json()
+    assert recs["strategy"] == "personal" and recs["model_version"] == "recommender:1" and len(recs["items"]) == 5
+    assert len(get("/v1/products/P003/similar?n=3", "storefront").json()["items"]) == 3
+    batch = httpx.post(server.url + "/v1/recommendations/batch", json={"customer_ids": ["C0001", "C0002"]},
+                       headers={"X-API-Key": keys["storefront"]})
+    assert [r["customer_id"] for r in batch.json()["results"]] == ["C0001", "C0002"]
+    assert get("/v1/customers/C0001/scores", "crm").json()["risk_band"] in ("low", "medium", "high")
+    assert get("/v1/customers/C0001/profile", "crm").json()["profile"]["orders"] == 2
+    page = get("/v1/scores?limit=10&risk_band=high", "crm").json()
+    assert page["items"] and all(r["risk_band"] == "high" for r in page["items"])
+    csv = get("/v1/scores", "crm", headers={"Accept": "text/csv"})
+    assert csv.headers["content-type"].startswith("text/csv") and len(csv.text.strip().split("\n")) == 40
+    assert {m["label"] for m in get("/v1/models", "crm").json()["models"]} == {"recommender:1", "churn:1", "clv:1"}
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+
+    # An event accepted by one worker shows in the next recommendations from any worker.
+    top = recs["items"][0]["product_id"]
+    event = httpx.post(server.url + "/v1/events", headers={"X-API-Key": keys["ingest"]},
+                       json={"customer_id": "C0001", "product_id": top, "event_type": "purchase"})
+    assert event.status_code == 202
+    for _ in range(12):  # a new connection each time: the kernel spreads them over the workers
+        items = get("/v1/customers/C0001/recommendations?n=5", "storefront").json()["items"]
+        assert top not in {i["product_id"] for i in items}
+
+    # An erasure on one worker is honoured by all at once.
+    assert httpx.delete(server.url + "/v1/customers/C0004", headers=admin).status_code == 200
+    for _ in range(12):
+        assert get("/v1/customers/C0004/scores", "crm").status_code == 404
+
+    metrics = httpx.get(server.url + "/metrics").text
+    version_lines = [line for line in metrics.splitlines()
+                     if line.startswith('clientele_model_version{kind="recommender"')]
+    assert len(version_lines) == 2 and all(line.endswith(" 1.0") for line in version_lines)  # one per worker
+    time.sleep(1.2)  # workers add their request counts about once a second
+    metrics = httpx.get(server.url + "/metrics").text
+    route = "/v1/customers/{customer_id}/recommendations"
+    assert f'clientele_request_duration_seconds_count{{method="GET",route="{route}"}}' in metrics
+
+    server.stop()
+    log = server.log.read_text()
+    assert "GET /v1/customers/{customer_id}/recommendations 200" in log  # the access log is on
+    for raw in ("C0001", "C0002", "C0004"):
+        assert raw not in log, f"raw customer id {raw} in the server log"
+    assert pseudonymise("C0004", server.settings.pseudonym_key) in log
+
+
+def test_hot_swap_under_load_drops_nothing_and_never_mixes_versions(registry, tmp_path, server_factory):
+    # Models of their own (another name prefix in the same registry): this test moves the champion.
+    own = settings_for(tmp_path / "swap", model_prefix="swap")
+    own.mlflow_tracking_uri = registry.settings.tracking_uri
+    v1 = write_layouts(tmp_path / "layouts-v1", {"recommender": registry.tables["recommender"]})
+    register(own, "recommender", v1["recommender"])
+    server = server_factory(registry, workers=2, CLIENTELE_MODEL_PREFIX="swap",
+                            CLIENTELE_REQUIRED_MODELS="recommender")
+    keys = create_keys(server.settings, rate_limit=1e6)
+    server.start()
+    headers = {"X-API-Key": keys["storefront"]}
+    results: list[tuple[int, str, list[str]]] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def hammer(seed: int) -> None:
+        customers = [f"C{(seed * 7 + i) % 45:04d}" for i in range(45)]  # personal, cold start, no consent
+        i = 0
+        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
+            while not stop.is_set():
+                try:
+                    r = client.get(f"/v1/customers/{customers[i % 45]}/recommendations?n=8")
+                    body = r.json() if r.status_code == 200 else {}
+                    results.append((r.status_code, body.get("model_version", ""),
+                                    [item["reason"] for item in body.get("items", [])]))
+                except httpx.HTTPError as exc:
+                    errors.append(repr(exc))
+                i += 1
+
+    threads = [threading.Thread(target=hammer, args=(s,), daemon=True) for s in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        v2 = write_layouts(tmp_path / "layouts-v2", {"recommender": layout_tables(tag="v2", seed=1)["recommender"]})
+        assert register(own, "recommender", v2["recommender"]) == "2"
+        reload = httpx.post(server.url + "/v1/admin/reload", headers={"X-API-Key": keys["admin"]}, timeout=120)
+        assert reload.status_code == 200 and reload.json()["changed"] is True
+        deadline = time.time() + 30
+        labels: set[str] = set()
+        while labels != {"recommender:2"} and time.time() < deadline:  # the other worker follows within a second
+            time.sleep(0.2)
+            labels = {next(m["label"] for m in httpx.get(server.url + "/v1/models", headers=headers).json()["models"]
+                           if m["kind"] == "recommender") for _ in range(8)}
+        assert labels == {"recommender:2"}
+        seen = len(results)
+        while len(results) < seen + 200 and time.time() < deadline + 30:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+
+    assert errors == []
+    assert Counter(status for status, _, _ in results) == Counter({200: len(results)})
+    versions = Counter(version for _, version, _ in results)
+    assert set(versions) == {"recommender:1", "recommender:2"}, versions
+    assert all(version == "recommender:2" for _, version, _ in results[-100:])
+    for _, version, reasons in results:
+        tag = "v" + version.split(":")[1] + ": "
+        assert reasons and all(reason.startswith(tag) for reason in reasons), (version, reasons)
+
+
+def test_an_acknowledged_event_survives_kill_9(registry, server_factory):
+    first = server_factory(registry, workers=1)
+    keys = create_keys(first.settings)
+    first.start()
+    headers = {"X-API-Key": keys["admin"]}
+    top = httpx.get(first.url + "/v1/customers/C0002/recommendations?n=1", headers=headers).json()["items"][0]
+    r = httpx.post(first.url + "/v1/events", headers=headers,
+                   json={"customer_id": "C0002", "product_id": top["product_id"], "event_type": "purchase"})
+    assert r.status_code == 202
+    first.kill9()  # no shutdown, no flush: only what was durable before the 202 is left
+    journal = "".join(p.read_text() for p in (first.data / "events").glob("events-*.jsonl"))
+    assert r.json()["event_id"] in journal
+
+    again = Server(first.data, registry, workers=1)
+    try:
+        again.start()
+        items = httpx.get(again.url + "/v1/customers/C0002/recommendations?n=10", headers=headers).json()["items"]
+        assert top["product_id"] not in {i["product_id"] for i in items}
+    finally:
+        again.stop()

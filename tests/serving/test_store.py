@@ -1,0 +1,139 @@
+"""Compiling serving folders, assembling snapshots, and the model store against a real registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.artifacts import ArtifactError, find_serving_folder, read_manifest
+from serving.compiled import RecommenderPart, ScoresPart, compile_folder
+from serving.erasure import Erasures
+from serving.metrics import Metrics
+from serving.recommend import _ranked
+from serving.snapshot import ModelInfo, assemble
+from serving.store import ModelStore
+from tests.serving.helpers import layout_tables, register, settings_for, write_layouts
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return layout_tables()
+
+
+def compiled(tmp_path, tables, kind):
+    folders = write_layouts(tmp_path / "layouts", {kind: tables[kind]})
+    compile_folder(kind, folders[kind], tmp_path / f"{kind}.compiled")
+    return (RecommenderPart if kind == "recommender" else ScoresPart).load(tmp_path / f"{kind}.compiled")
+
+
+def test_recommender_arrays_match_the_tables(tmp_path, tables):
+    rec = compiled(tmp_path, tables, "recommender")
+    recs = tables["recommender"]["recommendations"]
+    for c in ("C0000", "C0017"):
+        row = rec.customer_ids.index(c)
+        s, e = rec.a["rec_offsets"][row:row + 2]
+        items, scores, _, bought_before = _ranked(rec, s, e)
+        expected = recs[recs.customer_id == c].sort_values("rank")
+        assert [rec.product_ids[i] for i in items] == expected.product_id.tolist()
+        assert scores.tolist() == pytest.approx(expected.score.tolist())
+        bought = set(tables["recommender"]["bought"].query("customer_id == @c").product_id)
+        assert [rec.product_ids[i] in bought for i in items] == bought_before.tolist()
+        # Stored with what the default filters allow first: in stock and not bought, in rank order.
+        ok = [rec.product_ids[i] for i in rec.a["rec_items"][s:s + rec.a["rec_ok_count"][row]]]
+        assert ok == [p for p in expected.product_id if p not in bought and int(p[1:]) % 7 != 0]
+    assert rec.pop_groups[("region", "Leeds")] >= 0 and rec.manifest["kind"] == "recommender"
+
+
+def test_unsorted_recommendations_and_unlisted_products_are_handled(tmp_path, tables):
+    t = {**tables["recommender"]}
+    t["recommendations"] = t["recommendations"].sample(frac=1, random_state=1)
+    t["products"] = t["products"][t["products"].product_id != "P005"]
+    rec = compiled(tmp_path, {"recommender": t}, "recommender")
+    row = rec.customer_ids.index("C0001")
+    s, e = rec.a["rec_offsets"][row:row + 2]
+    expected = tables["recommender"]["recommendations"].query("customer_id == 'C0001'").sort_values("rank")
+    assert [rec.product_ids[i] for i in _ranked(rec, s, e)[0]] == expected.product_id.tolist()
+    p5 = rec.product_index["P005"]
+    assert not rec.a["prod_in_stock"][p5] and rec.product_names[p5] is None  # not in the catalogue: hidden
+
+
+def test_scores_columns_keep_types_and_nulls(tmp_path, tables):
+    part = compiled(tmp_path, tables, "clv")
+    rows = np.array([0, 1])
+    cols = part.scores.columns
+    assert cols["membership_tier"].take(rows) == ["gold", None]
+    assert cols["r_score"].take(rows) == [1, 2]
+    assert part.profiles.columns["last_purchase"].take(rows) == ["2023-12-01T00:00:00", "2023-12-01T01:00:00"]
+    assert part.profiles.columns["consent_profiling"].take(np.array([3])) == [False]
+
+
+@pytest.mark.parametrize("kind, file, column", [("churn", "scores.parquet", "risk_band"),
+                                                ("recommender", "similar.parquet", "reason")])
+def test_a_missing_column_names_file_and_column(tmp_path, tables, kind, file, column):
+    folder = write_layouts(tmp_path, {kind: tables[kind]})[kind]
+    frame = pd.read_parquet(folder / file).drop(columns=[column])
+    frame.to_parquet(folder / file)
+    with pytest.raises(ArtifactError, match=f"{file}: column '{column}' is missing"):
+        read_manifest(folder, kind)
+
+
+def test_wrong_kind_and_missing_manifest(tmp_path, tables):
+    folder = write_layouts(tmp_path, {"churn": tables["churn"]})["churn"]
+    with pytest.raises(ArtifactError, match="kind is 'churn', expected 'clv'"):
+        read_manifest(folder, "clv")
+    with pytest.raises(ArtifactError, match="manifest.json not found"):
+        find_serving_folder(tmp_path / "empty-dir-that-is-missing")
+
+
+def test_snapshot_joins_parts_and_computes_value_at_risk(tmp_path, tables):
+    parts = {k: compiled(tmp_path / k, tables, k) for k in ("recommender", "churn", "clv")}
+    models = {k: ModelInfo(k, f"clientele-{k}", "1", None, "now", p.manifest) for k, p in parts.items()}
+    snap = assemble(models, parts, set(), "key")
+    code = snap.customer_index["C0002"]
+    scores = snap.scores_of(code)
+    churn = tables["churn"]["scores"].set_index("customer_id").loc["C0002"]
+    clv = tables["clv"]["scores"].set_index("customer_id").loc["C0002"]
+    assert scores["value_at_risk"] == pytest.approx(churn.churn_probability * clv.clv)
+    assert not snap.consent[snap.customer_index["C0003"]] and snap.consent[code]
+    assert snap.profile_of(snap.customer_index["C0042"]) is None  # known to the recommender only
+
+
+def test_store_swaps_when_the_champion_moves_and_survives_a_broken_version(tmp_path):
+    settings = settings_for(tmp_path)
+    tables = layout_tables()
+    folders = write_layouts(tmp_path / "v1", tables)
+    for kind, folder in folders.items():
+        register(settings, kind, folder)
+    store = ModelStore(settings, Erasures(settings.erasure_file, settings.pseudonym_key), Metrics())
+    assert store.check()["changed"] and store.ready
+    first = store.snapshot
+    assert store.check()["changed"] is False and store.snapshot is first
+
+    t2 = layout_tables(tag="v2", seed=1)
+    folder = write_layouts(tmp_path / "v2", {"churn": t2["churn"]})["churn"]
+    register(settings, "churn", folder)
+    assert store.check()["changed"]
+    second = store.snapshot
+    assert second.label("churn") == "churn:2" and second.recommender is first.recommender  # reused, not reloaded
+    assert first.label("churn") == "churn:1"  # a request holding the old snapshot still sees one version
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text('{"kind": "churn", "format_version": 99}')
+    register(settings, "churn", broken)
+    with pytest.raises(ArtifactError, match="format_version 99"):
+        store.check()
+    assert store.snapshot is second and "format_version 99" in store.last_error
+
+
+def test_the_stored_order_shortcut_answers_like_the_general_path(tmp_path, tables):
+    from serving.recommend import Filters, RecentEvent, recommend
+
+    parts = {k: compiled(tmp_path / k, tables, k) for k in ("recommender", "churn", "clv")}
+    models = {k: ModelInfo(k, f"clientele-{k}", "1", None, "now", p.manifest) for k, p in parts.items()}
+    snap = assemble(models, parts, set(), "key")
+    old = [RecentEvent(ts=0.0, event_type="view", product_id="P001")]  # before the cutoff: ignored, general path
+    for customer in snap.customer_ids:
+        for n in (1, 5, 13, 18, 30):
+            assert recommend(snap, customer, n, Filters()) == recommend(snap, customer, n, Filters(), old)
