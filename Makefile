@@ -17,9 +17,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# generate (on first use) -> train -> register -> serve, on the embedded defaults (configs/train.yaml).
 demo: install
-	$(BIN)/clientele generate --preset beauty --customers 20000 --seed 7 --out data/demo
-	$(BIN)/clientele validate --data data/demo
+	$(BIN)/clientele train
+	@$(BIN)/clientele keys create --name demo-$$(date +%s) \
+		--scopes recommendations:read,scores:read,events:write,admin 2>/dev/null > data/demo-key.txt
+	@echo ""
+	@echo "API:       http://127.0.0.1:8000/docs   (key in data/demo-key.txt, header X-API-Key)"
+	@echo "try:       curl -H \"X-API-Key: $$(cat data/demo-key.txt)\" 'http://127.0.0.1:8000/v1/scores?limit=3'"
+	@echo "MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db  (then http://127.0.0.1:5000)"
+	@echo ""
+	$(BIN)/clientele serve --port 8000
 
 test: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
