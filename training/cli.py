@@ -209,20 +209,18 @@ def train(
 def _print_training_summary(result: Any, settings: Any) -> None:
     out = Console()
     table = Table(title=f"run {result.run_id} ({result.seconds:.0f} s)")
-    for col in ("model", "metric", "value", "champion before", "version", "alias", "why"):
+    for col in ("model", "metric", "value", "champion was", "version", "alias"):
         table.add_column(col)
     for d in result.decisions:
-        before = "-" if d.champion_value is None else f"v{d.champion_version}: {d.champion_value:.4f}"
-        table.add_row(d.kind, d.metric, f"{d.value:.4f}", before, d.version, d.alias, d.reason)
+        before = "-" if d.champion_value is None else f"v{d.champion_version} {d.champion_value:.4f}"
+        table.add_row(d.kind, d.metric, f"{d.value:.4f}", before, d.version, d.alias)
     out.print(table)
-    metrics = Table(title="holdout metrics")
-    metrics.add_column("model")
-    metrics.add_column("metrics")
+    for d in result.decisions:
+        out.print(f"{d.kind}: {d.reason}")
     for kind, values in result.metrics.items():
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float))
-        metrics.add_row(kind, shown)
-    out.print(metrics)
-    out.print(f"MLflow: {settings.tracking_uri}  (UI: mlflow ui --backend-store-uri {settings.tracking_uri})")
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float) and k != "fit_seconds")
+        out.print(f"holdout {kind}: {shown}")
+    out.print(f"MLflow: {settings.tracking_uri}")
 
 
 @app.command()

@@ -300,7 +300,7 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def evaluate_recommender_cli(data: Path, mapping: Path | None, test_days: int, as_json: bool) -> dict:
-    """``clientele evaluate recommender``: load the data, run :func:`evaluate_recommenders`, print the table.
+    """``clientele evaluate recommender``: load the data, run :func:`evaluate_recommenders`, print the result.
 
     Parameters
     ----------
@@ -311,13 +311,13 @@ def evaluate_recommender_cli(data: Path, mapping: Path | None, test_days: int, a
     test_days
         Length of the test window in days.
     as_json
-        When true nothing is printed to stdout (the caller prints the returned object); progress always goes
-        to stderr.
+        Print one JSON object (model name -> metrics, the project's own under ``clientele``) instead of the
+        table. Either way stdout carries only that; progress goes to stderr.
 
     Returns
     -------
     dict
-        Model name -> metrics; JSON-able.
+        What was printed, as JSON-able values.
     """
     from features.io import load_dataset
 
@@ -325,10 +325,10 @@ def evaluate_recommender_cli(data: Path, mapping: Path | None, test_days: int, a
         print(line, file=sys.stderr, flush=True)
 
     dataset = load_dataset(data, mapping)
-    results = evaluate_recommenders(dataset.tables, test_days, progress=progress)
-    if not as_json:
-        print(format_table(results))
-    return json.loads(json.dumps(results, default=_jsonable))
+    results = json.loads(json.dumps(evaluate_recommenders(dataset.tables, test_days, progress=progress),
+                                    default=_jsonable))
+    print(json.dumps(results) if as_json else format_table(results), flush=True)
+    return results
 
 
 def _jsonable(value: Any) -> Any:

@@ -28,6 +28,8 @@ def setup_tracking(settings: Settings, experiment: str) -> str:
     """Point MLflow at the configured store (creating the local SQLite store and artefact folder) and return
     the experiment id."""
     uri = settings.tracking_uri
+    # Progress bars of artefact transfers would flood the training log and CI output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)

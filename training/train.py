@@ -37,11 +37,12 @@ from training.config import TrainConfig, flatten
 from training.data import TrainingData, load_training_data
 from training.evaluate_churn import evaluate_churn, evaluation_cutoff, evaluation_report, write_plots
 from training.export import export_churn, export_clv, export_recommender
-from training.pyfunc import ChurnPyfunc, ClvPyfunc, RecommenderPyfunc, pip_requirements
+from training.pyfunc import pip_requirements
 from training.register import Candidate, Decision, code_version, log_json, register_and_promote, setup_tracking
 from training.settings import CHURN, CLV, RECOMMENDER, Settings
 
 Progress = Callable[[str], None]
+MODEL_CODE = Path(__file__).resolve().parent / "pyfunc_models"
 MODEL_KINDS = (RECOMMENDER, CHURN, CLV)
 
 
@@ -292,10 +293,11 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
     fit.model.save(churn_dir / "model")
     export_churn(scores, churn_dir / "serving", cutoff, horizon, configs.churn.risk_bands.medium,
                  configs.churn.risk_bands.high)
-    info = mlflow.pyfunc.log_model(name=CHURN, python_model=ChurnPyfunc(),
+    info = mlflow.pyfunc.log_model(name=CHURN, python_model=str(MODEL_CODE / "churn.py"),
                                    artifacts={"model": str(churn_dir / "model"), "serving": str(churn_dir / "serving")},
                                    signature=_signature(features.drop(columns=[C.customer_id]),
                                                         scores[["churn_probability"]]),
+                                   input_example=features.drop(columns=[C.customer_id]).head(3),
                                    pip_requirements=requirements)
     candidates.append(_candidate(CHURN, info.model_uri, config.promotion.churn.metric, metrics, holdout))
     timings["fit_churn"] = round(time.perf_counter() - t, 2)
@@ -316,12 +318,13 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
     (clv_dir / "segments.json").write_text(json.dumps(segmenter.to_dict()))
     export_clv(values, segments, features, clv_dir / "serving", cutoff)
     summary = clv_summary(tables[Tables.transactions], cutoff, configs.churn.clv.time_unit_days)
-    info = mlflow.pyfunc.log_model(name=CLV, python_model=ClvPyfunc(),
+    info = mlflow.pyfunc.log_model(name=CLV, python_model=str(MODEL_CODE / "clv.py"),
                                    artifacts={"model": str(clv_dir / "model.json"),
                                               "segments": str(clv_dir / "segments.json"),
                                               "serving": str(clv_dir / "serving")},
                                    signature=_signature(summary.reset_index(drop=True),
                                                         values[["p_alive", "expected_spend", "clv"]]),
+                                   input_example=summary.reset_index(drop=True).head(3),
                                    pip_requirements=requirements)
     candidates.append(_candidate(CLV, info.model_uri, config.promotion.clv.metric, metrics, holdout))
     timings["fit_clv_segments"] = round(time.perf_counter() - t, 2)
@@ -342,11 +345,12 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
         export_recommender(model, tables, rec_dir / "serving", config.recommendations_per_customer,
                            config.similar_per_product, config.preset,
                            bool(preset["recommend"]["exclude_bought"]))
-        example = pd.DataFrame({C.customer_id: model.customers_.external_ids[:5].astype(str), "n": 10})
-        info = mlflow.pyfunc.log_model(name=RECOMMENDER, python_model=RecommenderPyfunc(),
+        # A made-up customer: the example is stored with the model, real ids are not.
+        example = pd.DataFrame({C.customer_id: ["example-customer"], "n": [3]})
+        info = mlflow.pyfunc.log_model(name=RECOMMENDER, python_model=str(MODEL_CODE / "recommender.py"),
                                        artifacts={"model": str(rec_dir / "model"), "serving": str(rec_dir / "serving")},
                                        signature=_signature(example, model.recommend(list(example[C.customer_id]), n=3)),
-                                       pip_requirements=requirements)
+                                       input_example=example, pip_requirements=requirements)
         candidates.insert(0, _candidate(RECOMMENDER, info.model_uri, config.promotion.recommender.metric, metrics,
                                         holdout))
         timings["export_recommender"] = round(time.perf_counter() - t, 2)
