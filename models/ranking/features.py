@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import scipy.sparse as sp
 
 from features.columns import Columns as C
 from features.config import CustomerFeatureConfig
@@ -131,7 +132,7 @@ class CandidateFeatures:
             pair = {
                 "x_days": days,
                 "x_quantity": pick(h.quantity, 0.0),
-                **{f"x_decayed_{int(h)}d": pick(values, 0.0) for h, values in self._decayed.items()},
+                **{f"x_decayed_{int(half_life)}d": pick(values, 0.0) for half_life, values in self._decayed.items()},
                 "x_last_age": last_age,
                 "x_first_age": pick(h.first_age),
                 "x_gap": gap,
@@ -148,6 +149,7 @@ class CandidateFeatures:
         names = list(pair) + self.product.names + self.customer.names
         values = np.column_stack([np.asarray(v, dtype=np.float32) for v in pair.values()]
                                  + [self.product.values[items], self.customer.values[users]])
+        values[np.isinf(values)] = np.nan  # a ratio over zero is undefined, not huge
         return values, names
 
     def _region(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -230,10 +232,8 @@ def _product_block(data: TrainingData, history: signals.PairHistory, params: Pai
     return _Block(list(cols), np.column_stack(list(cols.values())).astype(np.float32))
 
 
-def _category_shares(data: TrainingData):
+def _category_shares(data: TrainingData) -> sp.csr_matrix | None:
     """Customers x categories share of each customer's purchase lines (None without categories)."""
-    import scipy.sparse as sp
-
     category = data.catalog.category
     if not (category >= 0).any():
         return None

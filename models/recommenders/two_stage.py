@@ -2,7 +2,8 @@
 reranker over the union of their candidates.
 
 Training (no row at or after the cutoff is read): for each of ``train_windows`` label windows of
-``window_days`` ending at the cutoff, the generators are fitted on the data before the window, each proposes its
+``window_days`` ending at the cutoff (and the same weeks a season earlier, when the data reaches back that
+far), the generators are fitted on the data before the window, each proposes its
 top candidates for the customers who bought both before and inside the window, every candidate is described by
 the generators' scores and ranks and by customer, product and pair features, and the label says whether the
 customer bought it in the window. LambdaRank learns from those groups. The generators are then refitted on all
@@ -79,6 +80,9 @@ class TwoStageParams(RecommenderParams):
     train_windows
         Label windows stacked for training, each ``window_days`` earlier than the last (at most: see
         ``max_train_rows``).
+    seasonal_window
+        Also learn from the label window one season (``features.season_lag_days``) before the one ahead, when
+        the data reaches back that far: how customers shop before Christmas is best learned from last Christmas.
     max_train_rows
         No further label window is added once the training candidates reach this many rows: more windows help
         most on small data, where they are cheap, and a large log fills the budget with one or two.
@@ -105,6 +109,7 @@ class TwoStageParams(RecommenderParams):
 
     window_days: float = 30.0
     train_windows: int = Field(1, ge=1)
+    seasonal_window: bool = True
     max_train_rows: int = Field(1_500_000, ge=1)
     generators: dict[str, GeneratorSpec] = Field(default_factory=dict)
     ranker: RankerParams = RankerParams()
@@ -213,16 +218,13 @@ class TwoStage(Recommender):
         clock = _Clock()
         first = _first_purchase(tables)
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for k in range(1, p.train_windows + 1):
+        for k, start in enumerate(self._label_windows(cutoff, first), start=1):
             if parts and sum(len(y) for _, y, _ in parts) >= p.max_train_rows:
-                break
-            start = cutoff - k * window
-            if start <= first:  # a short log: no history before this window, so no earlier one either
                 break
             rows = self._training_rows(tables, start, start + window, interactions, group_offset=k * _GROUP_STRIDE)
             if rows is not None:
                 parts.append(rows)
-            clock.lap(f"label window {k} (generators, candidates, features)")
+            clock.lap(f"label window from {start.date()} (generators, candidates, features)")
         if not parts:
             raise DataError(f"recommender 'clientele': no customer bought both before and within any of the "
                             f"{p.train_windows} label windows of {p.window_days:g} days before {cutoff}; the data "
@@ -240,6 +242,21 @@ class TwoStage(Recommender):
             del self._tables, self._interactions, self._clock
         self.fit_seconds_ = clock.laps
         return self
+
+    def _label_windows(self, cutoff: pd.Timestamp, first: pd.Timestamp) -> list[pd.Timestamp]:
+        """Starts of the label windows, in the order they are used: the one just before the cutoff, the same
+        weeks a season ago (holiday peaks repeat yearly and are what matters most to get right), then earlier
+        consecutive ones. Only windows with at least a window's length of history before them count."""
+        p = self.params
+        window = pd.Timedelta(days=p.window_days)
+        recent = [cutoff - k * window for k in range(1, p.train_windows + 1)]
+        starts = recent[:1]
+        if p.seasonal_window:
+            season = cutoff - pd.Timedelta(days=p.features.season_lag_days)
+            if all(abs(season - start) >= window for start in recent):
+                starts.append(season)
+        starts += recent[1:]
+        return [start for start in starts if start - first >= window]
 
     def _fit_generators(self, data: TrainingData,
                         interactions: InteractionConfig | None) -> dict[str, Recommender]:
@@ -349,7 +366,7 @@ class TwoStage(Recommender):
                                 "was trained on; this is a bug, please report it with the data's columns")
             predicted = self.ranker_.predict(np.hstack([gen_features, pair]))
             source = self._best_source(names, gen_features)
-            bought = np.asarray(self.bought_[users_, items]).ravel() > 0
+            bought = pair[:, pair_names.index("x_days")] > 0  # the pairs of the purchase history
             for kind, keep in (("all", np.ones(len(rows), dtype=bool)), ("new", ~bought)):
                 _keep_top(lists[kind], users_[keep], items[keep], predicted[keep], source[keep], depth)
         self.serve_ = lists
@@ -381,6 +398,7 @@ class TwoStage(Recommender):
         knn = gens[self.params.fold_in]
         models = np.array([self.params.generators[name].model for name in gens] + [""], dtype=object)
         last_item = _last_items(data)
+        known_keys, known_anchors = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         for lists in self.serve_.values():
             items = lists["items"]
             users = np.repeat(np.arange(items.shape[0]), items.shape[1])
@@ -415,15 +433,23 @@ class TwoStage(Recommender):
             anchor[popular & region_ok] = region[popular & region_ok]
             reason[popular & ~region_ok] = REASON_POPULAR
             personal = todo & ~trending & ~seasonal & ~popular
-            # The product of the customer's history that relates most to the recommendation (item-item).
+            # The product of the customer's history that relates most to the recommendation (item-item); the two
+            # lists share most of their products, so each (customer, product) is worked out once.
             anchors = np.full(len(flat), -1, dtype=np.int64)
-            grid = np.where(personal.reshape(items.shape), items, -1).astype(np.int64)
+            found = personal & np.isin(pair_keys, known_keys)
+            anchors[found] = known_anchors[np.searchsorted(known_keys, pair_keys[found])]
+            todo_anchor = personal & ~found
+            grid = np.where(todo_anchor.reshape(items.shape), items, -1).astype(np.int64)
             rows_needed = np.flatnonzero((grid >= 0).any(axis=1))
             if len(rows_needed):
                 anchors_grid = np.full(grid.shape, -1, dtype=np.int64)
                 anchors_grid[rows_needed] = knn._anchors(sp.csr_matrix(data.interactions[rows_needed]),
                                                          grid[rows_needed], knn._relation)
-                anchors = anchors_grid.ravel()
+                anchors[todo_anchor] = anchors_grid.ravel()[todo_anchor]
+            known_keys = np.concatenate([known_keys, pair_keys[todo_anchor]])
+            known_anchors = np.concatenate([known_anchors, anchors[todo_anchor]])
+            order = np.argsort(known_keys, kind="stable")
+            known_keys, known_anchors = known_keys[order], known_anchors[order]
             together = personal & (anchors >= 0)
             reason[together] = REASON_TOGETHER
             anchor[together] = anchors[together]

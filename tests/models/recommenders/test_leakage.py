@@ -65,11 +65,13 @@ def test_reranker_labels_come_from_a_window_before_the_cutoff(synthetic, cutoff,
     monkeypatch.setattr(TwoStage, "_training_rows", spy_rows)
     monkeypatch.setattr(TrainingData, "build", classmethod(spy_build))
     TwoStage(**tiny_two_stage(train_windows=2)).fit(synthetic, cutoff=cutoff)
-    window = pd.Timedelta(days=60)
-    assert [(s, e) for s, e, _ in windows] == [(cutoff - window, cutoff), (cutoff - 2 * window, cutoff - window)]
+    window, season = pd.Timedelta(days=60), pd.Timedelta(days=364)
+    # The window just before the cutoff, the same weeks a season earlier, then the one before the first.
+    assert [(s, e) for s, e, _ in windows] == [(cutoff - window, cutoff), (cutoff - season, cutoff - season + window),
+                                               (cutoff - 2 * window, cutoff - window)]
     assert all(latest < cutoff for _, _, latest in windows)  # the tables it sees are already cut
     # Generators of each label window are fitted strictly before it; the final ones at the cutoff.
-    assert builds == [cutoff - window, cutoff - 2 * window, cutoff]
+    assert builds == [cutoff - window, cutoff - season, cutoff - 2 * window, cutoff]
 
 
 def tiny_config() -> dict:
@@ -121,7 +123,7 @@ def test_cli_function_returns_json_and_prints_the_table(tmp_path, synthetic, mon
     printed = capsys.readouterr().out
     assert "| model |" in printed and "clientele / best peer on ndcg@10" in printed
     assert json.loads(json.dumps(result))["clientele"]["ndcg@10"] == result["clientele"]["ndcg@10"]
-    # With --json the caller prints the object: nothing else may reach stdout.
+    # With --json stdout is exactly one JSON object, the same as the returned one.
     monkeypatch.setattr(ev, "evaluate_recommenders", lambda *args, **kwargs: result)
     assert ev.evaluate_recommender_cli(tmp_path / "data", None, 30, as_json=True) == result
-    assert capsys.readouterr().out == ""
+    assert json.loads(capsys.readouterr().out) == result
