@@ -38,6 +38,14 @@ FORMAT_VERSION = 1
 RISK_BANDS = ("low", "medium", "high")
 
 
+def profiling_allowed(features: pd.DataFrame) -> np.ndarray:
+    """Customers whose scores may be produced: everyone but those who refused profiling (a missing flag counts as
+    consent, as the validation report notes)."""
+    if C.consent_profiling not in features.columns:
+        return np.ones(len(features), dtype=bool)
+    return features[C.consent_profiling].fillna(True).to_numpy(dtype=bool)
+
+
 def write_manifest(out_dir: Path, kind: str, cutoff: pd.Timestamp, **extra: Any) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = {"kind": kind, "format_version": FORMAT_VERSION, "cutoff": pd.Timestamp(cutoff).isoformat(),

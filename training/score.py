@@ -21,7 +21,7 @@ from features.columns import Tables
 from features.config import FeatureConfig
 from features.exceptions import ClienteleError
 from features.pipeline import feature_frame
-from training.export import risk_band
+from training.export import profiling_allowed, risk_band
 from training.settings import CHAMPION, CHURN, CLV, RECOMMENDER, Settings
 
 
@@ -111,6 +111,7 @@ def score_customers(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, model
     from models.segments import CustomerSegmenter, segment_customers
 
     features = feature_frame(tables, cutoff, None, feature_config)
+    features = features[profiling_allowed(features)].reset_index(drop=True)
     if features.empty:
         return pd.DataFrame()
     churn = ChurnModel.load(models.churn_model)

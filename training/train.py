@@ -36,7 +36,7 @@ from training.churn import clv_frame, fit_churn, fit_clv
 from training.config import TrainConfig, flatten
 from training.data import TrainingData, load_training_data
 from training.evaluate_churn import evaluate_churn, evaluation_cutoff, evaluation_report, write_plots
-from training.export import export_churn, export_clv, export_recommender
+from training.export import export_churn, export_clv, export_recommender, profiling_allowed
 from training.pyfunc import pip_requirements
 from training.register import Candidate, Decision, code_version, log_json, register_and_promote, setup_tracking
 from training.settings import CHURN, CLV, RECOMMENDER, Settings
@@ -288,6 +288,8 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
     else:
         fit = fit_churn(tables, cutoff, horizon, configs.churn, configs.features)
     features = feature_frame(tables, cutoff, None, configs.features)
+    # Customers who refused profiling get no personal scores at all: not computed, not stored, not served.
+    features = features[profiling_allowed(features)].reset_index(drop=True)
     scores = customer_scores_frame(fit.model, features, configs.churn.reasons.top)
     churn_dir = tmp / "churn"
     fit.model.save(churn_dir / "model")

@@ -215,3 +215,16 @@ def test_batch_scoring_exports_and_rescoring_agree_on_both_engines(store, tmp_pa
                        {"models": models, "feature_config": FeatureConfig()}, n_buckets=3, workers=2)
     on_dask = pd.concat([r for r in run.results if len(r)]).set_index("customer_id").sort_index()
     pd.testing.assert_frame_equal(on_dask, rescored)
+
+
+def test_customers_without_profiling_consent_get_no_scores(store, tmp_path):
+    import pandas as pd
+
+    from training.score import download_champions, precomputed_scores
+
+    folder, settings, _ = store
+    customers = pd.read_parquet(folder / "demo" / "customers.parquet")
+    refused = set(customers.loc[customers["consent_profiling"] == False, "customer_id"])  # noqa: E712
+    assert refused, "the synthetic data should hold customers who refused profiling"
+    scores = precomputed_scores(download_champions(settings, tmp_path))
+    assert len(scores) > 100 and not refused & set(scores["customer_id"])
