@@ -82,7 +82,10 @@ def exported(service, kind: str, table: str) -> pd.DataFrame:
     """A table training exported for serving, read back from the registered champion."""
     import mlflow
 
-    mlflow.set_tracking_uri(service["env"]["CLIENTELE_MLFLOW_TRACKING_URI"])
+    # Both URIs: an earlier test in this process may have pointed the registry somewhere else.
+    uri = service["env"]["CLIENTELE_MLFLOW_TRACKING_URI"]
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     root = Path(mlflow.artifacts.download_artifacts(f"models:/clientele-{kind}@champion",
                                                     dst_path=str(service["folder"] / f"dl-{kind}")))
     return pd.read_parquet(next(root.rglob(table)))
