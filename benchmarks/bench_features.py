@@ -22,6 +22,14 @@ sys.path.insert(0, str(ROOT))
 
 
 def _peak_rss_mib(children: bool = False) -> float:
+    """Peak resident memory of this process (or the largest of its finished children) in MiB.
+
+    This process's own figure is VmHWM: getrusage's ru_maxrss carries over the parent's peak through fork and
+    exec, so a child started after generating the data would report the generator's memory."""
+    if not children:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     return resource.getrusage(who).ru_maxrss / 1024
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from features.codes import factorize
 from features.columns import Columns as C
 from features.columns import EventTypes, Tables
 from features.config import CustomerFeatureConfig
@@ -109,7 +110,10 @@ class _Rows:
 
     def factor(self, col: str) -> tuple[np.ndarray, pd.Index]:
         """Codes of a text column on the selected rows (-1 when missing) and the distinct values."""
-        codes, uniques = pd.factorize(self.table[col])
+        if col in (C.customer_id, C.product_id):  # shared with other steps: remembered
+            codes, uniques = factorize(self.table[col])
+        else:
+            codes, uniques = pd.factorize(self.table[col])
         return codes[self.pos].astype(np.int64), pd.Index(uniques)
 
     def subset(self, mask: np.ndarray) -> "_Rows":
@@ -121,8 +125,8 @@ class _Rows:
 
 def _map_codes(values: pd.Series, ids: pd.Index) -> np.ndarray:
     """Position of each value in ``ids`` (-1 if absent), looking up each distinct value once."""
-    codes, uniques = pd.factorize(values)
-    lookup = ids.get_indexer(pd.Index(uniques).astype("str")).astype(np.int32)
+    codes, uniques = factorize(values)
+    lookup = ids.get_indexer(uniques.astype("str")).astype(np.int32)
     out = lookup[codes]
     out[codes < 0] = -1  # missing ids (code -1) would otherwise pick the last lookup entry
     return out
@@ -146,7 +150,7 @@ def population_before(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp,
     before = tx[C.timestamp].to_numpy(dtype="datetime64[ns]") < np.datetime64(pd.Timestamp(cutoff), "ns")
     if C.is_return in tx.columns:
         before &= ~tx[C.is_return].to_numpy(dtype=bool, na_value=False)
-    codes, uniques = pd.factorize(tx[C.customer_id])
+    codes, uniques = factorize(tx[C.customer_id])
     bought = np.bincount(codes[before & (codes >= 0)], minlength=len(uniques)) > 0
     ids = pd.Index(uniques[bought])
     customers = tables.get(Tables.customers)
@@ -194,9 +198,12 @@ def customer_features(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp | st
 
     tx = _Rows(tables[Tables.transactions], cutoff, ids)
     is_return = tx.flag(C.is_return)
-    out.update(_purchase_features(tx.subset(~is_return), n, config, tables.get(Tables.products)))
-    out.update(_return_features(tx, is_return, n))
-    del tx, is_return  # the events table is as large: free these rows first
+    returns = _return_features(tx, is_return, n)
+    purchases = tx.subset(~is_return)
+    del tx, is_return  # the purchase features hold many arrays of this length: free these rows first
+    out.update(_purchase_features(purchases, n, config, tables.get(Tables.products)))
+    out.update(returns)
+    del purchases  # the events table is as large
     events = tables.get(Tables.events)
     if events is not None:
         out.update(_event_features(_Rows(events, cutoff, ids), n, config))
@@ -256,18 +263,20 @@ def _purchase_features(purchases: _Rows, n: int, config: CustomerFeatureConfig,
 def _orders(purchases: _Rows, amount: np.ndarray) -> dict[str, Any]:
     """One row per purchase occasion (order_id, or the calendar day when there is none), sorted by customer
     and time."""
-    times = purchases.time.astype(np.int64)
-    codes = purchases.codes.astype(np.int64)
+    times = purchases.time.view(np.int64)
     if purchases.has(C.order_id):
         order_key = purchases.factor(C.order_id)[0]
     else:
         order_key = purchases.time.astype("datetime64[D]").astype(np.int64)
-    key = pd.factorize(codes * (int(order_key.max(initial=0)) + 1) + order_key)[0]
+    order_key += purchases.codes.astype(np.int64) * (int(order_key.max(initial=0)) + 1)  # (customer, order)
+    key = pd.factorize(order_key)[0]
+    del order_key
     n_orders = int(key.max(initial=-1)) + 1
-    first_time = pd.Series(times).groupby(key).min().to_numpy() if n_orders else np.zeros(0, np.int64)
+    first_time = np.full(n_orders, np.iinfo(np.int64).max)
+    np.minimum.at(first_time, key, times)  # no groupby: a 10M-row one costs more memory than all else here
     value = np.bincount(key, weights=amount, minlength=n_orders)
     order_code = np.empty(n_orders, dtype=np.int64)
-    order_code[key] = codes
+    order_code[key] = purchases.codes
     result: dict[str, Any] = {"code": order_code, "time": first_time, "value": value}
     if purchases.has(C.channel):
         line_channel, names = purchases.factor(C.channel)
@@ -317,8 +326,12 @@ def _category_features(g: _Grouper, product_codes: np.ndarray, product_index: pd
     distinct = g.distinct(line_cat)
     lines = g.count(line_cat >= 0)
     # Share of lines in the customer's most bought category: 1.0 is a single-category shopper.
-    pairs = pd.DataFrame({"c": g.codes, "k": line_cat})[line_cat >= 0].value_counts()
-    top = pairs.groupby(level="c").max().reindex(range(g.n), fill_value=0).to_numpy(dtype=np.float64)
+    known = line_cat >= 0
+    pairs = np.sort(g.codes[known].astype(np.int64) * (int(line_cat.max(initial=0)) + 1) + line_cat[known])
+    starts = np.flatnonzero(np.r_[len(pairs) > 0, pairs[1:] != pairs[:-1]])  # runs of one (customer, category)
+    lines_in_pair = np.diff(np.r_[starts, len(pairs)]).astype(np.float64)
+    top = np.zeros(g.n)
+    np.maximum.at(top, pairs[starts] // (int(line_cat.max(initial=0)) + 1), lines_in_pair)
     return {"distinct_categories": distinct, "top_category_share": _ratio(top, lines)}
 
 

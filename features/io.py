@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.codes import factorize
 from features.columns import Columns as C
 from features.columns import Tables
 from features.exceptions import DataError
@@ -222,6 +223,6 @@ def _cross_table_checks(tables: dict[str, pd.DataFrame], reports: dict[str, Tabl
 
 
 def _unknown(values: pd.Series, known: pd.Series) -> int:
-    """Distinct ``values`` not among ``known`` (an index lookup: Series.isin on a long list is slow)."""
-    distinct = pd.Index(pd.unique(values.dropna()))
-    return int((pd.Index(known.dropna().unique()).get_indexer(distinct) < 0).sum())
+    """Distinct ``values`` not among ``known`` (an index lookup: Series.isin on a long list is slow). The codes
+    are remembered: the features and the interaction matrix factorise these id columns again."""
+    return int((factorize(known)[1].get_indexer(factorize(values)[1]) < 0).sum())
