@@ -12,6 +12,7 @@ import hashlib
 import json
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -161,10 +162,23 @@ def say(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
+# MLflow hints that an integer column cannot hold missing values; ours are counts that are never missing.
+_INTEGER_HINT = "Hint: Inferred schema contains integer column"
+
+
 def _signature(model_input: pd.DataFrame, output: pd.DataFrame) -> Any:
     sample_in = model_input.head(50).reset_index(drop=True)
     sample_out = output.head(50).reset_index(drop=True)
-    return infer_signature(sample_in, sample_out)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_INTEGER_HINT, category=UserWarning)
+        return infer_signature(sample_in, sample_out)
+
+
+def _log_model(**kwargs: Any) -> Any:
+    """``mlflow.pyfunc.log_model`` without the integer-schema hint (see ``_signature``)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_INTEGER_HINT, category=UserWarning)
+        return mlflow.pyfunc.log_model(**kwargs)
 
 
 def run_training(config: TrainConfig, settings: Settings, progress: Progress | None = None) -> TrainResult:
@@ -295,12 +309,12 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
     fit.model.save(churn_dir / "model")
     export_churn(scores, churn_dir / "serving", cutoff, horizon, configs.churn.risk_bands.medium,
                  configs.churn.risk_bands.high)
-    info = mlflow.pyfunc.log_model(name=CHURN, python_model=str(MODEL_CODE / "churn.py"),
-                                   artifacts={"model": str(churn_dir / "model"), "serving": str(churn_dir / "serving")},
-                                   signature=_signature(features.drop(columns=[C.customer_id]),
-                                                        scores[["churn_probability"]]),
-                                   input_example=features.drop(columns=[C.customer_id]).head(3),
-                                   pip_requirements=requirements)
+    info = _log_model(name=CHURN, python_model=str(MODEL_CODE / "churn.py"),
+                      artifacts={"model": str(churn_dir / "model"), "serving": str(churn_dir / "serving")},
+                      signature=_signature(features.drop(columns=[C.customer_id]),
+                                           scores[["churn_probability"]]),
+                      input_example=features.drop(columns=[C.customer_id]).head(3),
+                      pip_requirements=requirements)
     candidates.append(_candidate(CHURN, info.model_uri, config.promotion.churn.metric, metrics, holdout))
     timings["fit_churn"] = round(time.perf_counter() - t, 2)
 
@@ -320,14 +334,14 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
     (clv_dir / "segments.json").write_text(json.dumps(segmenter.to_dict()))
     export_clv(values, segments, features, clv_dir / "serving", cutoff)
     summary = clv_summary(tables[Tables.transactions], cutoff, configs.churn.clv.time_unit_days)
-    info = mlflow.pyfunc.log_model(name=CLV, python_model=str(MODEL_CODE / "clv.py"),
-                                   artifacts={"model": str(clv_dir / "model.json"),
-                                              "segments": str(clv_dir / "segments.json"),
-                                              "serving": str(clv_dir / "serving")},
-                                   signature=_signature(summary.reset_index(drop=True),
-                                                        values[["p_alive", "expected_spend", "clv"]]),
-                                   input_example=summary.reset_index(drop=True).head(3),
-                                   pip_requirements=requirements)
+    info = _log_model(name=CLV, python_model=str(MODEL_CODE / "clv.py"),
+                      artifacts={"model": str(clv_dir / "model.json"),
+                                 "segments": str(clv_dir / "segments.json"),
+                                 "serving": str(clv_dir / "serving")},
+                      signature=_signature(summary.reset_index(drop=True),
+                                           values[["p_alive", "expected_spend", "clv"]]),
+                      input_example=summary.reset_index(drop=True).head(3),
+                      pip_requirements=requirements)
     candidates.append(_candidate(CLV, info.model_uri, config.promotion.clv.metric, metrics, holdout))
     timings["fit_clv_segments"] = round(time.perf_counter() - t, 2)
 
@@ -349,10 +363,10 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
                            bool(preset["recommend"]["exclude_bought"]))
         # A made-up customer: the example is stored with the model, real ids are not.
         example = pd.DataFrame({C.customer_id: ["example-customer"], "n": [3]})
-        info = mlflow.pyfunc.log_model(name=RECOMMENDER, python_model=str(MODEL_CODE / "recommender.py"),
-                                       artifacts={"model": str(rec_dir / "model"), "serving": str(rec_dir / "serving")},
-                                       signature=_signature(example, model.recommend(list(example[C.customer_id]), n=3)),
-                                       input_example=example, pip_requirements=requirements)
+        info = _log_model(name=RECOMMENDER, python_model=str(MODEL_CODE / "recommender.py"),
+                          artifacts={"model": str(rec_dir / "model"), "serving": str(rec_dir / "serving")},
+                          signature=_signature(example, model.recommend(list(example[C.customer_id]), n=3)),
+                          input_example=example, pip_requirements=requirements)
         candidates.insert(0, _candidate(RECOMMENDER, info.model_uri, config.promotion.recommender.metric, metrics,
                                         holdout))
         timings["export_recommender"] = round(time.perf_counter() - t, 2)
