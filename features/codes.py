@@ -1,7 +1,7 @@
 """Factor codes of id columns, worked out once per column.
 
-Factorising a 10M-row text column takes seconds, and the loader's cross-table checks, the customer population,
-every feature group and the interaction matrix all need the same customer and product codes. Text columns are
+Factorising a 10M-row text column takes seconds, and the loader's cross-table checks, the customer population
+and the feature groups all need the same customer and product codes. Text columns are
 Arrow-backed and Arrow arrays never change in place (an assignment to a column swaps in a new array), so the codes
 of a column can be remembered for as long as its array lives, and are forgotten with it.
 """

@@ -326,12 +326,10 @@ def _category_features(g: _Grouper, product_codes: np.ndarray, product_index: pd
     distinct = g.distinct(line_cat)
     lines = g.count(line_cat >= 0)
     # Share of lines in the customer's most bought category: 1.0 is a single-category shopper.
-    known = line_cat >= 0
-    pairs = np.sort(g.codes[known].astype(np.int64) * (int(line_cat.max(initial=0)) + 1) + line_cat[known])
-    starts = np.flatnonzero(np.r_[len(pairs) > 0, pairs[1:] != pairs[:-1]])  # runs of one (customer, category)
-    lines_in_pair = np.diff(np.r_[starts, len(pairs)]).astype(np.float64)
+    known, width = line_cat >= 0, int(line_cat.max(initial=0)) + 1
+    pairs, lines_in_pair = np.unique(g.codes[known].astype(np.int64) * width + line_cat[known], return_counts=True)
     top = np.zeros(g.n)
-    np.maximum.at(top, pairs[starts] // (int(line_cat.max(initial=0)) + 1), lines_in_pair)
+    np.maximum.at(top, pairs // width, lines_in_pair.astype(np.float64))  # (customer, category) pairs: no groupby
     return {"distinct_categories": distinct, "top_category_share": _ratio(top, lines)}
 
 

@@ -224,5 +224,5 @@ def _cross_table_checks(tables: dict[str, pd.DataFrame], reports: dict[str, Tabl
 
 def _unknown(values: pd.Series, known: pd.Series) -> int:
     """Distinct ``values`` not among ``known`` (an index lookup: Series.isin on a long list is slow). The codes
-    are remembered: the features and the interaction matrix factorise these id columns again."""
+    are remembered: the customer features factorise these id columns again."""
     return int((factorize(known)[1].get_indexer(factorize(values)[1]) < 0).sum())

@@ -272,7 +272,7 @@ def _mix(h: np.ndarray) -> np.ndarray:
 
 
 def _repeated(key: np.ndarray) -> np.ndarray:
-    """Whether each value occurs more than once (a sort: a hash table over 10M keys is several times slower)."""
+    """Whether each value occurs more than once (a sort: a hash table over 10M keys is slower)."""
     order = np.argsort(key)
     ordered = key[order]
     same = ordered[1:] == ordered[:-1]

@@ -38,12 +38,12 @@ FORMAT_VERSION = 1
 RISK_BANDS = ("low", "medium", "high")
 
 
-def profiling_allowed(features: pd.DataFrame) -> np.ndarray:
-    """Customers whose scores may be produced: everyone but those who refused profiling (a missing flag counts as
-    consent, as the validation report notes)."""
+def profiling_allowed(features: pd.DataFrame) -> pd.DataFrame:
+    """The rows of customers whose scores may be produced: everyone but those who refused profiling (a missing
+    flag counts as consent, as the validation report notes)."""
     if C.consent_profiling not in features.columns:
-        return np.ones(len(features), dtype=bool)
-    return features[C.consent_profiling].fillna(True).to_numpy(dtype=bool)
+        return features
+    return features[features[C.consent_profiling].fillna(True).to_numpy(dtype=bool)].reset_index(drop=True)
 
 
 def write_manifest(out_dir: Path, kind: str, cutoff: pd.Timestamp, **extra: Any) -> None:

@@ -111,7 +111,7 @@ def score_customers(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, model
     from models.segments import CustomerSegmenter, segment_customers
 
     features = feature_frame(tables, cutoff, None, feature_config)
-    features = features[profiling_allowed(features)].reset_index(drop=True)
+    features = profiling_allowed(features)
     if features.empty:
         return pd.DataFrame()
     churn = ChurnModel.load(models.churn_model)

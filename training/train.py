@@ -13,9 +13,10 @@ import json
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import mlflow
 import numpy as np
@@ -162,22 +163,25 @@ def say(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
-# MLflow hints that an integer column cannot hold missing values; ours are counts that are never missing.
-_INTEGER_HINT = "Hint: Inferred schema contains integer column"
+@contextmanager
+def _without_integer_hint() -> Iterator[None]:
+    """MLflow hints that an integer column cannot hold missing values; ours are counts that are never missing."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column",
+                                category=UserWarning)
+        yield
 
 
 def _signature(model_input: pd.DataFrame, output: pd.DataFrame) -> Any:
     sample_in = model_input.head(50).reset_index(drop=True)
     sample_out = output.head(50).reset_index(drop=True)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_INTEGER_HINT, category=UserWarning)
+    with _without_integer_hint():
         return infer_signature(sample_in, sample_out)
 
 
 def _log_model(**kwargs: Any) -> Any:
-    """``mlflow.pyfunc.log_model`` without the integer-schema hint (see ``_signature``)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_INTEGER_HINT, category=UserWarning)
+    """``mlflow.pyfunc.log_model`` (its input example is inferred again)."""
+    with _without_integer_hint():
         return mlflow.pyfunc.log_model(**kwargs)
 
 
@@ -303,7 +307,7 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
         fit = fit_churn(tables, cutoff, horizon, configs.churn, configs.features)
     features = feature_frame(tables, cutoff, None, configs.features)
     # Customers who refused profiling get no personal scores at all: not computed, not stored, not served.
-    features = features[profiling_allowed(features)].reset_index(drop=True)
+    features = profiling_allowed(features)
     scores = customer_scores_frame(fit.model, features, configs.churn.reasons.top)
     churn_dir = tmp / "churn"
     fit.model.save(churn_dir / "model")
