@@ -6,19 +6,17 @@ the API answers is checked against what training exported.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
+from tests.serving.helpers import free_port, wait_until_every_worker_ready
 from tests.training.test_train import write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,12 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_cli(*args: str, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "serving.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +47,7 @@ def service(tmp_path_factory):
     proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port), "--workers", "2"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        assert proc.poll() is None, (folder / "server.log").read_text()[-3000:]
-        assert time.time() < deadline, (folder / "server.log").read_text()[-3000:]
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+    wait_until_every_worker_ready(proc, url, 2, folder / "server.log", seconds=120)
     yield {"url": url, "keys": keys, "folder": folder, "env": env}
     os.killpg(proc.pid, signal.SIGTERM)
     try:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 
@@ -165,3 +169,26 @@ def create_keys(settings: ServingSettings, rate_limit: float | None = None) -> d
     for name, scope in SCOPE_KEYS.items():
         _, keys[name] = create_key(settings.keys_file, name, scope, rate_limit=rate_limit)
     return keys
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_every_worker_ready(proc: subprocess.Popen, url: str, workers: int, log: Path,
+                                  seconds: float = 90) -> None:
+    """Return once /readyz answers 200 many times in a row: each worker loads its models on its own, and one
+    worker's 200 says nothing of the others (fresh connections reach every worker)."""
+    deadline = time.time() + seconds
+    ready_in_a_row = 0
+    while ready_in_a_row < 4 * workers:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.time() < deadline, log.read_text()[-3000:]
+        try:
+            ok = httpx.get(url + "/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        ready_in_a_row = ready_in_a_row + 1 if ok else 0
+        time.sleep(0.05 if ok else 0.3)

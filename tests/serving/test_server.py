@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,15 +16,10 @@ import pytest
 
 from features.privacy import pseudonymise
 from tests.serving.conftest import Registry
-from tests.serving.helpers import create_keys, layout_tables, register, settings_for, write_layouts
+from tests.serving.helpers import (create_keys, free_port, layout_tables, register, settings_for,
+                                   wait_until_every_worker_ready, write_layouts)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -51,17 +45,7 @@ class Server:
             self.proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(self.port),
                                           "--workers", str(self.workers)], cwd=ROOT, env=env, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 90
-        ready_in_a_row = 0
-        while ready_in_a_row < 4 * self.workers:  # fresh connections reach every worker
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            assert time.time() < deadline, self.log.read_text()[-3000:]
-            try:
-                ok = httpx.get(self.url + "/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            ready_in_a_row = ready_in_a_row + 1 if ok else 0
-            time.sleep(0.05 if ok else 0.3)
+        wait_until_every_worker_ready(self.proc, self.url, self.workers, self.log)
         return self
 
     def kill9(self) -> None:
