@@ -65,8 +65,8 @@ def _dict_array(indices: np.ndarray, values: list[str]) -> pa.DictionaryArray:
 
 
 def write_layout(folder: Path, customers: int, products: int, k: int, seed: int = 0) -> dict[str, Path]:
-    """Three serving folders of the given size (see serving/artifacts.py for the layout)."""
-    from serving.artifacts import FORMAT_VERSION
+    """Three serving folders of the given size (see training/layout.py for the layout)."""
+    from training.layout import FORMAT_VERSION
 
     rng = np.random.default_rng(seed)
     cids = [f"C{i:07d}" for i in range(customers)]

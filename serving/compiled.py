@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from serving.artifacts import ArtifactError, read_manifest
+from training.layout import ArtifactError, read_manifest
 from training.settings import CLV, RECOMMENDER
 
 COMPILED_FORMAT = 3

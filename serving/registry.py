@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from serving.artifacts import ArtifactError, find_serving_folder
+from training.layout import ArtifactError, find_serving_folder
 from serving.compiled import compile_folder, compile_in_subprocess, is_compiled, rows_in
 from serving.settings import ServingSettings
 from training.settings import CHAMPION

@@ -54,9 +54,6 @@ class ServingSettings(Settings):
     events_max_customers: int = Field(2_000_000, ge=1)
     """Customers with recent events kept in memory (least recently active dropped first)."""
 
-    event_boost: float = Field(0.5, ge=0)
-    """Weight of items related to a customer's recent events against the model's own (0..1 scaled) score."""
-
     consent_when_unknown: bool = True
     """Customers absent from the served data (new sign-ups) get event fold-in; the storefront sends events only
     for customers who agreed to profiling."""

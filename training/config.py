@@ -52,8 +52,6 @@ class TrainConfig(_Strict):
     churn: Path = CONFIG_DIR / "churn.yaml"
     recommender: Path = CONFIG_DIR / "recommender.yaml"
     segments: Path = CONFIG_DIR / "segments.yaml"
-    recommendations_per_customer: int = Field(100, ge=1, le=1000)
-    similar_per_product: int = Field(50, ge=1, le=500)
     engine: Literal["pandas", "dask"] = "pandas"
     scheduler: str | None = None
     evaluation: EvaluationConfig = EvaluationConfig()

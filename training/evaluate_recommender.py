@@ -158,13 +158,16 @@ def evaluate_model(model: Recommender, split: TemporalSplit, k_recall: int = 20,
     Stock is not filtered: the products table is a snapshot of today, not of the test window.
     """
     k = max(k_recall, k_ndcg, k_hit)
-    recs = model.recommend(split.customers, n=k, filters=Filters(exclude_bought=False, in_stock_only=False))
+    # Evaluation reads no reasons: working them out is most of a peer's cost per request.
+    recs = model.recommend(split.customers, n=k, filters=Filters(exclude_bought=False, in_stock_only=False),
+                           explain=False)
     out = ranking_metrics(recs, split.target, k_recall, k_ndcg, k_hit)
     out[f"coverage@{k_recall}"] = coverage(recs, model.catalog_.size, k_recall)
     if new_variant:
         new_target = split.new_target
         new_customers = new_target[C.customer_id].unique()
-        recs_new = model.recommend(new_customers, n=k, filters=Filters(exclude_bought=True, in_stock_only=False))
+        recs_new = model.recommend(new_customers, n=k, filters=Filters(exclude_bought=True, in_stock_only=False),
+                                   explain=False)
         new = ranking_metrics(recs_new, new_target, k_recall, k_ndcg, k_hit)
         out.update({f"{key}_new": value for key, value in new.items()})
     return out

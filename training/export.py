@@ -1,40 +1,19 @@
-"""Serving artefacts: the precomputed tables each registered model carries for the API to load.
-
-Layout of one model's ``serving/`` folder (the contract with :mod:`serving.artifacts`):
-
-recommender
-    ``manifest.json`` {"kind": "recommender", "format_version": 1, "cutoff", "preset", "exclude_bought_default",
-    "k", "created_at"}; ``products.parquet`` (product_id, name, category, price, in_stock);
-    ``recommendations.parquet`` (customer_id, rank, product_id, score, reason: top-k personal recommendations,
-    already-bought products included, sorted by customer then rank); ``bought.parquet`` (customer_id,
-    product_id); ``similar.parquet`` (product_id, rank, similar_product_id, score, reason);
-    ``popular.parquet`` (scope all/region/category, key, rank, product_id, score, reason);
-    ``customers.parquet`` (customer_id, region, consent_profiling).
-churn
-    ``manifest.json`` {"kind": "churn", "format_version": 1, "cutoff", "horizon_days", "created_at"};
-    ``scores.parquet`` (customer_id, churn_probability, risk_band, churn_reasons).
-clv
-    ``manifest.json`` {"kind": "clv", "format_version": 1, "cutoff", "created_at"}; ``scores.parquet``
-    (customer_id, p_alive, expected_purchases_12m, expected_spend, clv, value_tier, rfm_segment, r_score,
-    f_score, m_score, lifecycle_stage, membership_tier); ``profiles.parquet`` (customer_id, first_purchase,
-    last_purchase, orders, total_spend, avg_order_value, distinct_products, region, member_tier, channel
-    shares, consent flags).
-"""
+"""Serving artefacts: the precomputed tables each registered model carries for the API to load, in the layout
+that :mod:`training.layout` defines (file names, columns, manifest)."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.columns import Columns as C
-from features.columns import Tables
+from training.layout import write_manifest
 
-FORMAT_VERSION = 1
 RISK_BANDS = ("low", "medium", "high")
 
 
@@ -44,13 +23,6 @@ def profiling_allowed(features: pd.DataFrame) -> pd.DataFrame:
     if C.consent_profiling not in features.columns:
         return features
     return features[features[C.consent_profiling].fillna(True).to_numpy(dtype=bool)].reset_index(drop=True)
-
-
-def write_manifest(out_dir: Path, kind: str, cutoff: pd.Timestamp, **extra: Any) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {"kind": kind, "format_version": FORMAT_VERSION, "cutoff": pd.Timestamp(cutoff).isoformat(),
-                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
 
 
 def risk_band(probability: np.ndarray, medium: float, high: float) -> np.ndarray:
@@ -129,72 +101,82 @@ def _products(catalog: Any) -> pd.DataFrame:
     })
 
 
-def _customers(tables: dict[str, pd.DataFrame], customer_ids: np.ndarray) -> pd.DataFrame:
-    out = pd.DataFrame({C.customer_id: pd.Series(customer_ids, dtype="str")})
-    customers = tables.get(Tables.customers)
-    tx = tables[Tables.transactions]
-    region = None
-    if customers is not None and C.region in customers.columns:
-        region = customers.drop_duplicates(C.customer_id).set_index(C.customer_id)[C.region]
-    elif C.region in tx.columns:
-        region = tx.drop_duplicates(C.customer_id, keep="last").set_index(C.customer_id)[C.region]
-    out["region"] = region.reindex(out[C.customer_id]).to_numpy() if region is not None else None
-    consent = None
-    if customers is not None and C.consent_profiling in customers.columns:
-        consent = customers.drop_duplicates(C.customer_id).set_index(C.customer_id)[C.consent_profiling]
-    out["consent_profiling"] = (consent.reindex(out[C.customer_id]).fillna(True).astype(bool).to_numpy()
-                                if consent is not None else True)
-    return out
+def _lists_frame(lists: Any, keys: np.ndarray, key: str, item: str, products: np.ndarray) -> pd.DataFrame:
+    """Ranked lists (:class:`models.recommenders.base.CandidateLists`) as rows: key, rank (1 = best), item,
+    score, reason."""
+    counts = np.diff(lists.offsets)
+    rank = np.arange(len(lists.items)) - np.repeat(lists.offsets[:-1], counts) + 1
+    return pd.DataFrame({key: pd.Series(np.repeat(keys, counts), dtype="str"), "rank": rank.astype(np.int32),
+                         item: pd.Series(products[lists.items], dtype="str"),
+                         "score": lists.scores.astype(np.float32),
+                         "reason": pd.Series(lists.reasons, dtype="str")})
 
 
-def _long(frame: pd.DataFrame, key: str) -> pd.DataFrame:
-    frame = frame.copy()
-    frame["rank"] = frame["rank"].astype(np.int32) - 1  # the API's ranks count from 0 within a list
-    return frame.sort_values([key, "rank"], kind="stable").reset_index(drop=True)
+def export_recommender(model: Any, out_dir: Path, preset: str, batch: int = 5000) -> Path:
+    """Write the model's lists in the serving layout: the very lists :meth:`Recommender.recommend` reads, so the
+    API's policy (``models/recommenders/policy.py``) answers exactly what the model answers.
 
-
-def export_recommender(model: Any, tables: dict[str, pd.DataFrame], out_dir: Path, k: int, similar_k: int,
-                       preset: str, exclude_bought_default: bool, batch: int = 5000) -> Path:
-    """Precompute every known customer's top-k, every product's similar products and the popular lists."""
-    from models.recommenders.filters import Filters
-
+    Every personal customer's candidates (:meth:`candidate_lists`), every product's similar products
+    (:meth:`similar_lists`), the popular lists, what each customer bought, the products and customers, and a
+    manifest with the policy's settings (the default of ``exclude_bought`` and the event settings).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     customers = model.customers_.external_ids
     products = model.catalog_.products.external_ids
-    everything = Filters(exclude_bought=False, in_stock_only=False)
-    parts = []
-    for start in range(0, len(customers), batch):
-        recs = model.recommend(list(customers[start:start + batch]), n=k, filters=everything)
-        parts.append(recs[recs["strategy"] == "personal"][[C.customer_id, "rank", C.product_id, "score", "reason"]])
-    recommendations = _long(pd.concat(parts, ignore_index=True), C.customer_id)
-    recommendations.to_parquet(out_dir / "recommendations.parquet", index=False)
-    similar = []
-    for start in range(0, len(products), batch):
-        similar.append(model.similar(list(products[start:start + batch]), n=similar_k, filters=everything))
-    _long(pd.concat(similar, ignore_index=True), C.product_id).to_parquet(out_dir / "similar.parquet", index=False)
+    personal = np.flatnonzero(model.active_ & model.consent_)
+    # Batches of customers, each written as its own row group: memory does not grow with the customer count.
+    writer = None
+    try:
+        for start in range(0, len(personal), batch):
+            users = personal[start:start + batch]
+            table = pa.Table.from_pandas(_lists_frame(model.candidate_lists(users), customers[users], C.customer_id,
+                                                      C.product_id, products), preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(out_dir / "recommendations.parquet", table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        _lists_frame(_empty_lists(), np.empty(0, dtype=object), C.customer_id, C.product_id, products).to_parquet(
+            out_dir / "recommendations.parquet", index=False)
+    codes = np.arange(len(products))
+    similar = [_lists_frame(model.similar_lists(codes[start:start + batch]), products[start:start + batch],
+                            C.product_id, "similar_product_id", products)
+               for start in range(0, len(products), batch)]
+    pd.concat(similar, ignore_index=True).to_parquet(out_dir / "similar.parquet", index=False)
     bought = model.bought_.tocoo()
-    pd.DataFrame({C.customer_id: customers[bought.row], C.product_id: products[bought.col]}).to_parquet(
+    pd.DataFrame({C.customer_id: pd.Series(customers[bought.row], dtype="str"),
+                  C.product_id: pd.Series(products[bought.col], dtype="str")}).to_parquet(
         out_dir / "bought.parquet", index=False)
-    popular_lists(model, k).to_parquet(out_dir / "popular.parquet", index=False)
+    popular_frame(model).to_parquet(out_dir / "popular.parquet", index=False)
     _products(model.catalog_).to_parquet(out_dir / "products.parquet", index=False)
-    _customers(tables, customers).to_parquet(out_dir / "customers.parquet", index=False)
-    write_manifest(out_dir, "recommender", model.cutoff_, preset=preset, exclude_bought_default=exclude_bought_default,
-                   k=k)
+    region = np.asarray(model.region_)
+    regions = np.append(np.asarray(model.regions_, dtype=object), None)
+    pd.DataFrame({C.customer_id: pd.Series(customers, dtype="str"),
+                  "region": pd.Series(regions[np.where(region >= 0, region, len(regions) - 1)], dtype="str"),
+                  "consent_profiling": np.asarray(model.consent_, dtype=bool)}).to_parquet(
+        out_dir / "customers.parquet", index=False)
+    write_manifest(out_dir, "recommender", model.cutoff_, preset=preset,
+                   exclude_bought_default=bool(model.params.exclude_bought), k=model.params.serve_depth,
+                   events=model.event_settings().as_dict())
     return out_dir
 
 
-def popular_lists(model: Any, k: int) -> pd.DataFrame:
-    """Popular products overall, per region and per category, ranked by the model's own cold-start fallback."""
+def _empty_lists() -> Any:
+    from models.recommenders.base import CandidateLists
+
+    return CandidateLists(offsets=np.zeros(1, dtype=np.int64), items=np.empty(0, dtype=np.int64),
+                          scores=np.empty(0, dtype=np.float32), reasons=np.empty(0, dtype=object), bought=None)
+
+
+def popular_frame(model: Any) -> pd.DataFrame:
+    """The model's popular lists (overall, per region, per category) as rows of the serving layout."""
     products = model.catalog_.products.external_ids
-    ok = np.ones(len(products), dtype=bool)
-    lists = [("all", "", model._popular(-1, ok, k))]
-    lists += [("region", str(name), model._popular(i, ok, k)) for i, name in enumerate(model.regions_)]
-    lists += [("category", str(name), model._popular_in_category(i, ok, k))
-              for i, name in enumerate(model.catalog_.categories)]
     frames = []
-    for scope, key, (picks, scores, why) in lists:
-        picks = np.asarray(picks, dtype=np.int64)
-        frames.append(pd.DataFrame({"scope": scope, "key": key, "rank": np.arange(len(picks), dtype=np.int32),
-                                    C.product_id: products[picks], "score": np.asarray(scores, float),
-                                    "reason": np.broadcast_to(np.asarray(why, dtype=object), len(picks))}))
+    for (scope, key), ranked in model.popular_lists().items():
+        frames.append(pd.DataFrame({"scope": scope, "key": key, "rank": np.arange(1, len(ranked) + 1, dtype=np.int32),
+                                    C.product_id: pd.Series(products[ranked.items], dtype="str"),
+                                    "score": np.asarray(ranked.scores, dtype=np.float32),
+                                    "reason": pd.Series(ranked.reasons, dtype="str")}))
     return pd.concat(frames, ignore_index=True)

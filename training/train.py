@@ -185,6 +185,19 @@ def _log_model(**kwargs: Any) -> Any:
         return mlflow.pyfunc.log_model(**kwargs)
 
 
+def log_recommender(model: Any, folder: Path, preset: str, requirements: list[str]) -> Any:
+    """Save a fitted recommender, export its serving lists and log both as one pyfunc model to the active run:
+    the model and the tables the API serves travel together, so the API answers what the model answers."""
+    model.save(folder / "model")
+    export_recommender(model, folder / "serving", preset)
+    # A made-up customer: the example is stored with the model, real ids are not.
+    example = pd.DataFrame({C.customer_id: ["example-customer"], "n": [3]})
+    return _log_model(name=RECOMMENDER, python_model=str(MODEL_CODE / "recommender.py"),
+                      artifacts={"model": str(folder / "model"), "serving": str(folder / "serving")},
+                      signature=_signature(example, model.recommend(list(example[C.customer_id]), n=3)),
+                      input_example=example, pip_requirements=requirements)
+
+
 def run_training(config: TrainConfig, settings: Settings, progress: Progress | None = None) -> TrainResult:
     """Run the whole training job; see the module docstring."""
     started = time.perf_counter()
@@ -355,22 +368,13 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
 
         t = time.perf_counter()
         say(progress, "recommender: fitting on all the data")
-        model = registry()[OWN].from_config(configs.recommender, random_state=configs.seed)
+        # The preset decides the default of exclude_bought; the model carries it to every path that serves it.
+        model = registry()[OWN].from_config(configs.recommender, preset=config.preset, random_state=configs.seed)
         model.fit(tables, cutoff=cutoff)
         timings["fit_recommender"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()
         say(progress, "recommender: precomputing recommendations and similar products")
-        rec_dir = tmp / "recommender"
-        model.save(rec_dir / "model")
-        export_recommender(model, tables, rec_dir / "serving", config.recommendations_per_customer,
-                           config.similar_per_product, config.preset,
-                           bool(preset["recommend"]["exclude_bought"]))
-        # A made-up customer: the example is stored with the model, real ids are not.
-        example = pd.DataFrame({C.customer_id: ["example-customer"], "n": [3]})
-        info = _log_model(name=RECOMMENDER, python_model=str(MODEL_CODE / "recommender.py"),
-                          artifacts={"model": str(rec_dir / "model"), "serving": str(rec_dir / "serving")},
-                          signature=_signature(example, model.recommend(list(example[C.customer_id]), n=3)),
-                          input_example=example, pip_requirements=requirements)
+        info = log_recommender(model, tmp / "recommender", config.preset, requirements)
         candidates.insert(0, _candidate(RECOMMENDER, info.model_uri, config.promotion.recommender.metric, metrics,
                                         holdout))
         timings["export_recommender"] = round(time.perf_counter() - t, 2)

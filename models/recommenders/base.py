@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable, Literal
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pydantic import Field
 
 from features.columns import Columns as C
 from features.columns import EventTypes
@@ -32,6 +34,7 @@ from models.recommenders import signals
 from models.recommenders.config import Params, model_section, parse_params, preset_defaults
 from models.recommenders.data import Catalog, TrainingData, _text
 from models.recommenders.filters import Filters
+from models.recommenders.policy import EVENT_BOOST, EVENT_DECAY, EVENT_MAX_PRODUCTS, EventSettings, Ranked, Touched
 
 FORMAT = "clientele.recommender"
 FORMAT_VERSION = 1
@@ -72,6 +75,15 @@ class RecommenderParams(Params):
         Pseudo-purchases of the overall popularity blended into a region's, so a small region is not noise.
     batch_size
         Customers scored at once (bounds memory: batch x catalogue scores).
+    serve_depth
+        Products in each precomputed list: a customer's candidates (this many overall and this many not bought
+        before), and the popular lists. A request is answered from these lists (the API serves up to 100).
+    similar_depth
+        Similar products precomputed per product (product pages, and the fold-in of live events).
+    event_decay, event_products, event_boost
+        How live events change a list (:class:`models.recommenders.policy.EventSettings`): each older touched
+        product counts ``event_decay`` times the one after it, the latest ``event_products`` count, and their
+        similar products weigh ``event_boost`` against the personal list scaled to 0..1.
     """
 
     exclude_bought: bool = False
@@ -81,6 +93,11 @@ class RecommenderParams(Params):
     segment_min_customers: int = 20
     segment_shrinkage: float = 50.0
     batch_size: int = 1024
+    serve_depth: int = Field(100, ge=1, le=1000)
+    similar_depth: int = Field(50, ge=1, le=500)
+    event_decay: float = Field(EVENT_DECAY, gt=0, le=1)
+    event_products: int = Field(EVENT_MAX_PRODUCTS, ge=1)
+    event_boost: float = Field(EVENT_BOOST, ge=0)
 
 
 class Recommender:
@@ -167,7 +184,7 @@ class Recommender:
         self.region_, self.regions_ = data.region, data.regions
         self.consent_ = data.consent
         self.event_weights_ = dict((interactions or InteractionConfig()).weights)
-        self.__dict__.pop("_region_orders", None)
+        self.__dict__.pop("_popular_lists", None)
         self._fit_fallback(data)
         self._fit(data)
         return self
@@ -208,8 +225,10 @@ class Recommender:
     # ------------------------------------------------------------------------------------------- recommend
 
     def recommend(self, customers: Iterable[object] | str, n: int = 10, filters: Filters | None = None,
-                  history: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Top-``n`` products for each customer.
+                  history: pd.DataFrame | None = None, *, erased: Iterable[object] = (),
+                  consent_when_unknown: bool = True, explain: bool = True) -> pd.DataFrame:
+        """Top-``n`` products for each customer, by the recommendation policy (:mod:`models.recommenders.policy`)
+        over this model's lists: the very code the API runs.
 
         Parameters
         ----------
@@ -220,8 +239,15 @@ class Recommender:
         filters
             What may be recommended (default: in-stock products; already bought per the model's default).
         history
-            Events since the fit of customers the model does not know (``customer_id``, ``product_id`` and
-            optionally ``event_type``; purchase when absent): their recommendations fold these in.
+            Events since the fit (``customer_id``, ``product_id``, optionally ``event_type`` (purchase when
+            absent) and ``timestamp``; rows in time order when there is no timestamp): known and unknown
+            customers' recommendations fold them in; products bought since the fit are left out.
+        erased
+            Customers erased since the fit: treated as nobody the model knows, and not profiled.
+        consent_when_unknown
+            Whether a customer the model does not know may be profiled (their events folded in).
+        explain
+            Work out the reasons (an evaluation that never reads them skips the cost).
 
         Returns
         -------
@@ -235,52 +261,224 @@ class Recommender:
         DataError
             ``n`` is not a positive integer, or ``history`` lacks a required column.
         """
+        from models.recommenders import policy
+
         self._check_fitted()
         n = _positive_int(n, "n")
         filters = filters or Filters()
         exclude = self.params.exclude_bought if filters.exclude_bought is None else bool(filters.exclude_bought)
-        allowed = filters.allowed(self.catalog_)
         ids = _id_array(customers)
         codes = self.customers_.to_internal(ids, unknown="missing")
+        gone = set(_id_array(list(erased))) if erased else set()
+        if gone:
+            codes[np.isin(ids, list(gone))] = -1
         known = codes >= 0
-        refused = np.zeros(len(ids), dtype=bool)
-        refused[known] = ~self.consent_[codes[known]]
-        personal = known & ~refused
+        consent = np.full(len(ids), bool(consent_when_unknown))
+        consent[known] = self.consent_[codes[known]]
+        if gone:
+            consent[np.isin(ids, list(gone))] = False
+        personal = known & consent
         personal[personal] = self.active_[codes[personal]]
-        items = np.full((len(ids), n), -1, dtype=np.int64)
-        scores = np.zeros((len(ids), n), dtype=np.float64)
-        reasons = np.full((len(ids), n), "", dtype=object)
-        strategy = np.where(personal, PERSONAL, np.where(refused, NON_PERSONAL, COLD_START)).astype(object)
-
+        settings = self.event_settings()
+        touched = self._touched(ids, history, settings, consent)
+        lists = self._policy_lists(explain)
+        out_items: list[list[int]] = []
+        out_scores: list[list[float]] = []
+        out_reasons: list[list[str]] = []
+        strategies: list[str] = []
         rows = np.flatnonzero(personal)
+        ranked: dict[int, policy.Ranked] = {}
         for start in range(0, len(rows), self.params.batch_size):
             batch = rows[start:start + self.params.batch_size]
-            users = codes[batch]
-            excluded = self.bought_[users] if exclude else None
-            b_items, b_scores, b_reasons = self._recommend_users(users, n, allowed, excluded)
-            items[batch], scores[batch], reasons[batch] = b_items, b_scores, b_reasons
-            self._top_up(items, scores, reasons, batch, self.region_[users], allowed, excluded)
+            got = self.candidate_lists(codes[batch], explain=explain)
+            ranked.update({int(r): got.row(k) for k, r in enumerate(batch)})
+        for r in range(len(ids)):
+            code = int(codes[r])
+            region = self.region_[code] if code >= 0 else -1
+            picked = policy.recommend_one(
+                lists, n, filters, exclude, consent=bool(consent[r]), ranked=ranked.get(r),
+                bought=self.bought_.indices[self.bought_.indptr[code]:self.bought_.indptr[code + 1]]
+                if code >= 0 else None,
+                region=str(self.regions_[region]) if region >= 0 else None,
+                touched=touched.get(r, policy.NOTHING), settings=settings)
+            out_items.append(picked.items)
+            out_scores.append(picked.scores)
+            out_reasons.append(picked.reasons)
+            strategies.append(picked.strategy)
+        return _frame(ids, out_items, out_scores, out_reasons, strategies, self.catalog_.products, RESULT_COLUMNS)
 
-        cold = np.flatnonzero(~personal & ~refused)
-        if len(cold):
-            folded = self._fold_in(ids[cold], history, n, allowed, exclude)
-            items[cold], scores[cold], reasons[cold], excluded = folded
-            region = np.where(codes[cold] >= 0, self.region_[np.maximum(codes[cold], 0)], -1)
-            self._top_up(items, scores, reasons, cold, region, allowed, excluded)
-        anonymous = np.flatnonzero(refused)
-        if len(anonymous):
-            # Overall popularity, not the region's (that is personal data too); "already bought" is a filter the
-            # storefront asked for, not profiling, so it still applies.
-            excluded = self.bought_[codes[anonymous]] if exclude else None
-            self._top_up(items, scores, reasons, anonymous, np.full(len(anonymous), -1), allowed, excluded)
-        return _long(ids, items, scores, reasons, strategy, self.catalog_.products, RESULT_COLUMNS)
+    def event_settings(self) -> "EventSettings":
+        """How live events change this model's lists: its interaction weights and event parameters."""
+        from models.recommenders.policy import EventSettings
 
-    def _recommend_users(self, users: np.ndarray, n: int, allowed: np.ndarray,
-                         excluded: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Best ``n`` allowed products of known customers: (items with -1 padding, scores, reasons)."""
+        p = self.params
+        return EventSettings(weights=dict(self.event_weights_), decay=p.event_decay, max_products=p.event_products,
+                             boost=p.event_boost)
+
+    def _touched(self, ids: np.ndarray, history: pd.DataFrame | None, settings: "EventSettings",
+                 consent: np.ndarray) -> dict[int, "Touched"]:
+        """Per input row with events since the fit (and consent to use them): what they touched."""
+        from models.recommenders.policy import events_since
+
+        if history is None or len(history) == 0:
+            return {}
+        for col in (C.customer_id, C.product_id):
+            if col not in history.columns:
+                raise DataError(f"history: column '{col}' is missing")
+        if C.timestamp in history.columns:
+            history = history.sort_values(C.timestamp, kind="stable")
+            moments = pd.to_datetime(history[C.timestamp], utc=True)
+            ts = (moments.astype("int64") / 1e9).to_numpy()
+        else:
+            ts = np.full(len(history), np.nan)
+        cutoff = pd.Timestamp(self.cutoff_)
+        cutoff_ts = (cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff).timestamp()
+        kinds = history[C.event_type].astype("str").to_numpy() if C.event_type in history.columns else \
+            np.full(len(history), EventTypes.purchase, dtype=object)
+        items = self.catalog_.products.to_internal(history[C.product_id], unknown="missing")
+        who = history[C.customer_id].astype("str").to_numpy()
+        by_customer: dict[str, list[tuple[float | None, str, int]]] = {}
+        for c, t, kind, item in zip(who.tolist(), ts.tolist(), kinds.tolist(), items.tolist()):
+            by_customer.setdefault(c, []).append((None if t != t else t, kind, item))
+        out = {}
+        for r, c in enumerate(ids.tolist()):
+            if c in by_customer and consent[r]:
+                out[r] = events_since(by_customer[c], cutoff_ts, settings)
+        return out
+
+    # -------------------------------------------------------------------------- the lists serving also holds
+
+    def candidate_lists(self, users: np.ndarray, explain: bool = True) -> "CandidateLists":
+        """Each customer's ranked candidates: the list the API holds precomputed and the policy filters.
+
+        The best ``serve_depth`` products merged with the best ``serve_depth`` the customer has not bought,
+        best first (ties: lower product index), so excluding what was bought still leaves a full list.
+
+        Parameters
+        ----------
+        users
+            Internal customer indices (customers with history).
+        explain
+            Work out each place's reason.
+
+        Returns
+        -------
+        CandidateLists
+        """
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        depth = self.params.serve_depth
         scores = np.asarray(self._score(users), dtype=np.float32)
-        items, best = self._select(scores, n, allowed, excluded)
-        return items, best.astype(np.float64), self._explain(users, items)
+        all_items, all_scores = signals.top_n(scores, depth)
+        bought = self.bought_[users].tocoo()
+        scores[bought.row, bought.col] = -np.inf
+        new_items, new_scores = signals.top_n(scores, depth)
+        lists, rows, _ = self._merged(users, np.hstack([all_items, new_items]), np.hstack([all_scores, new_scores]))
+        if not explain:
+            return lists
+        position = np.arange(len(rows)) - lists.offsets[rows]
+        width = int(position.max()) + 1 if len(rows) else 0
+        grid = np.full((len(users), width), -1, dtype=np.int64)
+        grid[rows, position] = lists.items
+        reasons = np.asarray(self._explain(users, grid), dtype=object)[rows, position] if width else \
+            np.empty(0, dtype=object)
+        return CandidateLists(offsets=lists.offsets, items=lists.items, scores=lists.scores, reasons=reasons,
+                              bought=lists.bought)
+
+    def _merged(self, users: np.ndarray, items: np.ndarray,
+                scores: np.ndarray) -> tuple["CandidateLists", np.ndarray, np.ndarray]:
+        """Rows of (items, scores), -1 for none -> one list per customer without repeats, best first (ties:
+        lower product index), with bought-before flags and no reasons; also each kept place's row and column
+        in ``items``."""
+        width = items.shape[1]
+        rows = np.repeat(np.arange(len(users)), width)
+        cols = np.tile(np.arange(width), len(users))
+        flat, flat_scores = items.ravel().astype(np.int64), scores.ravel().astype(np.float32)
+        valid = flat >= 0
+        rows, cols, flat, flat_scores = rows[valid], cols[valid], flat[valid], flat_scores[valid]
+        order = np.lexsort((cols, flat, -flat_scores, rows))
+        rows, cols, flat, flat_scores = rows[order], cols[order], flat[order], flat_scores[order]
+        first = np.r_[True, (rows[1:] != rows[:-1]) | (flat[1:] != flat[:-1])] if len(rows) else \
+            np.empty(0, dtype=bool)
+        rows, cols, flat, flat_scores = rows[first], cols[first], flat[first], flat_scores[first]
+        offsets = np.zeros(len(users) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(users)), out=offsets[1:])
+        bought = self.bought_[users]
+        size = self.catalog_.size
+        keys = np.repeat(np.arange(len(users)), np.diff(bought.indptr)).astype(np.int64) * size + bought.indices
+        flags = np.isin(rows.astype(np.int64) * size + flat, keys)
+        lists = CandidateLists(offsets=offsets, items=flat, scores=flat_scores, reasons=None, bought=flags)
+        return lists, rows, cols
+
+    def popular_lists(self) -> dict[tuple[str, str], "Ranked"]:
+        """What is popular overall (``("all", "")``), per region and per category, ``serve_depth`` deep: the
+        cold-start, non-personal and top-up lists of every path (the model's own fallback popularity)."""
+        self._check_fitted()
+        cached = self.__dict__.get("_popular_lists")  # a cache, rebuilt after load
+        if cached is not None:
+            return cached
+        from models.recommenders.policy import Ranked
+
+        k = self.params.serve_depth
+        ok = np.ones(self.catalog_.size, dtype=bool)
+        lists = {("all", ""): self._popular(-1, ok, k)}
+        lists.update({("region", str(name)): self._popular(i, ok, k) for i, name in enumerate(self.regions_)})
+        lists.update({("category", str(name)): self._popular_in_category(i, ok, k)
+                      for i, name in enumerate(self.catalog_.categories)})
+        out = {key: Ranked(items=np.asarray(picks, dtype=np.int64), scores=np.asarray(scores, dtype=np.float32),
+                           reasons=np.asarray(why, dtype=object))
+               for key, (picks, scores, why) in lists.items()}
+        self.__dict__["_popular_lists"] = out
+        return out
+
+    def similar_lists(self, items: np.ndarray, explain: bool = True) -> "CandidateLists":
+        """Each product's ``similar_depth`` most similar products (what the model relates, then what is
+        popular in its category, then overall): the lists the API holds for product pages and event fold-in.
+
+        Parameters
+        ----------
+        items
+            Internal product indices (-1: unknown, an empty list).
+        explain
+            Work out each place's reason.
+        """
+        self._check_fitted()
+        items = np.asarray(items, dtype=np.int64)
+        n = self.params.similar_depth
+        out_items = np.full((len(items), n), -1, dtype=np.int64)
+        out_scores = np.zeros((len(items), n), dtype=np.float32)
+        reasons = np.full((len(items), n), "", dtype=object)
+        known = np.flatnonzero(items >= 0)
+        everything = np.ones(self.catalog_.size, dtype=bool)
+        for start in range(0, len(known), self.params.batch_size):
+            batch = known[start:start + self.params.batch_size]
+            try:
+                sim = np.array(self._similar_scores(items[batch]), dtype=np.float32)
+            except NotImplementedError:
+                break
+            sim[np.arange(len(batch)), items[batch]] = -np.inf
+            b_items, b_scores = self._select(sim, n, everything, None)
+            out_items[batch], out_scores[batch] = b_items, b_scores
+            if explain:
+                reasons[batch] = self._explain_similar(items[batch], b_items)
+        for row in known.tolist():
+            free = np.flatnonzero(out_items[row] < 0)
+            if not len(free):
+                continue
+            ok = everything.copy()
+            ok[out_items[row][out_items[row] >= 0]] = False
+            ok[items[row]] = False
+            picks, pick_scores, why = self._popular_in_category(int(self.catalog_.category[items[row]]), ok, len(free))
+            m = len(picks)
+            out_items[row, free[:m]], out_scores[row, free[:m]], reasons[row, free[:m]] = picks, pick_scores, why
+        valid = out_items >= 0
+        offsets = np.zeros(len(items) + 1, dtype=np.int64)
+        np.cumsum(valid.sum(axis=1), out=offsets[1:])
+        return CandidateLists(offsets=offsets, items=out_items[valid], scores=out_scores[valid],
+                              reasons=reasons[valid] if explain else None, bought=None)
+
+    def _policy_lists(self, explain: bool = True) -> "ModelLists":
+        return ModelLists(self, explain)
 
     @staticmethod
     def _select(scores: np.ndarray, n: int, allowed: np.ndarray,
@@ -300,88 +498,18 @@ class Recommender:
         """A short reason per recommended (customer, product); items of -1 get an empty reason."""
         return np.where(items >= 0, self.default_reason, "").astype(object)
 
-    # ------------------------------------------------------------------------------ cold start and fold-in
-
-    def _fold_in(self, ids: np.ndarray, history: pd.DataFrame | None, n: int, allowed: np.ndarray,
-                 exclude: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, sp.csr_matrix | None]:
-        """Fold-in of the request's history for customers without a fitted history; empty rows otherwise
-        (the region top-up then fills them)."""
-        items = np.full((len(ids), n), -1, dtype=np.int64)
-        scores = np.zeros((len(ids), n), dtype=np.float64)
-        reasons = np.full((len(ids), n), "", dtype=object)
-        rows = self._history_rows(ids, history)
-        if rows is None or rows.nnz == 0:
-            return items, scores, reasons, None
-        purchased = self._history_purchases(ids, history) if exclude else None
-        has = np.diff(rows.indptr) > 0
-        idx = np.flatnonzero(has)
-        try:
-            folded = np.asarray(self._score_history(rows[idx]), dtype=np.float32)
-        except NotImplementedError:
-            return items, scores, reasons, purchased
-        sub_items, sub_scores = self._select(folded, n, allowed, purchased[idx] if purchased is not None else None)
-        items[idx], scores[idx] = sub_items, sub_scores
-        reasons[idx] = self._explain_history(rows[idx], sub_items)
-        return items, scores, reasons, purchased
-
-    def _history_rows(self, ids: np.ndarray, history: pd.DataFrame | None) -> sp.csr_matrix | None:
-        """The request's events as a (len(ids), n_products) matrix weighted like the training interactions."""
-        if history is None or len(history) == 0:
-            return None
-        for col in (C.customer_id, C.product_id):
-            if col not in history.columns:
-                raise DataError(f"history: column '{col}' is missing")
-        rows = pd.Index(ids).get_indexer(history[C.customer_id].astype("str"))
-        cols = self.catalog_.products.to_internal(history[C.product_id], unknown="missing")
-        kind = history[C.event_type].astype("str") if C.event_type in history.columns else \
-            pd.Series(EventTypes.purchase, index=history.index)
-        weight = kind.map(self.event_weights_).fillna(0.0).to_numpy(dtype=np.float32)
-        keep = (rows >= 0) & (cols >= 0) & (weight > 0)
-        matrix = sp.csr_matrix((weight[keep], (rows[keep], cols[keep])), shape=(len(ids), self.catalog_.size))
-        matrix.sum_duplicates()
-        return matrix
-
-    def _history_purchases(self, ids: np.ndarray, history: pd.DataFrame) -> sp.csr_matrix:
-        if C.event_type in history.columns:
-            history = history[history[C.event_type].astype("str") == EventTypes.purchase]
-        rows = pd.Index(ids).get_indexer(history[C.customer_id].astype("str"))
-        cols = self.catalog_.products.to_internal(history[C.product_id], unknown="missing")
-        keep = (rows >= 0) & (cols >= 0)
-        matrix = sp.csr_matrix((np.ones(keep.sum(), np.float32), (rows[keep], cols[keep])),
-                               shape=(len(ids), self.catalog_.size))
-        matrix.sum_duplicates()
-        return matrix
-
     def _score_history(self, rows: sp.csr_matrix) -> np.ndarray:
-        """Dense scores of customers described only by ``rows`` (their events); NotImplementedError: none."""
+        """Dense scores of customers described only by ``rows``; NotImplementedError: none."""
         raise NotImplementedError
 
     def _explain_history(self, rows: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
         return self._explain(np.full(len(items), -1), items)
 
-    def _top_up(self, items: np.ndarray, scores: np.ndarray, reasons: np.ndarray, rows: np.ndarray,
-                region: np.ndarray, allowed: np.ndarray, excluded: sp.csr_matrix | None) -> None:
-        """Fill the empty (-1) places of ``rows`` with what is popular in each row's region (in place)."""
-        for k, row in enumerate(rows):
-            free = np.flatnonzero(items[row] < 0)
-            if not len(free):
-                continue
-            ok = allowed.copy()
-            ok[items[row][items[row] >= 0]] = False
-            if excluded is not None:
-                ok[excluded.indices[excluded.indptr[k]:excluded.indptr[k + 1]]] = False
-            picks, pick_scores, why = self._popular(int(region[k]), ok, len(free))
-            m = len(picks)
-            items[row, free[:m]], scores[row, free[:m]], reasons[row, free[:m]] = picks, pick_scores, why
-
     def _popular(self, region: int, ok: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Most popular ``ok`` products in ``region`` (-1: overall), with their share of buyers and reason."""
         if 0 <= region < len(self.region_ok_) and self.region_ok_[region]:
             score = self.region_score_[region]
-            orders = self.__dict__.setdefault("_region_orders", {})  # a cache, rebuilt after load
-            if region not in orders:
-                orders[region] = np.lexsort((np.arange(len(score)), -score))
-            order = orders[region]
+            order = np.lexsort((np.arange(len(score)), -score))
             why = f"popular in {self.regions_[region]}"
         else:
             score, order, why = self.fallback_score_, self.fallback_order_, "popular right now"
@@ -392,7 +520,8 @@ class Recommender:
 
     def similar(self, products: Iterable[object] | str, n: int = 10,
                 filters: Filters | None = None) -> pd.DataFrame:
-        """Products similar to each given product (a product page's "you may also like").
+        """Products similar to each given product (a product page's "you may also like"), by the policy over
+        :meth:`similar_lists`, as the API answers.
 
         Parameters
         ----------
@@ -409,41 +538,17 @@ class Recommender:
             ``product_id``, ``rank``, ``similar_product_id``, ``score``, ``reason``. A product the model cannot
             relate (unknown, or never bought with others) gets what is popular in its category.
         """
+        from models.recommenders import policy
+
         self._check_fitted()
         n = _positive_int(n, "n")
-        allowed = (filters or Filters()).allowed(self.catalog_)
+        filters = filters or Filters()
         ids = _id_array(products)
         codes = self.catalog_.products.to_internal(ids, unknown="missing")
-        items = np.full((len(ids), n), -1, dtype=np.int64)
-        scores = np.zeros((len(ids), n), dtype=np.float64)
-        reasons = np.full((len(ids), n), "", dtype=object)
-        known = np.flatnonzero(codes >= 0)
-        for start in range(0, len(known), self.params.batch_size):
-            batch = known[start:start + self.params.batch_size]
-            try:
-                sim = np.array(self._similar_scores(codes[batch]), dtype=np.float32)
-            except NotImplementedError:
-                break
-            sim[np.arange(len(batch)), codes[batch]] = -np.inf
-            b_items, b_scores = self._select(sim, n, allowed, None)
-            items[batch], scores[batch] = b_items, b_scores
-            reasons[batch] = self._explain_similar(codes[batch], b_items)
-        for row in range(len(ids)):
-            free = np.flatnonzero(items[row] < 0)
-            if not len(free):
-                continue
-            ok = allowed.copy()
-            ok[items[row][items[row] >= 0]] = False
-            category = -1
-            if codes[row] >= 0:
-                ok[codes[row]] = False
-                category = int(self.catalog_.category[codes[row]])
-            picks, pick_scores, why = self._popular_in_category(category, ok, len(free))
-            m = len(picks)
-            items[row, free[:m]], scores[row, free[:m]], reasons[row, free[:m]] = picks, pick_scores, why
-        strategy = np.full(len(ids), "", dtype=object)
-        frame = _long(ids, items, scores, reasons, strategy, self.catalog_.products, SIMILAR_COLUMNS)
-        return frame
+        lists = self._policy_lists()
+        picked = [policy.similar_one(lists, int(code), n, filters) for code in codes.tolist()]
+        return _frame(ids, [p.items for p in picked], [p.scores for p in picked], [p.reasons for p in picked],
+                      None, self.catalog_.products, SIMILAR_COLUMNS)
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         """Dense (len(items), n_products) similarity; NotImplementedError: the model relates no products."""
@@ -621,6 +726,74 @@ class Recommender:
         return out
 
 
+@dataclass(frozen=True)
+class CandidateLists:
+    """Ranked lists of several customers or products in one CSR: list ``k`` is ``offsets[k]:offsets[k + 1]``."""
+
+    offsets: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray  # float32, as the API stores them
+    reasons: np.ndarray | None
+    bought: np.ndarray | None  # bought before the cutoff (customers' lists only)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def row(self, k: int) -> Ranked:
+        """List ``k`` for the policy."""
+        s, e = int(self.offsets[k]), int(self.offsets[k + 1])
+        return Ranked(items=self.items[s:e], scores=self.scores[s:e],
+                      reasons=self.reasons[s:e] if self.reasons is not None else None,
+                      bought=self.bought[s:e] if self.bought is not None else None)
+
+
+class ModelLists:
+    """The policy's view of a fitted model's popular and similar lists (:class:`policy.Lists`)."""
+
+    def __init__(self, model: Recommender, explain: bool = True):
+        self.model = model
+        self.explain = explain
+        self.products = model.catalog_.table()
+        self._popular = model.popular_lists()
+        self._similar: dict[int, Ranked] = {}
+
+    def popular(self, scope: str, key: str) -> Ranked | None:
+        return self._popular.get((scope, key))
+
+    def prefetch(self, items: Iterable[int]) -> None:
+        """Work out the similar lists of ``items`` in one batch."""
+        todo = np.array(sorted({int(i) for i in items} - set(self._similar)), dtype=np.int64)
+        if len(todo):
+            got = self.model.similar_lists(todo, self.explain)
+            self._similar.update({int(item): got.row(k) for k, item in enumerate(todo.tolist())})
+
+    def similar(self, item: int) -> Ranked:
+        if item not in self._similar:
+            self.prefetch([item])
+        return self._similar[item]
+
+    def label(self, item: int) -> str:
+        return str(self.model.catalog_.names[item]) or str(self.model.catalog_.products.external_ids[item])
+
+
+def _frame(ids: np.ndarray, items: list[list[int]], scores: list[list[float]], reasons: list[list[str]],
+           strategies: list[str] | None, products: IdMap, columns: tuple[str, ...]) -> pd.DataFrame:
+    """One row per recommended item, best first within each input id, input order kept."""
+    counts = np.array([len(i) for i in items], dtype=np.int64)
+    flat = np.array([i for row in items for i in row], dtype=np.int64)
+    rank = np.concatenate([np.arange(1, c + 1) for c in counts]) if len(counts) else np.empty(0, np.int64)
+    data = {columns[0]: np.repeat(ids, counts).astype(object), columns[1]: rank.astype(np.int64),
+            columns[2]: products.to_external(flat), columns[3]: np.array([s for row in scores for s in row],
+                                                                         dtype=np.float64),
+            columns[4]: np.array([r for row in reasons for r in row], dtype=object)}
+    if strategies is not None:
+        data["strategy"] = np.repeat(np.array(strategies, dtype=object), counts)
+    frame = pd.DataFrame(data)
+    for col in (columns[0], columns[2], columns[4]) + (("strategy",) if strategies is not None else ()):
+        frame[col] = frame[col].astype("str")
+    return frame
+
+
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise DataError(f"{name} must be a positive integer, got {value!r}")
@@ -631,23 +804,6 @@ def _id_array(values: Iterable[object] | str) -> np.ndarray:
     if isinstance(values, (str, int, np.integer)):
         values = [values]
     return pd.Series(list(values), dtype="str").to_numpy(dtype=object)
-
-
-def _long(ids: np.ndarray, items: np.ndarray, scores: np.ndarray, reasons: np.ndarray, strategy: np.ndarray,
-          products: IdMap, columns: tuple[str, ...]) -> pd.DataFrame:
-    """One row per recommended item, best first within each input id, input order kept."""
-    valid = items >= 0
-    counts = valid.sum(axis=1)
-    rank = np.cumsum(valid, axis=1)[valid]
-    data = {columns[0]: np.repeat(ids, counts), columns[1]: rank.astype(np.int64),
-            columns[2]: products.to_external(items[valid]), columns[3]: scores[valid].astype(np.float64),
-            columns[4]: reasons[valid]}
-    if "strategy" in columns:
-        data["strategy"] = np.repeat(strategy, counts)
-    frame = pd.DataFrame(data)
-    for col in (columns[0], columns[2], columns[4]) + (("strategy",) if "strategy" in columns else ()):
-        frame[col] = frame[col].astype("str")
-    return frame
 
 
 def _sparse(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:

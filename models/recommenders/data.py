@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,9 @@ from features.config import InteractionConfig
 from features.exceptions import DataError
 from features.idmap import IdMap
 from features.interactions import interaction_matrix
+
+if TYPE_CHECKING:
+    from models.recommenders.policy import ProductTable
 
 NS_PER_DAY = 86_400 * 10**9
 # Free-text product name columns looked for, best first: a products table's, then an extra transaction column
@@ -51,6 +55,20 @@ class Catalog:
     @property
     def size(self) -> int:
         return len(self.products)
+
+    def table(self) -> "ProductTable":
+        """The attributes the recommendation policy's filters read (built once)."""
+        return self._table
+
+    @cached_property
+    def _table(self) -> "ProductTable":
+        from models.recommenders.policy import ProductTable
+
+        return ProductTable(in_stock=np.asarray(self.in_stock, dtype=bool),
+                            category=np.asarray(self.category, dtype=np.int64),
+                            price=np.asarray(self.price, dtype=np.float64),
+                            category_index={str(c): i for i, c in enumerate(self.categories)},
+                            product_codes=lambda ids: self.products.to_internal(list(ids), unknown="skip"))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Arrays for :func:`numpy.savez` (text as fixed-width unicode, so no pickle is needed)."""

@@ -31,7 +31,7 @@ class Filters:
     in_stock_only
         Drop products the catalogue marks as out of stock.
     categories
-        Keep only products in these categories (``None``: any category).
+        Keep only products in these categories (``None`` or empty: any category).
     exclude_categories
         Drop products in these categories.
     price_min, price_max
@@ -50,7 +50,8 @@ class Filters:
     exclude_products: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "categories", _texts(self.categories))
+        # No category named is no category filter (an empty list from a query string is not "nothing").
+        object.__setattr__(self, "categories", _texts(self.categories) or None)
         object.__setattr__(self, "exclude_categories", _texts(self.exclude_categories) or ())
         object.__setattr__(self, "exclude_products", _texts(self.exclude_products) or ())
         for name in ("price_min", "price_max"):
@@ -60,8 +61,15 @@ class Filters:
         if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
             raise DataError(f"filters: price_min ({self.price_min}) is above price_max ({self.price_max})")
 
+    @property
+    def plain(self) -> bool:
+        """No category, price or product filter (only stock and already bought)."""
+        return (self.categories is None and not self.exclude_categories and self.price_min is None
+                and self.price_max is None and not self.exclude_products)
+
     def allowed(self, catalog: Catalog) -> np.ndarray:
-        """Boolean mask over the catalogue's internal product indices of what these filters let through.
+        """Boolean mask over the catalogue's internal product indices of what these filters let through
+        (:func:`models.recommenders.policy.allowed`, the one implementation of the filters).
 
         Parameters
         ----------
@@ -72,25 +80,6 @@ class Filters:
         -------
         numpy.ndarray of bool, one per product
         """
-        keep = np.ones(catalog.size, dtype=bool)
-        if self.in_stock_only:
-            keep &= catalog.in_stock
-        if self.categories is not None or self.exclude_categories:
-            names = np.append(catalog.categories.astype(object), None)  # code -1 -> None
-            product_category = names[catalog.category]
-            if self.categories is not None:
-                keep &= np.isin(product_category, np.array(self.categories, dtype=object))
-            if self.exclude_categories:
-                keep &= ~np.isin(product_category, np.array(self.exclude_categories, dtype=object))
-        if self.price_min is not None or self.price_max is not None:
-            price = catalog.price
-            known = np.isfinite(price)
-            keep &= known
-            if self.price_min is not None:
-                keep &= np.where(known, price, -np.inf) >= self.price_min
-            if self.price_max is not None:
-                keep &= np.where(known, price, np.inf) <= self.price_max
-        if self.exclude_products:
-            codes = catalog.products.to_internal(self.exclude_products, unknown="skip")
-            keep[codes] = False
-        return keep
+        from models.recommenders.policy import allowed
+
+        return allowed(self, catalog.table(), np.arange(catalog.size))

@@ -34,7 +34,7 @@ from features.exceptions import ConfigError, DataError
 from models.ranking.features import CandidateFeatures, PairFeatures
 from models.ranking.lambdarank import LambdaRanker, RankerParams
 from models.recommenders import signals
-from models.recommenders.base import Recommender, RecommenderParams
+from models.recommenders.base import CandidateLists, Recommender, RecommenderParams
 from models.recommenders.config import Params, model_section, parse_params
 from models.recommenders.data import TrainingData, latest_cutoff, tables_before
 from models.recommenders.repeat import timing_reason
@@ -93,9 +93,12 @@ class TwoStageParams(RecommenderParams):
     features
         Windows of the product and pair features.
     serve_depth
-        Reranked products kept per customer (one list with, one without already bought products).
+        Reranked products kept per customer, one list with and one without already bought products
+        (:class:`RecommenderParams`).
     fold_in
-        Generator that folds in the events of a customer the model does not know (item-item from them).
+        Generator whose item-item relation names the product of a customer's history that a recommendation
+        goes with (the reason's anchor). Live events fold in through the similar-product lists
+        (:mod:`models.recommenders.policy`).
     similar
         Generator that answers "similar products".
     max_train_customers
@@ -114,7 +117,6 @@ class TwoStageParams(RecommenderParams):
     generators: dict[str, GeneratorSpec] = Field(default_factory=dict)
     ranker: RankerParams = RankerParams()
     features: PairFeatures = PairFeatures()
-    serve_depth: int = Field(100, ge=1)
     fold_in: str = "bm25"
     similar: str = "itemknn"
     max_train_customers: int = Field(30_000, ge=1)
@@ -465,23 +467,22 @@ class TwoStage(Recommender):
 
     # ------------------------------------------------------------------------------------------- serving
 
-    def _recommend_users(self, users: np.ndarray, n: int, allowed: np.ndarray,
-                         excluded: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lists = self.serve_["new" if excluded is not None else "all"]
-        items = np.full((len(users), n), -1, dtype=np.int64)
-        scores = np.zeros((len(users), n), dtype=np.float64)
-        reasons = np.full((len(users), n), "", dtype=object)
-        for r, u in enumerate(users):
-            row = lists["items"][u].astype(np.int64)
-            ok = (row >= 0) & allowed[np.maximum(row, 0)]
-            if excluded is not None:
-                ok &= ~np.isin(row, excluded.indices[excluded.indptr[r]:excluded.indptr[r + 1]])
-            picked = np.flatnonzero(ok)[:n]
-            m = len(picked)
-            items[r, :m] = row[picked]
-            scores[r, :m] = lists["score"][u, picked]
-            reasons[r, :m] = [self._reason_text(lists, u, j) for j in picked]
-        return items, scores, reasons
+    def candidate_lists(self, users: np.ndarray, explain: bool = True) -> CandidateLists:
+        """The reranked lists precomputed at the fit: the ``serve_depth`` best products merged with the
+        ``serve_depth`` best not bought before (see :meth:`Recommender.candidate_lists`)."""
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        full, new = self.serve_["all"], self.serve_["new"]
+        items = np.hstack([full["items"][users], new["items"][users]]).astype(np.int64)
+        scores = np.hstack([full["score"][users], new["score"][users]])
+        lists, rows, cols = self._merged(users, items, scores)
+        if not explain:
+            return lists
+        depth = full["items"].shape[1]
+        reasons = np.array([self._reason_text(full if c < depth else new, int(users[r]), c % depth)
+                            for r, c in zip(rows.tolist(), cols.tolist())], dtype=object)
+        return CandidateLists(offsets=lists.offsets, items=lists.items, scores=lists.scores, reasons=reasons,
+                              bought=lists.bought)
 
     def _reason_text(self, lists: dict[str, np.ndarray], user: int, slot: int) -> str:
         kind = int(lists["reason"][user, slot])
@@ -502,21 +503,6 @@ class TwoStage(Recommender):
         if kind == REASON_POPULAR:
             return "popular right now"
         return "customers with similar taste bought this"
-
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        scores = np.full((len(users), self.catalog_.size), -np.inf, dtype=np.float32)
-        lists = self.serve_["all"]
-        for r, u in enumerate(users):
-            row = lists["items"][u]
-            ok = row >= 0
-            scores[r, row[ok]] = lists["score"][u, ok]
-        return scores
-
-    def _score_history(self, rows: sp.csr_matrix) -> np.ndarray:
-        return self.generators_[self.params.fold_in]._score_history(rows)
-
-    def _explain_history(self, rows: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-        return self.generators_[self.params.fold_in]._explain_history(rows, items)
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         return self.generators_[self.params.similar]._similar_scores(items)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from serving.erasure import Erasures
 from serving.events import EventJournal
 from serving.metrics import Metrics
 from serving.ratelimit import RateLimiter, retry_after
-from serving.recommend import Filters
+from models.recommenders.filters import Filters
 from serving.schemas import MAX_CATEGORIES, Category
 from serving.settings import ServingSettings
 from serving.snapshot import Snapshot
@@ -95,7 +96,10 @@ async def filters_dep(
 def make_filters(exclude_bought: bool | None, category: list[str] | None, exclude_category: list[str] | None,
                  in_stock_only: bool, price_min: float | None, price_max: float | None, source: str = "query"
                  ) -> Filters:
-    """Filters from request parameters; a price band upside down is a 422."""
+    """Filters from request parameters; a price that is not a finite number or a band upside down is a 422."""
+    for name, value in (("price_min", price_min), ("price_max", price_max)):
+        if value is not None and not math.isfinite(value):
+            raise invalid(name, "must be a finite number", source)
     if price_min is not None and price_max is not None and price_min > price_max:
         raise invalid("price_min", f"must not exceed price_max ({price_max:g})", source)
     return Filters(exclude_bought=exclude_bought, categories=tuple(category or ()),

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.auth import ApiKey
-from serving.recommend import Filters
+from models.recommenders.filters import Filters
 from serving.schemas import ID_PATTERN, MAX_CATEGORIES, MAX_N
 
 FastPath = Callable[[Scope], Response | None]

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from serving.artifacts import write_churn_artifacts, write_clv_artifacts, write_recommender_artifacts
+from training.layout import write_churn_artifacts, write_clv_artifacts, write_recommender_artifacts
 from serving.auth import create_key
 from serving.settings import ServingSettings
 from training.settings import CHAMPION, CHURN, CLV, RECOMMENDER

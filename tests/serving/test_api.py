@@ -101,14 +101,19 @@ def test_views_boost_related_items_for_a_known_customer(served):
     def ranks(body):
         return {i["product_id"]: r for r, i in enumerate(body["items"])}
 
+    def related(p: int) -> list[str]:  # the layout's similar lists: p + 1, p + 2, ... (7, 14, 21, 28 out of stock)
+        return [product((p + d) % 30) for d in (1, 2, 3) if (p + d) % 30 % 7]
+
     before = ranks(served.get(REC.format("C0005") + "?n=20").json())
-    served.post("/v1/events", json={"customer_id": "C0005", "product_id": "P020", "event_type": "cart"})
+    # The product whose related items the list ranks lowest: a cart event must lift them.
+    touched = max(range(30), key=lambda p: sum(before.get(q, 20) for q in related(p)))
+    served.post("/v1/events", json={"customer_id": "C0005", "product_id": product(touched), "event_type": "cart"})
     after_body = served.get(REC.format("C0005") + "?n=20").json()
     after = ranks(after_body)
     assert after_body["strategy"] == "personal"
-    related = [p for p in ("P022", "P023", "P024", "P025") if p in after]  # P021 is out of stock
-    assert related and sum(after[p] for p in related) < sum(before.get(p, 20) for p in related), (before, after)
-    assert any(i["reason"] == "goes with Item 20 in your cart" for i in after_body["items"])
+    lifted = related(touched)
+    assert sum(after.get(q, 20) for q in lifted) < sum(before.get(q, 20) for q in lifted), (before, after)
+    assert any(i["reason"] == f"goes with Item {touched} in your cart" for i in after_body["items"])
 
 
 def test_a_purchase_is_excluded_from_the_next_recommendations_without_retraining(served):

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.artifacts import ArtifactError, find_serving_folder, read_manifest
+from training.layout import ArtifactError, find_serving_folder, read_manifest
 from serving.compiled import RecommenderPart, ScoresPart, compile_folder
 from serving.erasure import Erasures
 from serving.metrics import Metrics
-from serving.recommend import _ranked
+from serving.recommend import lists_of
 from serving.snapshot import ModelInfo, assemble
 from serving.store import ModelStore
 from tests.serving.helpers import layout_tables, register, settings_for, write_layouts
@@ -33,7 +33,8 @@ def test_recommender_arrays_match_the_tables(tmp_path, tables):
     for c in ("C0000", "C0017"):
         row = rec.customer_ids.index(c)
         s, e = rec.a["rec_offsets"][row:row + 2]
-        items, scores, _, bought_before = _ranked(rec, s, e)
+        ranked = lists_of(rec).ranked(row)
+        items, scores, bought_before = ranked.items, ranked.scores, ranked.bought
         expected = recs[recs.customer_id == c].sort_values("rank")
         assert [rec.product_ids[i] for i in items] == expected.product_id.tolist()
         assert scores.tolist() == pytest.approx(expected.score.tolist())
@@ -51,9 +52,8 @@ def test_unsorted_recommendations_and_unlisted_products_are_handled(tmp_path, ta
     t["products"] = t["products"][t["products"].product_id != "P005"]
     rec = compiled(tmp_path, {"recommender": t}, "recommender")
     row = rec.customer_ids.index("C0001")
-    s, e = rec.a["rec_offsets"][row:row + 2]
     expected = tables["recommender"]["recommendations"].query("customer_id == 'C0001'").sort_values("rank")
-    assert [rec.product_ids[i] for i in _ranked(rec, s, e)[0]] == expected.product_id.tolist()
+    assert [rec.product_ids[i] for i in lists_of(rec).ranked(row).items] == expected.product_id.tolist()
     p5 = rec.product_index["P005"]
     assert not rec.a["prod_in_stock"][p5] and rec.product_names[p5] is None  # not in the catalogue: hidden
 
@@ -128,7 +128,8 @@ def test_store_swaps_when_the_champion_moves_and_survives_a_broken_version(tmp_p
 
 
 def test_the_stored_order_shortcut_answers_like_the_general_path(tmp_path, tables):
-    from serving.recommend import Filters, RecentEvent, recommend
+    from models.recommenders.filters import Filters
+    from serving.recommend import RecentEvent, recommend
 
     parts = {k: compiled(tmp_path / k, tables, k) for k in ("recommender", "churn", "clv")}
     models = {k: ModelInfo(k, f"clientele-{k}", "1", None, "now", p.manifest) for k, p in parts.items()}

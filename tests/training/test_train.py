@@ -24,6 +24,7 @@ def light_recommender_config(path: Path) -> Path:
     gens = config["clientele"]["generators"]
     config["clientele"]["generators"] = {k: gens[k] for k in ("repeat", "bm25", "itemknn", "popularity") if k in gens}
     config["clientele"]["ranker"].update({"n_estimators": 60, "early_stopping_rounds": 10})
+    config["clientele"].update({"serve_depth": 20, "similar_depth": 10})
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -42,8 +43,7 @@ def write_config(folder: Path, name: str, churn: dict | None = None, recommender
         cfg["clientele"]["ranker"].update(recommender)
         rec.write_text(yaml.safe_dump(cfg))
     train = {"seed": seed, "synthetic": {"preset": "beauty", "customers": 800, "seed": 3, "out": str(folder / "demo")},
-             "churn": str(folder / f"{name}-churn.yaml"), "recommender": str(rec),
-             "recommendations_per_customer": 20, "similar_per_product": 10}
+             "churn": str(folder / f"{name}-churn.yaml"), "recommender": str(rec)}
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(train))
     return path

@@ -12,7 +12,8 @@ from serving.api.deps import FiltersDep, ModelsDep, RecommendationsKey, Services
 from serving.api.fastpath import authorise, path_id, query, with_fast_path
 from serving.api.responses import AUTH_RESPONSES, BODY_RESPONSES, MODEL_RESPONSES, OrjsonResponse
 from serving.auth import RECOMMENDATIONS_READ
-from serving.recommend import Filters, recommend
+from models.recommenders.filters import Filters
+from serving.recommend import recommend
 from serving.schemas import (ID_PATTERN, ID_RULE, MAX_N, BatchRecommendationsRequest, BatchRecommendationsResponse,
                              RecommendationsResponse)
 from serving.snapshot import Snapshot
@@ -40,8 +41,7 @@ def _one(services: Services, snap: Snapshot, customer_id: str, n: int, filters: 
             events = journal.recent(pseudonym)
     settings = services.settings
     strategy, items = recommend(snap, customer_id, n, filters, events,
-                                consent_when_unknown=settings.consent_when_unknown, erased=erased,
-                                event_boost=settings.event_boost)
+                                consent_when_unknown=settings.consent_when_unknown, erased=erased)
     return {"customer_id": customer_id, "strategy": strategy, "model_version": snap.label("recommender"),
             "items": items}
 

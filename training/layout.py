@@ -1,4 +1,8 @@
-"""The serving layout: the folder each registered model version carries for the API (the training contract).
+"""The serving layout: the folder each registered model version carries for the API, owned here alone.
+
+Training's export (:mod:`training.export`) writes it through :func:`write_manifest` and the tables below;
+serving (:mod:`serving.compiled`, :mod:`serving.registry`) reads it through :func:`read_manifest` and
+:func:`find_serving_folder`. File names, required columns and the format version live in this module only.
 
 Every version of the three registered models (``settings.model_name(kind)``: ``clientele-recommender``,
 ``clientele-churn``, ``clientele-clv``) is an MLflow pyfunc model whose artefacts include a folder
@@ -7,15 +11,17 @@ Every version of the three registered models (``settings.model_name(kind)``: ``c
 Columns beyond those listed are ignored; a listed column that is missing is an :class:`ArtifactError`.
 
 Recommender (``manifest.json``: ``{"kind": "recommender", "format_version": 1, "cutoff": ISO date,
-"preset": str, "exclude_bought_default": bool, "k": int, "created_at": ISO}``)
+"preset": str, "exclude_bought_default": bool, "k": int, "events": {"weights", "decay", "max_products",
+"boost"}, "created_at": ISO}``; ``exclude_bought_default`` and ``events`` are the model's policy settings,
+:class:`models.recommenders.policy.EventSettings`, the package's defaults when absent)
 
 ``products.parquet``
     product_id str, name str|null, category str|null, price float|null, in_stock bool — every product the
     other tables mention.
 ``recommendations.parquet``
-    customer_id str, rank int (1 = best), product_id str, score float, reason str — the top-k personal
-    recommendations of every customer with history at the cutoff, sorted by customer_id then rank (k about
-    100). Already-bought products are INCLUDED: serving applies ``exclude_bought``, stock, category and price.
+    customer_id str, rank int (1 = best), product_id str, score float, reason str — each personal customer's
+    ranked candidates (:meth:`Recommender.candidate_lists`: the best k products merged with the best k not bought
+    before), sorted by customer_id then rank. The policy applies ``exclude_bought``, stock, category and price.
 ``bought.parquet``
     customer_id, product_id — the distinct products each customer bought before the cutoff.
 ``similar.parquet``
@@ -122,14 +128,16 @@ def read_manifest(folder: str | Path, kind: str) -> dict[str, Any]:
     return manifest
 
 
-def _manifest(folder: Path, kind: str, cutoff: str, **extra: Any) -> None:
+def write_manifest(folder: Path, kind: str, cutoff: Any, **extra: Any) -> None:
+    """Write a serving folder's ``manifest.json``: kind, format version, cutoff, creation time and ``extra``."""
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {"kind": kind, "format_version": FORMAT_VERSION, "cutoff": str(pd.Timestamp(cutoff).isoformat()),
                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
 
 
-def _write(folder: Path, name: str, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+def write_table(folder: Path, name: str, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """Write one table of a serving folder, checked for the columns serving reads."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ArtifactError(f"{name}: column {missing[0]!r} is missing")
@@ -139,17 +147,20 @@ def _write(folder: Path, name: str, frame: pd.DataFrame, columns: tuple[str, ...
 def write_recommender_artifacts(folder: str | Path, *, products: pd.DataFrame, recommendations: pd.DataFrame,
                                 bought: pd.DataFrame, similar: pd.DataFrame, popular: pd.DataFrame,
                                 customers: pd.DataFrame, cutoff: str = "2024-01-01", preset: str = "beauty",
-                                exclude_bought_default: bool = True, k: int | None = None) -> Path:
+                                exclude_bought_default: bool = True, k: int | None = None,
+                                events: dict[str, Any] | None = None) -> Path:
     """Write a recommender serving folder from its six tables (see the module docstring)."""
     folder = Path(folder)
     recommendations = recommendations.sort_values(["customer_id", "rank"], kind="stable")
     k = k if k is not None else int(recommendations.groupby("customer_id").size().max()) if len(recommendations) \
         else 0
-    _manifest(folder, RECOMMENDER, cutoff, preset=preset, exclude_bought_default=exclude_bought_default, k=k)
+    extra = {"events": events} if events is not None else {}
+    write_manifest(folder, RECOMMENDER, cutoff, preset=preset, exclude_bought_default=exclude_bought_default, k=k,
+                   **extra)
     tables = {"products.parquet": products, "recommendations.parquet": recommendations, "bought.parquet": bought,
               "similar.parquet": similar, "popular.parquet": popular, "customers.parquet": customers}
     for name, frame in tables.items():
-        _write(folder, name, frame, REQUIRED[RECOMMENDER][name])
+        write_table(folder, name, frame, REQUIRED[RECOMMENDER][name])
     return folder
 
 
@@ -157,8 +168,8 @@ def write_churn_artifacts(folder: str | Path, *, scores: pd.DataFrame, cutoff: s
                           horizon_days: int = 90) -> Path:
     """Write a churn serving folder from its scores table."""
     folder = Path(folder)
-    _manifest(folder, CHURN, cutoff, horizon_days=horizon_days)
-    _write(folder, "scores.parquet", scores, REQUIRED[CHURN]["scores.parquet"])
+    write_manifest(folder, CHURN, cutoff, horizon_days=horizon_days)
+    write_table(folder, "scores.parquet", scores, REQUIRED[CHURN]["scores.parquet"])
     return folder
 
 
@@ -166,7 +177,7 @@ def write_clv_artifacts(folder: str | Path, *, scores: pd.DataFrame, profiles: p
                         cutoff: str = "2024-01-01") -> Path:
     """Write a CLV serving folder from its scores and profiles tables."""
     folder = Path(folder)
-    _manifest(folder, CLV, cutoff)
-    _write(folder, "scores.parquet", scores, REQUIRED[CLV]["scores.parquet"])
-    _write(folder, "profiles.parquet", profiles, REQUIRED[CLV]["profiles.parquet"])
+    write_manifest(folder, CLV, cutoff)
+    write_table(folder, "scores.parquet", scores, REQUIRED[CLV]["scores.parquet"])
+    write_table(folder, "profiles.parquet", profiles, REQUIRED[CLV]["profiles.parquet"])
     return folder

@@ -1,0 +1,408 @@
+"""The recommendation policy: what one customer or one product page is shown, decided in one place.
+
+Every path calls :func:`recommend_one` and :func:`similar_one`: :meth:`Recommender.recommend` (and with it the
+evaluation, batch scoring and the registered MLflow model) over the model's in-memory lists, and the API over the
+same lists memory-mapped (``serving/recommend.py``). They work on plain arrays: a customer's precomputed ranked
+list, the popular lists, the similar-product lists and the product attributes the filters read. The model
+decides *what* is in those lists; this module decides how a request turns them into a response, and nothing
+else does (``tests/test_parity.py`` compares the model with the HTTP responses for every kind of customer and
+filter).
+
+Decisions, each settled on purpose:
+
+- **Strategy.** A customer who refused profiling (or was erased) is ``non_personal``. A customer with a
+  precomputed list is ``personal``. Everyone else (unknown, or known without purchases) is ``cold_start``: the
+  events they had since the model's cutoff folded in when there are any, otherwise what is popular in their
+  region.
+- **Consent.** A non-personal list is the overall popular list (the category's when exactly one category is
+  asked), never anything derived from the customer's data or events. The caller's filters still apply, and
+  ``exclude_bought`` is one of them: the storefront asks for it, it profiles nobody.
+- **exclude_bought.** ``None`` takes the model's default (the industry preset's ``recommend.exclude_bought``,
+  saved with the model): repeat purchase matters in beauty and grocery, rarely in jewellery.
+- **Purchases since the cutoff** (live events) are always left out, whatever ``exclude_bought`` says: the
+  customer has just bought the product, its repurchase is not due on the next page. They also count as touched
+  products below ("goes with X you bought").
+- **Events since the cutoff.** The latest ``max_products`` distinct products the customer touched (newest first)
+  boost their similar products, each by the model's interaction weight of the event type (the
+  ``interactions.weights`` of ``features.yaml`` the model was trained with) times ``decay`` per older product.
+  The personal list, scaled to 0..1, plus ``boost`` times those boosts is re-ranked; the reason of an item is
+  the event's when the event contributed more than the list. Products touched but not bought stay eligible.
+- **Top-up.** A list that runs short (filters, short history) is topped up from what is popular in the asked
+  category (when exactly one is asked), then in the customer's region, then overall; scores never rise down a
+  list. Similar products are topped up from the product's category (overall when it has none).
+- **Scores** are rounded to six decimals (float32 scores printed as float64 read 0.8999999761581421).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from features.config import InteractionConfig
+from models.recommenders.filters import Filters
+
+PERSONAL = "personal"
+COLD_START = "cold_start"
+NON_PERSONAL = "non_personal"
+
+# How a reason names the touched product that brought an item in, per event type.
+EVENT_REASONS = {"purchase": "goes with {} you bought", "cart": "goes with {} in your cart",
+                 "wishlist": "similar to {} on your wishlist", "try_on": "similar to {} you tried on",
+                 "view": "similar to {} you viewed"}
+_DEFAULT_EVENT_REASON = "similar to {} you viewed"
+
+EVENT_DECAY = 0.85
+EVENT_MAX_PRODUCTS = 10
+EVENT_BOOST = 0.5
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """How live events change a list (saved with the model, read by every path).
+
+    Attributes
+    ----------
+    weights
+        Strength of each event type (the model's interaction weights; the features package's defaults when
+        none are given); a type without a weight is ignored.
+    decay
+        Each older touched product counts this much less than the one after it.
+    max_products
+        Most recent distinct touched products that count.
+    boost
+        Weight of the events' related products against the personal list (scaled to 0..1).
+    """
+
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(InteractionConfig().weights))
+    decay: float = EVENT_DECAY
+    max_products: int = EVENT_MAX_PRODUCTS
+    boost: float = EVENT_BOOST
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able form (the serving manifest's ``events``)."""
+        return {"weights": {k: float(v) for k, v in self.weights.items()}, "decay": float(self.decay),
+                "max_products": int(self.max_products), "boost": float(self.boost)}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> "EventSettings":
+        """Read :meth:`as_dict`'s form; absent keys take the defaults above."""
+        values = dict(values or {})
+        weights = values.get("weights")
+        return cls(weights=dict(weights) if weights is not None else dict(InteractionConfig().weights), decay=float(values.get("decay", EVENT_DECAY)),
+                   max_products=int(values.get("max_products", EVENT_MAX_PRODUCTS)),
+                   boost=float(values.get("boost", EVENT_BOOST)))
+
+
+@dataclass(frozen=True)
+class ProductTable:
+    """Product attributes the filters read, on internal product codes."""
+
+    in_stock: np.ndarray
+    category: np.ndarray  # code, -1 unknown
+    price: np.ndarray  # NaN unknown
+    category_index: Mapping[str, int]
+    product_codes: Callable[[Sequence[str]], np.ndarray]  # external ids -> codes (unknown ones left out)
+
+    @property
+    def size(self) -> int:
+        return len(self.in_stock)
+
+
+def allowed(filters: Filters, products: ProductTable, items: np.ndarray) -> np.ndarray:
+    """Which of ``items`` (internal codes, -1 for none) the filters let through.
+
+    Parameters
+    ----------
+    filters
+        The caller's filters (``exclude_bought`` is not applied here: it needs the customer).
+    products
+        Product attributes.
+    items
+        Product codes, any shape.
+
+    Returns
+    -------
+    numpy.ndarray of bool, the shape of ``items``
+    """
+    items = np.asarray(items)
+    keep = items >= 0
+    codes = np.where(keep, items, 0)
+    if filters.in_stock_only:
+        keep &= products.in_stock[codes]
+    if filters.categories is not None:
+        wanted = [products.category_index[c] for c in filters.categories if c in products.category_index]
+        keep &= np.isin(products.category[codes], wanted)
+    if filters.exclude_categories:
+        unwanted = [products.category_index[c] for c in filters.exclude_categories if c in products.category_index]
+        if unwanted:
+            keep &= ~np.isin(products.category[codes], unwanted)
+    if filters.price_min is not None or filters.price_max is not None:
+        price = products.price[codes]
+        with np.errstate(invalid="ignore"):
+            keep &= np.isfinite(price)
+            if filters.price_min is not None:
+                keep &= price >= filters.price_min
+            if filters.price_max is not None:
+                keep &= price <= filters.price_max
+    if filters.exclude_products:
+        keep &= ~np.isin(items, products.product_codes(filters.exclude_products))
+    return keep
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A ranked list (a customer's personal list, a popular list or a product's similar list), best first.
+
+    ``reasons[k]`` is the text of place k (any sequence: the API maps codes to a table lazily); ``bought`` says
+    whether the customer bought the product before the cutoff (personal lists only).
+    """
+
+    items: np.ndarray
+    scores: np.ndarray
+    reasons: Sequence[str] | None
+    bought: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class Lists(Protocol):
+    """The lists a policy reads besides the customer's own: the model's in memory, the API's memory-mapped."""
+
+    products: ProductTable
+
+    def popular(self, scope: str, key: str) -> Ranked | None:
+        """Popular list ``scope`` ("all", "region", "category") for ``key`` ("" for "all"); None if none."""
+
+    def similar(self, item: int) -> Ranked:
+        """Precomputed similar products of ``item`` (empty for an unknown product)."""
+
+    def label(self, item: int) -> str:
+        """How a reason names a product."""
+
+
+@dataclass(frozen=True)
+class Touched:
+    """What a customer did since the model's cutoff: products bought, and products touched (newest first)."""
+
+    bought: frozenset[int] = frozenset()
+    products: tuple[tuple[int, str], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.bought or self.products)
+
+
+NOTHING = Touched()
+
+
+def events_since(events: Iterable[tuple[float | None, str, int]], cutoff_ts: float | None,
+                 settings: EventSettings) -> Touched:
+    """The events of one customer that count, oldest first in ``events``: (epoch seconds or None for "since
+    the fit", event type, product code or -1).
+
+    Events before the cutoff are left out (the model saw them); unknown products and event types without a
+    weight too.
+    """
+    bought: set[int] = set()
+    touched: list[tuple[int, str]] = []
+    seen: set[int] = set()
+    for ts, kind, item in reversed(list(events)):
+        if item < 0 or (ts is not None and cutoff_ts is not None and ts < cutoff_ts):
+            continue
+        if kind == "purchase":
+            bought.add(item)
+        if settings.weights.get(kind, 0.0) > 0 and item not in seen and len(touched) < settings.max_products:
+            seen.add(item)
+            touched.append((item, kind))
+    return Touched(frozenset(bought), tuple(touched))
+
+
+@dataclass
+class Picked:
+    """The response for one customer or product: strategy and items (codes), scores, reasons."""
+
+    strategy: str = ""
+    items: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, item: int, score: float, reason: str) -> None:
+        self.items.append(item)
+        self.scores.append(score)
+        self.reasons.append(reason)
+
+
+def _round(value: float) -> float:
+    return round(float(value), 6)
+
+
+def _reason(reasons: Sequence[str] | None, k: int) -> str:
+    return reasons[k] if reasons is not None else ""
+
+
+def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, *, consent: bool,
+                  ranked: Ranked | None, bought: np.ndarray | None, region: str | None, touched: Touched,
+                  settings: EventSettings) -> Picked:
+    """Top-``n`` products for one customer (see the module docstring for every decision).
+
+    Parameters
+    ----------
+    lists
+        Popular and similar lists and product attributes.
+    n
+        Products wanted.
+    filters
+        The caller's filters.
+    exclude_bought
+        Leave out products bought before the cutoff (already resolved from the model's default).
+    consent
+        Whether the customer may be profiled (False for refused profiling and for erased customers).
+    ranked
+        The customer's precomputed personal list (None or empty: none).
+    bought
+        Product codes the customer bought before the cutoff (None: unknown customer).
+    region
+        The customer's region, for the top-up.
+    touched
+        Events since the cutoff (:func:`events_since`).
+    settings
+        The model's event settings.
+
+    Returns
+    -------
+    Picked
+    """
+    out = Picked()
+    products = lists.products
+    excluded = set(touched.bought)
+    if exclude_bought and bought is not None:
+        excluded.update(np.asarray(bought).tolist())
+    if not consent:
+        out.strategy = NON_PERSONAL
+        groups = [("category", filters.categories[0])] if filters.categories and len(filters.categories) == 1 else []
+        _fill(lists, out, n, groups + [("all", "")], filters, excluded)
+        return out
+    has_list = ranked is not None and len(ranked) > 0
+    if touched.products:
+        _blend(lists, out, n, filters, ranked if has_list else None, touched, excluded, settings)
+    elif has_list:
+        assert ranked is not None
+        keep = allowed(filters, products, ranked.items)
+        if exclude_bought and ranked.bought is not None:
+            keep &= ~ranked.bought
+        if touched.bought:
+            keep &= ~np.isin(ranked.items, list(touched.bought))
+        for k in np.flatnonzero(keep)[:n].tolist():
+            out.add(int(ranked.items[k]), _round(ranked.scores[k]), _reason(ranked.reasons, k))
+    out.strategy = PERSONAL if has_list else COLD_START
+    if len(out.items) < n:
+        groups = [("category", filters.categories[0])] if filters.categories and len(filters.categories) == 1 else []
+        if region:
+            groups.append(("region", region))
+        _fill(lists, out, n, groups + [("all", "")], filters, excluded)
+    return out
+
+
+def similar_one(lists: Lists, item: int, n: int, filters: Filters) -> Picked:
+    """Products similar to ``item`` (a product page's "you may also like"), filtered, topped up from what is
+    popular in its category (overall when it has none); the product itself never."""
+    out = Picked()
+    products = lists.products
+    similar = lists.similar(item)
+    keep = allowed(filters, products, similar.items) & (similar.items != item)
+    for k in np.flatnonzero(keep)[:n].tolist():
+        out.add(int(similar.items[k]), _round(similar.scores[k]), _reason(similar.reasons, k))
+    if len(out.items) < n:
+        category = int(products.category[item]) if 0 <= item < products.size else -1
+        name = _category_name(products, category)
+        group = [("category", name)] if name is not None else [("all", "")]
+        _fill(lists, out, n, group, filters, {item})
+    return out
+
+
+def _category_name(products: ProductTable, code: int) -> str | None:
+    if code < 0:
+        return None
+    for name, c in products.category_index.items():
+        if c == code:
+            return name
+    return None
+
+
+def _fill(lists: Lists, out: Picked, n: int, groups: list[tuple[str, str]], filters: Filters,
+          excluded: set[int]) -> None:
+    """Top ``out`` up to ``n`` from popular lists, in the order of ``groups``; scores never rise."""
+    seen = set(out.items) | excluded
+    for scope, key in groups:
+        if len(out.items) >= n:
+            return
+        popular = lists.popular(scope, key)
+        if popular is None or not len(popular):
+            continue
+        keep = allowed(filters, lists.products, popular.items)
+        floor = out.scores[-1] if out.scores else None
+        for k in np.flatnonzero(keep).tolist():
+            item = int(popular.items[k])
+            if item in seen:
+                continue
+            score = _round(popular.scores[k])
+            if floor is not None and score > floor:
+                score = floor
+            out.add(item, score, _reason(popular.reasons, k))
+            seen.add(item)
+            floor = score
+            if len(out.items) >= n:
+                return
+
+
+def _boosts(lists: Lists, touched: Touched, settings: EventSettings) -> dict[int, tuple[float, str]]:
+    """Related products of the touched ones: product -> (boost, reason of the strongest contribution)."""
+    acc: dict[int, float] = {}
+    best: dict[int, tuple[float, str]] = {}
+    for order, (item, kind) in enumerate(touched.products):
+        weight = settings.weights.get(kind, 0.0) * settings.decay ** order
+        similar = lists.similar(item)
+        if not len(similar):
+            continue
+        scores = np.asarray(similar.scores, dtype=np.float64)
+        top = scores.max()
+        # Scaled so each touched product gives its best match 1; rank order where scores say nothing.
+        norm = scores / top if top > 0 else 1.0 / (1.0 + np.arange(len(scores)))
+        reason = EVENT_REASONS.get(kind, _DEFAULT_EVENT_REASON).format(lists.label(item))
+        for q, v in zip(np.asarray(similar.items).tolist(), norm.tolist()):
+            if q == item:
+                continue
+            b = weight * v
+            acc[q] = acc.get(q, 0.0) + b
+            if b > best.get(q, (0.0, ""))[0]:
+                best[q] = (b, reason)
+    return {q: (v, best[q][1]) for q, v in acc.items() if q in best}
+
+
+def _blend(lists: Lists, out: Picked, n: int, filters: Filters, ranked: Ranked | None, touched: Touched,
+           excluded: set[int], settings: EventSettings) -> None:
+    """The personal list (scaled to 0..1) plus the boosts of recent events, re-ranked."""
+    candidates: dict[int, list[Any]] = {}  # item -> [score, reason, the list's own part]
+    if ranked is not None:
+        scores = np.asarray(ranked.scores, dtype=np.float64)
+        lo, hi = scores.min(), scores.max()
+        base = (scores - lo) / (hi - lo) if hi > lo else np.ones(len(scores))
+        for k, (item, b) in enumerate(zip(np.asarray(ranked.items).tolist(), base.tolist())):
+            candidates[item] = [b, _reason(ranked.reasons, k), b]
+    for item, (boost, why) in _boosts(lists, touched, settings).items():
+        add = settings.boost * boost
+        entry = candidates.get(item)
+        if entry is None:
+            candidates[item] = [add, why, 0.0]
+        else:
+            entry[0] += add
+            if add > entry[2]:
+                entry[1] = why
+    keys = np.array([i for i in candidates if i not in excluded], dtype=np.int64)
+    if not len(keys):
+        return
+    keys = keys[allowed(filters, lists.products, keys)]
+    for item in sorted(keys.tolist(), key=lambda i: -candidates[i][0])[:n]:
+        out.add(item, _round(candidates[item][0]), candidates[item][1])
