@@ -43,7 +43,7 @@ def create_app(settings: ServingSettings, *, start_background: bool = True) -> F
                            max_customers=settings.events_max_customers, replay_days=settings.events_replay_days)
     store = ModelStore(settings, erasures, metrics)
     keys = KeyStore(settings.keys_file)
-    services = Services(settings=settings, store=store, keys=keys, limiter=RateLimiter(settings.workers),
+    services = Services(settings=settings, store=store, keys=keys, limiter=RateLimiter(settings.workers, settings.rate_limit_burst_s),
                         journal=journal, erasures=erasures, metrics=metrics)
 
     @asynccontextmanager
@@ -52,7 +52,6 @@ def create_app(settings: ServingSettings, *, start_background: bool = True) -> F
         if not len(keys):
             log.warning("no API keys in %s: every /v1 call gets 401 until `clientele keys create` adds one",
                         settings.keys_file)
-        store.on_tick(keys.refresh)
         store.on_tick(metrics.flush)
         if start_background:
             store.start()

@@ -56,10 +56,12 @@ def keys_create(
     scopes: Annotated[str, typer.Option(help="Comma-separated: recommendations:read, scores:read, events:write, "
                                              "admin.")],
     rate_limit: Annotated[Optional[float], typer.Option("--rate-limit", help="Requests per second for this key "
-                                                                             "(default CLIENTELE_RATE_LIMIT_PER_S).")]
+                                                                             "(default CLIENTELE_RATE_LIMIT_PER_S); "
+                                                                             "it may send max(1, 2 x rate) at once "
+                                                                             "(CLIENTELE_RATE_LIMIT_BURST_S=2).")]
     = None,
 ) -> None:
-    """Create an API key and print it once: only its hash is stored."""
+    """Create an API key and print it once: only its hash is stored. It works on the server's next request."""
     from serving.auth import create_key
     from serving.settings import get_serving_settings
 
@@ -90,8 +92,9 @@ def keys_list(json_output: Annotated[bool, typer.Option("--json", help="Print JS
 
 @keys_app.command("revoke")
 @user_errors
-def keys_revoke(name: Annotated[str, typer.Argument(help="Name or id of the key.")]) -> None:
-    """Revoke a key: the running server refuses it within a second."""
+def keys_revoke(name: Annotated[str, typer.Argument(help="Id of the key, or its name when exactly one unrevoked "
+                                                          "key has that name.")]) -> None:
+    """Revoke a key: the running server refuses it from the next request on."""
     from serving.auth import revoke_key
     from serving.settings import get_serving_settings
 
