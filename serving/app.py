@@ -10,6 +10,7 @@ from typing import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.api import errors
@@ -65,7 +66,9 @@ def create_app(settings: ServingSettings, *, start_background: bool = True) -> F
             journal.close()
             mark_worker_dead()
 
-    app = FastAPI(title="Clientele", version="1", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package, not from a CDN.
+    app = FastAPIOffline(title="Clientele", version="1", description=DESCRIPTION, lifespan=lifespan,
+                         static_url="/docs-assets")
     app.state.services = services
     modules = (recommendations, products, scores, customers, events, models, health)
     for module in modules:

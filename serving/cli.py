@@ -26,9 +26,6 @@ def serve(
                                                                        "CLIENTELE_WORKERS or 1).")] = None,
 ) -> None:
     """Serve the API (uvicorn with uvloop and httptools); models load from the registry's champions."""
-    import uvicorn
-
-    from serving.app import configure_logging
     from serving.settings import get_serving_settings
 
     # Workers are fresh processes that read the environment: pass the options on through it.
@@ -36,13 +33,19 @@ def serve(
         if value is not None:
             os.environ[f"CLIENTELE_{name}"] = str(value)
     settings = get_serving_settings()
-    configure_logging(settings.log_level)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Every worker writes its samples here; emptied so a restart does not add up the last run's.
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every worker writes its samples here; emptied so a restart does not add up the last run's. Set before
+        # anything imports prometheus_client, which picks its mode once, at import (one worker runs in this
+        # very process and keeps its samples in memory).
         shutil.rmtree(settings.metrics_dir, ignore_errors=True)
         settings.metrics_dir.mkdir(parents=True, exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
+    import uvicorn
+
+    from serving.app import configure_logging
+
+    configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     uvicorn.run("serving.app:app_from_env", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, loop="uvloop", http="httptools", access_log=False,
