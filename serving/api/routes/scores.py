@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
-import io
 from typing import Annotated, Any, Iterator, Literal
 
 import numpy as np
@@ -13,6 +11,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from features.csvsafe import csv_row
 from serving.api.deps import ModelsDep, ScoresKey, Services, ServicesDep
 from serving.api.errors import invalid
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonResponse, problem
@@ -136,18 +135,15 @@ def _rows(snap: Snapshot, positions: np.ndarray, services: Services) -> list[dic
 
 
 def _csv_chunks(snap: Snapshot, positions: np.ndarray, services: Services) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(EXPORT_FIELDS)
-    yield buffer.getvalue().encode()
+    # csv_row neutralises ids and text that a spreadsheet would run as formulas (CSV injection, issue 11).
+    yield csv_row(EXPORT_FIELDS).encode()
     for start in range(0, len(positions), CSV_CHUNK):
-        buffer.seek(0)
-        buffer.truncate()
+        lines = []
         for row in _rows(snap, positions[start:start + CSV_CHUNK], services):
             reasons = row["churn_reasons"]
-            writer.writerow([("; ".join(reasons) if reasons else "") if f == "churn_reasons"
-                             else ("" if row[f] is None else row[f]) for f in EXPORT_FIELDS])
-        yield buffer.getvalue().encode()
+            lines.append(csv_row([("; ".join(reasons) if reasons else None) if f == "churn_reasons" else row[f]
+                                  for f in EXPORT_FIELDS]))
+        yield "".join(lines).encode()
 
 
 @router.get("/v1/scores", response_model=ScoresPage,
