@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from features.columns import Columns as C
 from features.columns import Tables
+from features.csvsafe import write_csv
 from features.config import FeatureConfig
 from features.exceptions import DataError
 from features.io import PARQUET_SUFFIXES, find_sources
@@ -267,7 +268,7 @@ def _write_rejects(rejects: pd.DataFrame, rejects_dir: str | Path | None, table:
     if rejects_dir and len(rejects):
         out = Path(rejects_dir) / f"{table}.rejects.{label}.csv"
         out.parent.mkdir(parents=True, exist_ok=True)
-        rejects.to_csv(out, index=False)
+        write_csv(rejects, out)
 
 
 def _count_duplicates(report: TableReport, rejects: pd.DataFrame, found: int) -> None:

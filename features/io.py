@@ -11,6 +11,7 @@ import pandas as pd
 from features.codes import factorize
 from features.columns import Columns as C
 from features.columns import Tables
+from features.csvsafe import write_csv
 from features.exceptions import DataError
 from features.mapping import DatasetMapping, TableMapping, load_mapping, to_number
 from features.schema import ID, SCHEMAS, TEXT, TableSchema
@@ -157,7 +158,7 @@ class Dataset:
         written = {}
         for table, rejects in self.rejects.items():
             target = out_dir / f"{table}.rejects.csv"
-            rejects.to_csv(target, index=False)
+            write_csv(rejects, target)  # raw ids and values: neutralised, a spreadsheet must not run them
             written[table] = str(target)
         return written
 

@@ -10,6 +10,7 @@ from typing import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.api import errors
@@ -43,7 +44,7 @@ def create_app(settings: ServingSettings, *, start_background: bool = True) -> F
                            max_customers=settings.events_max_customers, replay_days=settings.events_replay_days)
     store = ModelStore(settings, erasures, metrics)
     keys = KeyStore(settings.keys_file)
-    services = Services(settings=settings, store=store, keys=keys, limiter=RateLimiter(settings.workers),
+    services = Services(settings=settings, store=store, keys=keys, limiter=RateLimiter(settings.workers, settings.rate_limit_burst_s),
                         journal=journal, erasures=erasures, metrics=metrics)
 
     @asynccontextmanager
@@ -52,7 +53,6 @@ def create_app(settings: ServingSettings, *, start_background: bool = True) -> F
         if not len(keys):
             log.warning("no API keys in %s: every /v1 call gets 401 until `clientele keys create` adds one",
                         settings.keys_file)
-        store.on_tick(keys.refresh)
         store.on_tick(metrics.flush)
         if start_background:
             store.start()
@@ -66,7 +66,9 @@ def create_app(settings: ServingSettings, *, start_background: bool = True) -> F
             journal.close()
             mark_worker_dead()
 
-    app = FastAPI(title="Clientele", version="1", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline package, not from a CDN.
+    app = FastAPIOffline(title="Clientele", version="1", description=DESCRIPTION, lifespan=lifespan,
+                         static_url="/docs-assets")
     app.state.services = services
     modules = (recommendations, products, scores, customers, events, models, health)
     for module in modules:

@@ -2,8 +2,9 @@
 
 A key reads ``clt_<id>_<secret>``: the id finds the record, the hash of the whole key is compared with
 ``hmac.compare_digest``. The keys file (``settings.keys_file``) holds only ids, names, scopes and hashes, so a
-leaked file grants nothing; the server re-reads it when it changes, so a created or revoked key takes effect
-within a second, without a restart.
+leaked file grants nothing. Every worker looks at the file's inode, size and modification time on each request
+(one ``stat``, about a microsecond) and re-reads it when they change, so a created or revoked key takes effect on
+the next request, in every worker, without a restart.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -28,6 +30,8 @@ ADMIN = "admin"
 SCOPES = (RECOMMENDATIONS_READ, SCORES_READ, EVENTS_WRITE, ADMIN)
 PREFIX = "clt"
 _DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
+
+log = logging.getLogger("clientele.serving")
 
 
 class KeysError(ClienteleError):
@@ -91,11 +95,24 @@ class KeyFile:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def find(self, name_or_id: str) -> ApiKey:
-        for key in self.keys:
-            if key.id == name_or_id or key.name == name_or_id:
-                return key
-        raise KeysError(f"{self.path}: no key named {name_or_id!r}")
+    def find_live(self, name_or_id: str) -> ApiKey:
+        """The unrevoked key with this id, or the one unrevoked key with this name (several: an error listing
+        their ids, so the caller picks one)."""
+        by_id = [k for k in self.keys if k.id == name_or_id]
+        if by_id:
+            if by_id[0].revoked_at is not None:
+                raise KeysError(f"{self.path}: key {name_or_id} is already revoked ({by_id[0].revoked_at})")
+            return by_id[0]
+        live = [k for k in self.keys if k.name == name_or_id and k.revoked_at is None]
+        if len(live) == 1:
+            return live[0]
+        if live:
+            raise KeysError(f"{self.path}: {len(live)} live keys are named {name_or_id!r} "
+                            f"(ids {', '.join(k.id for k in live)}): revoke one by its id")
+        revoked = [k.id for k in self.keys if k.name == name_or_id]
+        if revoked:
+            raise KeysError(f"{self.path}: no live key named {name_or_id!r} (already revoked: {', '.join(revoked)})")
+        raise KeysError(f"{self.path}: no key with the id or name {name_or_id!r} (see `clientele keys list`)")
 
 
 def hash_key(key: str) -> str:
@@ -136,9 +153,10 @@ def create_key(path: Path, name: str, scopes: str | list[str], rate_limit: float
 
 
 def revoke_key(path: Path, name_or_id: str) -> ApiKey:
-    """Mark a key revoked (kept in the file so its name and history stay visible)."""
+    """Mark a key revoked (kept in the file so its name and history stay visible): by id, or by name when
+    exactly one unrevoked key has it."""
     keyfile = KeyFile.read(path)
-    key = keyfile.find(name_or_id)
+    key = keyfile.find_live(name_or_id)
     revoked = ApiKey(**{**asdict(key), "scopes": key.scopes,
                         "revoked_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     keyfile.keys = [revoked if k is key else k for k in keyfile.keys]
@@ -147,26 +165,33 @@ def revoke_key(path: Path, name_or_id: str) -> ApiKey:
 
 
 class KeyStore:
-    """The server's view of the keys file, reloaded when the file changes."""
+    """The server's view of the keys file, re-read on the first request after the file changes."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._by_id: dict[str, ApiKey] = {}
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self.refresh()
 
     def refresh(self) -> bool:
-        """Re-read the file if it changed; whether it did. A broken file keeps the keys already loaded."""
+        """Re-read the file if it changed; whether it did. A broken file keeps the keys already loaded (logged
+        once per change of the file)."""
         try:
-            st = self.path.stat()
-            stamp = (st.st_mtime_ns, st.st_size)
+            st = os.stat(self.path)
+            # The inode too: the file is replaced by a rename, so a same-sized rewrite within the file system's
+            # timestamp granularity still shows.
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             stamp = None
         if stamp == self._stamp:
             return False
-        keys = KeyFile.read(self.path).keys if stamp is not None else []
-        self._by_id = {k.id: k for k in keys if k.revoked_at is None}
         self._stamp = stamp
+        try:
+            keys = KeyFile.read(self.path).keys if stamp is not None else []
+        except KeysError as exc:
+            log.error("%s; the keys read before stay in use", exc)
+            return False
+        self._by_id = {k.id: k for k in keys if k.revoked_at is None}
         return True
 
     def __len__(self) -> int:
@@ -174,6 +199,7 @@ class KeyStore:
 
     def authenticate(self, presented: str) -> ApiKey | None:
         """The key's record when ``presented`` is a valid, unrevoked key; None otherwise."""
+        self.refresh()
         parts = presented.split("_", 2)
         record = self._by_id.get(parts[1]) if len(parts) == 3 and parts[0] == PREFIX else None
         expected = record.sha256 if record is not None else _DUMMY_HASH

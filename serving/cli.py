@@ -26,9 +26,6 @@ def serve(
                                                                        "CLIENTELE_WORKERS or 1).")] = None,
 ) -> None:
     """Serve the API (uvicorn with uvloop and httptools); models load from the registry's champions."""
-    import uvicorn
-
-    from serving.app import configure_logging
     from serving.settings import get_serving_settings
 
     # Workers are fresh processes that read the environment: pass the options on through it.
@@ -36,13 +33,19 @@ def serve(
         if value is not None:
             os.environ[f"CLIENTELE_{name}"] = str(value)
     settings = get_serving_settings()
-    configure_logging(settings.log_level)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Every worker writes its samples here; emptied so a restart does not add up the last run's.
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every worker writes its samples here; emptied so a restart does not add up the last run's. Set before
+        # anything imports prometheus_client, which picks its mode once, at import (one worker runs in this
+        # very process and keeps its samples in memory).
         shutil.rmtree(settings.metrics_dir, ignore_errors=True)
         settings.metrics_dir.mkdir(parents=True, exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
+    import uvicorn
+
+    from serving.app import configure_logging
+
+    configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     uvicorn.run("serving.app:app_from_env", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, loop="uvloop", http="httptools", access_log=False,
@@ -56,10 +59,12 @@ def keys_create(
     scopes: Annotated[str, typer.Option(help="Comma-separated: recommendations:read, scores:read, events:write, "
                                              "admin.")],
     rate_limit: Annotated[Optional[float], typer.Option("--rate-limit", help="Requests per second for this key "
-                                                                             "(default CLIENTELE_RATE_LIMIT_PER_S).")]
+                                                                             "(default CLIENTELE_RATE_LIMIT_PER_S); "
+                                                                             "it may send max(1, 2 x rate) at once "
+                                                                             "(CLIENTELE_RATE_LIMIT_BURST_S=2).")]
     = None,
 ) -> None:
-    """Create an API key and print it once: only its hash is stored."""
+    """Create an API key and print it once: only its hash is stored. It works on the server's next request."""
     from serving.auth import create_key
     from serving.settings import get_serving_settings
 
@@ -90,8 +95,9 @@ def keys_list(json_output: Annotated[bool, typer.Option("--json", help="Print JS
 
 @keys_app.command("revoke")
 @user_errors
-def keys_revoke(name: Annotated[str, typer.Argument(help="Name or id of the key.")]) -> None:
-    """Revoke a key: the running server refuses it within a second."""
+def keys_revoke(name: Annotated[str, typer.Argument(help="Id of the key, or its name when exactly one unrevoked "
+                                                          "key has that name.")]) -> None:
+    """Revoke a key: the running server refuses it from the next request on."""
     from serving.auth import revoke_key
     from serving.settings import get_serving_settings
 

@@ -4,9 +4,10 @@ Request timings are counted into per-worker buckets on the request path (a bisec
 added to the Prometheus histogram about once a second and before every scrape: in multiprocess mode each
 ``observe`` takes a lock and writes memory-mapped values, 12 us a request, a tenth of the whole budget.
 
-With several workers (``clientele serve --workers N``) prometheus_client runs in multiprocess mode: the serve
-command points ``PROMETHEUS_MULTIPROC_DIR`` at an emptied folder before the workers start, each worker writes
-its samples there, and ``/metrics`` on any worker reports the sum over workers (latency, counters) and one
+With one worker the samples stay in memory and ``/metrics`` reports this process's registry. With several
+workers (``clientele serve --workers N``) prometheus_client runs in multiprocess mode: the serve command points
+``PROMETHEUS_MULTIPROC_DIR`` at an emptied folder before the workers start (and before prometheus_client is
+imported), each worker writes its samples there, and ``/metrics`` on any worker reports the sum over workers (latency, counters) and one
 series per worker for the loaded model versions (``pid`` label), which shows a worker that has not swapped.
 """
 
@@ -17,13 +18,19 @@ import os
 import threading
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
-                               generate_latest)
+                               generate_latest, values)
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 
 def multiprocess_dir() -> str | None:
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+    """The folder the workers share, when this process's metrics live there.
+
+    prometheus_client chooses in-memory or memory-mapped values once, when it is imported: a folder named in
+    the environment only later holds nothing of this process, and reading it gave an empty /metrics (issue 11).
+    """
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+    return path if path and getattr(values.ValueClass, "_multiprocess", False) else None
 
 
 class Metrics:

@@ -13,18 +13,25 @@ class RateLimiter:
 
     Each worker holds its own buckets at ``rate / workers`` (the kernel spreads connections over the workers),
     so a key's limit across the server is about the configured rate without any shared state on the hot path.
+    A key's burst follows its own rate: ``max(1, rate * burst_s)`` (a global burst let a key of 2/s send 1000
+    requests at once, issue 11).
     """
 
-    def __init__(self, workers: int = 1, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, workers: int = 1, burst_s: float = 2.0, clock: Callable[[], float] = time.monotonic):
         self.share = 1.0 / max(1, workers)
+        self.burst_s = burst_s
         self.clock = clock
         self._buckets: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, key: str, rate: float, burst: float) -> float:
+    def burst(self, rate: float) -> float:
+        """Requests a key of ``rate`` per second may send at once, across the server."""
+        return max(1.0, rate * self.burst_s)
+
+    def acquire(self, key: str, rate: float) -> float:
         """0 when the request may go ahead, else the seconds until a token is free."""
+        burst = max(1.0, self.burst(rate) * self.share)
         rate = rate * self.share
-        burst = max(1.0, burst * self.share)
         now = self.clock()
         with self._lock:
             bucket = self._buckets.get(key)

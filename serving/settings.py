@@ -39,8 +39,9 @@ class ServingSettings(Settings):
     rate_limit_per_s: float = Field(500.0, gt=0)
     """Requests per second per API key across all workers (a key's own `rate_limit` overrides it)."""
 
-    rate_limit_burst: float = Field(1000.0, ge=1)
-    """Requests a key may send at once before the rate applies."""
+    rate_limit_burst_s: float = Field(2.0, gt=0)
+    """Seconds of its own rate a key may send at once before the rate applies: a key's burst is
+    max(1, rate x rate_limit_burst_s), so a key of 2 requests/s may send 4 at once, the default key 1000."""
 
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     """Largest request body; a batch of 1000 ids of 64 characters fits in about 70 kB."""

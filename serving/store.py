@@ -27,7 +27,7 @@ from training.settings import CHURN, CLV, RECOMMENDER
 log = logging.getLogger(__name__)
 
 KINDS = (RECOMMENDER, CHURN, CLV)
-TICK_S = 1.0  # how often the background thread looks at the reload marker and the keys file
+TICK_S = 1.0  # how often the background thread looks at the reload marker
 RETRY_S = 5.0  # first-load retry interval while the registry is unreachable or empty
 
 
@@ -147,7 +147,7 @@ class ModelStore:
     # -------------------------------------------------------------------------------------- background thread
 
     def on_tick(self, callback: Callable[[], Any]) -> None:
-        """Run ``callback`` about once a second in the background thread (keys file reload)."""
+        """Run ``callback`` about once a second in the background thread (metrics flush)."""
         self._ticks.append(callback)
 
     def start(self) -> None:
@@ -177,7 +177,7 @@ class ModelStore:
             for tick in self._ticks:
                 try:
                     tick()
-                except Exception as exc:  # noqa: BLE001 - a bad keys file must not stop model checks
+                except Exception as exc:  # noqa: BLE001 - a failed tick must not stop model checks
                     log.error("background task failed: %s", exc)
             stamp = self._marker()
             now = time.monotonic()

@@ -18,6 +18,7 @@ import pandas as pd
 from features.clv_summary import clv_summary
 from features.columns import Columns as C
 from features.columns import Tables
+from features.csvsafe import write_csv
 from features.config import FeatureConfig
 from features.exceptions import ClienteleError
 from features.pipeline import feature_frame
@@ -147,11 +148,11 @@ def bucket_scores(tables: dict[str, pd.DataFrame], data_end: pd.Timestamp, model
 
 
 def write_outputs(frames: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
-    """Each frame as Parquet and CSV."""
+    """Each frame as Parquet and CSV (text cells that a spreadsheet would run as formulas neutralised)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, frame in frames.items():
         frame.to_parquet(out_dir / f"{name}.parquet", index=False)
-        frame.to_csv(out_dir / f"{name}.csv", index=False)
+        write_csv(frame, out_dir / f"{name}.csv")  # ids and reasons neutralised for spreadsheets
         paths += [out_dir / f"{name}.parquet", out_dir / f"{name}.csv"]
     return paths

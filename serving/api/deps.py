@@ -68,9 +68,7 @@ class RequireScope:
         if self.scope is not None and not record.allows(self.scope):
             raise HTTPException(403, f"the key {record.name!r} lacks the scope {self.scope!r} this endpoint needs")
         request.scope["clientele.key"] = record.name
-        settings = services.settings
-        wait = services.limiter.acquire(record.id, record.rate_limit or settings.rate_limit_per_s,
-                                        settings.rate_limit_burst)
+        wait = services.limiter.acquire(record.id, record.rate_limit or services.settings.rate_limit_per_s)
         if wait:
             services.metrics.rate_limited.labels(record.name).inc()
             raise HTTPException(429, f"rate limit of the key {record.name!r} exceeded; retry later",

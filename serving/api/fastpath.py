@@ -87,8 +87,7 @@ def authorise(scope: Scope, required: str) -> ApiKey | None:
     record = services.keys.authenticate(presented)
     if record is None or not record.allows(required):
         return None
-    settings = services.settings
-    if services.limiter.acquire(record.id, record.rate_limit or settings.rate_limit_per_s, settings.rate_limit_burst):
+    if services.limiter.acquire(record.id, record.rate_limit or services.settings.rate_limit_per_s):
         return None
     scope["clientele.key"] = record.name
     return record

@@ -211,7 +211,24 @@ def test_export_filters_and_sorts(served):
     assert [r["customer_id"] for r in both] == sorted(r["customer_id"] for r in both)
     by_clv = _export(served, "sort=clv", limit=50)
     assert [r["clv"] for r in by_clv] == sorted((r["clv"] for r in by_clv), reverse=True)
-    assert _export(served, "risk_band=nonexistent") == []
+
+
+def test_export_filters_are_enumerated_and_unknown_values_are_422(served):
+    # Issue 11: `?risk_band=purple` answered 200 with nothing (filters were free text in OpenAPI).
+    r = served.get("/v1/scores?risk_band=purple", key="crm")
+    assert r.status_code == 422 and "risk_band" in r.json()["detail"] and "high" in r.json()["detail"], r.text
+    assert served.get("/v1/scores?lifecycle_stage=sleeping", key="crm").status_code == 422
+    r = served.get("/v1/scores?segment=loyal&segment=nonexistent", key="crm", headers={"Accept": "text/csv"})
+    assert r.status_code == 422
+    assert r.json()["detail"] == ("segment: unknown value 'nonexistent' (the served scores have: "
+                                  "at_risk, champions, loyal)")
+    assert served.get("/v1/scores?value_tier=platinum", key="crm").status_code == 422
+    params = {p["name"]: p["schema"] for p in
+              served.client.get("/openapi.json").json()["paths"]["/v1/scores"]["get"]["parameters"]}
+    enum = lambda name: next(s for s in params[name]["anyOf"] if s.get("type") == "array")["items"]["enum"]  # noqa
+    assert enum("risk_band") == ["low", "medium", "high"]
+    assert set(enum("lifecycle_stage")) >= {"new", "active", "at_risk", "lapsed"}
+    assert params["sort"]["enum"][0] == "value_at_risk"
 
 
 def test_export_csv_streams_the_same_rows(served):

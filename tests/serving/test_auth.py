@@ -6,6 +6,7 @@ import json
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_missing_key_message(served):
 
 
 def test_rate_limit_answers_429_with_retry_after(make_served):
-    served = make_served(rate_limit_per_s=1, rate_limit_burst=2)
+    served = make_served(rate_limit_per_s=1)  # burst: 2 x rate
     codes = [served.get("/v1/customers/C0001/recommendations", key="storefront").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
     r = served.get("/v1/customers/C0001/recommendations", key="storefront")
@@ -67,8 +68,26 @@ def test_rate_limit_answers_429_with_retry_after(make_served):
 
 
 def test_a_key_own_rate_limit_overrides_the_default(make_served):
-    served = make_served(rate_limit=0.5, rate_limit_burst=1)
+    served = make_served(rate_limit=0.5)  # burst max(1, 2 x 0.5) = 1
     assert [served.get("/v1/models", key="crm").status_code for _ in range(2)] == [200, 429]
+
+
+def test_a_key_burst_follows_its_own_rate_not_the_default(make_served):
+    # Issue 11: a key of 2/s answered 1,005 requests in its first second (the burst was the global 1000).
+    served = make_served(rate_limit=2)
+    codes = [served.get("/v1/models", key="crm").status_code for _ in range(30)]
+    assert codes[:4] == [200] * 4  # burst = 2 x rate
+    assert 429 in codes[4:8] and codes.count(200) <= 8, codes
+    # The default key of 500/s keeps its burst of 1000.
+    assert served.services.limiter.burst(served.settings.rate_limit_per_s) == 1000
+
+
+def test_new_and_revoked_keys_work_on_the_next_request(served):
+    # Issue 11: a new key was refused for about 2 s (the keys file was re-read once a second).
+    _, key = create_key(served.settings.keys_file, "late", "scores:read")
+    assert served.client.get("/v1/models", headers={"X-API-Key": key}).status_code == 200
+    revoke_key(served.settings.keys_file, "late")
+    assert served.client.get("/v1/models", headers={"X-API-Key": key}).status_code == 401
 
 
 def test_keys_file_holds_hashes_only_and_is_private(tmp_path):
@@ -86,7 +105,6 @@ def test_keys_file_holds_hashes_only_and_is_private(tmp_path):
 def test_revoked_keys_stop_working_without_restart(served):
     assert served.get("/v1/models", key="crm").status_code == 200
     revoke_key(served.settings.keys_file, "crm")
-    served.services.keys.refresh()  # what the background thread does every second
     assert served.get("/v1/models", key="crm").status_code == 401
     assert served.get("/v1/models", key="storefront").status_code == 200
 
@@ -103,6 +121,40 @@ def test_key_creation_rules(tmp_path):
     revoke_key(path, "crm")
     create_key(path, "crm", "scores:read,events:write")
     assert [k.scopes for k in KeyFile.read(path).keys] == [("scores:read",), ("scores:read", "events:write")]
+
+
+def test_revoke_by_name_revokes_the_live_key_not_an_old_one(tmp_path):
+    # Issue 11: `keys revoke NAME` revoked an already-revoked older key of that name and left the live one.
+    path = tmp_path / "keys.json"
+    old, _ = create_key(path, "crm", "scores:read")
+    revoke_key(path, "crm")
+    new, key = create_key(path, "crm", "scores:read")
+    assert revoke_key(path, "crm").id == new.id
+    assert KeyStore(path).authenticate(key) is None
+    with pytest.raises(KeysError, match=f"no live key named 'crm' \\(already revoked: {old.id}, {new.id}\\)"):
+        revoke_key(path, "crm")
+    with pytest.raises(KeysError, match=f"key {old.id} is already revoked"):
+        revoke_key(path, old.id)
+    with pytest.raises(KeysError, match="no key with the id or name 'nobody'"):
+        revoke_key(path, "nobody")
+
+
+def test_revoke_by_name_with_two_live_keys_asks_for_an_id(tmp_path):
+    path = tmp_path / "keys.json"
+    first, _ = create_key(path, "crm", "scores:read")
+    second, _ = create_key(path, "crm2", "scores:read")
+    keyfile = KeyFile.read(path)  # two live keys of one name: a file from an older version, or edited by hand
+    keyfile.keys = [first, replace(second, name="crm")]
+    keyfile.write()
+    with pytest.raises(KeysError, match=f"2 live keys are named 'crm' \\(ids {first.id}, {second.id}\\): revoke "
+                                        "one by its id"):
+        revoke_key(path, "crm")
+    refused = clientele(tmp_path, "keys", "revoke", "crm")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert first.id in refused.stderr and second.id in refused.stderr
+    assert clientele(tmp_path, "keys", "revoke", second.id).returncode == 0
+    assert [k.revoked_at is None for k in KeyFile.read(path).keys] == [True, False]
+    assert revoke_key(path, "crm").id == first.id  # now only one live key has the name
 
 
 def clientele(tmp_path, *args):

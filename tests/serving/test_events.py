@@ -99,3 +99,22 @@ def test_memory_stays_bounded(tmp_path):
     a.append_event("p2", "P1", "view", 1.0)
     a.append_event("p3", "P1", "view", 1.0)
     assert a.recent("p1") == [] and a.recent("p3")
+
+
+def test_an_event_that_cannot_be_written_answers_503_with_retry_after(served, monkeypatch):
+    # Issue 11: a journal write failure (disk full, read-only) answered 500; the sender must learn to retry.
+    import errno
+    import os
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    event = {"customer_id": "C0001", "product_id": "P001", "event_type": "view"}
+    monkeypatch.setattr("serving.events.os.fdatasync", disk_full)
+    r = served.post("/v1/events", json=event, key="ingest")
+    assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+    assert r.json()["detail"] == "the event could not be recorded (No space left on device); send it again later"
+    monkeypatch.undo()
+    assert served.post("/v1/events", json=event, key="ingest").status_code == 202
+    spec = served.client.get("/openapi.json").json()["paths"]["/v1/events"]["post"]["responses"]
+    assert "Retry-After" in spec["503"]["headers"]

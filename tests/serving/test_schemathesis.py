@@ -40,7 +40,7 @@ schema.app = APP
 def admin_key(registry, tmp_path_factory) -> str:
     settings = ServingSettings(data_dir=tmp_path_factory.mktemp("fuzzed"), cache_path=registry.root / "cache",
                                mlflow_tracking_uri=registry.settings.tracking_uri, poll_interval_s=3600,
-                               rate_limit_per_s=1e9, rate_limit_burst=1e9)
+                               rate_limit_per_s=1e9)
     keys = create_keys(settings)
     app = create_app(settings)
     app.state.services.store.check()  # loaded before the first case arrives

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from features.privacy import pseudonymise
+from serving.auth import create_key, revoke_key
 from tests.serving.conftest import Registry
 from tests.serving.helpers import (create_keys, free_port, layout_tables, register, settings_for,
                                    wait_until_every_worker_ready, write_layouts)
@@ -213,3 +215,38 @@ def test_an_acknowledged_event_survives_kill_9(registry, server_factory):
         assert top["product_id"] not in {i["product_id"] for i in items}
     finally:
         again.stop()
+
+
+def test_keys_take_effect_on_the_next_request_in_every_worker(registry, server_factory):
+    # Issue 11: a new key was refused (401) for about 2 s after `keys create`.
+    server = server_factory(registry, workers=2)
+    create_keys(server.settings)
+    server.start()
+    _, key = create_key(server.settings.keys_file, "late", "scores:read")
+    for _ in range(12):  # a new connection each time: the kernel spreads them over the workers
+        assert httpx.get(server.url + "/v1/models", headers={"X-API-Key": key}).status_code == 200
+    revoke_key(server.settings.keys_file, "late")
+    for _ in range(12):
+        assert httpx.get(server.url + "/v1/models", headers={"X-API-Key": key}).status_code == 401
+
+
+def test_one_worker_reports_metrics_and_serves_the_docs_offline(registry, server_factory):
+    server = server_factory(registry, workers=1)  # the demo's default
+    keys = create_keys(server.settings)
+    server.start()
+    assert httpx.get(server.url + "/v1/models", headers={"X-API-Key": keys["crm"]}).status_code == 200
+    # Issue 11: /metrics was empty with one worker (the multiprocess folder was set after prometheus_client was
+    # imported, so the worker counted in memory while /metrics read the empty folder).
+    metrics = httpx.get(server.url + "/metrics").text
+    assert 'clientele_model_version{kind="churn"} 1.0' in metrics, metrics[:2000]
+    assert 'clientele_requests_total{method="GET",route="/v1/models",status="200"} 1.0' in metrics
+
+    # /docs and /redoc load their scripts and styles from this server, not from a CDN.
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(server.url + page).text
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html)
+        assert assets, html
+        for asset in assets:
+            assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+            r = httpx.get(server.url + asset)
+            assert r.status_code == 200 and len(r.content) > 10_000, (asset, r.status_code)

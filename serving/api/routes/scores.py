@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
-import io
 from typing import Annotated, Any, Iterator, Literal
 
 import numpy as np
@@ -13,6 +11,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from features.csvsafe import csv_row
 from serving.api.deps import ModelsDep, ScoresKey, Services, ServicesDep
 from serving.api.errors import invalid
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonResponse, problem
@@ -30,7 +29,13 @@ EXPORT_FIELDS = ("customer_id", "churn_probability", "risk_band", "clv", "value_
 MAX_PAGE = 1000
 CSV_CHUNK = 5000
 SortKey = Literal["value_at_risk", "churn_probability", "clv", "p_alive", "customer_id"]
+# Names fixed by the models' code (training/export.py risk_band, models/segments/lifecycle.py): enumerated in
+# OpenAPI, anything else is a 422. RFM segments and value tiers are named in configs/segments.yaml, so they are
+# checked against the names of the served models at request time.
+RiskBand = Literal["low", "medium", "high"]
+LifecycleStage = Literal["prospect", "new", "active", "reactivated", "at_risk", "lapsed"]
 FilterValues = Annotated[list[Annotated[str, Query(max_length=64)]] | None, Query(max_length=20)]
+NAMED_BY_CONFIG = ("segment", "value_tier")
 
 
 def _scored(snap: Snapshot) -> None:
@@ -136,18 +141,15 @@ def _rows(snap: Snapshot, positions: np.ndarray, services: Services) -> list[dic
 
 
 def _csv_chunks(snap: Snapshot, positions: np.ndarray, services: Services) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(EXPORT_FIELDS)
-    yield buffer.getvalue().encode()
+    # csv_row neutralises ids and text that a spreadsheet would run as formulas (CSV injection, issue 11).
+    yield csv_row(EXPORT_FIELDS).encode()
     for start in range(0, len(positions), CSV_CHUNK):
-        buffer.seek(0)
-        buffer.truncate()
+        lines = []
         for row in _rows(snap, positions[start:start + CSV_CHUNK], services):
             reasons = row["churn_reasons"]
-            writer.writerow([("; ".join(reasons) if reasons else "") if f == "churn_reasons"
-                             else ("" if row[f] is None else row[f]) for f in EXPORT_FIELDS])
-        yield buffer.getvalue().encode()
+            lines.append(csv_row([("; ".join(reasons) if reasons else None) if f == "churn_reasons" else row[f]
+                                  for f in EXPORT_FIELDS]))
+        yield "".join(lines).encode()
 
 
 @router.get("/v1/scores", response_model=ScoresPage,
@@ -160,10 +162,16 @@ async def export_scores(
     key: ScoresKey,
     snap: ModelsDep,
     services: ServicesDep,
-    risk_band: FilterValues = None,
-    segment: FilterValues = None,
-    lifecycle_stage: FilterValues = None,
-    value_tier: FilterValues = None,
+    risk_band: Annotated[list[RiskBand] | None, Query(max_length=20, description="Churn risk bands (repeat for "
+                                                                                 "several).")] = None,
+    segment: Annotated[FilterValues, Query(description="RFM segments as configs/segments.yaml names them "
+                                                       "(champions, loyal_customers, at_risk, ... by default); a "
+                                                       "name the served model does not use is a 422.")] = None,
+    lifecycle_stage: Annotated[list[LifecycleStage] | None, Query(max_length=20, description="Lifecycle stages.")]
+    = None,
+    value_tier: Annotated[FilterValues, Query(description="Value tiers as configs/segments.yaml names them (low, "
+                                                          "medium, high by default); a name the served model does "
+                                                          "not use is a 422.")] = None,
     sort: Annotated[SortKey, Query(description="Order: numeric keys descending, customer_id ascending.")]
     = "value_at_risk",
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
@@ -179,6 +187,12 @@ async def export_scores(
     digest = _digest(sort, filters)
     start = _decode_cursor(cursor, snap, digest) if cursor else 0
     exp = snap.export()
+    for name in NAMED_BY_CONFIG:
+        known = exp.filters[name][1]
+        unknown = [v for v in filters[name] if v not in known]
+        if unknown:
+            choices = ", ".join(sorted(known)) or "none: no CLV model is loaded"
+            raise invalid(name, f"unknown value {unknown[0]!r} (the served scores have: {choices})")
     mask = np.ones(len(exp.codes), bool)
     for name, values in filters.items():
         if values:
