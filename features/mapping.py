@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ class TimestampRule:
     """How timestamp text or numbers are parsed (``format`` as in strftime, or epoch ``unit`` s/ms)."""
 
     format: str | None = None
-    dayfirst: bool = False
+    dayfirst: bool | None = None  # None: the data decides (a day above 12), or the column is ambiguous
     unit: str | None = None
     timezone: str | None = None  # source values without an offset are in this zone; output is UTC-naive
 
@@ -83,6 +84,37 @@ def _mapping_of(value: Any, where: str) -> dict:
     return value
 
 
+_UNITS = ("s", "ms", "us", "ns")
+
+
+def parse_timestamp_rule(spec: dict[str, Any], where: str) -> TimestampRule:
+    """Check a ``timestamps`` section: types, a real strftime format, a known time zone.
+
+    Raises
+    ------
+    ConfigError
+        A value of the wrong type, a format without a ``%`` directive (or ``mixed``, which reads each value on
+        its own and so can read one file's dates in two orders), an unknown epoch unit or time zone.
+    """
+    fmt, dayfirst, unit, zone = (spec.get(k) for k in ("format", "dayfirst", "unit", "timezone"))
+    if fmt is not None and (not isinstance(fmt, str) or (fmt != "ISO8601" and "%" not in fmt)):
+        raise ConfigError(f"{where}.format: expected a strftime format such as '%d/%m/%Y %H:%M' or 'ISO8601', "
+                          f"not {fmt!r}")
+    if dayfirst is not None and not isinstance(dayfirst, bool):
+        raise ConfigError(f"{where}.dayfirst: expected true or false, not {dayfirst!r}")
+    if fmt is not None and dayfirst is not None:
+        raise ConfigError(f"{where}: set format or dayfirst, not both (the format already says where the day is)")
+    if unit is not None and unit not in _UNITS:
+        raise ConfigError(f"{where}.unit: expected one of {', '.join(_UNITS)}, not {unit!r}")
+    if zone is not None:
+        try:
+            ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{where}.timezone: unknown time zone {zone!r} (use a name such as "
+                              f"Europe/London)") from None
+    return TimestampRule(format=fmt, dayfirst=dayfirst, unit=unit, timezone=zone)
+
+
 def parse_table_mapping(spec: Any, where: str) -> TableMapping:
     """Parse one table's section of a mapping file.
 
@@ -131,7 +163,7 @@ def parse_table_mapping(spec: Any, where: str) -> TableMapping:
         constants=dict(_mapping_of(spec.get("constants"), f"{where}.constants")),
         values={str(k): dict(v) for k, v in values.items()},
         numeric=[str(c) for c in spec.get("numeric", [])],
-        timestamps=TimestampRule(**ts),
+        timestamps=parse_timestamp_rule(ts, f"{where}.timestamps"),
         filters={str(k): Expression(v, f"{where}.filters.{k}")
                  for k, v in _mapping_of(spec.get("filters"), f"{where}.filters").items()},
         returns=Expression(returns, f"{where}.returns") if returns is not None else None,

@@ -13,6 +13,7 @@ from features.columns import EventTypes, Tables
 from features.exceptions import DataError
 from features.mapping import MappedTable, RejectTracker, TableMapping, TimestampRule, apply_mapping
 from features.schema import BOOL, ID, INTEGER, NUMBER, SCHEMAS, TEXT, TIMESTAMP, TableSchema
+from features.timestamps import parse_column
 
 ROW_NUMBER = "_row"
 ROW_HASH = "_row_hash"
@@ -72,32 +73,49 @@ def coerce_id(series: pd.Series) -> pd.Series:
     return _strip_text(series)
 
 
-def coerce_timestamp(series: pd.Series, rule: TimestampRule) -> pd.Series:
-    """Timestamps as timezone-naive datetime64 (any resolution); unparseable values become NaT."""
+# An offset after a time of day (ISO 8601): such a value names its own zone, whatever the mapping's timezone.
+_OFFSET = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
+
+
+def coerce_timestamp(series: pd.Series, rule: TimestampRule, where: str = "timestamps",
+                     key: str = "timestamps") -> pd.Series:
+    """Timestamps as timezone-naive datetime64 (any resolution); unparseable values become NaT.
+
+    Text is read with one format for the whole column (the mapping's, or one the values prove, see
+    :mod:`features.timestamps`), never value by value.
+
+    Parameters
+    ----------
+    series
+        The column as mapped: text, datetimes, or epoch numbers when ``rule.unit`` is set.
+    rule
+        The table's ``timestamps`` mapping.
+    where
+        ``file: column 'name'`` for messages.
+    key
+        The mapping section named in messages (``transactions.timestamps``).
+
+    Raises
+    ------
+    DataError
+        The column's dates are ambiguous (day-first or month-first) or mix formats.
+    """
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        out = series.dt.tz_convert(rule.timezone or "UTC").dt.tz_localize(None)
-    elif pd.api.types.is_datetime64_dtype(series):
-        out = series
-    elif pd.api.types.is_numeric_dtype(series) and rule.unit:
-        out = pd.to_datetime(series, unit=rule.unit, errors="coerce")
-    else:
-        text = _strip_text(series)
-        kwargs: dict[str, Any] = {"errors": "coerce", "dayfirst": rule.dayfirst}
-        if rule.format:
-            kwargs["format"] = rule.format
-        elif rule.unit:
-            return coerce_timestamp(pd.to_numeric(text, errors="coerce"), rule)
-        else:
-            kwargs["format"] = "mixed"
-        parsed = pd.to_datetime(text, utc=True, **kwargs)
-        out = parsed.dt.tz_convert(rule.timezone or "UTC").dt.tz_localize(None)
-        if rule.timezone:
-            # Values without an offset are local times in rule.timezone: re-read them as such.
-            naive = pd.to_datetime(text, **kwargs)
-            if not isinstance(naive.dtype, pd.DatetimeTZDtype):
-                out = naive.dt.tz_localize(rule.timezone, ambiguous="NaT", nonexistent="shift_forward") \
-                    .dt.tz_convert("UTC").dt.tz_localize(None)
-    return out
+        return series.dt.tz_convert(rule.timezone or "UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(series):
+        return series
+    if pd.api.types.is_numeric_dtype(series) and rule.unit:
+        return pd.to_datetime(series, unit=rule.unit, errors="coerce")
+    text = _strip_text(series)
+    if rule.unit and not rule.format:
+        return coerce_timestamp(pd.to_numeric(text, errors="coerce"), rule, where, key)
+    parsed = parse_column(text, where, key, rule.format, rule.dayfirst)
+    if rule.timezone and not text.str.contains(_OFFSET, na=False).any():
+        # Values without an offset are local times in rule.timezone: read them as such.
+        return parsed.dt.tz_localize(None).dt.tz_localize(rule.timezone, ambiguous="NaT",
+                                                          nonexistent="shift_forward") \
+            .dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed.dt.tz_convert(rule.timezone or "UTC").dt.tz_localize(None)
 
 
 def coerce_bool(series: pd.Series) -> pd.Series:
@@ -111,12 +129,17 @@ def coerce_bool(series: pd.Series) -> pd.Series:
     return out
 
 
-def coerce(series: pd.Series, kind: str, rule: TimestampRule) -> pd.Series:
-    """Coerce ``series`` to the canonical dtype of ``kind``; values that cannot be read become missing."""
+def coerce(series: pd.Series, kind: str, rule: TimestampRule, where: str = "column",
+           key: str = "timestamps") -> pd.Series:
+    """Coerce ``series`` to the canonical dtype of ``kind``; values that cannot be read become missing.
+
+    ``where`` (``file: column 'name'``) and ``key`` (the mapping's ``<table>.timestamps``) name the column in
+    the errors of :func:`coerce_timestamp`.
+    """
     if kind == ID:
         return coerce_id(series)
     if kind == TIMESTAMP:
-        return coerce_timestamp(series, rule)
+        return coerce_timestamp(series, rule, where, key)
     if kind in (NUMBER, INTEGER):
         out = pd.to_numeric(series, errors="coerce").astype("float64")
         out = out.where(np.isfinite(out))
@@ -137,6 +160,12 @@ def _check_required_columns(frame: pd.DataFrame, schema: TableSchema, source: st
             raise DataError(f"{source}: column '{col}' is missing{hint} "
                             f"(required for {schema.name}: {', '.join(schema.required)}; "
                             f"found: {', '.join(map(str, frame.columns))})")
+
+
+def _column_where(source: str, col: str, mapping: TableMapping) -> str:
+    """``file: column 'timestamp'``, with the source column when the mapping renamed one onto it."""
+    renamed = mapping.rename.get(col)
+    return f"{source}: column '{col}'" + (f" (source column '{renamed}')" if renamed and renamed != col else "")
 
 
 def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping, source: str,
@@ -181,7 +210,8 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
                 frame[col] = schema.defaults[col]
             continue
         original = frame[col]
-        frame[col] = coerce(original, schema.kinds[col], mapping.timestamps)
+        frame[col] = coerce(original, schema.kinds[col], mapping.timestamps, _column_where(source, col, mapping),
+                            f"{schema.name}.timestamps")
         present = original.notna()
         if not pd.api.types.is_numeric_dtype(original) and not pd.api.types.is_datetime64_any_dtype(original):
             present &= original.astype("str").str.strip() != ""
