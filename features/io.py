@@ -13,14 +13,13 @@ from features.codes import factorize
 from features.columns import Columns as C
 from features.columns import Tables
 from features.exceptions import DataError
+from features.limits import CELLS_PER_BATCH
 from features.mapping import DatasetMapping, TableMapping, load_mapping, to_number
 from features.schema import ID, SCHEMAS, TEXT, TableSchema
 from features.validation import TableReport, capabilities, transaction_summary, validate_table
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
-# Cells converted to numbers at once when a CSV's columns are checked for numbers (bounds the extra memory).
-CELLS_PER_BATCH = 1_000_000
 
 
 def _is_parquet(path: Path) -> bool:
@@ -83,7 +82,7 @@ def _numeric_columns(frame: pd.DataFrame, columns: list[str], decimal: str | Non
                      ) -> dict[str, pd.Series]:
     """The columns among ``columns`` whose every value is a number, as numbers.
 
-    Columns are converted in batches of about :data:`CELLS_PER_BATCH` cells, so a wide file with few rows costs
+    Columns are converted in batches of about :data:`features.limits.CELLS_PER_BATCH` cells, so a wide file with few rows costs
     a few conversions instead of one per column, and a long file still one column at a time."""
     out: dict[str, pd.Series] = {}
     per_batch = max(1, CELLS_PER_BATCH // max(1, len(frame)))
