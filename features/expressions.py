@@ -113,9 +113,8 @@ class Expression:
             node, depth = stack.pop()
             nodes += 1
             if depth > MAX_EXPRESSION_DEPTH:
-                raise ConfigError(f"{self.where}: expression nested more than {MAX_EXPRESSION_DEPTH} levels deep (each + in a chain is "
-                                  f"one level): "
-                                  f"{self._shown}")
+                raise ConfigError(f"{self.where}: expression nested more than {MAX_EXPRESSION_DEPTH} levels deep "
+                                  f"(each + in a chain is one level): {self._shown}")
             if nodes > MAX_EXPRESSION_NODES:
                 raise ConfigError(f"{self.where}: expression has more than {MAX_EXPRESSION_NODES} terms: "
                                   f"{self._shown}")
