@@ -240,6 +240,21 @@ class RejectTracker:
         return {n: int(c) for n, c in sorted(zip(self.names, counts), key=lambda x: -x[1]) if c}
 
 
+_SEPARATORS = (";", "\t", "|", ",")
+
+
+def separator_hint(columns: pd.Index, table: str, source_column: str) -> str:
+    """Hint for a missing column: ``; did you mean read: {sep: ';'}`` when a column name holds the wanted
+    column and a separator, i.e. the header was read with the wrong separator (a semicolon export read as
+    comma-separated). Empty when nothing suggests it."""
+    for name in map(str, columns):
+        for sep in _SEPARATORS:
+            if sep in name and source_column in (part.strip().strip('"') for part in name.split(sep)):
+                shown = "\\t" if sep == "\t" else sep
+                return f"; did you mean `read: {{sep: '{shown}'}}` in the mapping's {table} section?"
+    return ""
+
+
 def to_number(series: pd.Series, decimal: str | None = None, thousands: str | None = None) -> pd.Series:
     """Numbers from text written with the export's decimal and thousands separators; others become NaN."""
     if pd.api.types.is_numeric_dtype(series):
@@ -299,8 +314,10 @@ def apply_mapping(raw: pd.DataFrame, mapping: TableMapping) -> MappedTable:
         columns: dict[str, Any] = {}
         for canonical, col in mapping.rename.items():
             if col not in source.columns:
+                shown = ", ".join(map(str, source.columns[:20])) + (
+                    f" and {len(source.columns) - 20:,} more" if len(source.columns) > 20 else "")
                 raise ConfigError(f"{mapping.where}.rename.{canonical}: unknown column '{col}' "
-                                  f"(columns: {', '.join(map(str, source.columns))})")
+                                  f"(columns: {shown}){separator_hint(source.columns, mapping.where.rsplit(': ', 1)[-1], col)}")
             columns[canonical] = source[col]
         for canonical, expr in mapping.derive.items():
             value = expr.evaluate(source)

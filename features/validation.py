@@ -11,12 +11,15 @@ import pandas as pd
 from features.columns import Columns as C
 from features.columns import EventTypes, Tables
 from features.exceptions import DataError
-from features.mapping import MappedTable, RejectTracker, TableMapping, TimestampRule, apply_mapping
+from features.limits import MAX_ID_LENGTH
+from features.mapping import (MappedTable, RejectTracker, TableMapping, TimestampRule, apply_mapping,
+                              separator_hint)
 from features.schema import BOOL, ID, INTEGER, NUMBER, SCHEMAS, TEXT, TIMESTAMP, TableSchema
 from features.timestamps import parse_column
 
 ROW_NUMBER = "_row"
 ROW_HASH = "_row_hash"
+ID_TOO_LONG = "id_too_long"  # reject reason of an id longer than features.limits.MAX_ID_LENGTH
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 # Outside this range a timestamp is a unit or format mistake (epoch seconds read as ns, a year typo).
@@ -153,13 +156,17 @@ def coerce(series: pd.Series, kind: str, rule: TimestampRule, where: str = "colu
     raise ValueError(f"unknown column kind {kind!r}")  # a bug in schema.py, not user input
 
 
-def _check_required_columns(frame: pd.DataFrame, schema: TableSchema, source: str, mapping: TableMapping) -> None:
+def _check_required_columns(frame: pd.DataFrame, schema: TableSchema, source: str, mapping: TableMapping,
+                            raw_columns: pd.Index) -> None:
     for col in schema.required:
         if col not in frame.columns:
             hint = "" if mapping.is_identity else " after mapping"
+            found = ", ".join(map(str, frame.columns[:20])) + (
+                f" and {len(frame.columns) - 20:,} more" if len(frame.columns) > 20 else "")
+            sep_hint = separator_hint(raw_columns, schema.name, mapping.rename.get(col, col))
             raise DataError(f"{source}: column '{col}' is missing{hint} "
                             f"(required for {schema.name}: {', '.join(schema.required)}; "
-                            f"found: {', '.join(map(str, frame.columns))})")
+                            f"found: {found}){sep_hint}")
 
 
 def _column_where(source: str, col: str, mapping: TableMapping) -> str:
@@ -202,7 +209,7 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
     raw = raw.reset_index(drop=True)
     mapped: MappedTable = apply_mapping(raw, mapping)
     frame, reasons = mapped.frame, mapped.reasons
-    _check_required_columns(frame, schema, source, mapping)
+    _check_required_columns(frame, schema, source, mapping, raw.columns)
 
     for col in schema.columns:
         if col not in frame.columns:
@@ -218,6 +225,8 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
         if col in schema.required or col in schema.required_if_present:
             reasons.reject(~present, f"missing_{col}")
         reasons.reject(frame[col].isna() & present, f"unparseable_{col}")
+        if schema.kinds[col] == ID:
+            reasons.reject(frame[col].str.len() > MAX_ID_LENGTH, ID_TOO_LONG)
         if schema.kinds[col] == TIMESTAMP:
             out_of_range = (frame[col] < _EARLIEST) | (frame[col] >= _LATEST)
             reasons.reject(out_of_range, f"{col}_out_of_range")
