@@ -82,8 +82,9 @@ def _numeric_columns(frame: pd.DataFrame, columns: list[str], decimal: str | Non
                      ) -> dict[str, pd.Series]:
     """The columns among ``columns`` whose every value is a number, as numbers.
 
-    Columns are converted in batches of about :data:`features.limits.CELLS_PER_BATCH` cells, so a wide file with few rows costs
-    a few conversions instead of one per column, and a long file still one column at a time."""
+    Columns are converted in batches of about :data:`features.limits.CELLS_PER_BATCH` cells, so a wide file
+    with few rows costs a few conversions instead of one per column, and a long file still one column at a
+    time."""
     out: dict[str, pd.Series] = {}
     per_batch = max(1, CELLS_PER_BATCH // max(1, len(frame)))
     for start in range(0, len(columns), per_batch):

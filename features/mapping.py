@@ -316,8 +316,9 @@ def apply_mapping(raw: pd.DataFrame, mapping: TableMapping) -> MappedTable:
             if col not in source.columns:
                 shown = ", ".join(map(str, source.columns[:20])) + (
                     f" and {len(source.columns) - 20:,} more" if len(source.columns) > 20 else "")
+                hint = separator_hint(source.columns, mapping.where.rsplit(": ", 1)[-1], col)
                 raise ConfigError(f"{mapping.where}.rename.{canonical}: unknown column '{col}' "
-                                  f"(columns: {shown}){separator_hint(source.columns, mapping.where.rsplit(': ', 1)[-1], col)}")
+                                  f"(columns: {shown}){hint}")
             columns[canonical] = source[col]
         for canonical, expr in mapping.derive.items():
             value = expr.evaluate(source)
