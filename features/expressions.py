@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from features.exceptions import ConfigError
+from features.limits import (MAX_CONSTANT_CHARS, MAX_EXPONENT, MAX_EXPRESSION_CHARS, MAX_EXPRESSION_DEPTH,
+                             MAX_EXPRESSION_NODES, MAX_INTEGER_BITS)
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -85,15 +87,41 @@ class Expression:
     def __init__(self, text: str, where: str):
         self.text = str(text)
         self.where = where
+        if len(self.text) > MAX_EXPRESSION_CHARS:
+            raise ConfigError(f"{where}: expression is {len(self.text):,} characters long (at most "
+                              f"{MAX_EXPRESSION_CHARS:,}): {self.text[:40]!r}...")
         try:
             self._tree = ast.parse(self.text.strip(), mode="eval").body
         except SyntaxError as exc:
-            raise ConfigError(f"{where}: cannot parse expression {self.text!r} ({exc.msg})") from None
+            raise ConfigError(f"{where}: cannot parse expression {self._shown} ({exc.msg})") from None
+        except (RecursionError, MemoryError, ValueError):  # nesting past the parser's own stack; huge literals
+            raise ConfigError(f"{where}: cannot parse expression {self._shown} (nested too deeply or a number "
+                              f"too long)") from None
+        self._check_size()
         self.names: set[str] = set()
         self._check(self._tree)
 
+    @property
+    def _shown(self) -> str:
+        """The expression as messages quote it: whole when short, its start otherwise (one line either way)."""
+        return repr(self.text) if len(self.text) <= 120 else f"{self.text[:100]!r}..."
+
+    def _check_size(self) -> None:
+        """Depth and node count, walked without recursion: :meth:`_check` and :meth:`_eval` recurse."""
+        stack, nodes = [(self._tree, 1)], 0
+        while stack:
+            node, depth = stack.pop()
+            nodes += 1
+            if depth > MAX_EXPRESSION_DEPTH:
+                raise ConfigError(f"{self.where}: expression nested more than {MAX_EXPRESSION_DEPTH} levels deep "
+                                  f"(each + in a chain is one level): {self._shown}")
+            if nodes > MAX_EXPRESSION_NODES:
+                raise ConfigError(f"{self.where}: expression has more than {MAX_EXPRESSION_NODES} terms: "
+                                  f"{self._shown}")
+            stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
     def _fail(self, what: str) -> ConfigError:
-        return ConfigError(f"{self.where}: {what} is not allowed in expression {self.text!r}")
+        return ConfigError(f"{self.where}: {what} is not allowed in expression {self._shown}")
 
     def _check(self, node: ast.AST) -> None:
         if isinstance(node, ast.Name):
@@ -104,11 +132,11 @@ class Expression:
             if isinstance(func, ast.Name):
                 if func.id == "col":
                     if len(node.args) != 1 or not isinstance(node.args[0], ast.Constant):
-                        raise ConfigError(f"{self.where}: col() takes one quoted column name in {self.text!r}")
+                        raise ConfigError(f"{self.where}: col() takes one quoted column name in {self._shown}")
                     self.names.add(str(node.args[0].value))
                     return
                 if func.id not in FUNCTIONS:
-                    raise ConfigError(f"{self.where}: unknown function {func.id}() in {self.text!r} "
+                    raise ConfigError(f"{self.where}: unknown function {func.id}() in {self._shown} "
                                       f"(known: col, {', '.join(sorted(FUNCTIONS))})")
             elif isinstance(func, ast.Attribute):
                 allowed = _SERIES_METHODS
@@ -152,15 +180,39 @@ class Expression:
         """
         missing = sorted(n for n in self.names if n not in frame.columns)
         if missing:
-            raise ConfigError(f"{self.where}: unknown column '{missing[0]}' in {self.text!r} "
+            raise ConfigError(f"{self.where}: unknown column '{missing[0]}' in {self._shown} "
                               f"(columns: {', '.join(map(str, frame.columns))})")
         try:
             return self._eval(self._tree, frame)
         except ConfigError:
             raise
         except Exception as exc:  # a type mismatch in user data/config, reported in one line
-            raise ConfigError(f"{self.where}: cannot evaluate {self.text!r}: {type(exc).__name__}: "
+            raise ConfigError(f"{self.where}: cannot evaluate {self._shown}: {type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+    def _check_constant_result(self, op: ast.operator, left: Any, right: Any) -> None:
+        """Refuse arithmetic on constants whose result would take long to compute or much memory to hold.
+
+        Python's whole numbers and text have no size limit (``10 ** 10 ** 8`` computes for minutes, ``'a' * 10 **
+        9`` takes a gigabyte); columns are numpy arrays of fixed width and need no check."""
+        if isinstance(left, pd.Series) or isinstance(right, pd.Series):
+            return
+        numbers = all(isinstance(v, (int, float)) for v in (left, right))
+        if isinstance(op, ast.Pow) and numbers and abs(right) > MAX_EXPONENT:
+            raise ConfigError(f"{self.where}: exponent {right:g} is too large (at most {MAX_EXPONENT}) in "
+                              f"{self._shown}")
+        if isinstance(left, int) and isinstance(right, int):
+            bits = (left.bit_length() * abs(right) if isinstance(op, ast.Pow) else
+                    left.bit_length() + right.bit_length() if isinstance(op, ast.Mult) else 0)
+            if bits > MAX_INTEGER_BITS:
+                raise ConfigError(f"{self.where}: a number in {self._shown} would have more than "
+                                  f"{MAX_INTEGER_BITS} bits")
+        if isinstance(op, ast.Mult) and any(isinstance(v, (str, list, tuple)) for v in (left, right)):
+            size = next((len(v) for v in (left, right) if isinstance(v, (str, list, tuple))), 0)
+            times = next((v for v in (left, right) if isinstance(v, int)), 1)
+            if size * max(times, 0) > MAX_CONSTANT_CHARS:
+                raise ConfigError(f"{self.where}: text or list in {self._shown} would be longer than "
+                                  f"{MAX_CONSTANT_CHARS:,}")
 
     def _eval(self, node: ast.AST, frame: pd.DataFrame) -> Any:
         ev = lambda n: self._eval(n, frame)  # noqa: E731
@@ -172,7 +224,9 @@ class Expression:
         if isinstance(node, (ast.List, ast.Tuple)):
             return [ev(e) for e in node.elts]
         if isinstance(node, ast.BinOp):
-            return _BINARY[type(node.op)](ev(node.left), ev(node.right))
+            left, right = ev(node.left), ev(node.right)
+            self._check_constant_result(node.op, left, right)
+            return _BINARY[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp):
             v = ev(node.operand)
             if isinstance(node.op, ast.Not):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.codes import factorize
@@ -13,6 +14,7 @@ from features.columns import Columns as C
 from features.columns import Tables
 from features.csvsafe import write_csv
 from features.exceptions import DataError
+from features.limits import CELLS_PER_BATCH
 from features.mapping import DatasetMapping, TableMapping, load_mapping, to_number
 from features.schema import ID, SCHEMAS, TEXT, TableSchema
 from features.validation import TableReport, capabilities, transaction_summary, validate_table
@@ -77,6 +79,33 @@ def _protected_columns(mapping: TableMapping, schema: TableSchema) -> set[str]:
     return {src for canonical, src in mapping.rename.items() if canonical in textual}
 
 
+def _numeric_columns(frame: pd.DataFrame, columns: list[str], decimal: str | None, thousands: str | None
+                     ) -> dict[str, pd.Series]:
+    """The columns among ``columns`` whose every value is a number, as numbers.
+
+    Columns are converted in batches of about :data:`features.limits.CELLS_PER_BATCH` cells, so a wide file
+    with few rows costs a few conversions instead of one per column, and a long file still one column at a
+    time."""
+    out: dict[str, pd.Series] = {}
+    per_batch = max(1, CELLS_PER_BATCH // max(1, len(frame)))
+    for start in range(0, len(columns), per_batch):
+        batch = columns[start:start + per_batch]
+        if len(batch) == 1:
+            text = frame[batch[0]]
+            numbers = to_number(text, decimal, thousands)
+            if numbers.notna().sum() == text.notna().sum() and text.notna().any():
+                out[batch[0]] = numbers
+            continue
+        cells = frame[batch].to_numpy(dtype=object).ravel(order="F")  # column after column
+        present = pd.notna(cells).reshape(len(frame), len(batch), order="F")
+        numbers = to_number(pd.Series(cells, dtype="str"), decimal, thousands).to_numpy()
+        numbers = numbers.reshape(len(frame), len(batch), order="F")
+        is_numeric = (present == ~np.isnan(numbers)).all(axis=0) & present.any(axis=0)
+        for j in np.flatnonzero(is_numeric):
+            out[batch[j]] = pd.Series(numbers[:, j], index=frame.index, name=batch[j])
+    return out
+
+
 def read_source(path: Path, mapping: TableMapping, schema: TableSchema) -> pd.DataFrame:
     """Read one table's source file as it is (no mapping yet).
 
@@ -96,12 +125,12 @@ def read_source(path: Path, mapping: TableMapping, schema: TableSchema) -> pd.Da
             options.update(mapping.read)
             frame = pd.read_csv(path, dtype="str", **options)
             protected = _protected_columns(mapping, schema)
-            for col in frame.columns:
-                if col in protected:
-                    continue
-                numbers = to_number(frame[col], options.get("decimal"), options.get("thousands"))
-                if numbers.notna().sum() == frame[col].notna().sum() and frame[col].notna().any():
-                    frame[col] = numbers
+            numeric = _numeric_columns(frame, [c for c in frame.columns if c not in protected],
+                                       options.get("decimal"), options.get("thousands"))
+            if numeric:
+                # One new frame, not a column assignment per numeric column: each assignment costs time in
+                # the number of columns, so a file with 100,000 columns took hours.
+                frame = pd.DataFrame({c: numeric.get(c, v) for c, v in frame.items()}, index=frame.index)
         else:
             raise DataError(f"{path}: unsupported file type (use .csv, .csv.gz, .tsv or .parquet)")
     except DataError:

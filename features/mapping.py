@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ class TimestampRule:
     """How timestamp text or numbers are parsed (``format`` as in strftime, or epoch ``unit`` s/ms)."""
 
     format: str | None = None
-    dayfirst: bool = False
+    dayfirst: bool | None = None  # None: the data decides (a day above 12), or the column is ambiguous
     unit: str | None = None
     timezone: str | None = None  # source values without an offset are in this zone; output is UTC-naive
 
@@ -83,6 +84,37 @@ def _mapping_of(value: Any, where: str) -> dict:
     return value
 
 
+_UNITS = ("s", "ms", "us", "ns")
+
+
+def parse_timestamp_rule(spec: dict[str, Any], where: str) -> TimestampRule:
+    """Check a ``timestamps`` section: types, a real strftime format, a known time zone.
+
+    Raises
+    ------
+    ConfigError
+        A value of the wrong type, a format without a ``%`` directive (or ``mixed``, which reads each value on
+        its own and so can read one file's dates in two orders), an unknown epoch unit or time zone.
+    """
+    fmt, dayfirst, unit, zone = (spec.get(k) for k in ("format", "dayfirst", "unit", "timezone"))
+    if fmt is not None and (not isinstance(fmt, str) or (fmt != "ISO8601" and "%" not in fmt)):
+        raise ConfigError(f"{where}.format: expected a strftime format such as '%d/%m/%Y %H:%M' or 'ISO8601', "
+                          f"not {fmt!r}")
+    if dayfirst is not None and not isinstance(dayfirst, bool):
+        raise ConfigError(f"{where}.dayfirst: expected true or false, not {dayfirst!r}")
+    if fmt is not None and dayfirst is not None:
+        raise ConfigError(f"{where}: set format or dayfirst, not both (the format already says where the day is)")
+    if unit is not None and unit not in _UNITS:
+        raise ConfigError(f"{where}.unit: expected one of {', '.join(_UNITS)}, not {unit!r}")
+    if zone is not None:
+        try:
+            ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{where}.timezone: unknown time zone {zone!r} (use a name such as "
+                              f"Europe/London)") from None
+    return TimestampRule(format=fmt, dayfirst=dayfirst, unit=unit, timezone=zone)
+
+
 def parse_table_mapping(spec: Any, where: str) -> TableMapping:
     """Parse one table's section of a mapping file.
 
@@ -131,7 +163,7 @@ def parse_table_mapping(spec: Any, where: str) -> TableMapping:
         constants=dict(_mapping_of(spec.get("constants"), f"{where}.constants")),
         values={str(k): dict(v) for k, v in values.items()},
         numeric=[str(c) for c in spec.get("numeric", [])],
-        timestamps=TimestampRule(**ts),
+        timestamps=parse_timestamp_rule(ts, f"{where}.timestamps"),
         filters={str(k): Expression(v, f"{where}.filters.{k}")
                  for k, v in _mapping_of(spec.get("filters"), f"{where}.filters").items()},
         returns=Expression(returns, f"{where}.returns") if returns is not None else None,
@@ -208,6 +240,21 @@ class RejectTracker:
         return {n: int(c) for n, c in sorted(zip(self.names, counts), key=lambda x: -x[1]) if c}
 
 
+_SEPARATORS = (";", "\t", "|", ",")
+
+
+def separator_hint(columns: pd.Index, table: str, source_column: str) -> str:
+    """Hint for a missing column: ``; did you mean read: {sep: ';'}`` when a column name holds the wanted
+    column and a separator, i.e. the header was read with the wrong separator (a semicolon export read as
+    comma-separated). Empty when nothing suggests it."""
+    for name in map(str, columns):
+        for sep in _SEPARATORS:
+            if sep in name and source_column in (part.strip().strip('"') for part in name.split(sep)):
+                shown = "\\t" if sep == "\t" else sep
+                return f"; did you mean `read: {{sep: '{shown}'}}` in the mapping's {table} section?"
+    return ""
+
+
 def to_number(series: pd.Series, decimal: str | None = None, thousands: str | None = None) -> pd.Series:
     """Numbers from text written with the export's decimal and thousands separators; others become NaN."""
     if pd.api.types.is_numeric_dtype(series):
@@ -267,8 +314,11 @@ def apply_mapping(raw: pd.DataFrame, mapping: TableMapping) -> MappedTable:
         columns: dict[str, Any] = {}
         for canonical, col in mapping.rename.items():
             if col not in source.columns:
+                shown = ", ".join(map(str, source.columns[:20])) + (
+                    f" and {len(source.columns) - 20:,} more" if len(source.columns) > 20 else "")
+                hint = separator_hint(source.columns, mapping.where.rsplit(": ", 1)[-1], col)
                 raise ConfigError(f"{mapping.where}.rename.{canonical}: unknown column '{col}' "
-                                  f"(columns: {', '.join(map(str, source.columns))})")
+                                  f"(columns: {shown}){hint}")
             columns[canonical] = source[col]
         for canonical, expr in mapping.derive.items():
             value = expr.evaluate(source)

@@ -11,11 +11,15 @@ import pandas as pd
 from features.columns import Columns as C
 from features.columns import EventTypes, Tables
 from features.exceptions import DataError
-from features.mapping import MappedTable, RejectTracker, TableMapping, TimestampRule, apply_mapping
+from features.limits import MAX_ID_LENGTH
+from features.mapping import (MappedTable, RejectTracker, TableMapping, TimestampRule, apply_mapping,
+                              separator_hint)
 from features.schema import BOOL, ID, INTEGER, NUMBER, SCHEMAS, TEXT, TIMESTAMP, TableSchema
+from features.timestamps import parse_column
 
 ROW_NUMBER = "_row"
 ROW_HASH = "_row_hash"
+ID_TOO_LONG = "id_too_long"  # reject reason of an id longer than features.limits.MAX_ID_LENGTH
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 # Outside this range a timestamp is a unit or format mistake (epoch seconds read as ns, a year typo).
@@ -72,32 +76,49 @@ def coerce_id(series: pd.Series) -> pd.Series:
     return _strip_text(series)
 
 
-def coerce_timestamp(series: pd.Series, rule: TimestampRule) -> pd.Series:
-    """Timestamps as timezone-naive datetime64 (any resolution); unparseable values become NaT."""
+# An offset after a time of day (ISO 8601): such a value names its own zone, whatever the mapping's timezone.
+_OFFSET = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
+
+
+def coerce_timestamp(series: pd.Series, rule: TimestampRule, where: str = "timestamps",
+                     key: str = "timestamps") -> pd.Series:
+    """Timestamps as timezone-naive datetime64 (any resolution); unparseable values become NaT.
+
+    Text is read with one format for the whole column (the mapping's, or one the values prove, see
+    :mod:`features.timestamps`), never value by value.
+
+    Parameters
+    ----------
+    series
+        The column as mapped: text, datetimes, or epoch numbers when ``rule.unit`` is set.
+    rule
+        The table's ``timestamps`` mapping.
+    where
+        ``file: column 'name'`` for messages.
+    key
+        The mapping section named in messages (``transactions.timestamps``).
+
+    Raises
+    ------
+    DataError
+        The column's dates are ambiguous (day-first or month-first) or mix formats.
+    """
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        out = series.dt.tz_convert(rule.timezone or "UTC").dt.tz_localize(None)
-    elif pd.api.types.is_datetime64_dtype(series):
-        out = series
-    elif pd.api.types.is_numeric_dtype(series) and rule.unit:
-        out = pd.to_datetime(series, unit=rule.unit, errors="coerce")
-    else:
-        text = _strip_text(series)
-        kwargs: dict[str, Any] = {"errors": "coerce", "dayfirst": rule.dayfirst}
-        if rule.format:
-            kwargs["format"] = rule.format
-        elif rule.unit:
-            return coerce_timestamp(pd.to_numeric(text, errors="coerce"), rule)
-        else:
-            kwargs["format"] = "mixed"
-        parsed = pd.to_datetime(text, utc=True, **kwargs)
-        out = parsed.dt.tz_convert(rule.timezone or "UTC").dt.tz_localize(None)
-        if rule.timezone:
-            # Values without an offset are local times in rule.timezone: re-read them as such.
-            naive = pd.to_datetime(text, **kwargs)
-            if not isinstance(naive.dtype, pd.DatetimeTZDtype):
-                out = naive.dt.tz_localize(rule.timezone, ambiguous="NaT", nonexistent="shift_forward") \
-                    .dt.tz_convert("UTC").dt.tz_localize(None)
-    return out
+        return series.dt.tz_convert(rule.timezone or "UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(series):
+        return series
+    if pd.api.types.is_numeric_dtype(series) and rule.unit:
+        return pd.to_datetime(series, unit=rule.unit, errors="coerce")
+    text = _strip_text(series)
+    if rule.unit and not rule.format:
+        return coerce_timestamp(pd.to_numeric(text, errors="coerce"), rule, where, key)
+    parsed = parse_column(text, where, key, rule.format, rule.dayfirst)
+    if rule.timezone and not text.str.contains(_OFFSET, na=False).any():
+        # Values without an offset are local times in rule.timezone: read them as such.
+        return parsed.dt.tz_localize(None).dt.tz_localize(rule.timezone, ambiguous="NaT",
+                                                          nonexistent="shift_forward") \
+            .dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed.dt.tz_convert(rule.timezone or "UTC").dt.tz_localize(None)
 
 
 def coerce_bool(series: pd.Series) -> pd.Series:
@@ -111,12 +132,17 @@ def coerce_bool(series: pd.Series) -> pd.Series:
     return out
 
 
-def coerce(series: pd.Series, kind: str, rule: TimestampRule) -> pd.Series:
-    """Coerce ``series`` to the canonical dtype of ``kind``; values that cannot be read become missing."""
+def coerce(series: pd.Series, kind: str, rule: TimestampRule, where: str = "column",
+           key: str = "timestamps") -> pd.Series:
+    """Coerce ``series`` to the canonical dtype of ``kind``; values that cannot be read become missing.
+
+    ``where`` (``file: column 'name'``) and ``key`` (the mapping's ``<table>.timestamps``) name the column in
+    the errors of :func:`coerce_timestamp`.
+    """
     if kind == ID:
         return coerce_id(series)
     if kind == TIMESTAMP:
-        return coerce_timestamp(series, rule)
+        return coerce_timestamp(series, rule, where, key)
     if kind in (NUMBER, INTEGER):
         out = pd.to_numeric(series, errors="coerce").astype("float64")
         out = out.where(np.isfinite(out))
@@ -130,13 +156,23 @@ def coerce(series: pd.Series, kind: str, rule: TimestampRule) -> pd.Series:
     raise ValueError(f"unknown column kind {kind!r}")  # a bug in schema.py, not user input
 
 
-def _check_required_columns(frame: pd.DataFrame, schema: TableSchema, source: str, mapping: TableMapping) -> None:
+def _check_required_columns(frame: pd.DataFrame, schema: TableSchema, source: str, mapping: TableMapping,
+                            raw_columns: pd.Index) -> None:
     for col in schema.required:
         if col not in frame.columns:
             hint = "" if mapping.is_identity else " after mapping"
+            found = ", ".join(map(str, frame.columns[:20])) + (
+                f" and {len(frame.columns) - 20:,} more" if len(frame.columns) > 20 else "")
+            sep_hint = separator_hint(raw_columns, schema.name, mapping.rename.get(col, col))
             raise DataError(f"{source}: column '{col}' is missing{hint} "
                             f"(required for {schema.name}: {', '.join(schema.required)}; "
-                            f"found: {', '.join(map(str, frame.columns))})")
+                            f"found: {found}){sep_hint}")
+
+
+def _column_where(source: str, col: str, mapping: TableMapping) -> str:
+    """``file: column 'timestamp'``, with the source column when the mapping renamed one onto it."""
+    renamed = mapping.rename.get(col)
+    return f"{source}: column '{col}'" + (f" (source column '{renamed}')" if renamed and renamed != col else "")
 
 
 def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping, source: str,
@@ -173,7 +209,7 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
     raw = raw.reset_index(drop=True)
     mapped: MappedTable = apply_mapping(raw, mapping)
     frame, reasons = mapped.frame, mapped.reasons
-    _check_required_columns(frame, schema, source, mapping)
+    _check_required_columns(frame, schema, source, mapping, raw.columns)
 
     for col in schema.columns:
         if col not in frame.columns:
@@ -181,13 +217,16 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
                 frame[col] = schema.defaults[col]
             continue
         original = frame[col]
-        frame[col] = coerce(original, schema.kinds[col], mapping.timestamps)
+        frame[col] = coerce(original, schema.kinds[col], mapping.timestamps, _column_where(source, col, mapping),
+                            f"{schema.name}.timestamps")
         present = original.notna()
         if not pd.api.types.is_numeric_dtype(original) and not pd.api.types.is_datetime64_any_dtype(original):
             present &= original.astype("str").str.strip() != ""
         if col in schema.required or col in schema.required_if_present:
             reasons.reject(~present, f"missing_{col}")
         reasons.reject(frame[col].isna() & present, f"unparseable_{col}")
+        if schema.kinds[col] == ID:
+            reasons.reject(frame[col].str.len() > MAX_ID_LENGTH, ID_TOO_LONG)
         if schema.kinds[col] == TIMESTAMP:
             out_of_range = (frame[col] < _EARLIEST) | (frame[col] >= _LATEST)
             reasons.reject(out_of_range, f"{col}_out_of_range")
@@ -290,8 +329,9 @@ def exact_duplicates(raw: pd.DataFrame) -> np.ndarray:
     Hashing every text column of a 10M-row export is slow, so the numeric, time and boolean columns first pick
     candidates (rows whose numbers repeat) and only those are compared in full: the answer is exact.
     """
-    numeric = [c for c in raw.columns if pd.api.types.is_numeric_dtype(raw[c]) or
-               pd.api.types.is_datetime64_any_dtype(raw[c]) or pd.api.types.is_bool_dtype(raw[c])]
+    # dtypes, not raw[c]: selecting each column of a 100,000-column export costs seconds.
+    numeric = [c for c, t in raw.dtypes.items() if pd.api.types.is_numeric_dtype(t) or
+               pd.api.types.is_datetime64_any_dtype(t) or pd.api.types.is_bool_dtype(t)]
     if not numeric or len(raw) < 2:
         return raw.duplicated().to_numpy()
     with np.errstate(over="ignore"):
