@@ -18,6 +18,7 @@ from models.recommenders.filters import Filters
 from models.recommenders.policy import EventSettings, ProductTable, Ranked
 from serving.compiled import RecommenderPart
 from serving.snapshot import Snapshot
+from serving.visibility import CustomerView
 
 PERSONAL, COLD_START, NON_PERSONAL = policy.PERSONAL, policy.COLD_START, policy.NON_PERSONAL
 DEFAULT_FILTERS = Filters()
@@ -112,17 +113,15 @@ def _body(rec: RecommenderPart, picked: policy.Picked) -> list[dict[str, Any]]:
                                                                               picked.reasons)]
 
 
-def recommend(snap: Snapshot, customer_id: str, n: int, f: Filters, events: Sequence[RecentEvent] = (),
-              consent_when_unknown: bool = True, erased: bool = False) -> tuple[str, list[dict[str, Any]]]:
-    """Strategy and items for one customer (the snapshot must hold a recommender)."""
+def recommend(snap: Snapshot, view: CustomerView, n: int, f: Filters, events: Sequence[RecentEvent] = ()
+              ) -> tuple[str, list[dict[str, Any]]]:
+    """Strategy and items for one customer as :func:`serving.visibility.customer_view` sees them (the snapshot
+    must hold a recommender)."""
     rec = snap.recommender
     assert rec is not None
     lists = lists_of(rec)
-    code = None if erased else snap.customer_index.get(customer_id)
-    if code is None:
-        consent, row = not erased and consent_when_unknown, -1
-    else:
-        consent, row = bool(snap.consent_bytes[code]), code if code < snap.n_rec else -1
+    code, consent = view.code, view.consent
+    row = code if code is not None and code < snap.n_rec else -1
     exclude_bought = f.exclude_bought if f.exclude_bought is not None else lists.exclude_bought_default
 
     if consent and row >= 0 and not events and exclude_bought and f.in_stock_only and f.plain:

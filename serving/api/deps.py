@@ -47,9 +47,48 @@ async def snapshot_dep(request: Request) -> Snapshot:
     return snapshot
 
 
+def require_recommender(snap: Snapshot) -> None:
+    """503 with Retry-After when no recommender is loaded (the other models may be)."""
+    if snap.recommender is None:
+        raise HTTPException(503, "no recommender model is loaded (no champion in the registry yet)",
+                            headers={"Retry-After": "30"})
+
+
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
                               description="An API key from `clientele keys create`; its scopes decide what it may "
                                           "call.")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request's key is refused: the status and detail the normal lane answers with."""
+
+    status: int
+    detail: str
+    headers: dict[str, str] | None = None
+    key_name: str | None = None  # the key, when it was known (a 403 or a 429)
+
+
+def authenticate(services: Services, presented: str | None, required: str | None) -> ApiKey | Refusal:
+    """The one check of an API key, shared by the dependency below and the fast lane
+    (:mod:`serving.api.fastpath`): known and live, holding the scope ``required`` (None: any), within its rate.
+
+    A refusal spends no token, so the fast lane can refuse and leave the answer to the normal lane, which asks
+    again and gets the same answer.
+    """
+    if not presented:
+        return Refusal(401, "missing API key: send it in the X-API-Key header")
+    record = services.keys.authenticate(presented)
+    if record is None:
+        return Refusal(401, "invalid or revoked API key")
+    if required is not None and not record.allows(required):
+        return Refusal(403, f"the key {record.name!r} lacks the scope {required!r} this endpoint needs",
+                       key_name=record.name)
+    wait = services.limiter.acquire(record.id, record.rate_limit or services.settings.rate_limit_per_s)
+    if wait:
+        return Refusal(429, f"rate limit of the key {record.name!r} exceeded; retry later",
+                       {"Retry-After": retry_after(wait)}, record.name)
+    return record
 
 
 class RequireScope:
@@ -60,20 +99,13 @@ class RequireScope:
 
     async def __call__(self, request: Request, key: Annotated[str | None, Security(api_key_header)]) -> ApiKey:
         services: Services = request.app.state.services
-        if not key:
-            raise HTTPException(401, "missing API key: send it in the X-API-Key header")
-        record = services.keys.authenticate(key)
-        if record is None:
-            raise HTTPException(401, "invalid or revoked API key")
-        if self.scope is not None and not record.allows(self.scope):
-            raise HTTPException(403, f"the key {record.name!r} lacks the scope {self.scope!r} this endpoint needs")
-        request.scope["clientele.key"] = record.name
-        wait = services.limiter.acquire(record.id, record.rate_limit or services.settings.rate_limit_per_s)
-        if wait:
-            services.metrics.rate_limited.labels(record.name).inc()
-            raise HTTPException(429, f"rate limit of the key {record.name!r} exceeded; retry later",
-                                headers={"Retry-After": retry_after(wait)})
-        return record
+        found = authenticate(services, key, self.scope)
+        if isinstance(found, Refusal):
+            if found.status == 429:
+                services.metrics.rate_limited.labels(found.key_name).inc()
+            raise HTTPException(found.status, found.detail, headers=found.headers)
+        request.scope["clientele.key"] = found.name
+        return found
 
 
 async def filters_dep(

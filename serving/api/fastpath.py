@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from serving.api.deps import authenticate
 from serving.auth import ApiKey
 from models.recommenders.filters import Filters
 from serving.schemas import ID_PATTERN, MAX_CATEGORIES, MAX_N
@@ -73,24 +74,18 @@ def with_fast_path(fast: FastPath) -> Callable[[Callable[..., Any]], Callable[..
 
 
 def authorise(scope: Scope, required: str) -> ApiKey | None:
-    """The key record when the X-API-Key header holds a valid key with ``required`` and within its rate limit;
-    None otherwise (the normal lane then answers 401, 403 or 429: a refused token is not spent, so asking the
-    bucket again there gives the same answer)."""
+    """The key record when :func:`serving.api.deps.authenticate` accepts the X-API-Key header for ``required``;
+    None otherwise (the normal lane then answers 401, 403 or 429)."""
     presented = None
     for name, value in scope["headers"]:
         if name == b"x-api-key":
             presented = value.decode("latin-1")
             break
-    if not presented:
+    found = authenticate(scope["app"].state.services, presented, required)
+    if not isinstance(found, ApiKey):
         return None
-    services = scope["app"].state.services
-    record = services.keys.authenticate(presented)
-    if record is None or not record.allows(required):
-        return None
-    if services.limiter.acquire(record.id, record.rate_limit or services.settings.rate_limit_per_s):
-        return None
-    scope["clientele.key"] = record.name
-    return record
+    scope["clientele.key"] = found.name
+    return found
 
 
 def path_id(scope: Scope, name: str) -> str | None:

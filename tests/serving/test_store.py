@@ -129,12 +129,16 @@ def test_store_swaps_when_the_champion_moves_and_survives_a_broken_version(tmp_p
 
 def test_the_stored_order_shortcut_answers_like_the_general_path(tmp_path, tables):
     from models.recommenders.filters import Filters
+    from serving.erasure import Erasures
     from serving.recommend import RecentEvent, recommend
+    from serving.visibility import customer_view
 
     parts = {k: compiled(tmp_path / k, tables, k) for k in ("recommender", "churn", "clv")}
     models = {k: ModelInfo(k, f"clientele-{k}", "1", None, "now", p.manifest) for k, p in parts.items()}
     snap = assemble(models, parts, set(), "key")
     old = [RecentEvent(ts=0.0, event_type="view", product_id="P001")]  # before the cutoff: ignored, general path
+    erasures = Erasures(tmp_path / "erasures.txt", "key")
     for customer in snap.customer_ids:
+        view = customer_view(snap, erasures, customer, consent_when_unknown=True)
         for n in (1, 5, 13, 18, 30):
-            assert recommend(snap, customer, n, Filters()) == recommend(snap, customer, n, Filters(), old)
+            assert recommend(snap, view, n, Filters()) == recommend(snap, view, n, Filters(), old)

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from serving.api.deps import AdminKey, ModelsDep, ScoresKey, Services, ServicesDep
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, problem
 from serving.api.routes.recommendations import CustomerPath
-from serving.api.routes.scores import _known
+from serving.api.routes.scores import known
 from serving.schemas import CustomerProfile, ErasureResponse
 
 log = logging.getLogger("clientele.erasure")
@@ -25,7 +25,7 @@ async def customer_profile(customer_id: CustomerPath, key: ScoresKey, snap: Mode
     if snap.clv is None or snap.clv.profiles is None:
         raise HTTPException(503, "no CLV model with profiles is loaded (no champion in the registry yet)",
                             headers={"Retry-After": "30"})
-    code = _known(services, snap, customer_id)
+    code = known(services, snap, customer_id).code
     profile = snap.profile_of(code) if code is not None else None
     if profile is None:
         raise HTTPException(404, f"customer {customer_id!r} has no profile in {snap.label('clv')}")

@@ -8,10 +8,9 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from starlette.responses import Response
 from starlette.types import Scope
 
-from serving.api.deps import FiltersDep, ModelsDep, RecommendationsKey
+from serving.api.deps import FiltersDep, ModelsDep, RecommendationsKey, require_recommender
 from serving.api.fastpath import authorise, path_id, query, with_fast_path
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonResponse, problem
-from serving.api.routes.recommendations import _recommender
 from serving.auth import RECOMMENDATIONS_READ
 from serving.recommend import similar
 from serving.schemas import ID_PATTERN, ID_RULE, MAX_N, SimilarProductsResponse
@@ -46,7 +45,7 @@ async def similar_products(
     n: Annotated[int, Query(ge=1, le=MAX_N, description="How many items.")] = 10,
 ) -> Response:
     """Products similar to one product ("you may also like"), filtered like recommendations."""
-    _recommender(snap)
+    require_recommender(snap)
     rec = snap.recommender
     assert rec is not None
     item = rec.product_index.get(product_id)

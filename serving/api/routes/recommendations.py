@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 from starlette.types import Scope
 
-from serving.api.deps import FiltersDep, ModelsDep, RecommendationsKey, Services, ServicesDep, make_filters
+from serving.api.deps import (FiltersDep, ModelsDep, RecommendationsKey, Services, ServicesDep, make_filters,
+                               require_recommender)
 from serving.api.fastpath import authorise, path_id, query, with_fast_path
 from serving.api.responses import AUTH_RESPONSES, BODY_RESPONSES, MODEL_RESPONSES, OrjsonResponse
 from serving.auth import RECOMMENDATIONS_READ
 from models.recommenders.filters import Filters
 from serving.recommend import recommend
+from serving.visibility import customer_view
 from serving.schemas import (ID_PATTERN, ID_RULE, MAX_N, BatchRecommendationsRequest, BatchRecommendationsResponse,
                              RecommendationsResponse)
 from serving.snapshot import Snapshot
@@ -23,25 +25,13 @@ router = APIRouter(tags=["recommendations"], responses={**AUTH_RESPONSES, **MODE
 CustomerPath = Annotated[str, Path(pattern=ID_PATTERN, description=f"Customer id ({ID_RULE}).")]
 
 
-def _recommender(snap: Snapshot) -> None:
-    if snap.recommender is None:
-        raise HTTPException(503, "no recommender model is loaded (no champion in the registry yet)",
-                            headers={"Retry-After": "30"})
-
-
 def _one(services: Services, snap: Snapshot, customer_id: str, n: int, filters: Filters) -> dict:
     """The response body for one customer (the journal synced by the caller)."""
-    journal, erasures = services.journal, services.erasures
-    events: list = []
-    erased = False
-    if journal.active or len(erasures):
-        pseudonym = erasures.pseudonym(customer_id)
-        erased = pseudonym in erasures
-        if not erased:
-            events = journal.recent(pseudonym)
-    settings = services.settings
-    strategy, items = recommend(snap, customer_id, n, filters, events,
-                                consent_when_unknown=settings.consent_when_unknown, erased=erased)
+    journal = services.journal
+    view = customer_view(snap, services.erasures, customer_id, services.settings.consent_when_unknown,
+                         journal.active)
+    events = journal.recent(view.pseudonym) if view.pseudonym is not None and not view.erased else []
+    strategy, items = recommend(snap, view, n, filters, events)
     return {"customer_id": customer_id, "strategy": strategy, "model_version": snap.label("recommender"),
             "items": items}
 
@@ -70,7 +60,7 @@ async def customer_recommendations(
     n: Annotated[int, Query(ge=1, le=MAX_N, description="How many items.")] = 10,
 ) -> Response:
     """Top-n products for one customer, with a reason per item and the strategy used."""
-    _recommender(snap)
+    require_recommender(snap)
     services.journal.sync()
     return OrjsonResponse(_one(services, snap, customer_id, n, filters))
 
@@ -83,7 +73,7 @@ async def batch_recommendations(
     services: ServicesDep,
 ) -> Response:
     """Recommendations for up to 1000 customers in one call, all from the same model version."""
-    _recommender(snap)
+    require_recommender(snap)
     filters = make_filters(body.exclude_bought, body.category, body.exclude_category, body.in_stock_only,
                            body.price_min, body.price_max, source="body")
     services.journal.sync()

@@ -18,6 +18,7 @@ from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonRespons
 from serving.api.routes.recommendations import CustomerPath
 from serving.schemas import CustomerScores, ScoresPage
 from serving.snapshot import Snapshot
+from serving.visibility import CustomerView, customer_view
 
 router = APIRouter(tags=["scores"], responses={**AUTH_RESPONSES, **MODEL_RESPONSES})
 
@@ -48,14 +49,10 @@ def _versions(snap: Snapshot) -> dict[str, str]:
     return {k: snap.models[k].label for k in ("churn", "clv") if k in snap.models}
 
 
-def _known(services: Services, snap: Snapshot, customer_id: str) -> int | None:
-    """Customer code, None when unknown or erased (erasures since the snapshot was built count too)."""
+def known(services: Services, snap: Snapshot, customer_id: str) -> CustomerView:
+    """The customer as :func:`serving.visibility.customer_view` sees them, the journal's erasures read first."""
     services.journal.sync()
-    code = snap.customer_index.get(customer_id)
-    if code is not None and len(services.erasures) > snap.erasures_applied \
-            and services.erasures.pseudonym(customer_id) in services.erasures:
-        return None
-    return code
+    return customer_view(snap, services.erasures, customer_id, services.settings.consent_when_unknown)
 
 
 @router.get("/v1/customers/{customer_id}/scores", response_model=CustomerScores,
@@ -65,11 +62,12 @@ async def customer_scores(customer_id: CustomerPath, key: ScoresKey, snap: Model
                           services: ServicesDep) -> Response:
     """Churn probability, risk band and reasons, CLV, P(alive), segment, lifecycle, value tier, value at risk."""
     _scored(snap)
-    code = _known(services, snap, customer_id)
+    view = known(services, snap, customer_id)
+    code = view.code
     scores = snap.scores_of(code) if code is not None else None
     if scores is None:
         raise HTTPException(404, f"customer {customer_id!r} has no scores in {snap.version_key}")
-    if not snap.consent[code]:
+    if not view.consent:
         raise HTTPException(404, f"customer {customer_id!r} has not consented to profiling: no scores are served")
     body: dict[str, Any] = {"customer_id": customer_id, "model_versions": _versions(snap)}
     for name in SCORE_FIELDS:

@@ -1,0 +1,43 @@
+"""Who a customer is to the API: one answer from the erasure list and the served consent, asked by every route.
+
+An erased customer is nobody: no scores, no profile, non-personal recommendations, whatever model version is
+loaded. A customer who refused profiling gets nothing derived from their data. A customer the served models do
+not know may be profiled when ``consent_when_unknown`` says so (the storefront sends events only for customers
+who agreed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from serving.erasure import Erasures
+from serving.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """One customer as this request may see them."""
+
+    code: int | None  # the snapshot's customer code; None when unknown or erased
+    erased: bool
+    consent: bool  # may be profiled: personal recommendations, live events, scores
+    pseudonym: str | None  # the keyed pseudonym, when it had to be worked out (erasures or live events exist)
+
+
+def customer_view(snap: Snapshot, erasures: Erasures, customer_id: str, consent_when_unknown: bool,
+                  journal_active: bool = False) -> CustomerView:
+    """The customer as every route sees them (the erasure list read now, not only when the snapshot was built)."""
+    pseudonym = None
+    erased = False
+    if journal_active or len(erasures):
+        # Working out the pseudonym costs an HMAC: only when an erasure or a live event could matter.
+        pseudonym = erasures.pseudonym(customer_id)
+        erased = pseudonym in erasures
+    code = None if erased else snap.customer_index.get(customer_id)
+    if erased:
+        consent = False
+    elif code is not None:
+        consent = bool(snap.consent_bytes[code])
+    else:
+        consent = consent_when_unknown
+    return CustomerView(code=code, erased=erased, consent=consent, pseudonym=pseudonym)
