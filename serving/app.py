@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -37,7 +38,7 @@ Create one with `clientele keys create --name NAME --scopes a,b`.
 
 
 def create_app(settings: ServingSettings, *, start_background: bool = True) -> FastAPI:
-    """The API for ``settings``; models load in the background after startup (see /readyz)."""
+    """The API for ``settings``; a worker loads its models before it serves, then checks in the background."""
     metrics = Metrics()
     erasures = Erasures(settings.erasure_file, settings.pseudonym_key)
     journal = EventJournal(settings.events_dir, erasures.pseudonyms, per_customer=settings.events_per_customer,
@@ -54,10 +55,12 @@ def create_app(settings: ServingSettings, *, start_background: bool = True) -> F
             log.warning("no API keys in %s: every /v1 call gets 401 until `clientele keys create` adds one",
                         settings.keys_file)
         store.on_tick(metrics.flush)
-        if start_background:
-            store.start()
         log.info("worker %d up; %d events replayed; loading models from %s", os.getpid(), journal.replayed,
                  re.sub(r"//[^/@]*@", "//", settings.tracking_uri))  # no credentials in logs
+        if start_background:
+            # Before the first connection: uvicorn accepts only after startup (see load_before_serving).
+            await asyncio.to_thread(store.load_before_serving, settings.startup_load_s)
+            store.start()
         try:
             yield
         finally:

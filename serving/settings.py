@@ -32,6 +32,10 @@ class ServingSettings(Settings):
     poll_interval_s: float = Field(30.0, gt=0)
     """How often the background check asks the registry for a new champion."""
 
+    startup_load_s: float = Field(300.0, ge=0)
+    """How long a starting worker retries loading its models before it accepts connections anyway (and answers
+    /readyz 503 until they load): a worker takes no request before its models are loaded."""
+
     required_models: Annotated[list[str], NoDecode] = [RECOMMENDER, CHURN, CLV]
     """Kinds that must be loaded before /readyz says ready, comma-separated in the environment (a POS-only
     dataset has no recommender: CLIENTELE_REQUIRED_MODELS=churn,clv)."""

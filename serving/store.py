@@ -144,6 +144,25 @@ class ModelStore:
                  "loaded_at": i.loaded_at, "cutoff": i.manifest.get("cutoff"),
                  "created_at": i.manifest.get("created_at")} for i in snap.models.values()]
 
+    def load_before_serving(self, wait_s: float) -> None:
+        """Load the champions before this worker accepts its first connection (the app's startup calls this).
+
+        Workers share one listening socket and uvicorn starts accepting on it only after startup, so while this
+        worker loads, the others answer; had it accepted first, it would answer 503 "not loaded" right after
+        another worker's /readyz said 200 (issue 11). Failures (registry unreachable, a download breaking) are
+        retried for up to ``wait_s``, then the worker starts anyway and answers /readyz 503 itself. A registry
+        without the required champions returns at once: every worker then says 503 alike.
+        """
+        deadline = time.monotonic() + wait_s
+        while not self._stop.is_set():
+            try:
+                self.check()
+                return
+            except Exception:  # noqa: BLE001 - logged by check; the background thread keeps trying
+                if time.monotonic() + RETRY_S > deadline:
+                    return
+            self._stop.wait(RETRY_S)
+
     # -------------------------------------------------------------------------------------- background thread
 
     def on_tick(self, callback: Callable[[], Any]) -> None:

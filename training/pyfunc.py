@@ -8,25 +8,59 @@ the fitted model, so batch scoring and ad-hoc use go through the registry too.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 
 # What a model environment needs; pinned to what trained it so a loaded model behaves the same.
 _REQUIREMENTS = ("numpy", "pandas", "pyarrow", "scipy", "lightgbm", "implicit", "torch", "scikit-learn",
-                 "pydantic", "pyyaml")
+                 "threadpoolctl", "pydantic", "pyyaml")
+
+
+DEFAULT_N = 10  # products per customer when the input has no ``n``
 
 
 def pip_requirements() -> list[str]:
-    """Exact versions of the packages the models need (MLflow's own inference imports every model; slow)."""
+    """Exact versions of the packages the models need (MLflow's own inference imports every model; slow).
+
+    Local build tags are dropped (``torch==2.13.0+cpu`` -> ``torch==2.13.0``): no package index serves them, so a
+    requirement that keeps one cannot be installed anywhere but on the machine that trained the model.
+    """
     out = []
     for name in _REQUIREMENTS:
         try:
-            out.append(f"{name}=={version(name)}")
+            out.append(f"{name}=={public_version(version(name))}")
         except PackageNotFoundError:
             continue
     return out
+
+
+def public_version(installed: str) -> str:
+    """``installed`` without its local version label (PEP 440: everything from ``+``)."""
+    return installed.split("+", 1)[0]
+
+
+def code_paths() -> list[str]:
+    """Our code that travels with every logged model (MLflow copies it into the model and puts it on
+    ``sys.path`` when loading), so a registered model loads where only its requirements are installed.
+
+    The packages the wrappers import (``models`` imports ``features``; the wrappers live in ``training``), and
+    the shipped configs when they sit beside the packages rather than inside one: the packages find them
+    relative to their own files, and the copy keeps that layout.
+    """
+    import features
+    import models
+    from features.presets import CONFIG_DIR
+
+    packages = [Path(features.__file__).parent, Path(models.__file__).parent, Path(__file__).resolve().parent]
+    paths = [str(p) for p in packages]
+    config_dir = CONFIG_DIR.resolve()
+    if config_dir.is_dir() and not any(config_dir.is_relative_to(p) for p in packages):
+        paths.append(str(config_dir))
+    return paths
 
 
 class ChurnPyfunc(mlflow.pyfunc.PythonModel):
@@ -57,8 +91,8 @@ class ClvPyfunc(mlflow.pyfunc.PythonModel):
 
 
 class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
-    """Input: ``customer_id`` (and optionally ``n``). Output: one row per recommended product with ``rank``,
-    ``score``, ``reason`` and ``strategy``."""
+    """Input: ``customer_id`` and optionally ``n`` per row (default 10). Output: one row per recommended product
+    with ``rank``, ``score``, ``reason`` and ``strategy``, customers in the order of the input rows."""
 
     def load_context(self, context: Any) -> None:
         from models.recommenders.base import Recommender
@@ -66,5 +100,20 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
         self.model = Recommender.load(context.artifacts["model"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        n = int(model_input["n"].iloc[0]) if "n" in model_input.columns and len(model_input) else 10
-        return self.model.recommend(model_input["customer_id"].astype("str").tolist(), n=n)
+        customers = model_input["customer_id"].astype("str").to_numpy()
+        wanted = (pd.to_numeric(model_input["n"]).fillna(DEFAULT_N).astype("int64").to_numpy()
+                  if "n" in model_input.columns else np.full(len(customers), DEFAULT_N, dtype=np.int64))
+        distinct = pd.unique(wanted)
+        if len(distinct) <= 1 and len(pd.unique(customers)) == len(customers):
+            return self.model.recommend(customers.tolist(), n=int(distinct[0]) if len(distinct) else DEFAULT_N)
+        # Each row asks for its own n: one recommend call per distinct n, then every input row gets its
+        # customer's rows, in the order of the input rows (a customer asked for twice is answered twice).
+        parts = []
+        for n in distinct:
+            rows = np.flatnonzero(wanted == n)
+            result = self.model.recommend(list(dict.fromkeys(customers[rows].tolist())), n=int(n))
+            result = result.assign(_order=np.arange(len(result)))
+            asked = pd.DataFrame({"_row": rows, "customer_id": customers[rows]})
+            parts.append(asked.merge(result, on="customer_id", how="inner"))
+        out = pd.concat(parts, ignore_index=True).sort_values(["_row", "_order"], kind="stable")
+        return out[[c for c in result.columns if c != "_order"]].reset_index(drop=True)

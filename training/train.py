@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tempfile
 import time
 import warnings
@@ -39,7 +40,7 @@ from training.config import TrainConfig, flatten
 from training.data import TrainingData, load_training_data
 from training.evaluate_churn import evaluate_churn, evaluation_cutoff, evaluation_report, write_plots
 from training.export import export_churn, export_clv, export_recommender, profiling_allowed
-from training.pyfunc import pip_requirements
+from training.pyfunc import code_paths, pip_requirements
 from training.register import Candidate, Decision, code_version, log_json, register_and_promote, setup_tracking
 from training.settings import CHURN, CLV, RECOMMENDER, Settings
 
@@ -179,10 +180,15 @@ def _signature(model_input: pd.DataFrame, output: pd.DataFrame) -> Any:
         return infer_signature(sample_in, sample_out)
 
 
-def _log_model(**kwargs: Any) -> Any:
-    """``mlflow.pyfunc.log_model`` (its input example is inferred again)."""
-    with _without_integer_hint():
-        return mlflow.pyfunc.log_model(**kwargs)
+def _log_model(kind: str, **kwargs: Any) -> Any:
+    """``mlflow.pyfunc.log_model`` of ``kind``'s model-from-code entry, with our packages inside the model, so
+    it loads wherever its requirements are installed (its input example is inferred again)."""
+    with tempfile.TemporaryDirectory() as tmp, _without_integer_hint():
+        # MLmodel records where the entry file came from (loading uses the model's own copy): a path into
+        # this checkout would read as if the model needed the checkout.
+        entry = Path(tmp) / f"{kind}.py"
+        shutil.copyfile(MODEL_CODE / f"{kind}.py", entry)
+        return mlflow.pyfunc.log_model(name=kind, python_model=str(entry), code_paths=code_paths(), **kwargs)
 
 
 def log_recommender(model: Any, folder: Path, preset: str, requirements: list[str]) -> Any:
@@ -192,8 +198,7 @@ def log_recommender(model: Any, folder: Path, preset: str, requirements: list[st
     export_recommender(model, folder / "serving", preset)
     # A made-up customer: the example is stored with the model, real ids are not.
     example = pd.DataFrame({C.customer_id: ["example-customer"], "n": [3]})
-    return _log_model(name=RECOMMENDER, python_model=str(MODEL_CODE / "recommender.py"),
-                      artifacts={"model": str(folder / "model"), "serving": str(folder / "serving")},
+    return _log_model(RECOMMENDER, artifacts={"model": str(folder / "model"), "serving": str(folder / "serving")},
                       signature=_signature(example, model.recommend(list(example[C.customer_id]), n=3)),
                       input_example=example, pip_requirements=requirements)
 
@@ -326,7 +331,7 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
     fit.model.save(churn_dir / "model")
     export_churn(scores, churn_dir / "serving", cutoff, horizon, configs.churn.risk_bands.medium,
                  configs.churn.risk_bands.high)
-    info = _log_model(name=CHURN, python_model=str(MODEL_CODE / "churn.py"),
+    info = _log_model(CHURN,
                       artifacts={"model": str(churn_dir / "model"), "serving": str(churn_dir / "serving")},
                       signature=_signature(features.drop(columns=[C.customer_id]),
                                            scores[["churn_probability"]]),
@@ -351,7 +356,7 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
     (clv_dir / "segments.json").write_text(json.dumps(segmenter.to_dict()))
     export_clv(values, segments, features, clv_dir / "serving", cutoff)
     summary = clv_summary(tables[Tables.transactions], cutoff, configs.churn.clv.time_unit_days)
-    info = _log_model(name=CLV, python_model=str(MODEL_CODE / "clv.py"),
+    info = _log_model(CLV,
                       artifacts={"model": str(clv_dir / "model.json"),
                                  "segments": str(clv_dir / "segments.json"),
                                  "serving": str(clv_dir / "serving")},

@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import httpx
 import pytest
@@ -35,7 +36,7 @@ class Server:
         self.log = data / "server.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Server":
+    def start(self, wait: bool = True) -> "Server":
         self.data.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "CLIENTELE_DATA_DIR": str(self.data),
                "CLIENTELE_MLFLOW_TRACKING_URI": self.registry.settings.tracking_uri,
@@ -47,8 +48,22 @@ class Server:
             self.proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(self.port),
                                           "--workers", str(self.workers)], cwd=ROOT, env=env, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until_every_worker_ready(self.proc, self.url, self.workers, self.log)
+        if wait:
+            wait_until_every_worker_ready(self.proc, self.url, self.workers, self.log)
         return self
+
+    def worker_pids(self) -> set[int]:
+        """The uvicorn workers: the server process's children started by multiprocessing's spawn."""
+        pids = set()
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                try:
+                    cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"spawn_main" in cmdline:
+                    pids.add(int(child))
+        return pids
 
     def kill9(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)
@@ -250,3 +265,70 @@ def test_one_worker_reports_metrics_and_serves_the_docs_offline(registry, server
             assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
             r = httpx.get(server.url + asset)
             assert r.status_code == 200 and len(r.content) > 10_000, (asset, r.status_code)
+
+
+def test_no_worker_takes_a_request_before_its_models_are_loaded(registry, server_factory, tmp_path):
+    # A cache of its own: every worker downloads and builds the models, the slow start of a real deployment.
+    server = server_factory(registry, workers=2, CLIENTELE_CACHE_PATH=str(tmp_path / "cold-cache"))
+    keys = create_keys(server.settings, rate_limit=1e6)
+    server.start(wait=False)
+    headers = {"X-API-Key": keys["storefront"]}
+    deadline = time.time() + 90
+    while True:  # the first 200, from whichever worker loaded first
+        assert server.proc.poll() is None and time.time() < deadline, server.log.read_text()[-3000:]
+        try:
+            if httpx.get(server.url + "/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+
+    statuses: list[int] = []  # list.append is atomic across threads; a Counter's += is not
+    errors: list[str] = []
+
+    def hammer(stop: threading.Event, limit: int) -> None:
+        # A new connection per request: the kernel hands each to whichever worker is accepting.
+        while not stop.is_set() and len(statuses) + len(errors) < limit:
+            try:
+                r = httpx.get(server.url + "/v1/customers/C0001/recommendations?n=3", headers=headers, timeout=10)
+                statuses.append(r.status_code)
+            except httpx.HTTPError as exc:
+                errors.append(repr(exc))
+
+    def burst(limit: int, until: Callable[[], bool] = lambda: False, seconds: float = 60) -> None:
+        stop = threading.Event()
+        threads = [threading.Thread(target=hammer, args=(stop, limit), daemon=True) for _ in range(4)]
+        for t in threads:
+            t.start()
+        end = time.time() + seconds
+        while any(t.is_alive() for t in threads) and time.time() < end and not until():
+            time.sleep(0.05)
+        stop.set()
+        for t in threads:
+            t.join(15)
+
+    burst(300)  # at start: the worker still loading must not be the one answering
+    assert len(statuses) >= 300 and set(statuses) == {200}, (Counter(statuses), errors[:3])
+    assert errors == []
+
+    workers = server.worker_pids()
+    assert len(workers) == 2
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+
+    statuses.clear()
+    # Requests all the while the supervisor notices, respawns and the new worker loads, then until it has
+    # answered 20 of them itself.
+    burst(100_000, until=lambda: _answered_by(server, workers) >= 20, seconds=60)
+    new = server.worker_pids() - workers
+    assert len(new) == 1, (workers, server.worker_pids())
+    assert _answered_by(server, workers) >= 20, server.log.read_text()[-3000:]
+    assert 503 not in statuses, (Counter(statuses), server.log.read_text()[-2000:])
+    assert set(statuses) == {200}, Counter(statuses)
+    assert len(errors) <= 4, errors[:5]  # at most the requests in flight on the killed worker
+
+
+def _answered_by(server: Server, old: set[int]) -> int:
+    """/v1 answers with 200 logged by workers other than ``old`` (the access log names the process)."""
+    lines = re.findall(r"\[(\d+)\] GET /v1/customers/\{customer_id\}/recommendations 200", server.log.read_text())
+    return sum(1 for pid in lines if int(pid) not in old)
