@@ -60,14 +60,18 @@ class ModelConfigs:
 
     @classmethod
     def from_train_config(cls, config: TrainConfig) -> "ModelConfigs":
+        from models.recommenders import registry
         from models.recommenders.config import load_config
+        from training.evaluate_recommender import OWN
 
         churn = ChurnConfig.load(config.churn)
         churn = ChurnConfig.from_dict({**churn.model_dump(), "model": {**churn.model.model_dump(),
                                                                        "random_state": config.seed}})
-        return cls(features=FeatureConfig.load(config.features), churn=churn,
-                   recommender=load_config(config.recommender), segments=SegmentConfig.load(config.segments),
-                   seed=config.seed)
+        recommender = load_config(config.recommender)
+        if recommender.get(OWN) is not None:
+            registry()[OWN].from_config(recommender)  # checks every generator's and the reranker's settings
+        return cls(features=FeatureConfig.load(config.features), churn=churn, recommender=recommender,
+                   segments=SegmentConfig.load(config.segments), seed=config.seed)
 
     def to_dict(self) -> dict[str, Any]:
         return {"features": self.features.model_dump(mode="json"), "churn": self.churn.model_dump(mode="json"),
@@ -194,13 +198,15 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
         timings[name] = round(time.perf_counter() - t0, 2)
         return time.perf_counter()
 
+    # Every setting is read and checked before any data is loaded or anything is written: a typo in a YAML
+    # costs a second, not a training run.
+    configs = ModelConfigs.from_train_config(config)
+    preset = load_preset(config.preset)
+    horizon = int(preset["churn"]["horizon_days"])
     experiment_id = setup_tracking(settings, config.mlflow.experiment)
     t = time.perf_counter()
     say(progress, "loading and validating the data")
     data: TrainingData = load_training_data(config, settings)
-    configs = ModelConfigs.from_train_config(config)
-    preset = load_preset(config.preset)
-    horizon = int(preset["churn"]["horizon_days"])
     test_days = config.evaluation.recommender_test_days
     holdout = holdout_id(data.fingerprint, test_days, horizon)
     t = step("load", t)
