@@ -36,7 +36,7 @@ from models.churn.lightgbm import customer_scores_frame
 from models.segments import CustomerSegmenter, SegmentConfig, segment_customers
 from training.churn import clv_frame, fit_churn, fit_clv
 from training.config import TrainConfig, flatten
-from training.data import TrainingData, load_training_data
+from training.data import ValidatedData, load_training_data
 from training.evaluate_churn import evaluate_churn, evaluation_cutoff, evaluation_report, write_plots
 from training.export import export_churn, export_clv, export_recommender, profiling_allowed
 from training.pyfunc import pip_requirements
@@ -206,7 +206,7 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
     experiment_id = setup_tracking(settings, config.mlflow.experiment)
     t = time.perf_counter()
     say(progress, "loading and validating the data")
-    data: TrainingData = load_training_data(config, settings)
+    data: ValidatedData = load_training_data(config, settings)
     test_days = config.evaluation.recommender_test_days
     holdout = holdout_id(data.fingerprint, test_days, horizon)
     t = step("load", t)
@@ -246,7 +246,7 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
                        seconds=round(time.perf_counter() - started, 1), timings=timings)
 
 
-def champion_values(candidates: list[Candidate], rules: dict[str, Any], settings: Settings, data: TrainingData,
+def champion_values(candidates: list[Candidate], rules: dict[str, Any], settings: Settings, data: ValidatedData,
                     horizon: int, test_days: int, config: TrainConfig,
                     progress: Progress | None) -> dict[str, float | None]:
     """Each current champion's promotion metric on this run's holdout.
@@ -288,7 +288,7 @@ def _report_without_ids(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "rejects_files"}
 
 
-def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig, settings: Settings,
+def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig, settings: Settings,
                  preset: dict[str, Any],
                  horizon: int, tmp: Path, metrics: dict[str, dict[str, Any]], holdout: str,
                  progress: Progress | None, timings: dict[str, float]) -> list[Candidate]:

@@ -23,18 +23,19 @@ def light_recommender_config(path: Path) -> Path:
     config = yaml.safe_load((CONFIG_DIR / "recommender.yaml").read_text())
     gens = config["clientele"]["generators"]
     config["clientele"]["generators"] = {k: gens[k] for k in ("repeat", "bm25", "itemknn", "popularity") if k in gens}
-    config["clientele"]["ranker"].update({"n_estimators": 60, "early_stopping_rounds": 10})
+    config["clientele"]["ranker"] = {**(config["clientele"].get("ranker") or {}), "n_estimators": 60,
+                                     "early_stopping_rounds": 10}
     path.write_text(yaml.safe_dump(config))
     return path
 
 
 def write_config(folder: Path, name: str, churn: dict | None = None, recommender: dict | None = None,
                  clv_penalizer: float | None = None, seed: int = 0) -> Path:
-    churn_cfg = yaml.safe_load((CONFIG_DIR / "churn.yaml").read_text())
-    churn_cfg["model"].update(churn or {})
-    churn_cfg["training"].update({"max_cutoffs": 6})
+    churn_cfg = yaml.safe_load((CONFIG_DIR / "churn.yaml").read_text()) or {}
+    churn_cfg.setdefault("model", {}).update(churn or {})
+    churn_cfg.setdefault("training", {}).update({"max_cutoffs": 6})
     if clv_penalizer is not None:
-        churn_cfg["clv"]["penalizer"] = clv_penalizer
+        churn_cfg.setdefault("clv", {})["penalizer"] = clv_penalizer
     (folder / f"{name}-churn.yaml").write_text(yaml.safe_dump(churn_cfg))
     rec = light_recommender_config(folder / f"{name}-recommender.yaml")
     if recommender:
