@@ -275,7 +275,6 @@ def score(
 
     import pandas as pd
 
-    from features.config import FeatureConfig
     from features.exceptions import ConfigError
     from training.register import setup_tracking
     from training.score import (ScoringModels, bucket_scores, download_champions, precomputed_scores,
@@ -295,13 +294,12 @@ def score(
             frames["customer_scores"] = precomputed_scores(champions)
         else:
             models_ = ScoringModels.from_champions(champions)
-            feature_config = FeatureConfig.load()
             with console.status(f"scoring every customer in {data} ({engine})"):
                 if engine == "dask":
                     from features.dask_engine import run_bucketed
 
                     run = run_bucketed(data, mapping, bucket_scores,
-                                       {"models": models_, "feature_config": feature_config}, scheduler=scheduler)
+                                       {"models": models_}, scheduler=scheduler)
                     scores_ = pd.concat([r for r in run.results if len(r)], ignore_index=True)
                 else:
                     from features.io import load_dataset
@@ -309,7 +307,7 @@ def score(
 
                     tables = load_dataset(data, mapping).tables
                     scores_ = score_customers(tables, data_end(tables).normalize() + pd.Timedelta(days=1),
-                                              models_, feature_config)
+                                              models_)
             frames["customer_scores"] = scores_.sort_values("value_at_risk", ascending=False,
                                                             kind="stable").reset_index(drop=True)
         paths = write_outputs(frames, out)

@@ -31,7 +31,7 @@ from features.exceptions import ConfigError
 from features.labels import data_end
 from features.pipeline import feature_frame
 from features.presets import load_preset
-from models.churn.config import ChurnConfig
+from models.churn.config import ChurnConfig, ScoringSettings
 from models.churn.lightgbm import customer_scores_frame
 from models.segments import CustomerSegmenter, SegmentConfig, segment_customers
 from training.churn import clv_frame, fit_churn, fit_clv
@@ -317,10 +317,14 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
     scores = customer_scores_frame(fit.model, features, configs.churn.reasons.top)
     churn_dir = tmp / "churn"
     fit.model.save(churn_dir / "model")
+    # What scoring needs besides the fitted models travels with each of them: features, horizon, reasons.
+    scoring = ScoringSettings.of(configs.churn, configs.features, horizon)
+    scoring.save(churn_dir)
     export_churn(scores, churn_dir / "serving", cutoff, horizon, configs.churn.risk_bands.medium,
                  configs.churn.risk_bands.high)
     info = _log_model(name=CHURN, python_model=str(MODEL_CODE / "churn.py"),
-                      artifacts={"model": str(churn_dir / "model"), "serving": str(churn_dir / "serving")},
+                      artifacts={"model": str(churn_dir / "model"), "serving": str(churn_dir / "serving"),
+                                 "scoring": str(churn_dir / ScoringSettings.FILE)},
                       signature=_signature(features.drop(columns=[C.customer_id]),
                                            scores[["churn_probability"]]),
                       input_example=features.drop(columns=[C.customer_id]).head(3),
@@ -342,11 +346,13 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
     clv_dir.mkdir(parents=True, exist_ok=True)
     clv_model.save(clv_dir / "model.json")
     (clv_dir / "segments.json").write_text(json.dumps(segmenter.to_dict()))
+    scoring.save(clv_dir)
     export_clv(values, segments, features, clv_dir / "serving", cutoff)
     summary = clv_summary(tables[Tables.transactions], cutoff, configs.churn.clv.time_unit_days)
     info = _log_model(name=CLV, python_model=str(MODEL_CODE / "clv.py"),
                       artifacts={"model": str(clv_dir / "model.json"),
                                  "segments": str(clv_dir / "segments.json"),
+                                 "scoring": str(clv_dir / ScoringSettings.FILE),
                                  "serving": str(clv_dir / "serving")},
                       signature=_signature(summary.reset_index(drop=True),
                                            values[["p_alive", "expected_spend", "clv"]]),

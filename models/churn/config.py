@@ -1,13 +1,20 @@
 """Typed churn settings: every default lives here; configs/churn.yaml (or a project's) overrides what it names.
+
+:class:`ScoringSettings` is what a fitted churn or CLV model carries beside it, so that scoring rebuilds the
+features and words the reasons as training did.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from pathlib import Path
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from features.config import FeatureConfig
 from features.configfile import ConfigModel as _Strict
+from features.exceptions import ClienteleError
 
 
 class ChurnModelConfig(_Strict):
@@ -74,3 +81,49 @@ class ChurnConfig(_Strict):
     # Peers evaluated side by side: LightGBM on these plain RFM features.
     rfm_features: tuple[str, ...] = ("recency_days", "frequency", "monetary_total")
 
+
+class ScoringSettings(_Strict):
+    """The settings a churn or CLV model was trained with, saved beside it (:attr:`FILE`).
+
+    Scoring reads these from the model's artefact, never from today's YAML: the same feature windows and
+    interaction settings, the same churn horizon, the same number of reasons and risk-band thresholds.
+    """
+
+    FILE: ClassVar[str] = "scoring.json"
+
+    features: FeatureConfig
+    horizon_days: int = Field(ge=1)
+    reasons: ReasonConfig
+    risk_bands: RiskBands
+    clv: ClvConfig
+
+    @classmethod
+    def of(cls, config: ChurnConfig, features: FeatureConfig, horizon_days: int) -> "ScoringSettings":
+        """The scoring settings of a model trained with ``config``, ``features`` and ``horizon_days``."""
+        return cls(features=features, horizon_days=horizon_days, reasons=config.reasons,
+                   risk_bands=config.risk_bands, clv=config.clv)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``<folder>/scoring.json``."""
+        path = Path(folder) / self.FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ScoringSettings":
+        """Read a file written by :meth:`save` (``path`` is the file or its folder).
+
+        Raises
+        ------
+        ClienteleError
+            The file is missing or unreadable (a model logged before its settings travelled with it).
+        """
+        path = Path(path)
+        path = path / cls.FILE if path.is_dir() else path
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ClienteleError(f"{path}: cannot read the model's scoring settings ({str(exc).splitlines()[0]}); "
+                                 f"retrain it with `clientele train`") from None
+        return cls.from_dict(data, str(path))

@@ -1,9 +1,11 @@
 """`clientele` as a user runs it from their own project folder, outside the checkout: the packaged default
-configs, the project's configs/ overriding them, and bad configs that fail before any data is read."""
+configs, the project's configs/ overriding them, settings that travel with the models, and bad configs that
+fail before any data is read."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +66,40 @@ def test_train_runs_from_a_project_folder_with_packaged_defaults_and_project_ove
     assert params["churn.model.n_estimators"] == "400"  # a default the project did not override
     assert params["features.customer.windows_days"] == "30,90,180,365"  # the packaged features.yaml
     assert params["train.features"] == str(CONFIG_DIR / "features.yaml")
+
+
+def test_scores_are_the_same_after_the_projects_configs_change(project, tmp_path):
+    """`clientele score --data` rebuilds features with the champions' own settings, not today's configs."""
+    folder, trained = project
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    before = clientele("score", "--data", folder / "shop", "--out", tmp_path / "before", cwd=folder)
+    assert before.returncode == 0, before.stderr[-2000:]
+    changed = tmp_path / "changed"
+    (changed / "configs").mkdir(parents=True)
+    (changed / "configs" / "features.yaml").write_text(yaml.safe_dump(
+        {"customer": {"windows_days": [30, 60], "complaint_windows_days": [30]}}))
+    (changed / "configs" / "churn.yaml").write_text(yaml.safe_dump(
+        {"reasons": {"top": 1}, "risk_bands": {"medium": 0.01, "high": 0.02}}))
+    after = clientele("score", "--data", folder / "shop", "--out", tmp_path / "after", cwd=changed,
+                      data_dir=folder / "data")
+    assert after.returncode == 0, after.stderr[-2000:]
+    first = pd.read_parquet(tmp_path / "before" / "customer_scores.parquet")
+    second = pd.read_parquet(tmp_path / "after" / "customer_scores.parquet")
+    assert len(first) > 100
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_scoring_data_without_a_table_the_model_was_trained_on_exits_2_naming_the_column(project, tmp_path):
+    folder, trained = project
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    shutil.copytree(folder / "shop", tmp_path / "shop")
+    (tmp_path / "shop" / "events.parquet").unlink()
+    result = clientele("score", "--data", tmp_path / "shop", "--out", tmp_path / "out", cwd=folder)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "feature column '" in lines[0] and "cannot be built from the data given" in lines[0]
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("file, content, option, fragment", [
