@@ -333,15 +333,17 @@ def evaluate_churn_command(
     config: Annotated[Optional[Path], typer.Option(help="Churn config YAML (default configs/churn.yaml).")] = None,
 ) -> None:
     """Churn on an out-of-time split: the project's model against recency, BG/NBD and LightGBM on RFM."""
+    from features.config import FeatureConfig
     from features.io import load_dataset
     from models.churn.config import ChurnConfig
     from training.evaluate_churn import evaluate_churn, evaluation_report, print_table, write_plots
 
     churn_config = ChurnConfig.load(config)
+    feature_config = FeatureConfig.load()
     with console.status("loading data"):
         dataset = load_dataset(data, mapping)
     with console.status("fitting the churn model and its peers on earlier cutoffs"):
-        evaluation = evaluate_churn(dataset.tables, horizon, churn_config)
+        evaluation = evaluate_churn(dataset.tables, horizon, churn_config, feature_config)
     report = evaluation_report(evaluation)
     if plots:
         report["_info"]["plots"] = [str(p) for p in write_plots(evaluation, plots)]
