@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from features.exceptions import ConfigError
-from features.presets import CONFIG_DIR
+from features.presets import config_file
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -29,7 +29,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 class ConfigModel(BaseModel):
     """Strict, immutable settings: unknown keys are errors, and errors name the first bad field.
 
-    Subclasses set ``DEFAULT_FILE`` (a file name in ``configs/``) for :meth:`load`.
+    Subclasses set ``DEFAULT_FILE`` (a file name in ``configs/``) for :meth:`load`. Every default lives in the
+    class; a YAML file overrides what it names (a section it leaves out keeps the class's values).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -53,6 +54,6 @@ class ConfigModel(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Any:
-        """Read ``path`` (default ``configs/<DEFAULT_FILE>``)."""
-        path = Path(path) if path else CONFIG_DIR / str(cls.DEFAULT_FILE)
+        """Read ``path`` (default: ``configs/<DEFAULT_FILE>`` of the project, else the packaged one)."""
+        path = Path(path) if path else config_file(str(cls.DEFAULT_FILE))
         return cls.from_dict(read_yaml(path), str(path))

@@ -1,4 +1,5 @@
-"""Industry presets (configs/presets/*.yaml): churn horizon, recommendation defaults, generator parameters."""
+"""Where configuration files are found, and the industry presets (configs/presets/*.yaml): churn horizon,
+recommendation defaults, generator parameters."""
 
 from __future__ import annotations
 
@@ -9,13 +10,28 @@ import yaml
 
 from features.exceptions import ConfigError
 
+# The defaults ship inside the distribution as the package-data folder `configs` beside this package (in a
+# checkout and in site-packages alike), so every command works from any working directory. Found by path, not
+# by `import configs`: a project's own configs/ folder on sys.path would shadow it in an editable install.
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRESET_DIR = CONFIG_DIR / "presets"
+# A project overrides a default file by putting its own under this folder of the working directory.
+PROJECT_CONFIG_DIR = Path("configs")
+
+
+def config_file(name: str | Path) -> Path:
+    """The configuration file ``name`` (e.g. ``churn.yaml``, ``presets/beauty.yaml``) in effect.
+
+    The project's ``configs/<name>`` in the working directory when there is one, else the packaged default.
+    """
+    local = Path.cwd() / PROJECT_CONFIG_DIR / name
+    return local if local.is_file() else CONFIG_DIR / name
 
 
 def preset_names() -> list[str]:
-    """Names of the presets shipped in ``configs/presets``."""
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    """Names of the presets shipped in ``configs/presets`` and those of the project's ``configs/presets``."""
+    folders = (CONFIG_DIR / "presets", Path.cwd() / PROJECT_CONFIG_DIR / "presets")
+    return sorted({p.stem for folder in folders for p in folder.glob("*.yaml")})
 
 
 def load_preset(preset: str | Path) -> dict[str, Any]:
@@ -38,7 +54,7 @@ def load_preset(preset: str | Path) -> dict[str, Any]:
     """
     path = Path(preset)
     if path.suffix not in (".yaml", ".yml"):
-        path = PRESET_DIR / f"{preset}.yaml"
+        path = config_file(Path("presets") / f"{preset}.yaml")
         if not path.exists():
             raise ConfigError(f"preset '{preset}' does not exist (choose one of: {', '.join(preset_names())})")
     try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from features.columns import Columns as C
+from features.exceptions import DataError
 
 # Columns of a feature frame that are keys or labels, never model inputs.
 NON_FEATURES = frozenset({C.customer_id, "cutoff", "churned", "future_orders", "future_spend"})
@@ -35,10 +35,22 @@ class FrameEncoder:
         return self
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The model matrix; columns missing from ``frame`` (an absent optional table) are all-missing."""
+        """The model matrix, columns in training order.
+
+        Raises
+        ------
+        DataError
+            A column the model was trained on is not in ``frame`` (e.g. scoring data without a table the
+            training data had): filling it with missing values would score every customer on made-up inputs.
+        """
+        missing = [col for col in self.columns if col not in frame.columns]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise DataError(f"feature column '{missing[0]}'{more} the model was trained on cannot be built from "
+                            f"the data given: is a table or column missing?")
         out: dict[str, Any] = {}
         for col in self.columns:
-            values = frame[col] if col in frame.columns else pd.Series(np.nan, index=frame.index)
+            values = frame[col]
             if col in self.categories:
                 out[col] = pd.Categorical(values.astype("str").where(values.notna()), categories=self.categories[col])
             else:

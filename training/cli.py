@@ -275,7 +275,6 @@ def score(
 
     import pandas as pd
 
-    from features.config import FeatureConfig
     from features.exceptions import ConfigError
     from training.register import setup_tracking
     from training.score import (ScoringModels, bucket_scores, download_champions, precomputed_scores,
@@ -295,13 +294,12 @@ def score(
             frames["customer_scores"] = precomputed_scores(champions)
         else:
             models_ = ScoringModels.from_champions(champions)
-            feature_config = FeatureConfig.load()
             with console.status(f"scoring every customer in {data} ({engine})"):
                 if engine == "dask":
                     from features.dask_engine import run_bucketed
 
                     run = run_bucketed(data, mapping, bucket_scores,
-                                       {"models": models_, "feature_config": feature_config}, scheduler=scheduler)
+                                       {"models": models_}, scheduler=scheduler)
                     scores_ = pd.concat([r for r in run.results if len(r)], ignore_index=True)
                 else:
                     from features.io import load_dataset
@@ -309,7 +307,7 @@ def score(
 
                     tables = load_dataset(data, mapping).tables
                     scores_ = score_customers(tables, data_end(tables).normalize() + pd.Timedelta(days=1),
-                                              models_, feature_config)
+                                              models_)
             frames["customer_scores"] = scores_.sort_values("value_at_risk", ascending=False,
                                                             kind="stable").reset_index(drop=True)
         paths = write_outputs(frames, out)
@@ -335,15 +333,17 @@ def evaluate_churn_command(
     config: Annotated[Optional[Path], typer.Option(help="Churn config YAML (default configs/churn.yaml).")] = None,
 ) -> None:
     """Churn on an out-of-time split: the project's model against recency, BG/NBD and LightGBM on RFM."""
+    from features.config import FeatureConfig
     from features.io import load_dataset
     from models.churn.config import ChurnConfig
     from training.evaluate_churn import evaluate_churn, evaluation_report, print_table, write_plots
 
     churn_config = ChurnConfig.load(config)
+    feature_config = FeatureConfig.load()
     with console.status("loading data"):
         dataset = load_dataset(data, mapping)
     with console.status("fitting the churn model and its peers on earlier cutoffs"):
-        evaluation = evaluate_churn(dataset.tables, horizon, churn_config)
+        evaluation = evaluate_churn(dataset.tables, horizon, churn_config, feature_config)
     report = evaluation_report(evaluation)
     if plots:
         report["_info"]["plots"] = [str(p) for p in write_plots(evaluation, plots)]

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from features.configfile import ConfigModel as _Strict
 from features.configfile import read_yaml
-from features.presets import CONFIG_DIR
+from features.presets import config_file
 
 
 class SyntheticConfig(_Strict):
@@ -48,10 +48,11 @@ class TrainConfig(_Strict):
     data: Path | None = None
     mapping: Path | None = None
     synthetic: SyntheticConfig = SyntheticConfig()
-    features: Path = CONFIG_DIR / "features.yaml"
-    churn: Path = CONFIG_DIR / "churn.yaml"
-    recommender: Path = CONFIG_DIR / "recommender.yaml"
-    segments: Path = CONFIG_DIR / "segments.yaml"
+    # Each model family's YAML; None: the project's configs/<family>.yaml, else the packaged default.
+    features: Path | None = None
+    churn: Path | None = None
+    recommender: Path | None = None
+    segments: Path | None = None
     engine: Literal["pandas", "dask"] = "pandas"
     scheduler: str | None = None
     evaluation: EvaluationConfig = EvaluationConfig()
@@ -60,11 +61,19 @@ class TrainConfig(_Strict):
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> "TrainConfig":
-        """Read ``path`` (default configs/train.yaml) and apply non-None ``overrides`` (e.g. data, mapping)."""
-        path = Path(path) if path else CONFIG_DIR / "train.yaml"
+        """Read ``path`` (default configs/train.yaml of the project, else the packaged one) and apply non-None
+        ``overrides`` (e.g. data, mapping); the model families' files it leaves unnamed are looked up the same
+        way."""
+        path = Path(path) if path else config_file("train.yaml")
         data = read_yaml(path)
         data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_dict(data, str(path))
+        config = cls.from_dict(data, str(path))
+        return config.model_copy(update={family: config_file(f"{family}.yaml") for family in MODEL_FAMILIES
+                                         if getattr(config, family) is None})
+
+
+# The model families whose settings live in their own YAML, named in train.yaml or looked up by name.
+MODEL_FAMILIES = ("features", "churn", "recommender", "segments")
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, str]:

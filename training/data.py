@@ -18,7 +18,7 @@ from training.settings import Settings
 
 
 @dataclass
-class TrainingData:
+class ValidatedData:
     """Validated tables ready for every model, with the validation report and a fingerprint."""
 
     tables: dict[str, pd.DataFrame]
@@ -52,7 +52,7 @@ def fingerprint(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
             "sha256": digest.hexdigest()}
 
 
-def load_training_data(config: TrainConfig, settings: Settings) -> TrainingData:
+def load_training_data(config: TrainConfig, settings: Settings) -> ValidatedData:
     """Load ``config.data`` (or the synthetic demo data), validate it, write its rejects and drop every
     customer on the erasure list."""
     source = Path(config.data) if config.data else ensure_synthetic(config)
@@ -61,4 +61,4 @@ def load_training_data(config: TrainConfig, settings: Settings) -> TrainingData:
     tables, erased = drop_erased(dataset.tables, read_erasures(settings.erasure_file), settings.pseudonym_key)
     info = fingerprint(tables)
     info["erased_customers_dropped"] = erased
-    return TrainingData(tables=tables, dataset=dataset, fingerprint=info, source=source)
+    return ValidatedData(tables=tables, dataset=dataset, fingerprint=info, source=source)

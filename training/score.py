@@ -1,8 +1,8 @@
 """Batch scoring for CRM campaigns: the champions' recommendations and customer scores for every customer.
 
 Without new data the champions' own precomputed tables are exported. With ``--data`` the churn, CLV and
-segment champions rescore every customer as of the end of that data, through the same feature functions as
-training; ``--engine dask`` runs that per customer bucket on a Dask cluster.
+segment champions rescore every customer as of the end of that data, through the same feature functions and
+the same feature settings as training (saved with each model, never today's configs); ``--engine dask`` runs that per customer bucket on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from features.clv_summary import clv_summary
 from features.columns import Columns as C
 from features.columns import Tables
 from features.csvsafe import write_csv
-from features.config import FeatureConfig
 from features.exceptions import ClienteleError
 from features.pipeline import feature_frame
+from models.churn.config import ScoringSettings
 from training.export import profiling_allowed, risk_band
 from training.settings import CHAMPION, CHURN, CLV, RECOMMENDER, Settings
 
@@ -81,53 +81,62 @@ def precomputed_scores(champions: Champions) -> pd.DataFrame:
 
 @dataclass
 class ScoringModels:
-    """Everything :func:`score_customers` needs, loadable on a Dask worker from local paths."""
+    """Everything :func:`score_customers` needs, loadable on a Dask worker from local paths.
+
+    Each model comes with the settings it was trained with (:class:`ScoringSettings`, saved beside it): features
+    are rebuilt and reasons worded as at training time, whatever today's configs say.
+    """
 
     churn_model: Path
     clv_model: Path
     segments: Path
-    horizon_days: int
-    risk_bands: dict[str, float]
-    time_unit_days: float
-    reasons_top: int
+    churn: ScoringSettings
+    clv: ScoringSettings
 
     @classmethod
     def from_champions(cls, champions: Champions) -> "ScoringModels":
-        manifest = json.loads((champions.serving(CHURN) / "manifest.json").read_text())
-        from models.clv.lifetime_value import LifetimeValueModel
-
-        clv_path = champions.artifact(CLV, "model.json")
-        return cls(churn_model=champions.artifact(CHURN, "model"), clv_model=clv_path,
-                   segments=champions.artifact(CLV, "segments.json"), horizon_days=int(manifest["horizon_days"]),
-                   risk_bands=manifest["risk_bands"],
-                   time_unit_days=LifetimeValueModel.load(clv_path).time_unit_days, reasons_top=3)
+        return cls(churn_model=champions.artifact(CHURN, "model"), clv_model=champions.artifact(CLV, "model.json"),
+                   segments=champions.artifact(CLV, "segments.json"),
+                   churn=ScoringSettings.load(champions.artifact(CHURN, ScoringSettings.FILE)),
+                   clv=ScoringSettings.load(champions.artifact(CLV, ScoringSettings.FILE)))
 
 
 def score_customers(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, models: ScoringModels,
-                    feature_config: FeatureConfig | None = None, **_: Any) -> pd.DataFrame:
+                    **_: Any) -> pd.DataFrame:
     """Churn probability, risk band, reasons, CLV, P(alive) and segments of every customer who bought before
-    ``cutoff``, with the champion models. Works on all customers or on one Dask bucket of them."""
+    ``cutoff``, with the champion models. Works on all customers or on one Dask bucket of them.
+
+    Raises
+    ------
+    DataError
+        A feature a model was trained on cannot be built from ``tables``.
+    """
     from models.churn.lightgbm import ChurnModel
     from models.clv.lifetime_value import LifetimeValueModel
     from models.segments import CustomerSegmenter, segment_customers
 
-    features = feature_frame(tables, cutoff, None, feature_config)
-    features = profiling_allowed(features)
+    features = profiling_allowed(feature_frame(tables, cutoff, None, models.churn.features))
     if features.empty:
         return pd.DataFrame()
     churn = ChurnModel.load(models.churn_model)
     probability = churn.predict_proba(features)
-    reasons = churn.reasons(features, models.reasons_top)
+    reasons = churn.reasons(features, models.churn.reasons.top)
+    # The two champions may come from different runs: the segments see the features the CLV run described.
+    described = features
+    if models.clv.features != models.churn.features:
+        described = feature_frame(tables, cutoff, None, models.clv.features).set_index(C.customer_id).loc[
+            features[C.customer_id]].reset_index()
     clv_model = LifetimeValueModel.load(models.clv_model)
-    summary = clv_summary(tables[Tables.transactions], cutoff, models.time_unit_days)
+    summary = clv_summary(tables[Tables.transactions], cutoff, clv_model.time_unit_days)
     summary = summary.reindex(features[C.customer_id].astype("str")).fillna(0.0)
     values = clv_model.predict(summary)
     segmenter = CustomerSegmenter.from_dict(json.loads(Path(models.segments).read_text()))
-    segments = segment_customers(features, probability, values["clv"].to_numpy(), segmenter)
+    segments = segment_customers(described, probability, values["clv"].to_numpy(), segmenter)
+    bands = models.churn.risk_bands
     out = pd.DataFrame({
         C.customer_id: features[C.customer_id].to_numpy(),
         "churn_probability": probability,
-        "risk_band": risk_band(probability, models.risk_bands["medium"], models.risk_bands["high"]),
+        "risk_band": risk_band(probability, bands.medium, bands.high),
         "churn_reasons": ["; ".join(r["text"] for r in rs) for rs in reasons],
         "p_alive": values["p_alive"].to_numpy(),
         "expected_spend": values["expected_spend"].to_numpy(),
@@ -141,10 +150,9 @@ def score_customers(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, model
     return out
 
 
-def bucket_scores(tables: dict[str, pd.DataFrame], data_end: pd.Timestamp, models: ScoringModels,
-                  feature_config: FeatureConfig) -> pd.DataFrame:
+def bucket_scores(tables: dict[str, pd.DataFrame], data_end: pd.Timestamp, models: ScoringModels) -> pd.DataFrame:
     """:func:`score_customers` on one Dask bucket, as of the end of the whole data."""
-    return score_customers(tables, data_end.normalize() + pd.Timedelta(days=1), models, feature_config)
+    return score_customers(tables, data_end.normalize() + pd.Timedelta(days=1), models)
 
 
 def write_outputs(frames: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:

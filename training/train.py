@@ -32,12 +32,12 @@ from features.exceptions import ConfigError
 from features.labels import data_end
 from features.pipeline import feature_frame
 from features.presets import load_preset
-from models.churn.config import ChurnConfig
+from models.churn.config import ChurnConfig, ScoringSettings
 from models.churn.lightgbm import customer_scores_frame
 from models.segments import CustomerSegmenter, SegmentConfig, segment_customers
 from training.churn import clv_frame, fit_churn, fit_clv
 from training.config import TrainConfig, flatten
-from training.data import TrainingData, load_training_data
+from training.data import ValidatedData, load_training_data
 from training.evaluate_churn import evaluate_churn, evaluation_cutoff, evaluation_report, write_plots
 from training.export import export_churn, export_clv, export_recommender, profiling_allowed
 from training.pyfunc import code_paths, pip_requirements
@@ -61,14 +61,18 @@ class ModelConfigs:
 
     @classmethod
     def from_train_config(cls, config: TrainConfig) -> "ModelConfigs":
+        from models.recommenders import registry
         from models.recommenders.config import load_config
+        from training.evaluate_recommender import OWN
 
         churn = ChurnConfig.load(config.churn)
         churn = ChurnConfig.from_dict({**churn.model_dump(), "model": {**churn.model.model_dump(),
                                                                        "random_state": config.seed}})
-        return cls(features=FeatureConfig.load(config.features), churn=churn,
-                   recommender=load_config(config.recommender), segments=SegmentConfig.load(config.segments),
-                   seed=config.seed)
+        recommender = load_config(config.recommender)
+        if recommender.get(OWN) is not None:
+            registry()[OWN].from_config(recommender)  # checks every generator's and the reranker's settings
+        return cls(features=FeatureConfig.load(config.features), churn=churn, recommender=recommender,
+                   segments=SegmentConfig.load(config.segments), seed=config.seed)
 
     def to_dict(self) -> dict[str, Any]:
         return {"features": self.features.model_dump(mode="json"), "churn": self.churn.model_dump(mode="json"),
@@ -212,13 +216,15 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
         timings[name] = round(time.perf_counter() - t0, 2)
         return time.perf_counter()
 
-    experiment_id = setup_tracking(settings, config.mlflow.experiment)
-    t = time.perf_counter()
-    say(progress, "loading and validating the data")
-    data: TrainingData = load_training_data(config, settings)
+    # Every setting is read and checked before any data is loaded or anything is written: a typo in a YAML
+    # costs a second, not a training run.
     configs = ModelConfigs.from_train_config(config)
     preset = load_preset(config.preset)
     horizon = int(preset["churn"]["horizon_days"])
+    experiment_id = setup_tracking(settings, config.mlflow.experiment)
+    t = time.perf_counter()
+    say(progress, "loading and validating the data")
+    data: ValidatedData = load_training_data(config, settings)
     test_days = config.evaluation.recommender_test_days
     holdout = holdout_id(data.fingerprint, test_days, horizon)
     t = step("load", t)
@@ -258,7 +264,7 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
                        seconds=round(time.perf_counter() - started, 1), timings=timings)
 
 
-def champion_values(candidates: list[Candidate], rules: dict[str, Any], settings: Settings, data: TrainingData,
+def champion_values(candidates: list[Candidate], rules: dict[str, Any], settings: Settings, data: ValidatedData,
                     horizon: int, test_days: int, config: TrainConfig,
                     progress: Progress | None) -> dict[str, float | None]:
     """Each current champion's promotion metric on this run's holdout.
@@ -300,7 +306,7 @@ def _report_without_ids(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "rejects_files"}
 
 
-def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig, settings: Settings,
+def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig, settings: Settings,
                  preset: dict[str, Any],
                  horizon: int, tmp: Path, metrics: dict[str, dict[str, Any]], holdout: str,
                  progress: Progress | None, timings: dict[str, float]) -> list[Candidate]:
@@ -329,10 +335,14 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
     scores = customer_scores_frame(fit.model, features, configs.churn.reasons.top)
     churn_dir = tmp / "churn"
     fit.model.save(churn_dir / "model")
+    # What scoring needs besides the fitted models travels with each of them: features, horizon, reasons.
+    scoring = ScoringSettings.of(configs.churn, configs.features, horizon)
+    scoring.save(churn_dir)
     export_churn(scores, churn_dir / "serving", cutoff, horizon, configs.churn.risk_bands.medium,
                  configs.churn.risk_bands.high)
     info = _log_model(CHURN,
-                      artifacts={"model": str(churn_dir / "model"), "serving": str(churn_dir / "serving")},
+                      artifacts={"model": str(churn_dir / "model"), "serving": str(churn_dir / "serving"),
+                                 "scoring": str(churn_dir / ScoringSettings.FILE)},
                       signature=_signature(features.drop(columns=[C.customer_id]),
                                            scores[["churn_probability"]]),
                       input_example=features.drop(columns=[C.customer_id]).head(3),
@@ -354,11 +364,13 @@ def _fit_and_log(data: TrainingData, configs: ModelConfigs, config: TrainConfig,
     clv_dir.mkdir(parents=True, exist_ok=True)
     clv_model.save(clv_dir / "model.json")
     (clv_dir / "segments.json").write_text(json.dumps(segmenter.to_dict()))
+    scoring.save(clv_dir)
     export_clv(values, segments, features, clv_dir / "serving", cutoff)
     summary = clv_summary(tables[Tables.transactions], cutoff, configs.churn.clv.time_unit_days)
     info = _log_model(CLV,
                       artifacts={"model": str(clv_dir / "model.json"),
                                  "segments": str(clv_dir / "segments.json"),
+                                 "scoring": str(clv_dir / ScoringSettings.FILE),
                                  "serving": str(clv_dir / "serving")},
                       signature=_signature(summary.reset_index(drop=True),
                                            values[["p_alive", "expected_spend", "clv"]]),

@@ -13,10 +13,14 @@ import pandas as pd
 from features.columns import Columns as C
 from features.exceptions import ClienteleError, DataError
 from models.churn.calibration import Calibrator
+from models.churn.config import ChurnModelConfig, ReasonConfig
 from models.churn.reasons import top_reasons
 from models.tabular import NON_FEATURES, FrameEncoder
 
 LABEL = "churned"
+# The defaults are ChurnModelConfig's, the one place they live (configs/churn.yaml overrides them for training).
+_DEFAULTS = ChurnModelConfig()
+_REASONS = ReasonConfig()
 
 
 class ChurnModel:
@@ -25,7 +29,7 @@ class ChurnModel:
     Parameters
     ----------
     n_estimators, learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree, reg_lambda
-        LightGBM hyperparameters (``configs/churn.yaml``).
+        LightGBM hyperparameters; defaults from :class:`models.churn.config.ChurnModelConfig`.
     calibration
         ``temperature``, ``isotonic``, ``sigmoid`` (Platt), ``auto`` (isotonic with enough calibration rows,
         else sigmoid) or ``none`` (see :class:`models.churn.calibration.Calibrator`).
@@ -37,11 +41,13 @@ class ChurnModel:
         LightGBM threads.
     """
 
-    def __init__(self, n_estimators: int = 300, learning_rate: float = 0.03, num_leaves: int = 15,
-                 min_child_samples: int = 50, subsample: float = 0.8, colsample_bytree: float = 0.8,
-                 reg_lambda: float = 1.0,
-                 calibration: Literal["temperature", "auto", "isotonic", "sigmoid", "none"] = "temperature",
-                 features: list[str] | None = None, random_state: int = 0, n_jobs: int = 1):
+    def __init__(self, n_estimators: int = _DEFAULTS.n_estimators, learning_rate: float = _DEFAULTS.learning_rate,
+                 num_leaves: int = _DEFAULTS.num_leaves, min_child_samples: int = _DEFAULTS.min_child_samples,
+                 subsample: float = _DEFAULTS.subsample, colsample_bytree: float = _DEFAULTS.colsample_bytree,
+                 reg_lambda: float = _DEFAULTS.reg_lambda,
+                 calibration: Literal["temperature", "auto", "isotonic", "sigmoid", "none"] = _DEFAULTS.calibration,
+                 features: list[str] | None = None, random_state: int = _DEFAULTS.random_state,
+                 n_jobs: int = _DEFAULTS.n_jobs):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -143,7 +149,7 @@ class ChurnModel:
         self._check_fitted()
         return np.asarray(self.booster_.predict(self.encoder_.transform(frame), pred_contrib=True))
 
-    def reasons(self, frame: pd.DataFrame, top: int = 3) -> list[list[dict[str, Any]]]:
+    def reasons(self, frame: pd.DataFrame, top: int = _REASONS.top) -> list[list[dict[str, Any]]]:
         """The ``top`` plain-language reasons raising each customer's risk (see :mod:`models.churn.reasons`)."""
         return top_reasons(self.contributions(frame), self.feature_names_, frame, top)
 
@@ -178,7 +184,7 @@ class ChurnModel:
                               Calibrator.from_dict(meta["calibrator"]), meta["base_rate"])
 
 
-def customer_scores_frame(model: ChurnModel, frame: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+def customer_scores_frame(model: ChurnModel, frame: pd.DataFrame, top: int = _REASONS.top) -> pd.DataFrame:
     """``customer_id``, ``churn_probability`` and ``churn_reasons`` (list of texts) for a feature frame."""
     reasons = model.reasons(frame, top)
     return pd.DataFrame({C.customer_id: frame[C.customer_id].to_numpy(),

@@ -144,7 +144,7 @@ MIN_CONTRIBUTION = 0.01
 
 
 def top_reasons(contributions: np.ndarray, feature_names: list[str], frame: pd.DataFrame,
-                top: int = 3, min_contribution: float = MIN_CONTRIBUTION) -> list[list[dict[str, Any]]]:
+                top: int, min_contribution: float = MIN_CONTRIBUTION) -> list[list[dict[str, Any]]]:
     """The ``top`` families raising each customer's churn score most.
 
     Parameters

@@ -14,6 +14,8 @@ from models.recommenders.config import Params
 class RankerParams(Params):
     """Hyperparameters of :class:`LambdaRanker` (LightGBM names where they exist).
 
+    Every default lives here; the ``clientele.ranker`` section of configs/recommender.yaml overrides what it names.
+
     Attributes
     ----------
     objective
@@ -36,19 +38,20 @@ class RankerParams(Params):
     """
 
     objective: Literal["lambdarank", "rank_xendcg"] = "lambdarank"
-    n_estimators: int = 600
-    learning_rate: float = 0.05
-    num_leaves: int = 63
-    min_child_samples: int = 50
+    n_estimators: int = 400
+    learning_rate: float = 0.1
+    num_leaves: int = 31
+    min_child_samples: int = 100
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
     bagging_freq: int = 1
     lambda_l2: float = 1.0
     truncation_level: int = 30
     eval_at: int = 10
-    early_stopping_rounds: int = 50
+    early_stopping_rounds: int = 20
     validation_share: float = 0.15
-    threads: int = 0
+    # One is steadier than OpenMP's busy waiting on a shared 2-core box; raise it on a machine of its own.
+    threads: int = 1
 
 
 class LambdaRanker:

@@ -9,9 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from features.exceptions import ConfigError
-from features.presets import CONFIG_DIR
-
-CONFIG_PATH = CONFIG_DIR / "recommender.yaml"
+from features.presets import config_file
 
 
 class Params(BaseModel):
@@ -31,7 +29,8 @@ def parse_params(cls: type[Params], values: dict[str, Any], where: str) -> Param
 
 
 def load_config(path: str | Path | None = None) -> dict[str, Any]:
-    """Read the recommender configuration (default ``configs/recommender.yaml``).
+    """Read the recommender configuration (default ``configs/recommender.yaml`` of the project, else the
+    packaged one).
 
     Returns
     -------
@@ -44,7 +43,7 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
     ConfigError
         The file cannot be read or is not a mapping.
     """
-    path = Path(path) if path else CONFIG_PATH
+    path = Path(path) if path else config_file("recommender.yaml")
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:

@@ -24,14 +24,12 @@ import pandas as pd
 from features.columns import Columns as C
 from features.configfile import ConfigModel
 from features.exceptions import ClienteleError, DataError
-from features.presets import CONFIG_DIR
 from models.segments.lifecycle import LIFECYCLE_STAGE, STAGES, LifecycleConfig, LifecycleStager, Window
 from models.segments.rfm import (F_SCORE, M_SCORE, R_SCORE, RFM_CODE, RFM_SEGMENT, RFMConfig, RFMScorer,
                                  category_dtype, check_saved_format)
 from models.segments.value import (MEMBERSHIP_TIER, VALUE_AT_RISK, VALUE_TIER, MembershipConfig, MembershipTiers,
                                    ValueTierConfig, ValueTiers, aligned_values, value_at_risk)
 
-CONFIG_PATH = CONFIG_DIR / "segments.yaml"
 CHURN_PROBABILITY, CLV = "churn_probability", "clv"
 SEGMENT_COLUMNS = (C.customer_id, R_SCORE, F_SCORE, M_SCORE, RFM_CODE, RFM_SEGMENT, LIFECYCLE_STAGE,
                    MEMBERSHIP_TIER, CHURN_PROBABILITY, CLV, VALUE_AT_RISK, VALUE_TIER)
@@ -204,7 +202,7 @@ def segment_customers(frame: pd.DataFrame, churn_probability: np.ndarray | pd.Se
 
 
 __all__ = [
-    "CONFIG_PATH", "SEGMENT_COLUMNS", "STAGES", "CustomerSegmenter", "LifecycleConfig", "LifecycleStager",
+    "SEGMENT_COLUMNS", "STAGES", "CustomerSegmenter", "LifecycleConfig", "LifecycleStager",
     "MembershipConfig", "MembershipTiers", "RFMConfig", "RFMScorer", "SegmentConfig", "ValueTierConfig",
     "ValueTiers", "Window", "segment_customers", "value_at_risk",
 ]

@@ -123,6 +123,36 @@ def test_fit_needs_labels_and_two_classes(frames):
         ChurnModel().fit(train.assign(churned=1))
 
 
+def test_a_trained_column_missing_from_the_data_is_a_one_line_error_naming_it(frames):
+    from features.exceptions import DataError
+
+    train, calibration, test = split(frames)
+    model = ChurnModel(n_estimators=20).fit(train, calibration)
+    assert "complaints_90d" in model.feature_names_
+    with pytest.raises(DataError, match="^feature column 'complaints_90d' the model was trained on") as err:
+        model.predict_proba(test.drop(columns=["complaints_90d"]))
+    assert "\n" not in str(err.value)
+    events = [c for c in model.feature_names_ if c.startswith("views_")]
+    with pytest.raises(DataError, match=f"'{events[0]}' \\(and {len(events) - 1} more\\)"):
+        model.predict_proba(test.drop(columns=events))
+
+
+def test_the_model_defaults_are_the_configs_defaults_and_the_shipped_yaml_repeats_none():
+    """One source of every churn default: ChurnModelConfig. The shipped YAML changes nothing, so the product
+    trains with exactly the defaults a bare ChurnModel has."""
+    from features.configfile import read_yaml
+    from features.presets import CONFIG_DIR
+    from models.churn.config import ChurnModelConfig
+
+    shipped = ChurnConfig.load(CONFIG_DIR / "churn.yaml")
+    assert shipped == ChurnConfig()
+    assert read_yaml(CONFIG_DIR / "churn.yaml") == {}
+    params = ChurnModel().get_params()
+    assert {k: params[k] for k in ChurnModelConfig.model_fields if k in params} == {
+        k: v for k, v in ChurnModelConfig().model_dump().items() if k in params}
+    assert (params["n_estimators"], params["learning_rate"], params["num_leaves"]) == (400, 0.02, 7)
+
+
 def test_evaluation_never_uses_data_after_T(tables):
     """Changing everything after day T (except the last row, which fixes T) changes labels, never scores."""
     config = ChurnConfig.from_dict({"training": {"max_cutoffs": 4, "step_days": 30}, "model": {"n_estimators": 60}})

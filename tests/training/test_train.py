@@ -23,7 +23,8 @@ def light_recommender_config(path: Path) -> Path:
     config = yaml.safe_load((CONFIG_DIR / "recommender.yaml").read_text())
     gens = config["clientele"]["generators"]
     config["clientele"]["generators"] = {k: gens[k] for k in ("repeat", "bm25", "itemknn", "popularity") if k in gens}
-    config["clientele"]["ranker"].update({"n_estimators": 60, "early_stopping_rounds": 10})
+    config["clientele"]["ranker"] = {**(config["clientele"].get("ranker") or {}), "n_estimators": 60,
+                                     "early_stopping_rounds": 10}
     config["clientele"].update({"serve_depth": 20, "similar_depth": 10})
     path.write_text(yaml.safe_dump(config))
     return path
@@ -31,11 +32,11 @@ def light_recommender_config(path: Path) -> Path:
 
 def write_config(folder: Path, name: str, churn: dict | None = None, recommender: dict | None = None,
                  clv_penalizer: float | None = None, seed: int = 0) -> Path:
-    churn_cfg = yaml.safe_load((CONFIG_DIR / "churn.yaml").read_text())
-    churn_cfg["model"].update(churn or {})
-    churn_cfg["training"].update({"max_cutoffs": 6})
+    churn_cfg = yaml.safe_load((CONFIG_DIR / "churn.yaml").read_text()) or {}
+    churn_cfg.setdefault("model", {}).update(churn or {})
+    churn_cfg.setdefault("training", {}).update({"max_cutoffs": 6})
     if clv_penalizer is not None:
-        churn_cfg["clv"]["penalizer"] = clv_penalizer
+        churn_cfg.setdefault("clv", {})["penalizer"] = clv_penalizer
     (folder / f"{name}-churn.yaml").write_text(yaml.safe_dump(churn_cfg))
     rec = light_recommender_config(folder / f"{name}-recommender.yaml")
     if recommender:
@@ -192,7 +193,6 @@ def test_batch_scoring_exports_and_rescoring_agree_on_both_engines(store, tmp_pa
     """The champions' precomputed scores equal a rescoring of the same data, on pandas and on Dask."""
     import pandas as pd
 
-    from features.config import FeatureConfig
     from features.dask_engine import run_bucketed
     from features.io import load_dataset
     from features.labels import data_end
@@ -204,15 +204,15 @@ def test_batch_scoring_exports_and_rescoring_agree_on_both_engines(store, tmp_pa
     exported = precomputed_scores(champions).set_index("customer_id").sort_index()
     models = ScoringModels.from_champions(champions)
     tables = load_dataset(folder / "demo").tables
-    rescored = score_customers(tables, data_end(tables).normalize() + pd.Timedelta(days=1), models,
-                               FeatureConfig()).set_index("customer_id").sort_index()
+    rescored = score_customers(tables, data_end(tables).normalize() + pd.Timedelta(days=1),
+                               models).set_index("customer_id").sort_index()
     assert exported.index.equals(rescored.index)
     for col in ("churn_probability", "clv", "p_alive", "value_at_risk"):
         pd.testing.assert_series_equal(exported[col], rescored[col], check_names=False)
     for col in ("risk_band", "rfm_segment", "lifecycle_stage", "value_tier", "churn_reasons"):
         assert (exported[col].astype(str) == rescored[col].astype(str)).all(), col
     run = run_bucketed(folder / "demo", None, bucket_scores,
-                       {"models": models, "feature_config": FeatureConfig()}, n_buckets=3, workers=2)
+                       {"models": models}, n_buckets=3, workers=2)
     on_dask = pd.concat([r for r in run.results if len(r)]).set_index("customer_id").sort_index()
     pd.testing.assert_frame_equal(on_dask, rescored)
 
@@ -228,3 +228,39 @@ def test_customers_without_profiling_consent_get_no_scores(store, tmp_path):
     assert refused, "the synthetic data should hold customers who refused profiling"
     scores = precomputed_scores(download_champions(settings, tmp_path))
     assert len(scores) > 100 and not refused & set(scores["customer_id"])
+
+
+def test_rescoring_uses_the_settings_the_champions_were_trained_with(store, tmp_path, monkeypatch):
+    """A project's configs/ changed after training (feature windows, reasons, risk bands) changes nothing the
+    champions score: their settings travel with them."""
+    import pandas as pd
+
+    from features.config import FeatureConfig
+    from features.io import load_dataset
+    from features.labels import data_end
+    from models.churn.config import ChurnConfig
+    from training.score import ScoringModels, download_champions, precomputed_scores, score_customers
+
+    folder, settings, _ = store
+    champions = download_champions(settings, tmp_path / "champions")
+    exported = precomputed_scores(champions).set_index("customer_id").sort_index()
+    project = tmp_path / "project"
+    (project / "configs").mkdir(parents=True)
+    (project / "configs" / "features.yaml").write_text(yaml.safe_dump(
+        {"customer": {"windows_days": [30, 60], "event_windows_days": [7]},
+         "interactions": {"half_life_days": 10}}))
+    (project / "configs" / "churn.yaml").write_text(yaml.safe_dump(
+        {"reasons": {"top": 1}, "risk_bands": {"medium": 0.01, "high": 0.02}}))
+    monkeypatch.chdir(project)
+    assert FeatureConfig.load().customer.windows_days == (30, 60)  # today's configs do say otherwise
+    assert ChurnConfig.load().reasons.top == 1
+    models = ScoringModels.from_champions(champions)
+    assert models.churn.features == FeatureConfig() and models.churn.reasons.top == 3
+    tables = load_dataset(folder / "demo").tables
+    rescored = score_customers(tables, data_end(tables).normalize() + pd.Timedelta(days=1),
+                               models).set_index("customer_id").sort_index()
+    assert exported.index.equals(rescored.index)
+    pd.testing.assert_series_equal(exported["churn_probability"], rescored["churn_probability"], check_names=False)
+    for col in ("risk_band", "churn_reasons", "rfm_segment", "lifecycle_stage"):
+        assert (exported[col].astype(str) == rescored[col].astype(str)).all(), col
+    assert rescored["churn_reasons"].str.count("; ").max() == 2
