@@ -58,7 +58,9 @@ def project(tmp_path_factory):
 def test_train_runs_from_a_project_folder_with_packaged_defaults_and_project_overrides(project):
     folder, trained = project
     assert trained.returncode == 0, trained.stderr[-2000:]
-    client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'data' / 'mlflow' / 'mlflow.db'}")
+    # Both URIs: another test in this worker may have set a global registry URI.
+    uri = f"sqlite:///{folder / 'data' / 'mlflow' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     champion = client.get_model_version_by_alias("clientele-churn", "champion")
     params = client.get_run(champion.run_id).data.params
     assert params["recommender.clientele.ranker.n_estimators"] == "30"  # the project's configs/recommender.yaml
