@@ -150,6 +150,11 @@ class TwoStage(Recommender):
             if model_cls is None:
                 raise ConfigError(f"recommender 'clientele': generator '{name}' names unknown model '{spec.model}'")
             parse_params(model_cls.Params, spec.params, f"recommender 'clientele': generator '{name}'")
+        if self.params.generators:
+            for role in ("fold_in", "similar"):
+                if getattr(self.params, role) not in self.params.generators:
+                    raise ConfigError(f"recommender 'clientele': {role} '{getattr(self.params, role)}' is not a "
+                                      f"generator (generators: {', '.join(self.params.generators)})")
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None = None, preset: str | Path | None = None,
@@ -203,16 +208,13 @@ class TwoStage(Recommender):
         Raises
         ------
         ConfigError
-            No generator is configured, or ``fold_in`` / ``similar`` name none of them.
+            No generator is configured (``fold_in`` / ``similar`` naming none of them is refused at construction).
         DataError
             No purchase before the earliest label window, or nobody bought in any label window.
         """
         p = self.params
         if not p.generators:
             raise ConfigError("recommender 'clientele': no candidate generator configured")
-        for role in ("fold_in", "similar"):
-            if getattr(p, role) not in p.generators:
-                raise ConfigError(f"recommender 'clientele': {role} '{getattr(p, role)}' is not a generator")
         cutoff = latest_cutoff(tables) if cutoff is None else pd.Timestamp(cutoff)
         tables = tables_before(tables, cutoff)
         self._vocab = _vocabularies(tables)

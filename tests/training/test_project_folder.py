@@ -109,6 +109,9 @@ def test_scoring_data_without_a_table_the_model_was_trained_on_exits_2_naming_th
     ("configs/features.yaml", {"customer": {"windows_days": "weekly"}}, None, "features.yaml: customer.windows_days"),
     ("configs/recommender.yaml", {**light_recommender(), "clientele": {"ranker": {"n_estimators": "many"}}}, None,
      "ranker.n_estimators"),
+    ("configs/recommender.yaml", {**light_recommender(), "clientele": {**light_recommender()["clientele"],
+                                                                       "similar": "als"}}, None,
+     "similar 'als' is not a generator"),
     ("mine.yaml", {"seed": "zero"}, "--config", "mine.yaml: seed: Input should be a valid integer"),
 ])
 def test_a_bad_config_fails_in_one_line_before_any_data_is_read(tmp_path, file, content, option, fragment):
