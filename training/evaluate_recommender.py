@@ -27,6 +27,7 @@ import pandas as pd
 
 from features.columns import Columns as C
 from features.columns import Tables
+from features.config import FeatureConfig, InteractionConfig
 from features.exceptions import DataError
 from models.recommenders import Filters, Recommender, registry
 from models.recommenders.config import load_config
@@ -186,11 +187,12 @@ def _build(name: str, peer: dict[str, Any], config: dict[str, Any], overrides: d
 
 
 def tune_peer(name: str, peer: dict[str, Any], config: dict[str, Any], tables: dict[str, pd.DataFrame],
-              validation: TemporalSplit, metric: str, progress: Progress | None = None) -> dict[str, Any]:
+              validation: TemporalSplit, metric: str, progress: Progress | None = None,
+              interactions: InteractionConfig | None = None) -> dict[str, Any]:
     """The grid setting with the best ``metric`` on the validation window (fits see only rows before it)."""
     best, best_value = {}, -np.inf
     for setting in _grid(peer.get("grid", {})):
-        model = _build(name, peer, config, setting).fit(tables, cutoff=validation.start)
+        model = _build(name, peer, config, setting).fit(tables, cutoff=validation.start, interactions=interactions)
         value = evaluate_model(model, validation, new_variant=False)[metric]
         if progress:
             progress(f"  {name} {setting or '(no grid)'}: validation {metric} {value:.4f}")
@@ -201,7 +203,8 @@ def tune_peer(name: str, peer: dict[str, Any], config: dict[str, Any], tables: d
 
 def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None = None,
                           config: dict[str, Any] | None = None, models: list[str] | None = None,
-                          progress: Progress | None = None) -> dict[str, dict[str, Any]]:
+                          progress: Progress | None = None,
+                          features: FeatureConfig | None = None) -> dict[str, dict[str, Any]]:
     """Fit the project's recommender and every peer on the data before the test window and score them on it.
 
     Parameters
@@ -216,6 +219,9 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
         Restrict the run to these names (``clientele`` and/or peer names); default all.
     progress
         Called with one line per step (e.g. a printer to stderr).
+    features
+        The project's feature settings: every model's interaction matrix and the reranker's customer features
+        (default: the features package's defaults).
 
     Returns
     -------
@@ -237,20 +243,22 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
         progress(f"test window [{start.date()}, {end.date()}): {len(split.customers):,} customers; "
                  f"validation window from {validation.start.date()}: {len(validation.customers):,} customers")
     results: dict[str, dict[str, Any]] = {}
+    # Every model learns from the interaction matrix the project's features.yaml describes.
+    interactions = features.interactions if features is not None else None
     peers = settings["peers"]
     names = [OWN] + list(peers) if models is None else models
     for name in names:
         started = time.perf_counter()
         if name == OWN:
-            model = registry()[OWN].from_config(config, window_days=test_days)
+            model = registry()[OWN].from_config(config, feature_config=features, window_days=test_days)
             chosen = {}
         else:
             if name not in peers:
                 raise DataError(f"unknown peer '{name}' (configured: {', '.join(peers)})")
-            chosen = tune_peer(name, peers[name], config, train, validation, metric, progress)
+            chosen = tune_peer(name, peers[name], config, train, validation, metric, progress, interactions)
             started = time.perf_counter()
             model = _build(name, peers[name], config, chosen)
-        model.fit(train, cutoff=start)
+        model.fit(train, cutoff=start, interactions=interactions)
         fit_seconds = time.perf_counter() - started
         metrics = evaluate_model(model, split, k_recall, k_ndcg, k_hit)
         metrics["fit_seconds"] = round(fit_seconds, 2)
@@ -327,9 +335,12 @@ def evaluate_recommender_cli(data: Path, mapping: Path | None, test_days: int, a
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    from features.config import FeatureConfig
+
+    features = FeatureConfig.load()  # read before the data: a bad file stops here
     dataset = load_dataset(data, mapping)
-    results = json.loads(json.dumps(evaluate_recommenders(dataset.tables, test_days, progress=progress),
-                                    default=_jsonable))
+    results = json.loads(json.dumps(evaluate_recommenders(dataset.tables, test_days, progress=progress,
+                                                          features=features), default=_jsonable))
     print(json.dumps(results) if as_json else format_table(results), flush=True)
     return results
 

@@ -146,7 +146,7 @@ def evaluate_holdout(tables: dict[str, pd.DataFrame], configs: ModelConfigs, hor
 
         say(progress, f"recommender: holdout = the last {test_days} days")
         results = evaluate_recommenders(tables, test_days, configs.recommender,
-                                        models=None if compare_peers else [OWN])
+                                        models=None if compare_peers else [OWN], features=configs.features)
         metrics[RECOMMENDER] = {k: v for k, v in results[OWN].items() if isinstance(v, (int, float))}
         reports[RECOMMENDER] = results
     if CHURN in kinds:
@@ -386,8 +386,9 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
         t = time.perf_counter()
         say(progress, "recommender: fitting on all the data")
         # The preset decides the default of exclude_bought; the model carries it to every path that serves it.
-        model = registry()[OWN].from_config(configs.recommender, preset=config.preset, random_state=configs.seed)
-        model.fit(tables, cutoff=cutoff)
+        model = registry()[OWN].from_config(configs.recommender, preset=config.preset,
+                                            feature_config=configs.features, random_state=configs.seed)
+        model.fit(tables, cutoff=cutoff, interactions=configs.features.interactions)
         timings["fit_recommender"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()
         say(progress, "recommender: precomputing recommendations and similar products")

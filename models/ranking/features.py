@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
+from pydantic import Field
 
 from features.columns import Columns as C
 from features.config import CustomerFeatureConfig
@@ -38,6 +39,9 @@ class PairFeatures(Params):
         Popularity of the product in the customer's region, shrunk towards the overall popularity.
     season_lag_days
         Seasonal features look at the label window's weeks this long ago (52 weeks keeps weekdays aligned).
+    customer
+        Windows of the customer features (``customer`` of ``features.yaml``, given by the training job and saved
+        with the model's parameters).
     """
 
     popularity_windows_days: tuple[float, ...] = (7.0, 30.0, 90.0, 365.0)
@@ -48,6 +52,7 @@ class PairFeatures(Params):
     region_window_days: float = 90.0
     region_shrinkage: float = 50.0
     season_lag_days: float = 364.0
+    customer: CustomerFeatureConfig = Field(default_factory=CustomerFeatureConfig)
 
 
 @dataclass
@@ -85,7 +90,7 @@ class CandidateFeatures:
         self.history = signals.pair_history(data.log, n_items)
         self._keys = self.history.key(n_items)
         self._decayed = {h: self.history.decayed(data.log, n_items, h) for h in params.decay_half_lives_days}
-        self.customer = _customer_block(data, tables, categories or {})
+        self.customer = _customer_block(data, tables, categories or {}, params.customer)
         self.product = _product_block(data, self.history, params, horizon_days)
         trips = pd.Series(data.log.day).groupby(data.log.user).nunique()
         self._trips = trips.reindex(np.arange(data.n_users)).to_numpy(dtype=np.float64)
@@ -171,8 +176,8 @@ class CandidateFeatures:
 
 
 def _customer_block(data: TrainingData, tables: dict[str, pd.DataFrame],
-                    categories: dict[str, list[str]]) -> _Block:
-    frame = customer_features(tables, data.cutoff, CustomerFeatureConfig(),
+                    categories: dict[str, list[str]], config: CustomerFeatureConfig) -> _Block:
+    frame = customer_features(tables, data.cutoff, config,
                               customer_ids=pd.Index(data.customers.external_ids))
     names, columns = [], []
     for col in frame.columns:

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from features.columns import Columns as C
 from features.columns import Tables
-from features.config import InteractionConfig
+from features.config import FeatureConfig, InteractionConfig
 from features.customer import CATEGORICAL_FEATURES
 from features.exceptions import ConfigError, DataError
 from models.ranking.features import CandidateFeatures, PairFeatures
@@ -158,7 +158,7 @@ class TwoStage(Recommender):
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None = None, preset: str | Path | None = None,
-                    **overrides: Any) -> "TwoStage":
+                    feature_config: FeatureConfig | None = None, **overrides: Any) -> "TwoStage":
         """The model of the ``clientele`` section, each generator's parameters over its ``models:`` section.
 
         Parameters
@@ -167,6 +167,9 @@ class TwoStage(Recommender):
             An already loaded configuration (default configs/recommender.yaml).
         preset
             Industry preset whose ``recommend`` defaults apply.
+        feature_config
+            The project's feature settings (``features.yaml``): the reranker's customer features use its
+            ``customer`` windows, and the model keeps them in its parameters.
         overrides
             Parameters that win over the file's and the preset's.
         """
@@ -175,6 +178,9 @@ class TwoStage(Recommender):
         config = config if config is not None else load_config()
         values = dict(config.get(cls.name) or {})
         values.update(preset_defaults(preset))
+        if feature_config is not None:
+            values["features"] = {**(values.get("features") or {}),
+                                  "customer": feature_config.customer.model_dump(mode="json")}
         values.update(overrides)
         generators = {}
         for name, spec in (values.get("generators") or {}).items():

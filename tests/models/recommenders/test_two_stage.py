@@ -163,3 +163,17 @@ def test_a_short_log_uses_the_label_windows_it_has(synthetic, monkeypatch):
     model = TwoStage(**tiny_two_stage(train_windows=5)).fit(synthetic, cutoff=cutoff)
     assert len(windows) == 2
     assert len(model.recommend(list(model.customers_.external_ids[:3]), n=5)) == 15
+
+
+def test_the_rerankers_customer_features_follow_the_projects_feature_settings(synthetic, cutoff, tmp_path):
+    from features.config import FeatureConfig
+    from models.recommenders import Recommender
+
+    weekly = FeatureConfig.from_dict({"customer": {"windows_days": [7, 45], "complaint_windows_days": [45]}})
+    model = TwoStage.from_config(feature_config=weekly, **tiny_two_stage()).fit(synthetic, cutoff=cutoff)
+    customer = [name for name in model.feature_names_ if name.startswith("c_")]
+    assert any("45" in name for name in customer), customer
+    assert not any("365" in name for name in customer), customer
+    # The settings travel with the model.
+    loaded = Recommender.load(model.save(tmp_path / "model"))
+    assert tuple(loaded.params.features.customer.windows_days) == (7, 45)
