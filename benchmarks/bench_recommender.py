@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 # implicit's ALS slows down badly when OpenBLAS runs its own threads; set before numpy loads OpenBLAS.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from features.config import FeatureConfig  # noqa: E402
 from features.io import load_dataset  # noqa: E402
 from training.evaluate_recommender import OWN, best_peer_ratios, evaluate_recommenders, format_table  # noqa: E402
 
@@ -43,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
+    features = FeatureConfig.load()  # the project's features.yaml, as `clientele evaluate recommender` reads it
     dataset = load_dataset(args.data, args.mapping)
-    results = evaluate_recommenders(dataset.tables, args.test_days,
+    results = evaluate_recommenders(dataset.tables, args.test_days, features=features,
                                     progress=lambda line: print(line, file=sys.stderr, flush=True))
     total = time.perf_counter() - started
     print(f"data: {args.data.name} (mapping {args.mapping.name}), test window: last {args.test_days} days, "
