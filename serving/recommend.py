@@ -84,7 +84,7 @@ class ServedLists:
 
     def ranked(self, row: int) -> Ranked | None:
         """A customer's stored list in rank order (stored with the default-allowed rows first, see
-        :mod:`serving.compiled`)."""
+        :mod:`serving.compile`)."""
         rec, a = self.rec, self.rec.a
         start, end = rec.mv_offsets[row], rec.mv_offsets[row + 1]
         if end <= start:
@@ -126,7 +126,7 @@ def recommend(snap: Snapshot, view: CustomerView, n: int, f: Filters, events: Se
 
     if consent and row >= 0 and not events and exclude_bought and f.in_stock_only and f.plain:
         # The storefront's usual call: the first n stored rows are the policy's answer (the rows the default
-        # filters allow are stored first, in rank order; see serving/compiled.py).
+        # filters allow are stored first, in rank order; see serving/compile.py).
         start = rec.mv_offsets[row]
         if rec.mv_ok_count[row] >= n:
             end = start + n

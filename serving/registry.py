@@ -17,7 +17,8 @@ from typing import Any, Iterator
 import yaml
 
 from training.layout import ArtifactError, find_serving_folder
-from serving.compiled import compile_folder, compile_in_subprocess, is_compiled, rows_in
+from serving.compile import compile_folder, compile_in_subprocess, rows_in
+from serving.compiled import is_compiled
 from serving.settings import ServingSettings
 from training.settings import CHAMPION
 

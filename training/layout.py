@@ -1,7 +1,7 @@
 """The serving layout: the folder each registered model version carries for the API, owned here alone.
 
 Training's export (:mod:`training.export`) writes it through :func:`write_manifest` and the tables below;
-serving (:mod:`serving.compiled`, :mod:`serving.registry`) reads it through :func:`read_manifest` and
+serving (:mod:`serving.compile`, :mod:`serving.registry`) reads it through :func:`read_manifest` and
 :func:`find_serving_folder`. File names, required columns and the format version live in this module only.
 
 Every version of the three registered models (``settings.model_name(kind)``: ``clientele-recommender``,

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from training.layout import ArtifactError, find_serving_folder, read_manifest
-from serving.compiled import RecommenderPart, ScoresPart, compile_folder
+from serving.compile import compile_folder
+from serving.compiled import RecommenderPart, ScoresPart
 from serving.erasure import Erasures
 from serving.metrics import Metrics
 from serving.recommend import lists_of
