@@ -195,11 +195,12 @@ def test_similar_products_from_the_api_are_the_models(world):
 def test_the_registered_model_loaded_with_plain_mlflow_predicts_what_the_api_serves(world):
     loaded = mlflow.pyfunc.load_model(f"models:/{world.name}@{CHAMPION}")
     customers = world.kinds["known"] + world.kinds["no_history"] + world.kinds["unknown"] + world.kinds["refused"]
-    for n in N_VALUES:
-        out = loaded.predict(pd.DataFrame({"customer_id": customers, "n": [n] * len(customers)}))
-        for customer in customers:
-            rows = out[out["customer_id"] == customer]
-            got = world.api_says(customer, n, "")
-            assert got["strategy"] == rows["strategy"].iloc[0]
-            assert got["items"] == [(p, round(s, 6), r) for p, s, r in zip(rows["product_id"], rows["score"],
-                                                                           rows["reason"])]
+    # A different n per row, as a batch-scoring caller may send.
+    wanted = [N_VALUES[k % len(N_VALUES)] + k for k in range(len(customers))]
+    out = loaded.predict(pd.DataFrame({"customer_id": customers, "n": wanted}))
+    for customer, n in zip(customers, wanted):
+        rows = out[out["customer_id"] == customer]
+        got = world.api_says(customer, n, "")
+        assert len(rows) == n and got["strategy"] == rows["strategy"].iloc[0]
+        assert got["items"] == [(p, round(s, 6), r) for p, s, r in zip(rows["product_id"], rows["score"],
+                                                                       rows["reason"])]
