@@ -269,6 +269,7 @@ def score(
     mapping: MappingOpt = None,
     engine: Annotated[str, typer.Option(help="pandas (default) or dask (Parquet input).")] = "pandas",
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: a LocalCluster).")] = None,
+    n: Annotated[int, typer.Option("--n", min=1, max=1000, help="Recommendations per customer.")] = 10,
 ) -> None:
     """Write the champions' recommendations and customer scores for every customer, for CRM campaigns."""
     import tempfile
@@ -277,8 +278,8 @@ def score(
 
     from features.exceptions import ConfigError
     from training.register import setup_tracking
-    from training.score import (ScoringModels, bucket_scores, download_champions, precomputed_scores,
-                                score_customers, write_outputs)
+    from training.score import (ScoringModels, bucket_scores, champion_recommendations, download_champions,
+                                precomputed_scores, score_customers, write_outputs)
 
     if engine not in ("pandas", "dask"):
         raise ConfigError(f"--engine: must be pandas or dask, not {engine!r}")
@@ -289,7 +290,8 @@ def score(
             champions = download_champions(settings, Path(tmp))
         frames: dict[str, pd.DataFrame] = {}
         if "recommender" in champions.folders:
-            frames["recommendations"] = pd.read_parquet(champions.serving("recommender") / "recommendations.parquet")
+            with console.status("recommending for every customer"):
+                frames["recommendations"] = champion_recommendations(champions, n)
         if data is None:
             frames["customer_scores"] = precomputed_scores(champions)
         else:

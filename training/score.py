@@ -39,6 +39,12 @@ class Champions:
     def artifact(self, kind: str, name: str) -> Path:
         return _find(self.folders[kind], name)
 
+    def recommender(self) -> Any:
+        """The recommender champion as its own ``save`` wrote it, loaded."""
+        from models.recommenders.base import Recommender
+
+        return Recommender.load(_find(self.folders[RECOMMENDER], "model", "meta.json"))
+
 
 def _find(root: Path, name: str, inside: str | None = None) -> Path:
     for path in sorted(root.rglob(name)):
@@ -66,6 +72,21 @@ def download_champions(settings: Settings, dst: Path, kinds: tuple[str, ...] = (
                                                                  dst_path=str(dst / kind)))
         versions[kind] = str(version.version)
     return Champions(folders=folders, versions=versions)
+
+
+def champion_recommendations(champions: Champions, n: int, batch: int = 10_000) -> pd.DataFrame:
+    """Top-``n`` products for every customer the recommender champion knows, by the model's own policy with the
+    default filters (:meth:`Recommender.recommend`): exactly what the API answers them, never the raw lists.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``rank``, ``product_id``, ``score``, ``reason``, ``strategy``.
+    """
+    model = champions.recommender()
+    ids = model.customers_.external_ids
+    parts = [model.recommend(list(ids[start:start + batch]), n=n) for start in range(0, len(ids), batch)]
+    return pd.concat(parts, ignore_index=True) if parts else model.recommend([], n=n)
 
 
 def precomputed_scores(champions: Champions) -> pd.DataFrame:

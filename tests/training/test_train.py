@@ -217,6 +217,32 @@ def test_batch_scoring_exports_and_rescoring_agree_on_both_engines(store, tmp_pa
     pd.testing.assert_frame_equal(on_dask, rescored)
 
 
+def test_batch_recommendations_are_the_registered_models_answers(store, tmp_path):
+    """`clientele score` recommends through the model's policy, as the registered model and the API do: no raw
+    precomputed list, no out-of-stock product, non-personal lists for customers who refused profiling."""
+    import pandas as pd
+
+    from training.score import champion_recommendations, download_champions
+
+    folder, settings, _ = store
+    champions = download_champions(settings, tmp_path)
+    recs = champion_recommendations(champions, n=5, batch=300)
+    model = champions.recommender()
+    assert recs["customer_id"].nunique() == len(model.customers_) and recs.groupby("customer_id").size().max() == 5
+    stock = dict(zip(model.catalog_.products.external_ids, model.catalog_.in_stock))
+    assert all(stock[p] for p in recs["product_id"])
+    customers = pd.read_parquet(folder / "demo" / "customers.parquet")
+    refused = set(customers.loc[customers["consent_profiling"] == False, "customer_id"])  # noqa: E712
+    assert set(recs.loc[recs["customer_id"].isin(refused), "strategy"]) == {"non_personal"}
+    sample = list(recs["customer_id"].drop_duplicates()[::40])
+    loaded = mlflow.pyfunc.load_model(f"models:/{settings.model_name('recommender')}@champion")
+    predicted = loaded.predict(pd.DataFrame({"customer_id": sample, "n": [5] * len(sample)}))
+    mine = recs[recs["customer_id"].isin(sample)].set_index(["customer_id", "rank"]).sort_index()
+    theirs = predicted.set_index(["customer_id", "rank"]).sort_index()
+    pd.testing.assert_frame_equal(mine[["product_id", "score", "reason", "strategy"]],
+                                  theirs[["product_id", "score", "reason", "strategy"]], check_dtype=False)
+
+
 def test_customers_without_profiling_consent_get_no_scores(store, tmp_path):
     import pandas as pd
 
