@@ -1,0 +1,43 @@
+"""TIFU-KNN worked by hand on a customer whose baskets are easy to follow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.recommenders import Filters, TifuKNN
+from tests.models.recommenders.test_cold_start import CUTOFF
+
+
+def test_decayed_grouped_frequency_of_one_customer(handmade):
+    # c1's baskets, newest first: day 61 {p1}, day 31 {p1}, day 1 {p1, p2}. Groups of 2 counted back from the
+    # newest: {61, 31} and {1}. Weights: r_b ** position-in-group / group size x r_g ** group / groups.
+    model = TifuKNN(group_size=2, within_decay=0.5, group_decay=0.5, neighbours=0, alpha=1.0).fit(handmade,
+                                                                                               cutoff=CUTOFF)
+    row = model.vectors_[model.customers_.to_internal(["c1"])[0]].toarray().ravel()
+    p1, p2 = model.catalog_.products.to_internal(["p1", "p2"])
+    day61, day31, day1 = 1 / 2 / 2, 0.5 / 2 / 2, 1 / 1 * 0.5 / 2
+    assert row[p1] == pytest.approx(day61 + day31 + day1)
+    assert row[p2] == pytest.approx(day1)
+    out = model.recommend(["c1"], n=2, filters=Filters(in_stock_only=False))
+    assert out["product_id"].tolist() == ["p1", "p2"]
+    assert set(out["reason"]) == {"you buy this regularly"}
+
+
+def test_neighbours_bring_in_what_similar_customers_buy(handmade):
+    # c2 shares p1 and p2 with c1 and p3 with c4; alone (alpha 1) c2 never gets p4 or p5, with neighbours it may.
+    alone = TifuKNN(neighbours=0, alpha=1.0).fit(handmade, cutoff=CUTOFF)
+    blended = TifuKNN(neighbours=2, alpha=0.5).fit(handmade, cutoff=CUTOFF)
+    user = alone.customers_.to_internal(["c2"])
+    own = alone._score(user)[0]
+    mixed = blended._score(user)[0]
+    assert np.isfinite(mixed).sum() >= np.isfinite(own).sum()
+    assert np.isfinite(own).sum() == 3  # p1, p2, p3
+    # alpha x own vector + (1 - alpha) x the mean vector of the two most similar customers (cosine).
+    vectors = blended.vectors_.toarray()
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit[user[0]]
+    similarity[user[0]] = -np.inf
+    nearest = np.argsort(-similarity, kind="stable")[:2]
+    expected = 0.5 * vectors[user[0]] + 0.5 * vectors[nearest].mean(axis=0)
+    assert np.allclose(np.where(np.isfinite(mixed), mixed, 0.0), expected, atol=1e-6)
