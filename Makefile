@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 # generate (on first use) -> train -> register -> serve, on the embedded defaults (configs/train.yaml).
+# CLIENTELE_DEMO marks the demo: only there is the public development pseudonym key accepted (features/privacy.py).
+demo: export CLIENTELE_DEMO := 1
 demo: install
 	$(BIN)/clientele train
 	@$(BIN)/clientele keys create --name demo-$$(date +%s) \

@@ -21,9 +21,11 @@ from features.csvsafe import write_csv
 from features.config import FeatureConfig
 from features.exceptions import DataError
 from features.io import PARQUET_SUFFIXES, find_sources
-from features.mapping import DatasetMapping, load_mapping
-from features.schema import SCHEMAS
-from features.validation import TableReport, reject_duplicates, returns_summary, validate_table
+from features.mapping import DatasetMapping, apply_mapping, load_mapping
+from features.schema import SCHEMAS, TIMESTAMP
+from features.timestamps import SAMPLE_ROWS, DateFormat, date_sample, infer_format
+from features.validation import (TableReport, column_where, reject_duplicates, returns_summary, strip_text,
+                                 validate_table)
 
 # Rows per validation task: big enough to amortise task overhead, small enough for 2 GB workers.
 ROWS_PER_PART = 2_000_000
@@ -83,12 +85,51 @@ def customer_bucket(customer_ids: pd.Series, n_buckets: int) -> pd.Series:
                      index=customer_ids.index)
 
 
+def date_samples(part: Part, mapping: DatasetMapping) -> dict[str, pd.Series]:
+    """Distinct values of each text timestamp column of one part, as mapped (one Dask task)."""
+    rule = mapping.table(part.table).timestamps
+    if rule.format or rule.unit:
+        return {}  # the mapping decides: nothing to infer
+    frame = apply_mapping(_read_part(part), mapping.table(part.table)).frame
+    return {col: date_sample(strip_text(frame[col])) for col, kind in SCHEMAS[part.table].kinds.items()
+            if kind == TIMESTAMP and col in frame.columns and not pd.api.types.is_numeric_dtype(frame[col])
+            and not pd.api.types.is_datetime64_any_dtype(frame[col])}
+
+
+def decide_date_formats(table: str, samples: list[dict[str, pd.Series]], mapping: DatasetMapping, source: str
+                        ) -> dict[str, DateFormat]:
+    """One text date format per timestamp column of ``table``, from the union of every part's sample.
+
+    Each part inferring its own would read ``01/03/2024`` as January 3rd in a part whose days never pass 12 and
+    as March 1st in the next; the pandas engine decides once per column, and so does this.
+
+    Raises
+    ------
+    DataError
+        As :func:`features.timestamps.infer_format`: the parts together mix formats or are ambiguous.
+    """
+    table_mapping = mapping.table(table)
+    formats = {}
+    for col in sorted({c for sample in samples for c in sample}):
+        values = pd.Series(pd.unique(pd.concat([s[col] for s in samples if col in s], ignore_index=True)),
+                           dtype="str")
+        if len(values) > 10 * SAMPLE_ROWS:
+            values = values.sample(10 * SAMPLE_ROWS, random_state=0)
+        chosen = infer_format(values, column_where(source, col, table_mapping), f"{table}.timestamps",
+                              table_mapping.timestamps.dayfirst)
+        if chosen is not None:
+            formats[col] = chosen
+    return formats
+
+
 def validate_and_bucket(part: Part, mapping: DatasetMapping, n_buckets: int, rejects_dir: str | None,
-                        keep_before: pd.Timestamp | None) -> tuple[dict[int, pd.DataFrame], dict[str, Any]]:
+                        keep_before: pd.Timestamp | None, date_formats: dict[str, DateFormat] | None = None
+                        ) -> tuple[dict[int, pd.DataFrame], dict[str, Any]]:
     """Validate one part and split its kept rows into customer buckets (one Dask task)."""
     raw = _read_part(part)
     result = validate_table(raw, SCHEMAS[part.table], mapping.table(part.table), part.source,
-                            row_offset=part.row_offset, allow_empty=True, defer_duplicates=True)
+                            row_offset=part.row_offset, allow_empty=True, defer_duplicates=True,
+                            date_formats=date_formats)
     _write_rejects(result.rejects, rejects_dir, part.table, f"part-{part.row_offset:012d}")
     frame = result.frame
     summary = {"report": result.report, "start": None, "end": None}
@@ -204,11 +245,16 @@ def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, 
     dataset_mapping = mapping if isinstance(mapping, DatasetMapping) else load_mapping(mapping)
     sources = find_sources(path, dataset_mapping)
     n_buckets = n_buckets or max(2, 2 * len(client.scheduler_info()["workers"]))
+    parts = {table: parquet_parts(table, Path(file)) for table, file in sources.items()}
+    # Text dates: one format per column for the whole table, decided from every part before any part is read.
+    samples = client.gather(client.compute(
+        {t: [dask.delayed(date_samples, pure=True)(part, dataset_mapping) for part in ps] for t, ps in parts.items()}))
+    date_formats = {t: decide_date_formats(t, samples[t], dataset_mapping, str(sources[t])) for t in parts}
     validated: dict[str, list[Any]] = {}
-    for table, file in sources.items():
+    for table, table_parts in parts.items():
         validated[table] = [dask.delayed(validate_and_bucket, pure=True)(
-            part, dataset_mapping, n_buckets, str(rejects_dir) if rejects_dir else None, keep_before)
-            for part in parquet_parts(table, Path(file))]
+            part, dataset_mapping, n_buckets, str(rejects_dir) if rejects_dir else None, keep_before,
+            date_formats[table]) for part in table_parts]
     # Materialise the validated parts on the workers once; both the summaries and the buckets read them.
     persisted = {t: client.persist(v) for t, v in validated.items()}
     summaries = client.gather(client.compute(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from features import csvlines
 from features.codes import factorize
 from features.columns import Columns as C
 from features.columns import Tables
@@ -17,7 +18,7 @@ from features.exceptions import DataError
 from features.limits import CELLS_PER_BATCH
 from features.mapping import DatasetMapping, TableMapping, load_mapping, to_number
 from features.schema import ID, SCHEMAS, TEXT, TableSchema
-from features.validation import TableReport, capabilities, transaction_summary, validate_table
+from features.validation import TableReport, TableResult, capabilities, transaction_summary, validate_table
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
@@ -106,24 +107,32 @@ def _numeric_columns(frame: pd.DataFrame, columns: list[str], decimal: str | Non
     return out
 
 
-def read_source(path: Path, mapping: TableMapping, schema: TableSchema) -> pd.DataFrame:
-    """Read one table's source file as it is (no mapping yet).
+def read_source(path: Path, mapping: TableMapping, schema: TableSchema
+                ) -> tuple[pd.DataFrame, list[csvlines.LongLine]]:
+    """Read one table's source file as it is (no mapping yet), and the CSV lines set aside as too long.
 
     CSV cells are read as text; columns other than ids and text whose every value is a number become numbers,
-    so expressions like ``Quantity * UnitPrice`` work on CSV and Parquet alike.
+    so expressions like ``Quantity * UnitPrice`` work on CSV and Parquet alike. Lines longer than
+    :func:`features.limits.line_limit` never reach pandas (see :mod:`features.csvlines`).
 
     Raises
     ------
     DataError
         The file cannot be read.
     """
+    long_lines: list[csvlines.LongLine] = []
     try:
         if _is_parquet(path):
             frame = pd.read_parquet(path)
         elif _is_csv(path):
             options: dict[str, Any] = {"sep": "\t"} if path.name.lower().endswith(".tsv") else {}
             options.update(mapping.read)
-            frame = pd.read_csv(path, dtype="str", **options)
+            long_lines = csvlines.scan(path, options.get("sep") or options.get("delimiter") or ",")
+            if long_lines:
+                with csvlines.without(path, long_lines) as stream:  # decompressed already
+                    frame = pd.read_csv(stream, dtype="str", **{**options, "compression": None})
+            else:
+                frame = pd.read_csv(path, dtype="str", **options)
             protected = _protected_columns(mapping, schema)
             numeric = _numeric_columns(frame, [c for c in frame.columns if c not in protected],
                                        options.get("decimal"), options.get("thousands"))
@@ -139,7 +148,25 @@ def read_source(path: Path, mapping: TableMapping, schema: TableSchema) -> pd.Da
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: cannot read {schema.name} ({first})") from None
     frame.columns = [str(c) for c in frame.columns]
-    return frame
+    return frame, long_lines
+
+
+def _with_long_lines(result: TableResult, long_lines: list[csvlines.LongLine], columns: list[str],
+                     encoding: str | None) -> TableResult:
+    """Count the lines set aside as rejected rows (``line_too_long``), with an excerpt in the first column, and
+    give every other rejected row its row number in the source again."""
+    rejects = result.rejects.copy()
+    rejects["row"] = csvlines.original_rows(rejects["row"].to_numpy(dtype=np.int64), long_lines)
+    long = pd.DataFrame({"row": [line.row for line in long_lines], "reason": csvlines.LINE_TOO_LONG})
+    if columns:
+        long[columns[0]] = [csvlines.excerpt_text(line, encoding) for line in long_lines]
+    rejects = pd.concat([rejects, long], ignore_index=True).sort_values("row", kind="stable", ignore_index=True)
+    report = result.report
+    counts = {**report.rejected_by_reason, csvlines.LINE_TOO_LONG: len(long_lines)}
+    report = replace(report, rows_read=report.rows_read + len(long_lines),
+                     rows_rejected=report.rows_rejected + len(long_lines),
+                     rejected_by_reason=dict(sorted(counts.items(), key=lambda kv: -kv[1])))
+    return TableResult(frame=result.frame, rejects=rejects, report=report)
 
 
 @dataclass
@@ -231,8 +258,10 @@ def load_dataset(path: str | Path, mapping: str | Path | DatasetMapping | None =
     for table, file in sources.items():
         schema = SCHEMAS[table]
         table_mapping = dataset_mapping.table(table)
-        raw = read_source(file, table_mapping, schema)
+        raw, long_lines = read_source(file, table_mapping, schema)
         result = validate_table(raw, schema, table_mapping, str(file))
+        if long_lines:
+            result = _with_long_lines(result, long_lines, list(raw.columns), table_mapping.read.get("encoding"))
         del raw  # the next table is read before this name would be reassigned
         tables[table], reports[table], rejects[table] = result.frame, result.report, result.rejects
     _cross_table_checks(tables, reports)

@@ -15,3 +15,17 @@ MAX_CONSTANT_CHARS = 1_000  # text an expression builds from constants ('ab' * 3
 
 # Cells converted to numbers at once when a CSV's columns are checked for numbers (bounds the extra memory).
 CELLS_PER_BATCH = 1_000_000
+
+# CSV lines (features/csvlines.py): a line longer than max(1 MiB, 1 KiB per column of the header) is set aside
+# before pandas reads the file and rejected as `line_too_long`; the rejects file keeps its first characters only.
+# An id is at most 128 characters (512 bytes of UTF-8), so 1 KiB a column leaves room for long text cells, and a
+# 200 MB id costs a streaming pass, not gigabytes.
+MAX_LINE_BYTES = 1 << 20
+LINE_BYTES_PER_COLUMN = 1 << 10
+MAX_HEADER_BYTES = 64 << 20  # a header longer than this stops the file (one line, exit 2)
+LINE_EXCERPT_CHARS = 200
+
+
+def line_limit(columns: int) -> int:
+    """Longest CSV data line accepted, in bytes, for a file with ``columns`` columns."""
+    return max(MAX_LINE_BYTES, LINE_BYTES_PER_COLUMN * columns)

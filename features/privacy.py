@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import secrets
 from pathlib import Path
 from typing import Iterable
 
@@ -11,6 +13,98 @@ import pandas as pd
 
 from features.columns import Columns as C
 from features.columns import Tables
+from features.exceptions import ConfigError
+
+# The key every installation used before keys were generated: public, so pseudonyms made with it are reversible by
+# enumerating ids. Accepted only in the demo (CLIENTELE_DEMO=1, set by `make demo`), whose data is synthetic.
+DEVELOPMENT_KEY = "clientele-development-key"
+KEY_FILE = "pseudonym.key"
+PRIVATE_UMASK = 0o077
+
+
+def private_files() -> None:
+    """Create every later file of this process (and its children) readable by its owner only: 600, folders 700.
+
+    Called once by each entry point (the ``clientele`` command and the server factory): files written by
+    libraries (SQLite's ``mlflow.db``, pyarrow's Parquet, MLflow's artefacts) follow the umask too, which no
+    per-file ``chmod`` would catch.
+    """
+    os.umask(PRIVATE_UMASK)
+
+
+def pseudonym_key(data_dir: str | Path, configured: str | None = None, demo: bool = False,
+                  erasure_file: str | Path | None = None) -> str:
+    """The HMAC key of this installation: every process (training, serving, CLI) takes it from here.
+
+    Parameters
+    ----------
+    data_dir
+        The data folder training and serving share; a generated key lives in ``<data_dir>/pseudonym.key``.
+    configured
+        An explicitly configured key (``CLIENTELE_PSEUDONYM_KEY``); it wins over the file.
+    demo
+        Whether this is the demo (``CLIENTELE_DEMO=1``): only there is the public development key accepted.
+    erasure_file
+        The erasure list: when it holds pseudonyms but no key file exists, they were made with an earlier key.
+
+    Returns
+    -------
+    str
+        The configured key, else the installation's key file, else a new random key written there (mode 600)
+        on first use.
+
+    Raises
+    ------
+    ConfigError
+        The development key outside the demo; an empty or unreadable key file; no key yet although the data
+        folder holds an erasure list (made with some earlier key: a new key would bring the customers back).
+    """
+    if configured is not None:
+        if configured == DEVELOPMENT_KEY and not demo:
+            raise ConfigError("CLIENTELE_PSEUDONYM_KEY is the public development key, which makes pseudonyms "
+                              "reversible: unset it (a random key is kept in <data_dir>/pseudonym.key) or set a "
+                              "secret (the development key is accepted only with CLIENTELE_DEMO=1)")
+        if not configured.strip():
+            raise ConfigError("CLIENTELE_PSEUDONYM_KEY is empty: unset it or set a secret")
+        return configured
+    path = Path(data_dir) / KEY_FILE
+    if not path.exists():
+        erased = Path(erasure_file) if erasure_file is not None else None
+        if erased is not None and read_erasures(erased):
+            raise ConfigError(f"{erased} was written with an earlier pseudonym key and {path} does not exist: set "
+                              f"CLIENTELE_PSEUDONYM_KEY to that key (the former default was the development key, "
+                              f"accepted only with CLIENTELE_DEMO=1)")
+        _write_new_key(path)
+    try:
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the pseudonym key ({exc.strerror})") from None
+    if not key:
+        raise ConfigError(f"{path} is empty: restore it from a backup or set CLIENTELE_PSEUDONYM_KEY")
+    if key == DEVELOPMENT_KEY and not demo:
+        raise ConfigError(f"{path} holds the public development key: replace it with a secret "
+                          f"(the development key is accepted only with CLIENTELE_DEMO=1)")
+    return key
+
+
+def _write_new_key(path: Path) -> None:
+    """Write a random key to ``path`` (mode 600) unless another process has just done so: theirs wins."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            # A hard link appears whole or not at all and fails if the file exists: two processes starting on a
+            # fresh data folder (training and the server) end up with the same key.
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def pseudonymise(customer_id: str, key: str) -> str:

@@ -211,8 +211,18 @@ def infer_format(values: pd.Series, where: str, key: str, dayfirst: bool | None 
     return best.date_format
 
 
+def date_sample(text: pd.Series) -> pd.Series:
+    """Distinct present values of a stripped text column, at most ``SAMPLE_ROWS`` (what inference looks at).
+
+    The Dask engine takes one from every part and decides a single format from their union
+    (:func:`infer_format`), so no part reads its dates its own way.
+    """
+    present = text.dropna()
+    return _distinct_sample(present) if len(present) else pd.Series([], dtype="str")
+
+
 def parse_column(text: pd.Series, where: str, key: str, fmt: str | None = None,
-                 dayfirst: bool | None = None) -> pd.Series:
+                 dayfirst: bool | None = None, decided: DateFormat | None = None) -> pd.Series:
     """Parse a text column of timestamps with one format; values it cannot read become NaT.
 
     Parameters
@@ -225,6 +235,9 @@ def parse_column(text: pd.Series, where: str, key: str, fmt: str | None = None,
         The mapping's strftime format (or ``ISO8601``): used as it is, nothing inferred.
     dayfirst
         The mapping's ``dayfirst`` (None: decided by the data).
+    decided
+        The format already decided for the whole column (the Dask engine decides it from every part before it
+        reads one): used instead of inferring one from ``text``.
 
     Returns
     -------
@@ -244,7 +257,7 @@ def parse_column(text: pd.Series, where: str, key: str, fmt: str | None = None,
     if not present.empty:
         sample = _distinct_sample(present)
         everything = (lambda: pd.Series(pd.unique(present), dtype="str")) if len(present) > SAMPLE_ROWS else None
-        chosen = infer_format(sample, where, key, dayfirst, everything)
+        chosen = decided or infer_format(sample, where, key, dayfirst, everything)
     if chosen is not None:
         variants = _try(sample, chosen)[1]
         variants += [v for v in chosen.formats if v not in variants]

@@ -15,7 +15,7 @@ from features.limits import MAX_ID_LENGTH
 from features.mapping import (MappedTable, RejectTracker, TableMapping, TimestampRule, apply_mapping,
                               separator_hint)
 from features.schema import BOOL, ID, INTEGER, NUMBER, SCHEMAS, TEXT, TIMESTAMP, TableSchema
-from features.timestamps import parse_column
+from features.timestamps import DateFormat, parse_column
 
 ROW_NUMBER = "_row"
 ROW_HASH = "_row_hash"
@@ -52,7 +52,7 @@ class TableResult:
     report: TableReport
 
 
-def _strip_text(series: pd.Series) -> pd.Series:
+def strip_text(series: pd.Series) -> pd.Series:
     """Text without surrounding spaces; blank text is missing. Clean columns are returned as they are (a
     stripped copy of a 10M-row id column costs hundreds of MB)."""
     text = series if isinstance(series.dtype, pd.StringDtype) else series.astype("str")
@@ -73,7 +73,7 @@ def coerce_id(series: pd.Series) -> pd.Series:
         return out
     if pd.api.types.is_integer_dtype(series) or pd.api.types.is_bool_dtype(series):
         return series.astype("str").where(series.notna())
-    return _strip_text(series)
+    return strip_text(series)
 
 
 # An offset after a time of day (ISO 8601): such a value names its own zone, whatever the mapping's timezone.
@@ -81,7 +81,7 @@ _OFFSET = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$"
 
 
 def coerce_timestamp(series: pd.Series, rule: TimestampRule, where: str = "timestamps",
-                     key: str = "timestamps") -> pd.Series:
+                     key: str = "timestamps", date_format: DateFormat | None = None) -> pd.Series:
     """Timestamps as timezone-naive datetime64 (any resolution); unparseable values become NaT.
 
     Text is read with one format for the whole column (the mapping's, or one the values prove, see
@@ -97,6 +97,8 @@ def coerce_timestamp(series: pd.Series, rule: TimestampRule, where: str = "times
         ``file: column 'name'`` for messages.
     key
         The mapping section named in messages (``transactions.timestamps``).
+    date_format
+        The text format decided beforehand for the whole column (over all Parquet parts); None: inferred here.
 
     Raises
     ------
@@ -109,10 +111,10 @@ def coerce_timestamp(series: pd.Series, rule: TimestampRule, where: str = "times
         return series
     if pd.api.types.is_numeric_dtype(series) and rule.unit:
         return pd.to_datetime(series, unit=rule.unit, errors="coerce")
-    text = _strip_text(series)
+    text = strip_text(series)
     if rule.unit and not rule.format:
         return coerce_timestamp(pd.to_numeric(text, errors="coerce"), rule, where, key)
-    parsed = parse_column(text, where, key, rule.format, rule.dayfirst)
+    parsed = parse_column(text, where, key, rule.format, rule.dayfirst, date_format)
     if rule.timezone and not text.str.contains(_OFFSET, na=False).any():
         # Values without an offset are local times in rule.timezone: read them as such.
         return parsed.dt.tz_localize(None).dt.tz_localize(rule.timezone, ambiguous="NaT",
@@ -133,7 +135,7 @@ def coerce_bool(series: pd.Series) -> pd.Series:
 
 
 def coerce(series: pd.Series, kind: str, rule: TimestampRule, where: str = "column",
-           key: str = "timestamps") -> pd.Series:
+           key: str = "timestamps", date_format: DateFormat | None = None) -> pd.Series:
     """Coerce ``series`` to the canonical dtype of ``kind``; values that cannot be read become missing.
 
     ``where`` (``file: column 'name'``) and ``key`` (the mapping's ``<table>.timestamps``) name the column in
@@ -142,7 +144,7 @@ def coerce(series: pd.Series, kind: str, rule: TimestampRule, where: str = "colu
     if kind == ID:
         return coerce_id(series)
     if kind == TIMESTAMP:
-        return coerce_timestamp(series, rule, where, key)
+        return coerce_timestamp(series, rule, where, key, date_format)
     if kind in (NUMBER, INTEGER):
         out = pd.to_numeric(series, errors="coerce").astype("float64")
         out = out.where(np.isfinite(out))
@@ -152,7 +154,7 @@ def coerce(series: pd.Series, kind: str, rule: TimestampRule, where: str = "colu
     if kind == BOOL:
         return coerce_bool(series)
     if kind == TEXT:
-        return _strip_text(series)
+        return strip_text(series)
     raise ValueError(f"unknown column kind {kind!r}")  # a bug in schema.py, not user input
 
 
@@ -169,14 +171,15 @@ def _check_required_columns(frame: pd.DataFrame, schema: TableSchema, source: st
                             f"found: {found}){sep_hint}")
 
 
-def _column_where(source: str, col: str, mapping: TableMapping) -> str:
+def column_where(source: str, col: str, mapping: TableMapping) -> str:
     """``file: column 'timestamp'``, with the source column when the mapping renamed one onto it."""
     renamed = mapping.rename.get(col)
     return f"{source}: column '{col}'" + (f" (source column '{renamed}')" if renamed and renamed != col else "")
 
 
 def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping, source: str,
-                   row_offset: int = 0, allow_empty: bool = False, defer_duplicates: bool = False) -> TableResult:
+                   row_offset: int = 0, allow_empty: bool = False, defer_duplicates: bool = False,
+                   date_formats: dict[str, DateFormat] | None = None) -> TableResult:
     """Map, coerce and check one table; every source row ends up kept or rejected with a reason.
 
     Parameters
@@ -196,6 +199,9 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
     defer_duplicates
         Leave duplicate detection to :func:`reject_duplicates` on the combined parts: the kept rows carry
         their source row number (``_row``) and a hash of their source row (``_row_hash``).
+    date_formats
+        Text date format per timestamp column, decided beforehand over the whole table (one Parquet part among
+        many must read its dates as the others do); columns not named infer theirs from ``raw``.
 
     Returns
     -------
@@ -217,8 +223,8 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
                 frame[col] = schema.defaults[col]
             continue
         original = frame[col]
-        frame[col] = coerce(original, schema.kinds[col], mapping.timestamps, _column_where(source, col, mapping),
-                            f"{schema.name}.timestamps")
+        frame[col] = coerce(original, schema.kinds[col], mapping.timestamps, column_where(source, col, mapping),
+                            f"{schema.name}.timestamps", (date_formats or {}).get(col))
         present = original.notna()
         if not pd.api.types.is_numeric_dtype(original) and not pd.api.types.is_datetime64_any_dtype(original):
             present &= original.astype("str").str.strip() != ""

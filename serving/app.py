@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from features.privacy import private_files
 from serving.api import errors
 from serving.api.deps import Services
 from serving.api.fastpath import FastLane
@@ -110,6 +111,7 @@ class LoggedErrorsStayLogged:
 
 def app_from_env() -> ASGIApp:
     """Factory for uvicorn (``serving.app:app_from_env``): settings from the environment, logging set up."""
+    private_files()  # also when uvicorn is started directly, not through `clientele serve`
     settings = get_serving_settings()
     configure_logging(settings.log_level)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from features.privacy import private_files
 from training.cli import app, user_errors
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys: create (shown once), list, revoke.")
@@ -47,6 +48,8 @@ def serve(
 
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The key is settled here, once, so a refused key is one line and every worker then reads the same file.
+    _ = settings.pseudonym_key
     uvicorn.run("serving.app:app_from_env", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, loop="uvloop", http="httptools", access_log=False,
                 log_level=settings.log_level.lower(), timeout_graceful_shutdown=10, server_header=False)
@@ -107,6 +110,9 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="Id of the key, or its 
 
 def main() -> None:
     """Console-script entry point: the training commands plus serve and keys."""
+    # Everything this command writes (rejects, scores, mlflow.db, artefacts, the journal, the serving cache) holds
+    # customer data: owner-only, and so are the server's workers, which inherit the umask.
+    private_files()
     app()
 
 

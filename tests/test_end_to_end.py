@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -135,6 +136,42 @@ def test_scopes_events_erasure_models_and_metrics(service):
     assert httpx.get(service["url"] + "/healthz", timeout=10).status_code == 200
     # The erasure reaches the next training run: the customer is on the list training reads.
     from features.privacy import pseudonymise, read_erasures
+    from training.settings import Settings
 
-    erasures = read_erasures(Path(service["env"]["CLIENTELE_DATA_DIR"]) / "erasure" / "erased.txt")
-    assert pseudonymise(customer, "clientele-development-key") in erasures
+    settings = Settings(data_dir=Path(service["env"]["CLIENTELE_DATA_DIR"]))  # the installation's own key
+    erasures = read_erasures(settings.erasure_file)
+    assert pseudonymise(customer, settings.pseudonym_key) in erasures
+
+
+def test_files_holding_customer_data_are_private(service):
+    """Finding 6 of issue 11: rejects, mlflow.db, artefacts, the serving cache, the journal, the erasure list,
+    score outputs and the key files come out owner-only (600, folders 700) from every real command."""
+    folder, env = service["folder"], service["env"]
+    data = Path(env["CLIENTELE_DATA_DIR"])
+    customer = exported(service, "recommender", "recommendations.parquet")["customer_id"].iloc[1]
+    event = httpx.post(service["url"] + "/v1/events", headers={"X-API-Key": service["keys"]["ingest"]}, timeout=10,
+                       json={"customer_id": customer, "product_id": "P1", "event_type": "view"})
+    assert event.status_code == 202, event.text
+    erased = httpx.delete(service["url"] + f"/v1/customers/{customer}", timeout=10,
+                          headers={"X-API-Key": service["keys"]["admin"]})
+    assert erased.status_code in (200, 202, 204), erased.text
+    scored = run_cli("score", "--out", str(folder / "scores"), env=env)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    source = folder / "private-check.csv"
+    source.write_text("customer_id,timestamp,amount\nc1,2024-01-01,3\n,2024-01-02,4\n")
+    validated = run_cli("validate", "--data", str(source), env=env, timeout=120)  # rejects under the data dir
+    assert validated.returncode == 0, validated.stderr
+
+    expected = [data / "pseudonym.key", data / "keys.json", data / "erasure" / "erased.txt",
+                data / "rejects" / "private-check" / "transactions.rejects.csv", data / "serving" / "cache",
+                folder / "mlflow.db", folder / "scores", next((data / "events").iterdir())]
+    assert all(path.exists() for path in expected), [str(p) for p in expected if not p.exists()]
+    open_to_others = []
+    for top in (data, folder / "scores", folder / "demo", folder / "mlflow.db"):
+        for path in [top, *top.rglob("*")]:
+            if "code" in path.relative_to(folder).parts and path.suffix in (".py", ".yaml"):
+                continue  # MLflow copies our source modules with their own mode; no customer data, inside 700
+            mode = stat.S_IMODE(path.lstat().st_mode)
+            if mode & 0o077 or (path.is_file() and mode != 0o600) or (path.is_dir() and mode != 0o700):
+                open_to_others.append(f"{oct(mode)} {path.relative_to(folder)}")
+    assert not open_to_others, open_to_others[:20]

@@ -370,7 +370,10 @@ def evaluate_recommender_command(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Entry point of ``python -m training.cli`` (the console script is serving.cli's, which calls the same)."""
+    from features.privacy import private_files
+
+    private_files()  # what the commands write holds customer data: owner-only (see serving.cli.main)
     app()
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from typing import Any
+
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from features.privacy import pseudonym_key
 
 # Names of the three registered models in the MLflow registry.
 RECOMMENDER = "recommender"
@@ -30,9 +35,37 @@ class Settings(BaseSettings):
     model_prefix: str = "clientele"
     """Registered model names are <prefix>-recommender, <prefix>-churn and <prefix>-clv."""
 
-    pseudonym_key: str = "clientele-development-key"
-    """Secret key of the HMAC that pseudonymises customer ids in logs, MLflow and the erasure list.
-    Set a real secret in production."""
+    configured_pseudonym_key: str | None = Field(None, validation_alias="clientele_pseudonym_key", repr=False)
+    """CLIENTELE_PSEUDONYM_KEY (or ``Settings(pseudonym_key=...)``): the HMAC key, when set explicitly. Unset, each
+    installation uses a random key kept in <data_dir>/pseudonym.key (see :attr:`pseudonym_key`)."""
+
+    demo: bool = False
+    """CLIENTELE_DEMO=1 (set by `make demo`): the only place the public development pseudonym key is accepted."""
+
+    _pseudonym_key: str | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_by_its_name(cls, data: Any) -> Any:
+        # ``Settings(pseudonym_key=...)`` reads naturally; the field's alias keeps the bare environment variable
+        # PSEUDONYM_KEY from being read as well.
+        if isinstance(data, dict) and "pseudonym_key" in data:
+            data = dict(data)
+            data["clientele_pseudonym_key"] = data.pop("pseudonym_key")
+        return data
+
+    @property
+    def pseudonym_key(self) -> str:
+        """Secret key of the HMAC that pseudonymises customer ids in logs, MLflow and the erasure list.
+
+        Training, serving and the CLI share the data folder and so the key: the configured one, else
+        <data_dir>/pseudonym.key, generated (mode 600) on first use. Raises ConfigError for the public
+        development key outside the demo.
+        """
+        if self._pseudonym_key is None:
+            self._pseudonym_key = pseudonym_key(self.data_dir, self.configured_pseudonym_key, self.demo,
+                                                self.erasure_file)
+        return self._pseudonym_key
 
     def rejects_dir(self, dataset_name: str) -> Path:
         """Folder for one dataset's rejects files."""

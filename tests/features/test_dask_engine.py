@@ -86,3 +86,37 @@ def test_features_command_writes_parquet(tmp_path):
     assert result.returncode == 0, result.stderr
     frame = pd.read_parquet(out)
     assert frame["customer_id"].tolist() == ["c1", "c2", "c4"] and frame["churned"].tolist() == [0, 0, 1]
+
+
+def _dates(tables, data_end):
+    return tables["transactions"][["customer_id", "timestamp"]]
+
+
+def write_date_parts(folder, first, second):
+    """Transactions in two Parquet parts whose text dates are ``first`` and ``second``."""
+    folder.mkdir(parents=True)
+    for i, dates in enumerate((first, second)):
+        pd.DataFrame({"customer_id": [f"c{i}{j}" for j in range(len(dates))], "timestamp": dates,
+                      "amount": 1.0}).to_parquet(folder / f"part-{i}.parquet")
+
+
+def test_every_part_reads_its_dates_with_the_format_decided_for_the_whole_column(tmp_path, cluster):
+    from features.dask_engine import run_bucketed
+
+    # The first part proves day-first (20/03); the second alone reads as well day-first as month-first.
+    write_date_parts(tmp_path / "data" / "transactions", ["01/03/2024", "20/03/2024"], ["02/04/2024", "05/04/2024"])
+    run = run_bucketed(tmp_path / "data", None, _dates, {}, scheduler=cluster, n_buckets=2)
+    got = pd.concat(run.results).sort_values("customer_id").reset_index(drop=True)
+    assert got["timestamp"].dt.strftime("%Y-%m-%d").tolist() == ["2024-03-01", "2024-03-20", "2024-04-02",
+                                                                 "2024-04-05"]
+
+
+def test_parts_that_each_prove_another_order_stop_as_a_mixed_column(tmp_path, cluster):
+    from features.dask_engine import run_bucketed
+    from features.exceptions import DataError
+
+    # On its own each part is clear, and each would be read its own way: 01/03 a January date in one, March in
+    # the other.
+    write_date_parts(tmp_path / "data" / "transactions", ["01/03/2024", "20/03/2024"], ["01/03/2024", "03/20/2024"])
+    with pytest.raises(DataError, match="mixes date formats.*timestamps.format"):
+        run_bucketed(tmp_path / "data", None, _dates, {}, scheduler=cluster, n_buckets=2)

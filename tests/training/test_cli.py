@@ -1,6 +1,7 @@
 """The `clientele` command as a user runs it: a real process, its exit status, stdout and stderr."""
 
 import json
+import stat
 import subprocess
 import sys
 
@@ -24,6 +25,16 @@ def test_validate_json_report_and_rejects_file(tmp_path):
     assert report["returns"]["rows"] == 1
     assert (tmp_path / "rej" / "transactions.rejects.csv").read_text().splitlines()[1].startswith(
         "2,missing_customer_id")
+
+
+def test_rejects_files_are_private(tmp_path):
+    data = tmp_path / "transactions.csv"
+    data.write_text("customer_id,timestamp,amount\nc1,2024-01-01,3\n,2024-01-02,4\n")
+    result = clientele("validate", "--data", data, "--rejects", tmp_path / "rej" / "x")
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE((tmp_path / "rej" / "x" / "transactions.rejects.csv").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "rej").stat().st_mode) == stat.S_IMODE((tmp_path / "rej" / "x").stat().st_mode) \
+        == 0o700
 
 
 def test_missing_customer_id_column_exits_2_with_one_line(tmp_path):
