@@ -12,6 +12,7 @@ from features.columns import Columns as C
 from features.columns import EventTypes, Tables
 from features.exceptions import DataError
 from features.limits import MAX_ID_LENGTH
+from features.privacy import ErasureList
 from features.mapping import (MappedTable, RejectTracker, TableMapping, TimestampRule, apply_mapping,
                               separator_hint)
 from features.schema import BOOL, ID, INTEGER, NUMBER, SCHEMAS, TEXT, TIMESTAMP, TableSchema
@@ -38,6 +39,7 @@ class TableReport:
     rows_rejected: int
     rejected_by_reason: dict[str, int]
     details: dict[str, Any] = field(default_factory=dict)
+    rows_erased: int = 0  # rows of customers on the erasure list: dropped, neither kept nor rejected
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +52,7 @@ class TableResult:
     frame: pd.DataFrame
     rejects: pd.DataFrame
     report: TableReport
+    erased: frozenset[str] = frozenset()  # pseudonyms of the erased customers whose rows were dropped
 
 
 def _strip_text(series: pd.Series) -> pd.Series:
@@ -176,7 +179,8 @@ def _column_where(source: str, col: str, mapping: TableMapping) -> str:
 
 
 def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping, source: str,
-                   row_offset: int = 0, allow_empty: bool = False, defer_duplicates: bool = False) -> TableResult:
+                   row_offset: int = 0, allow_empty: bool = False, defer_duplicates: bool = False,
+                   erasures: ErasureList | None = None) -> TableResult:
     """Map, coerce and check one table; every source row ends up kept or rejected with a reason.
 
     Parameters
@@ -196,6 +200,9 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
     defer_duplicates
         Leave duplicate detection to :func:`reject_duplicates` on the combined parts: the kept rows carry
         their source row number (``_row``) and a hash of their source row (``_row_hash``).
+    erasures
+        Customers on the erasure list: their rows are dropped first, neither kept nor rejected (an erased
+        customer's raw row must never reach a rejects file), and counted as ``rows_erased``.
 
     Returns
     -------
@@ -234,6 +241,12 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
         if col in schema.defaults:
             frame[col] = frame[col].fillna(schema.defaults[col])
 
+    erased: set[str] = set()
+    if erasures and C.customer_id in frame.columns:
+        # After the id is coerced (the id the API and the erasure list know), before any rule or rejects file.
+        withheld, erased = erasures.rows(frame[C.customer_id])
+        reasons.withhold(withheld)
+
     details: dict[str, Any] = {}
     if schema.name == Tables.transactions:
         _transaction_rules(frame, mapped, reasons)
@@ -256,24 +269,27 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
             reasons.reject(dup, duplicate_reason(schema))
         details["duplicates"] = int(dup.sum())
 
-    kept = reasons.kept
+    kept, rejected = reasons.kept, reasons.rejected
     report = TableReport(
         table=schema.name, source=source, rows_read=len(raw), rows_kept=int(kept.sum()),
-        rows_rejected=int((~kept).sum()), rejected_by_reason=reasons.counts(), details=details,
+        rows_rejected=int(rejected.sum()), rejected_by_reason=reasons.counts(), details=details,
+        rows_erased=int(reasons.withheld.sum()),
     )
-    if report.rows_kept == 0 and not allow_empty:
+    # A table whose only usable rows were erased customers' is empty, not broken (but transactions are needed).
+    empty_by_erasure = report.rows_erased > 0 and schema.name != Tables.transactions
+    if report.rows_kept == 0 and not (allow_empty or empty_by_erasure):
         top = next(iter(report.rejected_by_reason), "no rows")
         raise DataError(f"{source}: no usable row in {schema.name} ({report.rows_read} read; most rejected as "
                         f"{top})")
-    rejects = raw.loc[~kept].copy()
-    rejects.insert(0, "reason", reasons.reason_labels()[~kept])
-    rejects.insert(0, "row", np.flatnonzero(~kept) + 1 + row_offset)
+    rejects = raw.loc[rejected].copy()
+    rejects.insert(0, "reason", reasons.reason_labels()[rejected])
+    rejects.insert(0, "row", np.flatnonzero(rejected) + 1 + row_offset)
     ordered = [c for c in schema.columns if c in frame.columns]
     extra = [c for c in frame.columns if c not in ordered]
     frame = frame[ordered + extra] if kept.all() else frame.loc[kept, ordered + extra].reset_index(drop=True)
     if schema.name == Tables.transactions and not defer_duplicates:
         details["returns"] = returns_summary(frame)
-    return TableResult(frame=frame, rejects=rejects.reset_index(drop=True), report=report)
+    return TableResult(frame=frame, rejects=rejects.reset_index(drop=True), report=report, erased=frozenset(erased))
 
 
 def _transaction_rules(frame: pd.DataFrame, mapped: MappedTable, reasons: RejectTracker) -> None:

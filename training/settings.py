@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from features.privacy import ErasureList
+
 # Names of the three registered models in the MLflow registry.
 RECOMMENDER = "recommender"
 CHURN = "churn"
@@ -57,6 +59,10 @@ class Settings(BaseSettings):
     def erasure_file(self) -> Path:
         """Pseudonymised ids of erased customers: served data drops them, training skips them."""
         return self.data_dir / "erasure" / "erased.txt"
+
+    def erasures(self) -> ErasureList:
+        """The erasure list as it is now: every load of customer data drops the customers on it."""
+        return ErasureList.read(self.erasure_file, self.pseudonym_key)
 
 
 def get_settings() -> Settings:
