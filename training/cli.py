@@ -313,7 +313,7 @@ def score(
                                               models_)
             frames["customer_scores"] = scores_.sort_values("value_at_risk", ascending=False,
                                                             kind="stable").reset_index(drop=True)
-        paths = write_outputs(frames, out)
+        paths = write_outputs(frames, out, settings.erasures())  # whenever the champions were trained
     versions = ", ".join(f"{k} v{v}" for k, v in champions.versions.items())
     for path in paths:
         console.print(str(path))
