@@ -21,6 +21,11 @@ from features.timestamps import parse_column
 ROW_NUMBER = "_row"
 ROW_HASH = "_row_hash"
 ID_TOO_LONG = "id_too_long"  # reject reason of an id longer than features.limits.MAX_ID_LENGTH
+# Every id the contract keeps: text of 1 to MAX_ID_LENGTH characters without surrounding whitespace (coerce_id
+# strips it), anything else allowed (unicode, '@', '/'). The API's customer ids and `clientele erase` use it, so
+# every customer trained on can be named, and erased.
+ID_PATTERN = rf"^\S(?:[\s\S]{{0,{MAX_ID_LENGTH - 2}}}\S)?$"
+ID_RULE = f"1 to {MAX_ID_LENGTH} characters, no surrounding whitespace"
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 # Outside this range a timestamp is a unit or format mistake (epoch seconds read as ns, a year typo).
@@ -63,6 +68,17 @@ def _strip_text(series: pd.Series) -> pd.Series:
     if not ((stripped.str.len() != text.str.len()) | (stripped == "")).any():
         return text
     return stripped.where(series.notna() & (stripped != ""))
+
+
+def id_error(value: str) -> str | None:
+    """Why ``value`` can be no id the data contract keeps (None when it can be)."""
+    if not value:
+        return "is empty"
+    if value != value.strip():
+        return "has surrounding whitespace (ids are stripped when data is loaded)"
+    if len(value) > MAX_ID_LENGTH:
+        return f"is longer than {MAX_ID_LENGTH} characters"
+    return None
 
 
 def coerce_id(series: pd.Series) -> pd.Series:

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from features.privacy import append_erasure, pseudonymise, read_erasures
+
+if TYPE_CHECKING:  # an import cycle otherwise: serving.events -> serving.recommend -> serving.visibility -> here
+    from serving.events import EventJournal
 
 
 class Erasures:
@@ -40,3 +44,12 @@ class Erasures:
             new = append_erasure(self.path, pseudonym)
             self.pseudonyms.add(pseudonym)
         return pseudonym, new
+
+
+def erase_customer(erasures: Erasures, journal: EventJournal, customer_id: str) -> tuple[str, bool]:
+    """Erase one customer, the one way the API and `clientele erase` both do it: the durable record training and
+    every export read, then a journal line that makes every running worker forget them (this process before it
+    returns). Returns (pseudonym, whether it was new)."""
+    pseudonym, new = erasures.record(customer_id)
+    journal.append_erasure(pseudonym)
+    return pseudonym, new
