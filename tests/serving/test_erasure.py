@@ -191,3 +191,19 @@ def test_a_rollback_to_a_version_trained_before_the_erasure_never_serves_the_cus
         exported = app.get("/v1/scores?format=csv", key="crm").text
         assert "C0005" not in exported and "C0006" in exported
         assert app.get("/v1/customers/C0006/scores", key="crm").status_code == 200
+
+
+@pytest.mark.parametrize("sub", ["scores", "profile", "recommendations"])
+def test_a_delete_on_a_customer_sub_resource_erases_nobody(served, sub):
+    r = served.delete(f"/v1/customers/C0004/{sub}")
+    assert r.status_code == 405, r.text
+    assert not served.settings.erasure_file.exists()
+    assert served.get("/v1/customers/C0004/scores", key="crm").status_code == 200
+    # Percent-encoded, the same text is one customer's id, and can be erased.
+    assert served.delete(f"/v1/customers/{path('C0004/' + sub)}").json()["customer_id"] == f"C0004/{sub}"
+
+
+def test_ids_with_newlines_or_control_characters_reach_the_rule_not_a_404(served):
+    assert served.delete(f"/v1/customers/{path('a' + chr(10) + 'b')}").status_code == 200
+    assert served.delete(f"/v1/customers/{path('ab' + chr(10))}").status_code == 422
+    assert served.get(f"/v1/customers/{path(chr(12) + 'x')}/scores", key="crm").status_code == 422

@@ -4,28 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 from starlette.types import Scope
 
 from serving.api.deps import (FiltersDep, ModelsDep, RecommendationsKey, Services, ServicesDep, make_filters,
                                require_recommender)
 from serving.api.fastpath import CUSTOMER_ID, authorise, path_id, query, with_fast_path
+from serving.api.paths import CustomerPath
 from serving.api.responses import AUTH_RESPONSES, BODY_RESPONSES, MODEL_RESPONSES, OrjsonResponse
 from serving.auth import RECOMMENDATIONS_READ
 from models.recommenders.filters import Filters
 from serving.recommend import recommend
 from serving.visibility import customer_view
-from serving.schemas import (CUSTOMER_ID_PATTERN, CUSTOMER_ID_RULE, MAX_N, BatchRecommendationsRequest,
-                             BatchRecommendationsResponse, RecommendationsResponse)
+from serving.schemas import MAX_N, BatchRecommendationsRequest, BatchRecommendationsResponse, RecommendationsResponse
 from serving.snapshot import Snapshot
 
 router = APIRouter(tags=["recommendations"], responses={**AUTH_RESPONSES, **MODEL_RESPONSES})
 
-# Routes name it `{customer_id:path}`: Starlette decodes %2F before routing, so an id holding '/' (the data
-# contract allows it) must match across segments.
-CustomerPath = Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN, description=f"Customer id ({CUSTOMER_ID_RULE}), "
-                                                                           f"percent-encoded.")]
 
 
 def _one(services: Services, snap: Snapshot, customer_id: str, n: int, filters: Filters) -> dict:
@@ -52,7 +48,7 @@ def _fast_recommendations(scope: Scope) -> Response | None:
     return OrjsonResponse(_one(services, snap, customer_id, n, filters))  # type: ignore[arg-type]
 
 
-@router.get("/v1/customers/{customer_id:path}/recommendations", response_model=RecommendationsResponse)
+@router.get("/v1/customers/{customer_id:customer}/recommendations", response_model=RecommendationsResponse)
 @with_fast_path(_fast_recommendations)
 async def customer_recommendations(
     customer_id: CustomerPath,
