@@ -22,6 +22,7 @@ from features.config import FeatureConfig
 from features.exceptions import DataError
 from features.io import PARQUET_SUFFIXES, find_sources
 from features.mapping import DatasetMapping, apply_mapping, load_mapping
+from features.privacy import ErasureList
 from features.schema import SCHEMAS, TIMESTAMP
 from features.timestamps import SAMPLE_ROWS, DateFormat, date_sample, infer_format
 from features.validation import (TableReport, column_where, reject_duplicates, returns_summary, strip_text,
@@ -123,13 +124,14 @@ def decide_date_formats(table: str, samples: list[dict[str, pd.Series]], mapping
 
 
 def validate_and_bucket(part: Part, mapping: DatasetMapping, n_buckets: int, rejects_dir: str | None,
-                        keep_before: pd.Timestamp | None, date_formats: dict[str, DateFormat] | None = None
-                        ) -> tuple[dict[int, pd.DataFrame], dict[str, Any]]:
-    """Validate one part and split its kept rows into customer buckets (one Dask task)."""
+                        keep_before: pd.Timestamp | None, date_formats: dict[str, DateFormat] | None = None,
+                        erasures: ErasureList | None = None) -> tuple[dict[int, pd.DataFrame], dict[str, Any]]:
+    """Validate one part (erased customers' rows dropped before any rejects file) and split its kept rows into
+    customer buckets (one Dask task)."""
     raw = _read_part(part)
     result = validate_table(raw, SCHEMAS[part.table], mapping.table(part.table), part.source,
                             row_offset=part.row_offset, allow_empty=True, defer_duplicates=True,
-                            date_formats=date_formats)
+                            date_formats=date_formats, erasures=erasures)
     _write_rejects(result.rejects, rejects_dir, part.table, f"part-{part.row_offset:012d}")
     frame = result.frame
     summary = {"report": result.report, "start": None, "end": None}
@@ -157,6 +159,7 @@ def merge_reports(reports: list[TableReport]) -> TableReport:
     return TableReport(table=first.table, source=first.source, rows_read=sum(r.rows_read for r in reports),
                        rows_kept=sum(r.rows_kept for r in reports),
                        rows_rejected=sum(r.rows_rejected for r in reports),
+                       rows_erased=sum(r.rows_erased for r in reports),
                        rejected_by_reason=dict(sorted(reasons.items(), key=lambda kv: -kv[1])), details={})
 
 
@@ -216,7 +219,7 @@ class BucketRun:
 def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, func: Any, func_kwargs: Any,
                  scheduler: str | None = None, n_buckets: int | None = None, rejects_dir: str | Path | None = None,
                  keep_before: pd.Timestamp | None = None, workers: int | None = None, client: Any | None = None,
-                 gather: bool = True) -> BucketRun:
+                 gather: bool = True, erasures: ErasureList | None = None) -> BucketRun:
     """Validate a Parquet dataset part by part on Dask and run ``func(tables, data_end=..., **func_kwargs)`` on
     every customer bucket.
 
@@ -233,12 +236,15 @@ def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, 
         A Dask client to run on (kept open); by default one is made from ``scheduler`` / ``workers`` and closed.
     gather
         False: leave each bucket's result on its worker and return futures (needs ``client``).
+    erasures
+        Erased customers: their rows are dropped as each part is validated (never kept, never in a rejects file).
     """
     if client is None:
         if not gather:
             raise ValueError("run_bucketed: gather=False needs a client that stays open")
         with dask_client(scheduler, workers) as own:
             return run_bucketed(path, mapping, func, func_kwargs, n_buckets=n_buckets, rejects_dir=rejects_dir,
+                                erasures=erasures,
                                 keep_before=keep_before, client=own)
     import dask
 
@@ -254,7 +260,7 @@ def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, 
     for table, table_parts in parts.items():
         validated[table] = [dask.delayed(validate_and_bucket, pure=True)(
             part, dataset_mapping, n_buckets, str(rejects_dir) if rejects_dir else None, keep_before,
-            date_formats[table]) for part in table_parts]
+            date_formats[table], erasures) for part in table_parts]
     # Materialise the validated parts on the workers once; both the summaries and the buckets read them.
     persisted = {t: client.persist(v) for t, v in validated.items()}
     summaries = client.gather(client.compute(
@@ -347,8 +353,10 @@ def _run_bucket(pieces: dict[str, list[pd.DataFrame | None]], templates: dict[st
 def features_on_dask(path: str | Path, mapping: str | Path | None, cutoff: pd.Timestamp,
                      horizon_days: int | None, config: FeatureConfig, scheduler: str | None = None,
                      rejects_dir: str | Path | None = None, n_buckets: int | None = None,
-                     workers: int | None = None) -> tuple[pd.DataFrame, dict[str, TableReport]]:
-    """Customer features (and labels when the data covers the horizon) computed on Dask.
+                     workers: int | None = None, erasures: ErasureList | None = None
+                     ) -> tuple[pd.DataFrame, dict[str, TableReport]]:
+    """Customer features (and labels when the data covers the horizon) computed on Dask, without the rows of
+    ``erasures``' customers.
 
     Returns the same frame as :func:`features.pipeline.feature_frame` on the pandas engine, and the reports.
     """
@@ -358,7 +366,7 @@ def features_on_dask(path: str | Path, mapping: str | Path | None, cutoff: pd.Ti
     run = run_bucketed(path, mapping, bucket_features,
                        {"cutoff": cutoff, "horizon_days": horizon_days, "config": config},
                        scheduler=scheduler, n_buckets=n_buckets, rejects_dir=rejects_dir,
-                       keep_before=keep_before, workers=workers)
+                       keep_before=keep_before, workers=workers, erasures=erasures)
     frame = pd.concat([r for r in run.results if len(r)], ignore_index=True)
     frame = frame.sort_values(C.customer_id, kind="stable").reset_index(drop=True)
     return frame, run.reports

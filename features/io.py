@@ -17,6 +17,7 @@ from features.csvsafe import write_csv
 from features.exceptions import DataError
 from features.limits import CELLS_PER_BATCH
 from features.mapping import DatasetMapping, TableMapping, load_mapping, to_number
+from features.privacy import ErasureList
 from features.schema import ID, SCHEMAS, TEXT, TableSchema
 from features.validation import TableReport, TableResult, capabilities, transaction_summary, validate_table
 
@@ -178,6 +179,7 @@ class Dataset:
     rejects: dict[str, pd.DataFrame]
     source: str
     mapping: str
+    erased_customers: int = 0  # distinct customers on the erasure list whose rows were dropped
 
     @property
     def transactions(self) -> pd.DataFrame:
@@ -201,6 +203,8 @@ class Dataset:
         out.update(transaction_summary(self.transactions))
         out["duplicates"] = tx.details.get("duplicates", 0)
         out["returns"] = tx.details.get("returns", {"rows": 0, "amount": 0.0})
+        out["erased_rows"] = sum(r.rows_erased for r in self.reports.values())
+        out["erased_customers"] = self.erased_customers
         out["tables"] = {name: r.as_dict() for name, r in self.reports.items()}
         caps = capabilities(self.tables)
         out["capabilities"] = caps
@@ -230,7 +234,8 @@ def _capability_notes(caps: dict[str, bool]) -> list[str]:
     return notes
 
 
-def load_dataset(path: str | Path, mapping: str | Path | DatasetMapping | None = None) -> Dataset:
+def load_dataset(path: str | Path, mapping: str | Path | DatasetMapping | None = None,
+                 erasures: ErasureList | None = None) -> Dataset:
     """Load, map and validate a dataset.
 
     Parameters
@@ -239,6 +244,9 @@ def load_dataset(path: str | Path, mapping: str | Path | DatasetMapping | None =
         A transactions file (CSV or Parquet) or a folder with one file per table.
     mapping
         A column-mapping YAML file (or parsed mapping); ``None`` when the data is in canonical names.
+    erasures
+        Erased customers: every row of theirs, in every table, is dropped before any row is kept or rejected
+        (never in a table, never in a rejects file), and counted in the report.
 
     Returns
     -------
@@ -255,18 +263,21 @@ def load_dataset(path: str | Path, mapping: str | Path | DatasetMapping | None =
     dataset_mapping = mapping if isinstance(mapping, DatasetMapping) else load_mapping(mapping)
     sources = find_sources(path, dataset_mapping)
     tables, reports, rejects = {}, {}, {}
+    erased: set[str] = set()
     for table, file in sources.items():
         schema = SCHEMAS[table]
         table_mapping = dataset_mapping.table(table)
         raw, long_lines = read_source(file, table_mapping, schema)
-        result = validate_table(raw, schema, table_mapping, str(file))
+        result = validate_table(raw, schema, table_mapping, str(file), erasures=erasures)
         if long_lines:
             result = _with_long_lines(result, long_lines, list(raw.columns), table_mapping.read.get("encoding"))
         del raw  # the next table is read before this name would be reassigned
         tables[table], reports[table], rejects[table] = result.frame, result.report, result.rejects
+        erased |= result.erased
     _cross_table_checks(tables, reports)
     return Dataset(tables=tables, reports=reports, rejects=rejects, source=str(path),
-                   mapping=str(dataset_mapping.path) if dataset_mapping.path else "canonical")
+                   mapping=str(dataset_mapping.path) if dataset_mapping.path else "canonical",
+                   erased_customers=len(erased))
 
 
 def _cross_table_checks(tables: dict[str, pd.DataFrame], reports: dict[str, TableReport]) -> None:

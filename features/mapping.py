@@ -214,6 +214,12 @@ class RejectTracker:
     def __init__(self, n_rows: int):
         self.codes = np.zeros(n_rows, dtype=np.int16)  # 0 = kept
         self.names: list[str] = []
+        self.withheld = np.zeros(n_rows, dtype=bool)  # neither kept nor rejected: erased customers' rows
+
+    def withhold(self, mask: np.ndarray) -> None:
+        """Rows that are neither kept nor rejected, whatever reason they have: an erased customer's rows
+        must not reach a rejects file."""
+        self.withheld |= np.asarray(mask, dtype=bool)
 
     def reject(self, mask: Any, reason: str) -> None:
         """Reject rows where ``mask`` is true and that have no reason yet."""
@@ -228,7 +234,11 @@ class RejectTracker:
 
     @property
     def kept(self) -> np.ndarray:
-        return self.codes == 0
+        return (self.codes == 0) & ~self.withheld
+
+    @property
+    def rejected(self) -> np.ndarray:
+        return (self.codes != 0) & ~self.withheld
 
     def reason_labels(self) -> np.ndarray:
         """Reason per row as text ('' for kept rows)."""
@@ -236,7 +246,7 @@ class RejectTracker:
 
     def counts(self) -> dict[str, int]:
         """Rejected rows per reason, largest first."""
-        counts = np.bincount(self.codes, minlength=len(self.names) + 1)[1:]
+        counts = np.bincount(self.codes[~self.withheld], minlength=len(self.names) + 1)[1:]
         return {n: int(c) for n, c in sorted(zip(self.names, counts), key=lambda x: -x[1]) if c}
 
 

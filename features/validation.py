@@ -12,6 +12,7 @@ from features.columns import Columns as C
 from features.columns import EventTypes, Tables
 from features.exceptions import DataError
 from features.limits import MAX_ID_LENGTH
+from features.privacy import ErasureList
 from features.mapping import (MappedTable, RejectTracker, TableMapping, TimestampRule, apply_mapping,
                               separator_hint)
 from features.schema import BOOL, ID, INTEGER, NUMBER, SCHEMAS, TEXT, TIMESTAMP, TableSchema
@@ -20,6 +21,11 @@ from features.timestamps import DateFormat, parse_column
 ROW_NUMBER = "_row"
 ROW_HASH = "_row_hash"
 ID_TOO_LONG = "id_too_long"  # reject reason of an id longer than features.limits.MAX_ID_LENGTH
+# Every id the contract keeps: text of 1 to MAX_ID_LENGTH characters without surrounding whitespace (coerce_id
+# strips it), anything else allowed (unicode, '@', '/'). The API's customer ids and `clientele erase` use it, so
+# every customer trained on can be named, and erased.
+ID_PATTERN = rf"^\S(?:[\s\S]{{0,{MAX_ID_LENGTH - 2}}}\S)?$"
+ID_RULE = f"1 to {MAX_ID_LENGTH} characters, no surrounding whitespace"
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 # Outside this range a timestamp is a unit or format mistake (epoch seconds read as ns, a year typo).
@@ -38,6 +44,7 @@ class TableReport:
     rows_rejected: int
     rejected_by_reason: dict[str, int]
     details: dict[str, Any] = field(default_factory=dict)
+    rows_erased: int = 0  # rows of customers on the erasure list: dropped, neither kept nor rejected
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +57,7 @@ class TableResult:
     frame: pd.DataFrame
     rejects: pd.DataFrame
     report: TableReport
+    erased: frozenset[str] = frozenset()  # pseudonyms of the erased customers whose rows were dropped
 
 
 def strip_text(series: pd.Series) -> pd.Series:
@@ -60,6 +68,17 @@ def strip_text(series: pd.Series) -> pd.Series:
     if not ((stripped.str.len() != text.str.len()) | (stripped == "")).any():
         return text
     return stripped.where(series.notna() & (stripped != ""))
+
+
+def id_error(value: str) -> str | None:
+    """Why ``value`` can be no id the data contract keeps (None when it can be)."""
+    if not value:
+        return "is empty"
+    if value != value.strip():
+        return "has surrounding whitespace (ids are stripped when data is loaded)"
+    if len(value) > MAX_ID_LENGTH:
+        return f"is longer than {MAX_ID_LENGTH} characters"
+    return None
 
 
 def coerce_id(series: pd.Series) -> pd.Series:
@@ -179,7 +198,8 @@ def column_where(source: str, col: str, mapping: TableMapping) -> str:
 
 def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping, source: str,
                    row_offset: int = 0, allow_empty: bool = False, defer_duplicates: bool = False,
-                   date_formats: dict[str, DateFormat] | None = None) -> TableResult:
+                   date_formats: dict[str, DateFormat] | None = None,
+                   erasures: ErasureList | None = None) -> TableResult:
     """Map, coerce and check one table; every source row ends up kept or rejected with a reason.
 
     Parameters
@@ -202,6 +222,9 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
     date_formats
         Text date format per timestamp column, decided beforehand over the whole table (one Parquet part among
         many must read its dates as the others do); columns not named infer theirs from ``raw``.
+    erasures
+        Customers on the erasure list: their rows are dropped first, neither kept nor rejected (an erased
+        customer's raw row must never reach a rejects file), and counted as ``rows_erased``.
 
     Returns
     -------
@@ -240,6 +263,12 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
         if col in schema.defaults:
             frame[col] = frame[col].fillna(schema.defaults[col])
 
+    erased: set[str] = set()
+    if erasures and C.customer_id in frame.columns:
+        # After the id is coerced (the id the API and the erasure list know), before any rule or rejects file.
+        withheld, erased = erasures.rows(frame[C.customer_id])
+        reasons.withhold(withheld)
+
     details: dict[str, Any] = {}
     if schema.name == Tables.transactions:
         _transaction_rules(frame, mapped, reasons)
@@ -262,24 +291,27 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
             reasons.reject(dup, duplicate_reason(schema))
         details["duplicates"] = int(dup.sum())
 
-    kept = reasons.kept
+    kept, rejected = reasons.kept, reasons.rejected
     report = TableReport(
         table=schema.name, source=source, rows_read=len(raw), rows_kept=int(kept.sum()),
-        rows_rejected=int((~kept).sum()), rejected_by_reason=reasons.counts(), details=details,
+        rows_rejected=int(rejected.sum()), rejected_by_reason=reasons.counts(), details=details,
+        rows_erased=int(reasons.withheld.sum()),
     )
-    if report.rows_kept == 0 and not allow_empty:
+    # A table whose only usable rows were erased customers' is empty, not broken (but transactions are needed).
+    empty_by_erasure = report.rows_erased > 0 and schema.name != Tables.transactions
+    if report.rows_kept == 0 and not (allow_empty or empty_by_erasure):
         top = next(iter(report.rejected_by_reason), "no rows")
         raise DataError(f"{source}: no usable row in {schema.name} ({report.rows_read} read; most rejected as "
                         f"{top})")
-    rejects = raw.loc[~kept].copy()
-    rejects.insert(0, "reason", reasons.reason_labels()[~kept])
-    rejects.insert(0, "row", np.flatnonzero(~kept) + 1 + row_offset)
+    rejects = raw.loc[rejected].copy()
+    rejects.insert(0, "reason", reasons.reason_labels()[rejected])
+    rejects.insert(0, "row", np.flatnonzero(rejected) + 1 + row_offset)
     ordered = [c for c in schema.columns if c in frame.columns]
     extra = [c for c in frame.columns if c not in ordered]
     frame = frame[ordered + extra] if kept.all() else frame.loc[kept, ordered + extra].reset_index(drop=True)
     if schema.name == Tables.transactions and not defer_duplicates:
         details["returns"] = returns_summary(frame)
-    return TableResult(frame=frame, rejects=rejects.reset_index(drop=True), report=report)
+    return TableResult(frame=frame, rejects=rejects.reset_index(drop=True), report=report, erased=frozenset(erased))
 
 
 def _transaction_rules(frame: pd.DataFrame, mapped: MappedTable, reasons: RejectTracker) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -53,6 +54,70 @@ def serve(
     uvicorn.run("serving.app:app_from_env", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, loop="uvloop", http="httptools", access_log=False,
                 log_level=settings.log_level.lower(), timeout_graceful_shutdown=10, server_header=False)
+
+
+@app.command()
+@user_errors
+def erase(
+    customer: Annotated[Optional[list[str]], typer.Option("--customer", help="A customer id, as in the data (repeat "
+                                                                             "for several).")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="A UTF-8 text file of customer ids, one per "
+                                                                 "line.")] = None,
+) -> None:
+    """Erase customers: added to the erasure list the API's DELETE writes. A running server forgets them at
+    once, exports and batch scoring leave them out, the next training run drops their rows."""
+    from features.exceptions import ConfigError
+    from features.validation import id_error
+    from serving.erasure import Erasures, erase_customer
+    from serving.events import EventJournal
+    from serving.settings import get_serving_settings
+
+    ids = list(customer or [])
+    for i, value in enumerate(ids, start=1):
+        problem = id_error(value)
+        if problem:
+            raise ConfigError(f"--customer (occurrence {i}): the id {problem}")
+    if file is not None:
+        ids += _ids_in(file)
+    if not ids:
+        raise ConfigError("nothing to erase: give --customer ID (repeatable) or --file PATH (one id per line)")
+    settings = get_serving_settings()
+    erasures = Erasures(settings.erasure_file, settings.pseudonym_key)
+    # The journal line reaches every worker of a running server; nothing is replayed, this process serves nothing.
+    journal = EventJournal(settings.events_dir, erasures.pseudonyms, replay_days=0)
+    journal.open()
+    try:
+        new = sum(erase_customer(erasures, journal, customer_id)[1] for customer_id in dict.fromkeys(ids))
+    finally:
+        journal.close()
+    distinct = len(set(ids))
+    print(f"erased {distinct:,} customers ({new:,} new, {distinct - new:,} already erased) in "
+          f"{settings.erasure_file}", file=sys.stderr)
+
+
+def _ids_in(path: Path) -> list[str]:
+    """Customer ids of a file, one per line (blank lines skipped; surrounding whitespace is no part of an id)."""
+    from features.exceptions import ConfigError
+    from features.validation import id_error
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    ids = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        value = line.strip()
+        if not value:
+            continue
+        problem = id_error(value)
+        if problem:
+            raise ConfigError(f"{path}: line {number}: the id {problem}")
+        ids.append(value)
+    return ids
 
 
 @keys_app.command("create")

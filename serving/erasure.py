@@ -8,12 +8,14 @@ the event journal tells the other workers (:mod:`serving.events`).
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from features.privacy import pseudonymise, read_erasures
+from features.privacy import append_erasure, pseudonymise, read_erasures
+
+if TYPE_CHECKING:  # an import cycle otherwise: serving.events -> serving.recommend -> serving.visibility -> here
+    from serving.events import EventJournal
 
 
 class Erasures:
@@ -39,20 +41,15 @@ class Erasures:
         """Append the customer to the erasure list durably; (pseudonym, whether it was new)."""
         pseudonym = self.pseudonym(customer_id)
         with self._lock:
-            if pseudonym in read_erasures(self.path):
-                self.pseudonyms.add(pseudonym)
-                return pseudonym, False
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                size = os.fstat(fd).st_size
-                line = pseudonym.encode() + b"\n"
-                if size and os.pread(fd, 1, size - 1) != b"\n":
-                    line = b"\n" + line
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)  # closing releases the lock
+            new = append_erasure(self.path, pseudonym)
             self.pseudonyms.add(pseudonym)
-        return pseudonym, True
+        return pseudonym, new
+
+
+def erase_customer(erasures: Erasures, journal: EventJournal, customer_id: str) -> tuple[str, bool]:
+    """Erase one customer, the one way the API and `clientele erase` both do it: the durable record training and
+    every export read, then a journal line that makes every running worker forget them (this process before it
+    returns). Returns (pseudonym, whether it was new)."""
+    pseudonym, new = erasures.record(customer_id)
+    journal.append_erasure(pseudonym)
+    return pseudonym, new

@@ -7,14 +7,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from features.validation import ID_PATTERN as CONTRACT_ID_PATTERN
+from features.validation import ID_RULE as CONTRACT_ID_RULE
+
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 ID_RULE = "1 to 64 characters: letters, digits, '_', '.', ':' or '-'"
+# Customer ids: every id the data contract keeps (unicode, '@', '/', up to its length limit), so every customer
+# trained on can be asked for and erased; in a path, percent-encoded ('/' as %2F).
+CUSTOMER_ID_PATTERN = CONTRACT_ID_PATTERN
+CUSTOMER_ID_RULE = CONTRACT_ID_RULE
 MAX_N = 100
 MAX_BATCH = 1000
 MAX_CATEGORIES = 20
 
 # The pattern bounds the length too, and its message says the whole rule.
-CustomerId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN)]
 ProductId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Category = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Strategy = Literal["personal", "cold_start", "non_personal"]
@@ -31,7 +38,7 @@ class Strict(BaseModel):
 
 class BatchRecommendationsRequest(Strict):
     customer_ids: list[CustomerId] = Field(min_length=1, max_length=MAX_BATCH,
-                                           description=f"Up to {MAX_BATCH} customer ids ({ID_RULE}).")
+                                           description=f"Up to {MAX_BATCH} customer ids ({CUSTOMER_ID_RULE}).")
     n: int = Field(10, ge=1, le=MAX_N, strict=True, description="Items per customer.")
     exclude_bought: bool | None = Field(None, strict=True, description="Leave out products bought before "
                                                                        "(default: the model's setting).")

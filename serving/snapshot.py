@@ -10,6 +10,7 @@ import numpy as np
 
 from features.privacy import pseudonymise
 from serving.compiled import Column, ColumnTable, RecommenderPart, ScoresPart
+from serving.erasure import Erasures
 from training.settings import CHURN, CLV, RECOMMENDER
 
 
@@ -84,10 +85,28 @@ class Snapshot:
     consent: np.ndarray
     active: np.ndarray  # False for customers on the erasure list when the snapshot was built
     erasures_applied: int
+    erased: frozenset[str] = frozenset()  # the erasure list the snapshot was built with
     n_rec: int = 0  # codes below it are the recommender's customers, in its row order (rec_row[c] == c)
     consent_bytes: bytes = b""  # consent as bytes: indexing bytes is a plain Python operation
     _export: ExportTable | None = None
     _export_lock: threading.Lock = field(default_factory=threading.Lock)
+    _by_pseudonym: dict[str, int] | None = None
+
+    def erased_since_built(self, erasures: Erasures) -> np.ndarray:
+        """Codes of this snapshot's customers erased after it was built (the API, any worker, `clientele
+        erase`): what an export must leave out and not count, until the next snapshot drops them itself."""
+        if len(erasures) <= self.erasures_applied:
+            return np.empty(0, np.int64)
+        newer = erasures.pseudonyms - self.erased
+        if not newer:
+            return np.empty(0, np.int64)
+        if self._by_pseudonym is None:
+            with self._export_lock:  # one HMAC per customer, once per snapshot, only after a late erasure
+                if self._by_pseudonym is None:
+                    self._by_pseudonym = {erasures.pseudonym(c): code for code, c in enumerate(self.customer_ids)
+                                          if self.active[code]}
+        found = [self._by_pseudonym.get(p) for p in newer]
+        return np.array(sorted(code for code in found if code is not None), np.int64)
 
     def label(self, kind: str) -> str | None:
         """``kind:version`` of a loaded model, None when it is not loaded."""
@@ -238,5 +257,6 @@ def assemble(models: dict[str, ModelInfo], parts: dict[str, RecommenderPart | Sc
 
     return Snapshot(models=models, recommender=rec, churn=churn, clv=clv, customer_ids=ids, customer_index=index,
                     rec_row=rec_row, churn_row=churn_row, clv_row=clv_row, profile_row=profile_row,
-                    consent=consent, active=active, erasures_applied=len(erased), n_rec=len(rec_codes),
+                    consent=consent, active=active, erasures_applied=len(erased), erased=frozenset(erased),
+                    n_rec=len(rec_codes),
                     consent_bytes=consent.astype(np.uint8).tobytes())

@@ -15,7 +15,7 @@ from features.columns import Tables
 from features.config import FeatureConfig
 from features.exceptions import DataError
 from features.pipeline import CUTOFF, LABEL, training_frames
-from features.privacy import drop_erased
+from features.privacy import ErasureList, drop_erased
 from models.churn.config import ChurnConfig
 from models.churn.lightgbm import ChurnModel
 from models.clv.lifetime_value import LifetimeValueModel
@@ -161,7 +161,8 @@ def fit_churn_on_dask(path: str | Path, mapping: str | Path | None, horizon_days
         return {"cutoffs": chosen["cutoffs"], "horizon_days": horizon_days, "feature_config": feature_config,
                 "erased": frozenset(erased), "pseudonym_key": pseudonym_key}
 
-    run = run_bucketed(path, mapping, bucket_training_frames, kwargs, client=client, gather=False)
+    run = run_bucketed(path, mapping, bucket_training_frames, kwargs, client=client, gather=False,
+                       erasures=ErasureList(frozenset(erased), pseudonym_key))
     cutoffs = chosen["cutoffs"]
     meta = client.submit(_head, run.results[0]).result()
     frames = dd.from_delayed(run.results, meta=meta, verify_meta=False)

@@ -56,10 +56,11 @@ def validate(
     from features.io import load_dataset
 
     started = time.perf_counter()
-    dataset = load_dataset(data, mapping)
+    settings = get_settings()
+    dataset = load_dataset(data, mapping, erasures=settings.erasures())
     report = dataset.report()
     name = data.stem if data.is_file() else data.name
-    report["rejects_files"] = dataset.write_rejects(rejects or get_settings().rejects_dir(name))
+    report["rejects_files"] = dataset.write_rejects(rejects or settings.rejects_dir(name))
     report["seconds"] = round(time.perf_counter() - started, 2)
     if json_output:
         _print_json(report)
@@ -71,7 +72,8 @@ def _print_report(report: dict[str, Any]) -> None:
     out = Console()
     out.print(f"[bold]{report['source']}[/] (mapping: {report['mapping']})")
     summary = Table(show_header=False, box=None)
-    for key in ("rows_read", "rows_kept", "rows_rejected", "customers", "products", "orders", "duplicates"):
+    for key in ("rows_read", "rows_kept", "rows_rejected", "erased_rows", "customers", "products", "orders",
+                "duplicates"):
         if key in report:
             summary.add_row(key.replace("_", " "), f"{report[key]:,}")
     summary.add_row("date range", f"{report['date_range']['start']} .. {report['date_range']['end']}")
@@ -149,17 +151,18 @@ def features(
     feature_config = FeatureConfig.load(config)
     started = time.perf_counter()
     name = data.stem if data.is_file() else data.name
-    rejects = get_settings().rejects_dir(name)
+    settings = get_settings()
+    rejects = settings.rejects_dir(name)
     if engine == "dask":
         from features.dask_engine import features_on_dask
 
         frame, reports = features_on_dask(data, mapping, cutoff, horizon, feature_config, scheduler=scheduler,
-                                          rejects_dir=rejects, workers=workers)
+                                          rejects_dir=rejects, workers=workers, erasures=settings.erasures())
     else:
         from features.io import load_dataset
         from features.pipeline import feature_frame
 
-        dataset = load_dataset(data, mapping)
+        dataset = load_dataset(data, mapping, erasures=settings.erasures())
         dataset.write_rejects(rejects)
         reports = dataset.reports
         frame = feature_frame(dataset.tables, cutoff, horizon, feature_config)
@@ -300,19 +303,19 @@ def score(
                 if engine == "dask":
                     from features.dask_engine import run_bucketed
 
-                    run = run_bucketed(data, mapping, bucket_scores,
-                                       {"models": models_}, scheduler=scheduler)
+                    run = run_bucketed(data, mapping, bucket_scores, {"models": models_}, scheduler=scheduler,
+                                       erasures=settings.erasures())
                     scores_ = pd.concat([r for r in run.results if len(r)], ignore_index=True)
                 else:
                     from features.io import load_dataset
                     from features.labels import data_end
 
-                    tables = load_dataset(data, mapping).tables
+                    tables = load_dataset(data, mapping, erasures=settings.erasures()).tables
                     scores_ = score_customers(tables, data_end(tables).normalize() + pd.Timedelta(days=1),
                                               models_)
             frames["customer_scores"] = scores_.sort_values("value_at_risk", ascending=False,
                                                             kind="stable").reset_index(drop=True)
-        paths = write_outputs(frames, out)
+        paths = write_outputs(frames, out, settings.erasures())  # whenever the champions were trained
     versions = ", ".join(f"{k} v{v}" for k, v in champions.versions.items())
     for path in paths:
         console.print(str(path))
@@ -343,7 +346,7 @@ def evaluate_churn_command(
     churn_config = ChurnConfig.load(config)
     feature_config = FeatureConfig.load()
     with console.status("loading data"):
-        dataset = load_dataset(data, mapping)
+        dataset = load_dataset(data, mapping, erasures=get_settings().erasures())
     with console.status("fitting the churn model and its peers on earlier cutoffs"):
         evaluation = evaluate_churn(dataset.tables, horizon, churn_config, feature_config)
     report = evaluation_report(evaluation)

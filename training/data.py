@@ -12,7 +12,6 @@ import pandas as pd
 from features.columns import Columns as C
 from features.columns import Tables
 from features.io import Dataset, load_dataset
-from features.privacy import drop_erased, read_erasures
 from training.config import TrainConfig
 from training.settings import Settings
 
@@ -53,12 +52,12 @@ def fingerprint(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
 
 
 def load_training_data(config: TrainConfig, settings: Settings) -> ValidatedData:
-    """Load ``config.data`` (or the synthetic demo data), validate it, write its rejects and drop every
-    customer on the erasure list."""
+    """Load ``config.data`` (or the synthetic demo data) without the customers on the erasure list, validate
+    it and write its rejects (erased customers' rows are dropped first: they never reach a rejects file)."""
     source = Path(config.data) if config.data else ensure_synthetic(config)
-    dataset = load_dataset(source, config.mapping)
+    dataset = load_dataset(source, config.mapping, erasures=settings.erasures())
     dataset.write_rejects(settings.rejects_dir(source.stem if source.is_file() else source.name))
-    tables, erased = drop_erased(dataset.tables, read_erasures(settings.erasure_file), settings.pseudonym_key)
-    info = fingerprint(tables)
-    info["erased_customers_dropped"] = erased
-    return ValidatedData(tables=tables, dataset=dataset, fingerprint=info, source=source)
+    info = fingerprint(dataset.tables)
+    info["erased_customers_dropped"] = dataset.erased_customers
+    info["erased_rows_dropped"] = sum(r.rows_erased for r in dataset.reports.values())
+    return ValidatedData(tables=dataset.tables, dataset=dataset, fingerprint=info, source=source)

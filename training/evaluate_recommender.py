@@ -331,6 +331,7 @@ def evaluate_recommender_cli(data: Path, mapping: Path | None, test_days: int, a
         What was printed, as JSON-able values.
     """
     from features.io import load_dataset
+    from training.settings import get_settings
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -338,7 +339,7 @@ def evaluate_recommender_cli(data: Path, mapping: Path | None, test_days: int, a
     from features.config import FeatureConfig
 
     features = FeatureConfig.load()  # read before the data: a bad file stops here
-    dataset = load_dataset(data, mapping)
+    dataset = load_dataset(data, mapping, erasures=get_settings().erasures())
     results = json.loads(json.dumps(evaluate_recommenders(dataset.tables, test_days, progress=progress,
                                                           features=features), default=_jsonable))
     print(json.dumps(results) if as_json else format_table(results), flush=True)

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from features.privacy import pseudonym_key
+from features.privacy import ErasureList, pseudonym_key
 
 # Names of the three registered models in the MLflow registry.
 RECOMMENDER = "recommender"
@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     def erasure_file(self) -> Path:
         """Pseudonymised ids of erased customers: served data drops them, training skips them."""
         return self.data_dir / "erasure" / "erased.txt"
+
+    def erasures(self) -> ErasureList:
+        """The erasure list as it is now: every load of customer data drops the customers on it."""
+        return ErasureList.read(self.erasure_file, self.pseudonym_key)
 
 
 def get_settings() -> Settings:

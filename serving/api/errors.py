@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from features.privacy import pseudonymise
 from serving.api.responses import OrjsonResponse
-from serving.schemas import ID_PATTERN, ID_RULE
+from serving.schemas import CUSTOMER_ID_PATTERN, CUSTOMER_ID_RULE, ID_PATTERN, ID_RULE
 
 log = logging.getLogger("clientele.errors")
 
@@ -28,7 +28,9 @@ def _message(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
     ctx = error.get("ctx") or {}
     if kind == "string_pattern_mismatch":
-        return f"must be {ID_RULE}" if ctx.get("pattern") == ID_PATTERN else f"must match {ctx.get('pattern')}"
+        rules = {ID_PATTERN: ID_RULE, CUSTOMER_ID_PATTERN: CUSTOMER_ID_RULE}
+        rule = rules.get(ctx.get("pattern"))
+        return f"must be {rule}" if rule else f"must match {ctx.get('pattern')}"
     if kind == "less_than_equal":
         return f"must be at most {_number(ctx.get('le'))}"
     if kind == "greater_than_equal":
@@ -82,7 +84,7 @@ async def unhandled_error(request: Request, exc: Exception) -> Response:
         value = request.path_params.get(name)
         if value:
             text = text.replace(value, f"<{name} {pseudonymise(value, key)}>")
-    route = getattr(request.scope.get("route"), "path", "unmatched")
+    route = getattr(request.scope.get("route"), "path_format", "unmatched")
     log.error("unhandled %s in %s %s\n%s", type(exc).__name__, request.method, route, text)
     return OrjsonResponse({"detail": "internal error; it is logged"}, status_code=500)
 

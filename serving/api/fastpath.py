@@ -24,11 +24,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from serving.api.deps import authenticate
 from serving.auth import ApiKey
 from models.recommenders.filters import Filters
-from serving.schemas import ID_PATTERN, MAX_CATEGORIES, MAX_N
+from serving.schemas import CUSTOMER_ID_PATTERN, ID_PATTERN, MAX_CATEGORIES, MAX_N
 
 FastPath = Callable[[Scope], Response | None]
 
 _ID = re.compile(ID_PATTERN)
+CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN)
 _N = re.compile(r"[1-9][0-9]{0,2}")
 _PRICE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?")
 _BOOLS = {"true": True, "false": False, "1": True, "0": False}
@@ -88,9 +89,10 @@ def authorise(scope: Scope, required: str) -> ApiKey | None:
     return found
 
 
-def path_id(scope: Scope, name: str) -> str | None:
+def path_id(scope: Scope, name: str, rule: re.Pattern[str] = _ID) -> str | None:
+    """The path parameter ``name`` when it fits ``rule`` (product ids by default); None otherwise."""
     value = scope.get("path_params", {}).get(name)
-    return value if isinstance(value, str) and _ID.fullmatch(value) else None
+    return value if isinstance(value, str) and rule.fullmatch(value) else None
 
 
 def query(scope: Scope) -> tuple[int, Filters] | None:

@@ -87,7 +87,8 @@ class ServingMiddleware:
     def _record(self, scope: Scope, method: str, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
         route: Any = scope.get("route")
-        template = route.path if route is not None else "unmatched"
+        # path_format: the template without convertors ({customer_id}, not {customer_id:path})
+        template = getattr(route, "path_format", route.path) if route is not None else "unmatched"
         self.metrics.observe(method, template, status, elapsed)
         if self.log_requests:
             access_log.info("%s %s %d %.2fms key=%s", method, template, status, elapsed * 1000,

@@ -40,3 +40,31 @@ def test_fingerprint_changes_with_the_content_only():
     changed = {**tables, "transactions": tables["transactions"].assign(amount=tables["transactions"]["amount"] + 1)}
     second = fingerprint(changed)
     assert second["sha256"] != first["sha256"] and second["rows"] == first["rows"]
+
+
+def test_erased_customers_never_reach_a_rejects_file_and_are_counted(tmp_path):
+    # An erased customer's rows are dropped before anything is kept or rejected: a bad row of theirs (here an
+    # unreadable amount and a duplicate) must not be written raw into the rejects files.
+    erased_id = "zoë@shop/7"
+    data = tmp_path / "shop.csv"
+    data.write_text("customer_id,timestamp,amount,product_id\n"
+                    f"{erased_id},2024-01-02,10.0,p1\n"
+                    f"{erased_id},2024-01-03,not-a-number,p2\n"
+                    f"{erased_id},2024-01-02,10.0,p1\n"
+                    "c2,2024-01-04,12.0,p1\n"
+                    "c2,2024-01-05,oops,p2\n"
+                    "c3,2024-01-06,7.5,p2\n", encoding="utf-8")
+    settings = Settings(data_dir=tmp_path / "state", pseudonym_key="k")
+    settings.erasure_file.parent.mkdir(parents=True)
+    settings.erasure_file.write_text(pseudonymise(erased_id, "k") + "\n")
+    loaded = load_training_data(TrainConfig(data=data), settings)
+    assert erased_id not in set(loaded.tables["transactions"]["customer_id"])
+    rejects = list(settings.rejects_dir("shop").glob("*.csv"))
+    assert rejects
+    written = "".join(p.read_text(encoding="utf-8") for p in rejects)
+    assert "c2" in written and "oops" in written  # other customers' bad rows are still recorded
+    assert "zoë" not in written and "not-a-number" not in written
+    report = loaded.dataset.report()
+    assert report["erased_rows"] == 3 and report["erased_customers"] == 1
+    assert report["rows_read"] == 6 and report["rows_kept"] == 2 and report["rows_rejected"] == 1
+    assert loaded.fingerprint["erased_customers_dropped"] == 1 and loaded.fingerprint["erased_rows_dropped"] == 3

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from serving.api.deps import AdminKey, ModelsDep, ScoresKey, Services, ServicesDep
+from serving.api.deps import AdminKey, ModelsDep, ScoresKey, ServicesDep
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, problem
-from serving.api.routes.recommendations import CustomerPath
+from serving.api.paths import CustomerPath, erasure_target
 from serving.api.routes.scores import known
+from serving import erasure
 from serving.schemas import CustomerProfile, ErasureResponse
 
 log = logging.getLogger("clientele.erasure")
 router = APIRouter(tags=["customers"], responses=AUTH_RESPONSES)
 
 
-@router.get("/v1/customers/{customer_id}/profile", response_model=CustomerProfile,
+@router.get("/v1/customers/{customer_id:customer}/profile", response_model=CustomerProfile,
             responses={**MODEL_RESPONSES, 404: problem("The customer has no profile (unknown or erased).")})
 async def customer_profile(customer_id: CustomerPath, key: ScoresKey, snap: ModelsDep,
                            services: ServicesDep) -> CustomerProfile:
@@ -32,16 +33,12 @@ async def customer_profile(customer_id: CustomerPath, key: ScoresKey, snap: Mode
     return CustomerProfile(customer_id=customer_id, model_version=snap.label("clv") or "", profile=profile)
 
 
-def _erase(services: Services, customer_id: str) -> tuple[str, bool]:
-    pseudonym, new = services.erasures.record(customer_id)  # the durable record training reads
-    services.journal.append_erasure(pseudonym)  # tells every worker, and this one before we answer
-    return pseudonym, new
-
-
-@router.delete("/v1/customers/{customer_id}", response_model=ErasureResponse)
+@router.delete("/v1/customers/{customer_id:customer}", response_model=ErasureResponse,
+               dependencies=[Depends(erasure_target)])
 async def erase_customer(customer_id: CustomerPath, key: AdminKey, services: ServicesDep) -> ErasureResponse:
     """Erase a customer: gone from every response now and from the next training run."""
-    pseudonym, new = await run_in_threadpool(_erase, services, customer_id)
+    pseudonym, new = await run_in_threadpool(erasure.erase_customer, services.erasures, services.journal,
+                                             customer_id)
     log.info("erased customer %s (key %s)", pseudonym, key.name)
     return ErasureResponse(customer_id=customer_id, already_erased=not new,
                            detail="removed from served data now; the next training run leaves the customer out")

@@ -24,7 +24,9 @@ log = logging.getLogger("clientele.serving")
 
 
 @router.post("/v1/events", status_code=202, response_model=EventAccepted,
-             responses={**BODY_RESPONSES, 503: problem(
+             responses={**BODY_RESPONSES,
+                        410: problem("The customer was erased: their events are not recorded."),
+                        503: problem(
                  "The event journal cannot be written (disk full or read-only): the event is not acknowledged; "
                  "send it again after Retry-After.",
                  {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}})})
@@ -39,6 +41,10 @@ async def post_event(event: EventRequest, key: EventsKey, services: ServicesDep)
     else:
         ts = now
     pseudonym = services.erasures.pseudonym(event.customer_id)
+    services.journal.sync()  # erasures any worker (or `clientele erase`) recorded up to now
+    if pseudonym in services.erasures:
+        # Nothing of an erased customer is written: not journaled, not counted, nothing to replay into training.
+        raise HTTPException(410, "the customer was erased: events for them are not recorded")
     # fdatasync blocks for milliseconds: off the event loop, so other requests keep flowing.
     try:
         record = await run_in_threadpool(services.journal.append_event, pseudonym, event.product_id,

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 from starlette.types import Scope
 
 from serving.api.deps import (FiltersDep, ModelsDep, RecommendationsKey, Services, ServicesDep, make_filters,
                                require_recommender)
-from serving.api.fastpath import authorise, path_id, query, with_fast_path
+from serving.api.fastpath import CUSTOMER_ID, authorise, path_id, query, with_fast_path
+from serving.api.paths import CustomerPath
 from serving.api.responses import AUTH_RESPONSES, BODY_RESPONSES, MODEL_RESPONSES, OrjsonResponse
 from serving.auth import RECOMMENDATIONS_READ
 from models.recommenders.filters import Filters
 from serving.recommend import recommend
 from serving.visibility import customer_view
-from serving.schemas import (ID_PATTERN, ID_RULE, MAX_N, BatchRecommendationsRequest, BatchRecommendationsResponse,
-                             RecommendationsResponse)
+from serving.schemas import MAX_N, BatchRecommendationsRequest, BatchRecommendationsResponse, RecommendationsResponse
 from serving.snapshot import Snapshot
 
 router = APIRouter(tags=["recommendations"], responses={**AUTH_RESPONSES, **MODEL_RESPONSES})
 
-CustomerPath = Annotated[str, Path(pattern=ID_PATTERN, description=f"Customer id ({ID_RULE}).")]
 
 
 def _one(services: Services, snap: Snapshot, customer_id: str, n: int, filters: Filters) -> dict:
@@ -38,7 +37,7 @@ def _one(services: Services, snap: Snapshot, customer_id: str, n: int, filters: 
 
 def _fast_recommendations(scope: Scope) -> Response | None:
     """The endpoint below for plain valid requests (see serving/api/fastpath.py)."""
-    customer_id = path_id(scope, "customer_id")
+    customer_id = path_id(scope, "customer_id", CUSTOMER_ID)
     parsed = query(scope) if customer_id is not None else None
     services: Services = scope["app"].state.services
     snap = services.store.snapshot
@@ -49,7 +48,7 @@ def _fast_recommendations(scope: Scope) -> Response | None:
     return OrjsonResponse(_one(services, snap, customer_id, n, filters))  # type: ignore[arg-type]
 
 
-@router.get("/v1/customers/{customer_id}/recommendations", response_model=RecommendationsResponse)
+@router.get("/v1/customers/{customer_id:customer}/recommendations", response_model=RecommendationsResponse)
 @with_fast_path(_fast_recommendations)
 async def customer_recommendations(
     customer_id: CustomerPath,

@@ -15,7 +15,7 @@ from features.csvsafe import csv_row
 from serving.api.deps import ModelsDep, ScoresKey, Services, ServicesDep
 from serving.api.errors import invalid
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonResponse, problem
-from serving.api.routes.recommendations import CustomerPath
+from serving.api.paths import CustomerPath
 from serving.schemas import CustomerScores, ScoresPage
 from serving.snapshot import Snapshot
 from serving.visibility import CustomerView, customer_view
@@ -55,7 +55,7 @@ def known(services: Services, snap: Snapshot, customer_id: str) -> CustomerView:
     return customer_view(snap, services.erasures, customer_id, services.settings.consent_when_unknown)
 
 
-@router.get("/v1/customers/{customer_id}/scores", response_model=CustomerScores,
+@router.get("/v1/customers/{customer_id:customer}/scores", response_model=CustomerScores,
             responses={404: problem("The customer has no scores (unknown, erased, or without profiling "
                                     "consent).")})
 async def customer_scores(customer_id: CustomerPath, key: ScoresKey, snap: ModelsDep,
@@ -192,6 +192,9 @@ async def export_scores(
             choices = ", ".join(sorted(known)) or "none: no CLV model is loaded"
             raise invalid(name, f"unknown value {unknown[0]!r} (the served scores have: {choices})")
     mask = np.ones(len(exp.codes), bool)
+    gone = snap.erased_since_built(services.erasures)
+    if len(gone):  # erased after the snapshot was built: neither listed nor counted in the totals
+        mask &= ~np.isin(exp.codes, gone)
     for name, values in filters.items():
         if values:
             codes, lookup = exp.filters[name]
