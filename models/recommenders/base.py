@@ -176,6 +176,12 @@ class Recommender:
 
     def fit_data(self, data: TrainingData, interactions: InteractionConfig | None = None) -> "Recommender":
         """Fit on already built :class:`TrainingData` (composite models share one build between generators)."""
+        self._fit_common(data, interactions)
+        self._fit(data)
+        return self
+
+    def _fit_common(self, data: TrainingData, interactions: InteractionConfig | None) -> None:
+        """The fitted state every recommender has: ids, catalogue, history, regions, consent, popularity."""
         self.cutoff_ = data.cutoff
         self.customers_ = data.customers
         self.catalog_ = data.catalog
@@ -186,8 +192,6 @@ class Recommender:
         self.event_weights_ = dict((interactions or InteractionConfig()).weights)
         self.__dict__.pop("_popular_lists", None)
         self._fit_fallback(data)
-        self._fit(data)
-        return self
 
     def _fit(self, data: TrainingData) -> None:
         raise NotImplementedError

@@ -245,11 +245,9 @@ class TwoStage(Recommender):
         self.ranker_ = LambdaRanker(p.ranker, p.random_state).fit(features, labels, groups, self.feature_names_,
                                                                   self._categorical)
         clock.lap(f"reranker ({len(labels):,} candidates, {self.ranker_.booster_.num_trees()} trees)")
-        self._tables, self._interactions, self._clock = tables, interactions, clock
-        try:
-            self.fit_data(TrainingData.build(tables, cutoff, interactions), interactions)
-        finally:
-            del self._tables, self._interactions, self._clock
+        data = TrainingData.build(tables, cutoff, interactions)
+        self._fit_common(data, interactions)
+        self._fit_lists(data, tables, interactions, clock)
         self.fit_seconds_ = clock.laps
         return self
 
@@ -357,11 +355,16 @@ class TwoStage(Recommender):
             yield chunk, rows, items.astype(np.int64), np.column_stack(columns).astype(np.float32)
 
     def _fit(self, data: TrainingData) -> None:
+        raise ConfigError("recommender 'clientele': the two-stage model learns from the tables (fit()), not from "
+                          "prepared training data: its reranker needs earlier label windows")
+
+    def _fit_lists(self, data: TrainingData, tables: dict[str, pd.DataFrame], interactions: InteractionConfig | None,
+                   clock: "_Clock") -> None:
         """Refit the generators on all the data and precompute every known customer's reranked lists."""
         p = self.params
-        gens = self._fit_generators(data, self._interactions)
-        described = CandidateFeatures(data, self._tables, p.features, self._vocab, p.window_days)
-        self._clock.lap("generators at the cutoff")
+        gens = self._fit_generators(data, interactions)
+        described = CandidateFeatures(data, tables, p.features, self._vocab, p.window_days)
+        clock.lap("generators at the cutoff")
         users = np.flatnonzero(self.active_ & self.consent_)
         depth = p.serve_depth
         shape = (data.n_users, depth)
@@ -380,9 +383,9 @@ class TwoStage(Recommender):
             for kind, keep in (("all", np.ones(len(rows), dtype=bool)), ("new", ~bought)):
                 _keep_top(lists[kind], users_[keep], items[keep], predicted[keep], source[keep], depth)
         self.serve_ = lists
-        self._clock.lap(f"reranked lists of {len(users):,} customers")
+        clock.lap(f"reranked lists of {len(users):,} customers")
         self._precompute_reasons(gens, data, described)
-        self._clock.lap("reasons")
+        clock.lap("reasons")
         self.generators_ = {name: gens[name] for name in dict.fromkeys([p.fold_in, p.similar])}
 
     def _best_source(self, names: list[str], gen_features: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from serving.schemas import MAX_CATEGORIES, Category
 from serving.settings import ServingSettings
 from serving.snapshot import Snapshot
 from serving.store import ModelStore
+from serving.visibility import CustomerView, customer_view
 
 
 @dataclass(eq=False)
@@ -45,6 +46,13 @@ async def snapshot_dep(request: Request) -> Snapshot:
     if snapshot is None:
         raise HTTPException(503, "models are not loaded yet; see /readyz", headers={"Retry-After": "5"})
     return snapshot
+
+
+def known(services: Services, snap: Snapshot, customer_id: str) -> CustomerView:
+    """The customer as :func:`serving.visibility.customer_view` sees them, the journal's erasures read first
+    (the scores and profile routes)."""
+    services.journal.sync()
+    return customer_view(snap, services.erasures, customer_id, services.settings.consent_when_unknown)
 
 
 def require_recommender(snap: Snapshot) -> None:

@@ -7,10 +7,9 @@ import logging
 from fastapi import APIRouter, Depends, HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from serving.api.deps import AdminKey, ModelsDep, ScoresKey, ServicesDep
+from serving.api.deps import AdminKey, ModelsDep, ScoresKey, ServicesDep, known
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, problem
 from serving.api.paths import CustomerPath, erasure_target
-from serving.api.routes.scores import known
 from serving import erasure
 from serving.schemas import CustomerProfile, ErasureResponse
 

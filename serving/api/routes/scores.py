@@ -12,13 +12,12 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from features.csvsafe import csv_row
-from serving.api.deps import ModelsDep, ScoresKey, Services, ServicesDep
+from serving.api.deps import ModelsDep, ScoresKey, Services, ServicesDep, known
 from serving.api.errors import invalid
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonResponse, problem
 from serving.api.paths import CustomerPath
 from serving.schemas import CustomerScores, ScoresPage
 from serving.snapshot import Snapshot
-from serving.visibility import CustomerView, customer_view
 
 router = APIRouter(tags=["scores"], responses={**AUTH_RESPONSES, **MODEL_RESPONSES})
 
@@ -47,12 +46,6 @@ def _scored(snap: Snapshot) -> None:
 
 def _versions(snap: Snapshot) -> dict[str, str]:
     return {k: snap.models[k].label for k in ("churn", "clv") if k in snap.models}
-
-
-def known(services: Services, snap: Snapshot, customer_id: str) -> CustomerView:
-    """The customer as :func:`serving.visibility.customer_view` sees them, the journal's erasures read first."""
-    services.journal.sync()
-    return customer_view(snap, services.erasures, customer_id, services.settings.consent_when_unknown)
 
 
 @router.get("/v1/customers/{customer_id:customer}/scores", response_model=CustomerScores,
