@@ -28,9 +28,9 @@ import pandas as pd
 from features.columns import Columns as C
 from features.columns import Tables
 from features.config import FeatureConfig, InteractionConfig
-from features.exceptions import DataError
+from features.exceptions import ConfigError, DataError
 from models.recommenders import Filters, Recommender, registry
-from models.recommenders.config import load_config
+from models.recommenders.config import PeerSpec, evaluation_settings, load_config
 from models.recommenders.data import tables_before
 
 OWN = "clientele"
@@ -181,17 +181,19 @@ def _grid(spec: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values)) for values in itertools.product(*(spec[k] for k in keys))]
 
 
-def _build(name: str, peer: dict[str, Any], config: dict[str, Any], overrides: dict[str, Any]) -> Recommender:
-    model_cls = registry()[peer.get("model", name)]
-    return model_cls.from_config(config, **{**peer.get("params", {}), **overrides})
+def _build(name: str, peer: PeerSpec, config: dict[str, Any], overrides: dict[str, Any]) -> Recommender:
+    model_cls = registry().get(peer.model)
+    if model_cls is None:
+        raise ConfigError(f"recommender config: evaluation.peers.{name}.model: unknown model '{peer.model}'")
+    return model_cls.from_config(config, **{**peer.params, **overrides})
 
 
-def tune_peer(name: str, peer: dict[str, Any], config: dict[str, Any], tables: dict[str, pd.DataFrame],
+def tune_peer(name: str, peer: PeerSpec, config: dict[str, Any], tables: dict[str, pd.DataFrame],
               validation: TemporalSplit, metric: str, progress: Progress | None = None,
               interactions: InteractionConfig | None = None) -> dict[str, Any]:
     """The grid setting with the best ``metric`` on the validation window (fits see only rows before it)."""
     best, best_value = {}, -np.inf
-    for setting in _grid(peer.get("grid", {})):
+    for setting in _grid(peer.grid):
         model = _build(name, peer, config, setting).fit(tables, cutoff=validation.start, interactions=interactions)
         value = evaluate_model(model, validation, new_variant=False)[metric]
         if progress:
@@ -230,10 +232,10 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
         variants, ``fit_seconds``, ``params`` chosen), the project's own model under ``clientele``.
     """
     config = config if config is not None else load_config()
-    settings = config["evaluation"]
-    test_days = int(test_days or settings["test_days"])
-    k_recall, k_ndcg, k_hit = (int(settings[k]) for k in ("k_recall", "k_ndcg", "k_hit"))
-    metric = str(settings["select_by"]).format(k_ndcg=k_ndcg, k_recall=k_recall)
+    settings = evaluation_settings(config)
+    test_days = int(test_days or settings.test_days)
+    k_recall, k_ndcg, k_hit = settings.k_recall, settings.k_ndcg, settings.k_hit
+    metric = settings.metric
     start, end = window_start(tables, test_days)
     split = temporal_split(tables, start, end)
     # Everything below sees the test window only through `split`; fits get rows before `start` only.
@@ -245,7 +247,7 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
     results: dict[str, dict[str, Any]] = {}
     # Every model learns from the interaction matrix the project's features.yaml describes.
     interactions = features.interactions if features is not None else None
-    peers = settings["peers"]
+    peers = settings.peers
     names = [OWN] + list(peers) if models is None else models
     for name in names:
         started = time.perf_counter()

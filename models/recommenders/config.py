@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from features.exceptions import ConfigError
 from features.presets import config_file
@@ -16,6 +16,35 @@ class Params(BaseModel):
     """Base of every model's hyperparameters: frozen, unknown keys are an error."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PeerSpec(Params):
+    """One peer of the evaluation: its model, fixed parameters and the grid tuned on the validation window."""
+
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+
+class EvaluationSettings(Params):
+    """The ``evaluation`` section of configs/recommender.yaml: the protocol and the peers."""
+
+    test_days: int = Field(30, ge=1)
+    k_recall: int = Field(20, ge=1)
+    k_ndcg: int = Field(10, ge=1)
+    k_hit: int = Field(10, ge=1)
+    select_by: str = "ndcg@{k_ndcg}"
+    peers: dict[str, PeerSpec] = Field(default_factory=dict)
+
+    @property
+    def metric(self) -> str:
+        """The metric peers are tuned by, e.g. ``ndcg@10``."""
+        return self.select_by.format(k_ndcg=self.k_ndcg, k_recall=self.k_recall)
+
+
+def evaluation_settings(config: dict[str, Any]) -> EvaluationSettings:
+    """The typed ``evaluation`` section of a loaded configuration (ConfigError names a bad field)."""
+    return parse_params(EvaluationSettings, config.get("evaluation") or {}, "recommender config: evaluation")
 
 
 def parse_params(cls: type[Params], values: dict[str, Any], where: str) -> Params:
@@ -53,6 +82,10 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
     for section in ("models", "evaluation"):
         if not isinstance(data.get(section), dict):
             raise ConfigError(f"{path}: section '{section}' is missing")
+    try:
+        evaluation_settings(data)  # a bad protocol or peer is reported now, not after an hour of fitting
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return data
 
 

@@ -12,8 +12,38 @@ import pandas as pd
 
 from features.privacy import append_erasure, pseudonymise
 from tests.serving.helpers import layout_tables, register, settings_for, write_layouts
+from training.settings import CHAMPION, RECOMMENDER
 
 ERASED = "zoë@shop/7"
+
+
+def _register_recommender(settings, tmp_path) -> None:
+    """A real recommender champion (batch scoring recommends through the model), logged as training logs it,
+    trained on a shop where customer C0005 is the one erased later."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from features.synthetic import generate
+    from models.recommenders import Popularity
+    from training.pyfunc import pip_requirements
+    from training.train import log_recommender
+
+    shop = generate("beauty", customers=60, seed=5)
+    first = sorted(shop["transactions"]["customer_id"].unique())[:8]
+    renames = {old: (ERASED if i == 5 else f"C{i:04d}") for i, old in enumerate(first)}
+    for name, frame in shop.items():
+        if "customer_id" in frame.columns:
+            shop[name] = frame.assign(customer_id=frame["customer_id"].replace(renames))
+    model = Popularity().fit(shop)
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    experiment = client.get_experiment_by_name("clientele-serving-tests").experiment_id
+    with mlflow.start_run(experiment_id=experiment):
+        info = log_recommender(model, tmp_path / "recommender", "beauty", pip_requirements())
+    name = settings.model_name(RECOMMENDER)
+    version = mlflow.register_model(info.model_uri, name).version
+    client.set_registered_model_alias(name, CHAMPION, str(version))
 
 
 def test_score_leaves_out_customers_erased_after_the_champions_were_trained(tmp_path):
@@ -23,11 +53,13 @@ def test_score_leaves_out_customers_erased_after_the_champions_were_trained(tmp_
         for name, frame in parts.items():
             if "customer_id" in frame.columns:
                 parts[name] = frame.assign(customer_id=frame["customer_id"].replace({"C0005": ERASED}))
-    for kind, folder in write_layouts(tmp_path / "layouts", tables).items():
+    for kind, folder in write_layouts(tmp_path / "layouts", {k: v for k, v in tables.items()
+                                                              if k != RECOMMENDER}).items():
         named = tmp_path / "logged" / kind / "serving"  # where `clientele train` logs it: artifacts/serving
         named.parent.mkdir(parents=True)
         shutil.move(folder, named)
         register(settings, kind, named)
+    _register_recommender(settings, tmp_path)
     append_erasure(settings.erasure_file, pseudonymise(ERASED, settings.pseudonym_key))
 
     out = tmp_path / "out"
