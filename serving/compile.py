@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from serving.compiled import NULL_INT, Bundle
 from training.layout import ArtifactError, read_manifest
-from training.settings import CLV, RECOMMENDER
+from features.settings import CLV, RECOMMENDER
 
 _BATCH_ROWS = 1 << 20
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from training.layout import ArtifactError
-from training.settings import RECOMMENDER
+from features.settings import RECOMMENDER
 
 COMPILED_FORMAT = 3
 

@@ -20,7 +20,7 @@ from training.layout import ArtifactError, find_serving_folder
 from serving.compile import compile_folder, compile_in_subprocess, rows_in
 from serving.compiled import is_compiled
 from serving.settings import ServingSettings
-from training.settings import CHAMPION
+from features.settings import CHAMPION
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from training.settings import CHURN, CLV, RECOMMENDER, Settings
+from features.settings import CHURN, CLV, RECOMMENDER, Settings
 
 
 class ServingSettings(Settings):

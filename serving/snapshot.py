@@ -11,7 +11,7 @@ import numpy as np
 from features.privacy import pseudonymise
 from serving.compiled import Column, ColumnTable, RecommenderPart, ScoresPart
 from serving.erasure import Erasures
-from training.settings import CHURN, CLV, RECOMMENDER
+from features.settings import CHURN, CLV, RECOMMENDER
 
 
 @dataclass(frozen=True)

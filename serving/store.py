@@ -22,7 +22,7 @@ from serving.metrics import Metrics
 from serving.registry import RegisteredVersion, Registry
 from serving.settings import ServingSettings
 from serving.snapshot import ModelInfo, Snapshot, assemble
-from training.settings import CHURN, CLV, RECOMMENDER
+from features.settings import CHURN, CLV, RECOMMENDER
 
 log = logging.getLogger(__name__)
 

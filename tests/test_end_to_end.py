@@ -136,7 +136,7 @@ def test_scopes_events_erasure_models_and_metrics(service):
     assert httpx.get(service["url"] + "/healthz", timeout=10).status_code == 200
     # The erasure reaches the next training run: the customer is on the list training reads.
     from features.privacy import pseudonymise, read_erasures
-    from training.settings import Settings
+    from features.settings import Settings
 
     settings = Settings(data_dir=Path(service["env"]["CLIENTELE_DATA_DIR"]))  # the installation's own key
     erasures = read_erasures(settings.erasure_file)

@@ -29,7 +29,7 @@ from serving.settings import ServingSettings
 from tests.models.recommenders.conftest import tiny_two_stage
 from tests.serving.helpers import create_keys
 from training.pyfunc import pip_requirements
-from training.settings import CHAMPION, RECOMMENDER
+from features.settings import CHAMPION, RECOMMENDER
 from training.train import log_recommender
 
 N_VALUES = (5, 20)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from features.exceptions import ClienteleError
-from training.settings import get_settings
+from features.settings import get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Clientele: recommendations, churn and customer value for retailers.")

@@ -13,7 +13,7 @@ from features.columns import Columns as C
 from features.columns import Tables
 from features.io import Dataset, load_dataset
 from training.config import TrainConfig
-from training.settings import Settings
+from features.settings import Settings
 
 
 @dataclass

@@ -333,7 +333,7 @@ def evaluate_recommender_cli(data: Path, mapping: Path | None, test_days: int, a
         What was printed, as JSON-able values.
     """
     from features.io import load_dataset
-    from training.settings import get_settings
+    from features.settings import get_settings
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

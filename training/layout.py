@@ -65,7 +65,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features.exceptions import ClienteleError
-from training.settings import CHURN, CLV, RECOMMENDER
+from features.settings import CHURN, CLV, RECOMMENDER
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1

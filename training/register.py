@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 
 from features.exceptions import ClienteleError
 from training.config import PromotionRule
-from training.settings import CHALLENGER, CHAMPION, Settings
+from features.settings import CHALLENGER, CHAMPION, Settings
 
 # Tags every registered version carries, so a promotion decision is reproducible from the registry alone.
 TAG_METRIC = "clientele.metric"

@@ -24,7 +24,7 @@ from features.pipeline import feature_frame
 from features.privacy import ErasureList
 from models.churn.config import ScoringSettings
 from training.export import profiling_allowed, risk_band
-from training.settings import CHAMPION, CHURN, CLV, RECOMMENDER, Settings
+from features.settings import CHAMPION, CHURN, CLV, RECOMMENDER, Settings
 
 
 @dataclass

@@ -42,7 +42,7 @@ from training.evaluate_churn import evaluate_churn, evaluation_cutoff, evaluatio
 from training.export import export_churn, export_clv, export_recommender, profiling_allowed
 from training.pyfunc import code_paths, pip_requirements
 from training.register import Candidate, Decision, code_version, log_json, register_and_promote, setup_tracking
-from training.settings import CHURN, CLV, RECOMMENDER, Settings
+from features.settings import CHURN, CLV, RECOMMENDER, Settings
 
 Progress = Callable[[str], None]
 MODEL_CODE = Path(__file__).resolve().parent / "pyfunc_models"

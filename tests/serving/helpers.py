@@ -15,7 +15,7 @@ import pandas as pd
 from training.layout import write_churn_artifacts, write_clv_artifacts, write_recommender_artifacts
 from serving.auth import create_key
 from serving.settings import ServingSettings
-from training.settings import CHAMPION, CHURN, CLV, RECOMMENDER
+from features.settings import CHAMPION, CHURN, CLV, RECOMMENDER
 
 CATEGORIES = ("lipstick", "serum", "mascara")
 REGIONS = ("London", "Leeds")

@@ -20,7 +20,7 @@ from serving.settings import ServingSettings
 from tests.serving.conftest import Served
 from tests.serving.helpers import create_keys, layout_tables, register, settings_for, write_layouts
 from training.register import promote
-from training.settings import CHURN, CLV, RECOMMENDER
+from features.settings import CHURN, CLV, RECOMMENDER
 
 # Ids the data contract keeps (features/validation.py ID_PATTERN) that the API's old pattern refused.
 HOSTILE = {"C0001": "zoë@shop/7", "C0002": "客户/42", "C0005": "a b@c", "C0006": "x" * MAX_ID_LENGTH}

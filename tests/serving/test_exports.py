@@ -8,7 +8,7 @@ import io
 import pytest
 
 from tests.serving.helpers import customer, layout_tables, register, settings_for, write_layouts
-from training.settings import CHURN, CLV
+from features.settings import CHURN, CLV
 
 # Customer ids the data contract accepts and a spreadsheet would run as formulas.
 HOSTILE = {0: "=HYPERLINK(\"http://evil\",\"x\")", 1: "+cmd|' /C calc'!A0", 2: "-2+3", 4: "@SUM(A1:A9)",

@@ -7,7 +7,7 @@ import pandas as pd
 from features.privacy import pseudonymise
 from training.config import TrainConfig
 from training.data import fingerprint, load_training_data
-from training.settings import Settings
+from features.settings import Settings
 from tests.features.fixtures import tiny_tables
 
 

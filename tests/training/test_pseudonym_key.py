@@ -13,7 +13,7 @@ import pytest
 from features.exceptions import ConfigError
 from features.privacy import DEVELOPMENT_KEY, pseudonym_key, pseudonymise
 from serving.settings import ServingSettings
-from training.settings import Settings
+from features.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

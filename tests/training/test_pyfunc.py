@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 
 from tests.training.test_train import write_config
 from training.config import TrainConfig
-from training.settings import Settings
+from features.settings import Settings
 from training.train import run_training
 
 ROOT = Path(__file__).resolve().parents[2]

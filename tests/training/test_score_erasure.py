@@ -12,7 +12,7 @@ import pandas as pd
 
 from features.privacy import append_erasure, pseudonymise
 from tests.serving.helpers import layout_tables, register, settings_for, write_layouts
-from training.settings import CHAMPION, RECOMMENDER
+from features.settings import CHAMPION, RECOMMENDER
 
 ERASED = "zoë@shop/7"
 

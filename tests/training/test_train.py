@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 
 from features.presets import CONFIG_DIR
 from training.config import TrainConfig
-from training.settings import Settings
+from features.settings import Settings
 from training.train import run_training
 
 KINDS = ("recommender", "churn", "clv")

@@ -1,4 +1,5 @@
-"""Runtime settings, read from the environment (prefix CLIENTELE_) in entry points only."""
+"""Runtime settings, read from the environment (prefix CLIENTELE_) in entry points only; training and serving both
+import them from here, with the names of the registered models."""
 
 from __future__ import annotations
 
