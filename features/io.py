@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -153,14 +154,16 @@ def read_source(path: Path, mapping: TableMapping, schema: TableSchema
 
 
 def _with_long_lines(result: TableResult, long_lines: list[csvlines.LongLine], columns: list[str],
-                     encoding: str | None) -> TableResult:
+                     encoding: str | None, erasures: ErasureList | None = None) -> TableResult:
     """Count the lines set aside as rejected rows (``line_too_long``), with an excerpt in the first column, and
-    give every other rejected row its row number in the source again."""
+    give every other rejected row its row number in the source again. An excerpt that holds an erased customer's
+    id anywhere is withheld: an erased customer's raw data never reaches a rejects file."""
     rejects = result.rejects.copy()
     rejects["row"] = csvlines.original_rows(rejects["row"].to_numpy(dtype=np.int64), long_lines)
     long = pd.DataFrame({"row": [line.row for line in long_lines], "reason": csvlines.LINE_TOO_LONG})
     if columns:
-        long[columns[0]] = [csvlines.excerpt_text(line, encoding) for line in long_lines]
+        excerpts = [csvlines.excerpt_text(line, encoding) for line in long_lines]
+        long[columns[0]] = [_WITHHELD if erasures and _names_erased(text, erasures) else text for text in excerpts]
     rejects = pd.concat([rejects, long], ignore_index=True).sort_values("row", kind="stable", ignore_index=True)
     report = result.report
     counts = {**report.rejected_by_reason, csvlines.LINE_TOO_LONG: len(long_lines)}
@@ -168,6 +171,16 @@ def _with_long_lines(result: TableResult, long_lines: list[csvlines.LongLine], c
                      rows_rejected=report.rows_rejected + len(long_lines),
                      rejected_by_reason=dict(sorted(counts.items(), key=lambda kv: -kv[1])))
     return TableResult(frame=result.frame, rejects=rejects, report=report)
+
+
+_WITHHELD = "(excerpt withheld: it names an erased customer)"
+_FIELD_SEPARATORS = re.compile(r"[,;\t|\"']+")
+
+
+def _names_erased(text: str, erasures: ErasureList) -> bool:
+    """Whether any field of an excerpt (whatever the separator) is the id of an erased customer."""
+    fields = pd.Series([f.strip() for f in _FIELD_SEPARATORS.split(text) if f.strip()], dtype="str")
+    return bool(erasures.rows(fields)[0].any())
 
 
 @dataclass
@@ -270,7 +283,8 @@ def load_dataset(path: str | Path, mapping: str | Path | DatasetMapping | None =
         raw, long_lines = read_source(file, table_mapping, schema)
         result = validate_table(raw, schema, table_mapping, str(file), erasures=erasures)
         if long_lines:
-            result = _with_long_lines(result, long_lines, list(raw.columns), table_mapping.read.get("encoding"))
+            result = _with_long_lines(result, long_lines, list(raw.columns), table_mapping.read.get("encoding"),
+                                      erasures)
         del raw  # the next table is read before this name would be reassigned
         tables[table], reports[table], rejects[table] = result.frame, result.report, result.rejects
         erased |= result.erased

@@ -114,3 +114,20 @@ def test_validate_holds_a_64_mb_id_in_bounded_memory(tmp_path):
     # The interpreter with pandas and pyarrow is ~170 MB; reading the line as a cell cost 7-8 times its size.
     assert peak_mb < 300, f"peak {peak_mb:.0f} MB"
     assert (tmp_path / "rej" / "transactions.rejects.csv").stat().st_size < 2_000
+
+
+def test_an_overlong_line_of_an_erased_customer_leaves_no_excerpt(tmp_path):
+    from features.privacy import ErasureList, pseudonymise
+
+    path = tmp_path / "transactions.csv"
+    with path.open("w") as out:
+        out.write(HEADER)
+        out.write("c1,2024-01-02,5\n")
+        out.write("gone@shop," + "2024-01-03," + "9" * (2 * MAX_LINE_BYTES) + "\n")  # the amount is the long part
+        out.write("c2,2024-01-04,6\n")
+    erasures = ErasureList(frozenset({pseudonymise("gone@shop", "k")}), "k")
+    rejects = load_dataset(path, erasures=erasures).rejects["transactions"]
+    assert rejects["reason"].tolist() == ["line_too_long"]
+    assert "gone@shop" not in rejects["customer_id"].iloc[0] and "withheld" in rejects["customer_id"].iloc[0]
+    # Without the erasure, the excerpt is there to help whoever fixes the file.
+    assert load_dataset(path).rejects["transactions"]["customer_id"].iloc[0].startswith("gone@shop,")
