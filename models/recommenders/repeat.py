@@ -84,7 +84,7 @@ class RepeatPurchase(Recommender):
             gap[gap < 0] = np.nan
             since = self.since_[u, targets].toarray().ravel()
             days = self.days_[u, targets].toarray().ravel()
-            out[r, np.flatnonzero(valid)] = [timing_reason(g, s, d) for g, s, d in zip(gap, since, days)]
+            out[r, np.flatnonzero(valid)] = timing_reasons(gap, since, days)
         return out
 
     def _score_history(self, rows: sp.csr_matrix) -> np.ndarray:
@@ -108,8 +108,8 @@ class RepeatPurchase(Recommender):
 CYCLE_MIN_PURCHASE_DAYS = 3
 
 
-def timing_reason(gap: float, since: float, days: float) -> str:
-    """"you buy this about every 30 days (due in about 5 days)" for a habit, else how often it was bought.
+def timing_reasons(gap: np.ndarray, since: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """The repurchase reason of many (customer, product) pairs at once, one text built per distinct wording.
 
     Parameters
     ----------
@@ -119,13 +119,33 @@ def timing_reason(gap: float, since: float, days: float) -> str:
         Days since they last bought it.
     days
         Distinct days on which they bought it.
+
+    Returns
+    -------
+    numpy.ndarray of str (object)
     """
-    if days >= CYCLE_MIN_PURCHASE_DAYS and np.isfinite(gap) and gap > 0:
-        every = max(int(round(gap)), 1)
-        due = gap - since
-        if due >= 1:
-            return f"you buy this about every {every} days (due in about {int(round(due))} days)"
+    gap = np.asarray(gap, dtype=np.float64)
+    since = np.asarray(since, dtype=np.float64)
+    days = np.asarray(days, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        cycle = (days >= CYCLE_MIN_PURCHASE_DAYS) & np.isfinite(gap) & (gap > 0)
+        due = np.where(cycle, gap - since, 0.0)
+    every = np.where(cycle, np.maximum(np.rint(np.where(cycle, gap, 1.0)), 1), 0).astype(np.int64)
+    # Wording: 0 due in N days, 1 due now, 2 bought N times, 3 bought before.
+    kind = np.where(cycle, np.where(due >= 1, 0, 1), np.where(days >= 2, 2, 3)).astype(np.int64)
+    count = np.where(kind == 0, np.rint(np.where(kind == 0, due, 0.0)),
+                     np.where(kind == 2, np.nan_to_num(days), 0)).astype(np.int64)
+    keys = np.stack([kind, every, count], axis=1)
+    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    texts = np.array([_timing_text(int(k), int(e), int(c)) for k, e, c in unique], dtype=object)
+    return texts[np.asarray(inverse).ravel()] if len(keys) else np.empty(0, dtype=object)
+
+
+def _timing_text(kind: int, every: int, count: int) -> str:
+    if kind == 0:
+        return f"you buy this about every {every} days (due in about {count} days)"
+    if kind == 1:
         return f"you buy this about every {every} days (due now)"
-    if days >= 2:
-        return f"you bought this {int(days)} times"
+    if kind == 2:
+        return f"you bought this {count} times"
     return "you bought this before"

@@ -37,7 +37,7 @@ from models.recommenders import signals
 from models.recommenders.base import CandidateLists, Recommender, RecommenderParams
 from models.recommenders.config import Params, model_section, parse_params
 from models.recommenders.data import TrainingData, latest_cutoff, tables_before
-from models.recommenders.repeat import timing_reason
+from models.recommenders.repeat import timing_reasons
 
 RANKER_FILE = "reranker.txt"
 # Group ids of label window k are k * stride + customer index: distinct across windows for any catalogue of
@@ -489,31 +489,35 @@ class TwoStage(Recommender):
         lists, rows, cols = self._merged(users, items, scores)
         if not explain:
             return lists
-        depth = full["items"].shape[1]
-        reasons = np.array([self._reason_text(full if c < depth else new, int(users[r]), c % depth)
-                            for r, c in zip(rows.tolist(), cols.tolist())], dtype=object)
+        reasons = self._reason_texts(users[rows], cols, full["items"].shape[1])
         return CandidateLists(offsets=lists.offsets, items=lists.items, scores=lists.scores, reasons=reasons,
                               bought=lists.bought)
 
-    def _reason_text(self, lists: dict[str, np.ndarray], user: int, slot: int) -> str:
-        kind = int(lists["reason"][user, slot])
-        anchor = int(lists["anchor"][user, slot])
-        if kind == REASON_REPEAT:
-            return timing_reason(float(lists["gap"][user, slot]), float(lists["since"][user, slot]),
-                                 float(lists["days"][user, slot]))
-        if kind == REASON_TOGETHER and anchor >= 0:
-            return f"bought together with {self.catalog_.names[anchor]}"
-        if kind == REASON_SEQUENCE and anchor >= 0:
-            return f"often bought after {self.catalog_.names[anchor]}"
-        if kind == REASON_REGION and anchor >= 0:
-            return f"popular in {self.regions_[anchor]}"
-        if kind == REASON_TRENDING:
-            return "trending now"
-        if kind == REASON_SEASONAL:
-            return "popular at this time of year"
-        if kind == REASON_POPULAR:
-            return "popular right now"
-        return "customers with similar taste bought this"
+    def _reason_texts(self, users: np.ndarray, cols: np.ndarray, depth: int) -> np.ndarray:
+        """Reason texts of places of the precomputed lists (``cols`` below ``depth``: the "all" list, else the
+        "new" one), each distinct wording built once: 1M customers x 100 places need no per-place Python."""
+        full, new = self.serve_["all"], self.serve_["new"]
+        slot, first = cols % depth, cols < depth
+
+        def pick(field: str) -> np.ndarray:
+            return np.where(first, full[field][users, slot], new[field][users, slot])
+
+        kind, anchor = pick("reason").astype(np.int64), pick("anchor").astype(np.int64)
+        out = np.full(len(users), "customers with similar taste bought this", dtype=object)
+        for code, text in ((REASON_TRENDING, "trending now"), (REASON_SEASONAL, "popular at this time of year"),
+                           (REASON_POPULAR, "popular right now")):
+            out[kind == code] = text
+        for code, template, names in ((REASON_TOGETHER, "bought together with {}", self.catalog_.names),
+                                      (REASON_SEQUENCE, "often bought after {}", self.catalog_.names),
+                                      (REASON_REGION, "popular in {}", self.regions_)):
+            where = (kind == code) & (anchor >= 0)
+            if where.any():
+                distinct, inverse = np.unique(anchor[where], return_inverse=True)
+                out[where] = np.array([template.format(names[a]) for a in distinct], dtype=object)[inverse]
+        repeat = kind == REASON_REPEAT
+        if repeat.any():
+            out[repeat] = timing_reasons(pick("gap")[repeat], pick("since")[repeat], pick("days")[repeat])
+        return out
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         return self.generators_[self.params.similar]._similar_scores(items)

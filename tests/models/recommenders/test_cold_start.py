@@ -88,3 +88,16 @@ def test_a_product_is_never_its_own_reason(handmade):
     names = dict(zip(model.catalog_.products.external_ids, model.catalog_.names))
     for _, row in out.iterrows():
         assert row["reason"] != f"bought together with {names[row['product_id']]}"
+
+
+def test_repurchase_wordings_for_many_pairs_at_once():
+    import numpy as np
+
+    from models.recommenders.repeat import timing_reasons
+
+    gap = np.array([30.0, 30.0, np.nan, 12.4, 0.0])
+    since = np.array([9.0, 29.5, 5.0, 3.0, 1.0])
+    days = np.array([3, 4, 1, 2, 5], dtype=float)
+    assert timing_reasons(gap, since, days).tolist() == [
+        "you buy this about every 30 days (due in about 21 days)", "you buy this about every 30 days (due now)",
+        "you bought this before", "you bought this 2 times", "you bought this 5 times"]
