@@ -56,7 +56,7 @@ class ServedLists:
         a = rec.a
         self.rec = rec
         self.products = ProductTable(in_stock=a["prod_in_stock"], category=a["prod_category"], price=a["prod_price"],
-                                     category_index=rec.category_index,
+                                     category_index=rec.category_index, categories=rec.categories,
                                      product_codes=lambda ids: np.array([rec.product_index[i] for i in ids
                                                                          if i in rec.product_index], dtype=np.int64))
         self.settings = EventSettings.from_dict(rec.manifest.get("events"))

@@ -258,7 +258,8 @@ class Recommender:
         pandas.DataFrame
             ``customer_id``, ``rank`` (1 = best), ``product_id``, ``score``, ``reason``, ``strategy``
             (``personal``, ``cold_start`` or ``non_personal``), customers in the order given. A customer gets
-            fewer than ``n`` rows only when fewer products pass the filters.
+            fewer than ``n`` rows only when fewer products pass the filters among the lists the model keeps
+            (``serve_depth`` deep: the API answers from the same lists).
 
         Raises
         ------
@@ -329,8 +330,7 @@ class Recommender:
         for col in (C.customer_id, C.product_id):
             if col not in history.columns:
                 raise DataError(f"history: column '{col}' is missing")
-        if C.timestamp in history.columns:
-            history = history.sort_values(C.timestamp, kind="stable")
+        if C.timestamp in history.columns:  # the policy orders events by their time (events_since)
             moments = pd.to_datetime(history[C.timestamp], utc=True)
             ts = (moments.astype("int64") / 1e9).to_numpy()
         else:

@@ -68,6 +68,7 @@ class Catalog:
                             category=np.asarray(self.category, dtype=np.int64),
                             price=np.asarray(self.price, dtype=np.float64),
                             category_index={str(c): i for i, c in enumerate(self.categories)},
+                            categories=[str(c) for c in self.categories],
                             product_codes=lambda ids: self.products.to_internal(list(ids), unknown="skip"))
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -104,6 +104,7 @@ class ProductTable:
     price: np.ndarray  # NaN unknown
     category_index: Mapping[str, int]
     product_codes: Callable[[Sequence[str]], np.ndarray]  # external ids -> codes (unknown ones left out)
+    categories: Sequence[str] = ()  # names by code
 
     @property
     def size(self) -> int:
@@ -199,8 +200,8 @@ NOTHING = Touched()
 
 def events_since(events: Iterable[tuple[float | None, str, int]], cutoff_ts: float | None,
                  settings: EventSettings) -> Touched:
-    """The events of one customer that count, oldest first in ``events``: (epoch seconds or None for "since
-    the fit", event type, product code or -1).
+    """The events of one customer that count, from ``events`` in arrival order: (epoch seconds or None for
+    "since the fit", event type, product code or -1).
 
     Events before the cutoff are left out (the model saw them); unknown products and event types without a
     weight too.
@@ -208,7 +209,10 @@ def events_since(events: Iterable[tuple[float | None, str, int]], cutoff_ts: flo
     bought: set[int] = set()
     touched: list[tuple[int, str]] = []
     seen: set[int] = set()
-    for ts, kind, item in reversed(list(events)):
+    # Newest first by the time the event happened (an app syncing late sends older events after newer ones),
+    # arrival order among equal times; events without a time count as the newest, in the order given.
+    ordered = sorted(events, key=lambda e: float("inf") if e[0] is None else e[0])
+    for ts, kind, item in reversed(ordered):
         if item < 0 or (ts is not None and cutoff_ts is not None and ts < cutoff_ts):
             continue
         if kind == "purchase":
@@ -323,12 +327,7 @@ def similar_one(lists: Lists, item: int, n: int, filters: Filters) -> Picked:
 
 
 def _category_name(products: ProductTable, code: int) -> str | None:
-    if code < 0:
-        return None
-    for name, c in products.category_index.items():
-        if c == code:
-            return name
-    return None
+    return str(products.categories[code]) if 0 <= code < len(products.categories) else None
 
 
 def _fill(lists: Lists, out: Picked, n: int, groups: list[tuple[str, str]], filters: Filters,
