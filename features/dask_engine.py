@@ -248,6 +248,10 @@ def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, 
                                 keep_before=keep_before, client=own)
     import dask
 
+    # Workers on a real cluster resolve a relative path against their own working directory, not the client's:
+    # every local path a task carries is made absolute here, before any task is built.
+    path = Path(path).resolve()
+    rejects_dir = Path(rejects_dir).resolve() if rejects_dir else None
     dataset_mapping = mapping if isinstance(mapping, DatasetMapping) else load_mapping(mapping)
     sources = find_sources(path, dataset_mapping)
     n_buckets = n_buckets or max(2, 2 * len(client.scheduler_info()["workers"]))

@@ -120,3 +120,60 @@ def test_parts_that_each_prove_another_order_stop_as_a_mixed_column(tmp_path, cl
     write_date_parts(tmp_path / "data" / "transactions", ["01/03/2024", "20/03/2024"], ["01/03/2024", "03/20/2024"])
     with pytest.raises(DataError, match="mixes date formats.*timestamps.format"):
         run_bucketed(tmp_path / "data", None, _dates, {}, scheduler=cluster, n_buckets=2)
+
+
+def test_a_relative_path_works_on_a_cluster_whose_workers_run_elsewhere(tmp_path):
+    """A real cluster: `dask scheduler` and a `dask worker` as processes of their own, the worker started in
+    another working directory; the client passes a relative path, as every README example does."""
+    import os
+    import shutil
+    import time
+    from pathlib import Path
+
+    from tests.serving.helpers import free_port
+
+    dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent))
+    assert dask_cli, "the dask command comes with dask[distributed]"
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    elsewhere = tmp_path / "worker-home"
+    elsewhere.mkdir()
+    project = tmp_path / "project"
+    write_parts(tiny_tables(), project / "shop")
+    logs = [open(tmp_path / name, "w") for name in ("scheduler.log", "worker.log")]
+    scheduler = subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-dashboard"], stdout=logs[0], stderr=subprocess.STDOUT, cwd=elsewhere)
+    worker = subprocess.Popen([dask_cli, "worker", address, "--nworkers", "1", "--nthreads", "1",
+                               "--no-dashboard", "--host", "127.0.0.1"], stdout=logs[1], stderr=subprocess.STDOUT,
+                              cwd=elsewhere)
+    try:
+        from dask.distributed import Client
+
+        deadline = time.time() + 60
+        while True:
+            assert time.time() < deadline, (tmp_path / "worker.log").read_text()[-2000:]
+            try:
+                with Client(address, timeout=5) as client:
+                    if client.scheduler_info()["workers"]:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        out = project / "features.parquet"
+        result = subprocess.run([sys.executable, "-m", "training.cli", "features", "--data", "shop", "--as-of",
+                                 "2024-04-01", "--horizon", "30", "--engine", "dask", "--scheduler", address,
+                                 "--out", "features.parquet"], capture_output=True, text=True, cwd=project,
+                                timeout=300, env={**os.environ, "CLIENTELE_DATA_DIR": str(project / "data")})
+        assert result.returncode == 0, result.stderr[-2000:]
+        on_pandas = feature_frame(load_dataset(project / "shop").tables, CUTOFF, 30, FeatureConfig())
+        pd.testing.assert_frame_equal(pd.read_parquet(out), on_pandas, check_dtype=False)
+    finally:
+        for proc in (worker, scheduler):
+            proc.terminate()
+        for proc in (worker, scheduler):
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log in logs:
+            log.close()
