@@ -21,7 +21,6 @@ from serving.snapshot import Snapshot
 from serving.visibility import CustomerView
 
 PERSONAL, COLD_START, NON_PERSONAL = policy.PERSONAL, policy.COLD_START, policy.NON_PERSONAL
-DEFAULT_FILTERS = Filters()
 
 
 @dataclass(frozen=True)

@@ -274,19 +274,18 @@ class Recommender:
         exclude = self.params.exclude_bought if filters.exclude_bought is None else bool(filters.exclude_bought)
         ids = _id_array(customers)
         codes = self.customers_.to_internal(ids, unknown="missing")
-        gone = set(_id_array(list(erased))) if erased else set()
-        if gone:
-            codes[np.isin(ids, list(gone))] = -1
+        gone = np.isin(ids, _id_array(list(erased))) if erased else np.zeros(len(ids), dtype=bool)
+        codes[gone] = -1
         known = codes >= 0
         consent = np.full(len(ids), bool(consent_when_unknown))
         consent[known] = self.consent_[codes[known]]
-        if gone:
-            consent[np.isin(ids, list(gone))] = False
+        consent[gone] = False
         personal = known & consent
         personal[personal] = self.active_[codes[personal]]
         settings = self.event_settings()
         touched = self._touched(ids, history, settings, consent)
         lists = self._policy_lists(explain)
+        lists.prefetch(item for t in touched.values() for item, _ in t.products)  # one batch, not one per event
         out_items: list[list[int]] = []
         out_scores: list[list[float]] = []
         out_reasons: list[list[str]] = []
@@ -550,6 +549,7 @@ class Recommender:
         ids = _id_array(products)
         codes = self.catalog_.products.to_internal(ids, unknown="missing")
         lists = self._policy_lists()
+        lists.prefetch(codes[codes >= 0])  # one batch, not one product at a time
         picked = [policy.similar_one(lists, int(code), n, filters) for code in codes.tolist()]
         return _frame(ids, [p.items for p in picked], [p.scores for p in picked], [p.reasons for p in picked],
                       None, self.catalog_.products, SIMILAR_COLUMNS)

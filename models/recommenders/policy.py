@@ -191,9 +191,6 @@ class Touched:
     bought: frozenset[int] = frozenset()
     products: tuple[tuple[int, str], ...] = ()
 
-    def __bool__(self) -> bool:
-        return bool(self.bought or self.products)
-
 
 NOTHING = Touched()
 

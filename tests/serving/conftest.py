@@ -54,21 +54,24 @@ class Served:
         return self.client.delete(url, headers=headers, **kwargs)
 
 
+def start_served(settings: ServingSettings, keys: dict[str, str], clients: list[TestClient]) -> Served:
+    """An app for ``settings`` started and loaded (its client added to ``clients``, which the caller closes)."""
+    client = TestClient(create_app(settings))
+    client.__enter__()
+    clients.append(client)
+    served = Served(client, settings, keys)
+    assert served.services.store.loaded.wait(60), served.services.store.last_error
+    return served
+
+
 @pytest.fixture
 def make_served(registry: Registry, tmp_path: Path) -> Iterator[Callable[..., Served]]:
     clients: list[TestClient] = []
 
     def make(name: str = "app", rate_limit: float | None = None, **overrides) -> Served:
-        data = tmp_path / name
-        settings = ServingSettings(data_dir=data, mlflow_tracking_uri=registry.settings.tracking_uri,
+        settings = ServingSettings(data_dir=tmp_path / name, mlflow_tracking_uri=registry.settings.tracking_uri,
                                    cache_path=registry.root / "cache", poll_interval_s=3600, **overrides)
-        keys = create_keys(settings, rate_limit=rate_limit)
-        client = TestClient(create_app(settings))
-        client.__enter__()
-        clients.append(client)
-        served = Served(client, settings, keys)
-        assert served.services.store.loaded.wait(60), served.services.store.last_error
-        return served
+        return start_served(settings, create_keys(settings, rate_limit=rate_limit), clients)
 
     yield make
     for client in clients:

@@ -15,9 +15,8 @@ from fastapi.testclient import TestClient
 
 from features.limits import MAX_ID_LENGTH
 from features.privacy import pseudonymise
-from serving.app import create_app
 from serving.settings import ServingSettings
-from tests.serving.conftest import Served
+from tests.serving.conftest import Served, start_served
 from tests.serving.helpers import create_keys, layout_tables, register, settings_for, write_layouts
 from training.register import promote
 from features.settings import CHURN, CLV, RECOMMENDER
@@ -50,13 +49,7 @@ class OwnRegistry:
         """An app on this registry with its data folder ``data`` (a restart when ``keys`` of it are given)."""
         settings = ServingSettings(data_dir=data, mlflow_tracking_uri=self.settings.tracking_uri,
                                    cache_path=self.root / "cache", poll_interval_s=3600)
-        keys = keys or create_keys(settings)
-        client = TestClient(create_app(settings))
-        client.__enter__()
-        clients.append(client)
-        served = Served(client, settings, keys)
-        assert served.services.store.loaded.wait(60), served.services.store.last_error
-        return served
+        return start_served(settings, keys or create_keys(settings), clients)
 
 
 @pytest.fixture
