@@ -20,7 +20,7 @@ from serving.compiled import RecommenderPart
 from serving.snapshot import Snapshot
 from serving.visibility import CustomerView
 
-PERSONAL, COLD_START, NON_PERSONAL = policy.PERSONAL, policy.COLD_START, policy.NON_PERSONAL
+PERSONAL = policy.PERSONAL
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,12 @@ recommender, :class:`TwoStage` (registry name ``clientele``), reranks the union 
 """
 
 from models.recommenders.als import ALS
-from models.recommenders.base import COLD_START, NON_PERSONAL, PERSONAL, Recommender
+from models.recommenders.base import Recommender
 from models.recommenders.bpr import BPR
 from models.recommenders.ease import EASE
 from models.recommenders.filters import Filters
 from models.recommenders.item_knn import BM25, ItemKNN
+from models.recommenders.policy import COLD_START, NON_PERSONAL, PERSONAL
 from models.recommenders.popularity import Popularity, Seasonal, Trending
 from models.recommenders.repeat import RepeatPurchase
 from models.recommenders.sasrec import SASRec

@@ -41,9 +41,6 @@ FORMAT_VERSION = 1
 STATE_FILE = "state.npz"
 META_FILE = "meta.json"
 
-PERSONAL = "personal"
-COLD_START = "cold_start"
-NON_PERSONAL = "non_personal"
 
 RESULT_COLUMNS = ("customer_id", "rank", "product_id", "score", "reason", "strategy")
 SIMILAR_COLUMNS = ("product_id", "rank", "similar_product_id", "score", "reason")
