@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from features.identities import IDENTITY_FILE, IdentityMap
 from features.privacy import ErasureList, pseudonym_key
 
 # Names of the three registered models in the MLflow registry.
@@ -95,6 +96,15 @@ class Settings(BaseSettings):
     def erasures(self) -> ErasureList:
         """The erasure list as it is now: every load of customer data drops the customers on it."""
         return ErasureList.read(self.erasure_file, self.pseudonym_key)
+
+    @property
+    def identity_file(self) -> Path:
+        """Pseudonym -> the customer's own id, for exports (see :mod:`features.identities`); never in MLflow."""
+        return self.data_dir / IDENTITY_FILE
+
+    def identities(self) -> IdentityMap:
+        """The data folder's identity map."""
+        return IdentityMap(self.identity_file)
 
 
 def get_settings() -> Settings:

@@ -41,7 +41,7 @@ Create one with `clientele keys create --name NAME --scopes a,b`.
 def create_app(settings: ServingSettings, *, start_background: bool = True) -> FastAPI:
     """The API for ``settings``; a worker loads its models before it serves, then checks in the background."""
     metrics = Metrics()
-    erasures = Erasures(settings.erasure_file, settings.pseudonym_key)
+    erasures = Erasures(settings.erasure_file, settings.pseudonym_key, settings.identities())
     journal = EventJournal(settings.events_dir, erasures.pseudonyms, per_customer=settings.events_per_customer,
                            max_customers=settings.events_max_customers, replay_days=settings.events_replay_days)
     store = ModelStore(settings, erasures, metrics)

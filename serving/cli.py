@@ -68,7 +68,7 @@ def erase(
     once, exports and batch scoring leave them out, the next training run drops their rows."""
     from features.exceptions import ConfigError
     from features.validation import id_error
-    from serving.erasure import Erasures, erase_customer
+    from serving.erasure import Erasures, erase_customers
     from serving.events import EventJournal
     from serving.settings import get_serving_settings
 
@@ -82,12 +82,12 @@ def erase(
     if not ids:
         raise ConfigError("nothing to erase: give --customer ID (repeatable) or --file PATH (one id per line)")
     settings = get_serving_settings()
-    erasures = Erasures(settings.erasure_file, settings.pseudonym_key)
+    erasures = Erasures(settings.erasure_file, settings.pseudonym_key, settings.identities())
     # The journal line reaches every worker of a running server; nothing is replayed, this process serves nothing.
     journal = EventJournal(settings.events_dir, erasures.pseudonyms, replay_days=0)
     journal.open()
     try:
-        new = sum(erase_customer(erasures, journal, customer_id)[1] for customer_id in dict.fromkeys(ids))
+        new = sum(fresh for _, fresh in erase_customers(erasures, journal, list(dict.fromkeys(ids))))
     finally:
         journal.close()
     distinct = len(set(ids))

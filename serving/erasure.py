@@ -1,7 +1,9 @@
 """Erasure of a customer: their pseudonym appended durably to the erasure list that training also reads.
 
 The list (``settings.erasure_file``, one HMAC pseudonym per line, see :mod:`features.privacy`) is the record:
-the next training run drops the customer, and every snapshot the server builds leaves them out. Until then the
+the next training run drops the customer, and every snapshot the server builds leaves them out. The customer
+also leaves the identity map (:mod:`features.identities`), so no export can name them again, whatever model
+version (all of which hold pseudonyms only) is served. Until then the
 server forgets them at once: the pseudonym joins the in-memory set every request checks, and an erasure line in
 the event journal tells the other workers (:mod:`serving.events`).
 """
@@ -12,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from features.identities import IdentityMap
 from features.privacy import append_erasure, pseudonymise, read_erasures
 
 if TYPE_CHECKING:  # an import cycle otherwise: serving.events -> serving.recommend -> serving.visibility -> here
@@ -21,9 +24,10 @@ if TYPE_CHECKING:  # an import cycle otherwise: serving.events -> serving.recomm
 class Erasures:
     """The erased pseudonyms of this process, read from the erasure list and kept current."""
 
-    def __init__(self, path: Path, pseudonym_key: str):
+    def __init__(self, path: Path, pseudonym_key: str, identities: IdentityMap | None = None):
         self.path = Path(path)
         self.key = pseudonym_key
+        self.identities = identities
         self.pseudonyms: set[str] = set(read_erasures(self.path))
         self._lock = threading.Lock()
 
@@ -37,19 +41,27 @@ class Erasures:
     def __len__(self) -> int:
         return len(self.pseudonyms)
 
-    def record(self, customer_id: str) -> tuple[str, bool]:
-        """Append the customer to the erasure list durably; (pseudonym, whether it was new)."""
-        pseudonym = self.pseudonym(customer_id)
-        with self._lock:
-            new = append_erasure(self.path, pseudonym)
-            self.pseudonyms.add(pseudonym)
-        return pseudonym, new
+    def record(self, customer_ids: list[str]) -> list[tuple[str, bool]]:
+        """Append the customers to the erasure list durably, then remove them from the identity map (once for
+        all of them); (pseudonym, whether it was new) of each."""
+        done = []
+        for customer_id in customer_ids:
+            pseudonym = self.pseudonym(customer_id)
+            with self._lock:
+                new = append_erasure(self.path, pseudonym)
+                self.pseudonyms.add(pseudonym)
+            done.append((pseudonym, new))
+        if self.identities is not None and done:
+            # Exports can no longer name them, whatever model version (all hold pseudonyms only) is served.
+            self.identities.forget([pseudonym for pseudonym, _ in done])
+        return done
 
 
-def erase_customer(erasures: Erasures, journal: EventJournal, customer_id: str) -> tuple[str, bool]:
-    """Erase one customer, the one way the API and `clientele erase` both do it: the durable record training and
-    every export read, then a journal line that makes every running worker forget them (this process before it
-    returns). Returns (pseudonym, whether it was new)."""
-    pseudonym, new = erasures.record(customer_id)
-    journal.append_erasure(pseudonym)
-    return pseudonym, new
+def erase_customers(erasures: Erasures, journal: EventJournal, customer_ids: list[str]) -> list[tuple[str, bool]]:
+    """Erase customers, the one way the API and `clientele erase` both do it: the durable record training and
+    every export read, then a journal line each that makes every running worker forget them (this process before
+    it returns). Returns (pseudonym, whether it was new) of each."""
+    done = erasures.record(customer_ids)
+    for pseudonym, _ in done:
+        journal.append_erasure(pseudonym)
+    return done

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from features.privacy import pseudonymise
+from features.identities import IdentityMap
 from serving.compiled import Column, ColumnTable, RecommenderPart, ScoresPart
 from serving.erasure import Erasures
 from features.settings import CHURN, CLV, RECOMMENDER
+
+log = logging.getLogger("clientele.serving")
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,9 @@ class ExportTable:
     _orders: dict[str, np.ndarray] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def order(self, sort: str, customer_ids: list[str]) -> np.ndarray:
-        """Export rows in ``sort`` order (missing values last), computed on first use."""
+    def order(self, sort: str, own_ids: np.ndarray) -> np.ndarray:
+        """Export rows in ``sort`` order (missing values last), computed on first use; ``customer_id`` sorts by
+        the customers' own ids."""
         found = self._orders.get(sort)
         if found is not None:
             return found
@@ -58,7 +62,7 @@ class ExportTable:
             if sort not in self._orders:
                 column, descending = EXPORT_SORTS[sort]
                 if column == "customer_id":
-                    keys = np.array([customer_ids[c] for c in self.codes.tolist()], dtype=object)
+                    keys = own_ids[self.codes]
                     order = np.argsort(keys, kind="stable")
                 else:
                     values = getattr(self, column)
@@ -70,14 +74,20 @@ class ExportTable:
 
 @dataclass(eq=False)
 class Snapshot:
-    """Loaded models joined on one customer index. Never mutated after it is built, except the lazy export."""
+    """Loaded models joined on one customer index. Never mutated after it is built, except the lazy export.
+
+    Served models hold pseudonyms, never customers' own ids (:mod:`features.identities`): ``customer_index`` is
+    keyed by pseudonym, and ``own_ids`` (resolved through the data folder's identity map when the snapshot is
+    built) names each customer in exports only.
+    """
 
     models: dict[str, ModelInfo]
     recommender: RecommenderPart | None
     churn: ScoresPart | None
     clv: ScoresPart | None
-    customer_ids: list[str]
-    customer_index: dict[str, int]
+    pseudonyms: list[str]
+    customer_index: dict[str, int]  # pseudonym -> code, erased customers left out
+    own_ids: np.ndarray  # code -> the customer's own id (None when the identity map has none: not exported)
     rec_row: np.ndarray
     churn_row: np.ndarray
     clv_row: np.ndarray
@@ -90,7 +100,6 @@ class Snapshot:
     consent_bytes: bytes = b""  # consent as bytes: indexing bytes is a plain Python operation
     _export: ExportTable | None = None
     _export_lock: threading.Lock = field(default_factory=threading.Lock)
-    _by_pseudonym: dict[str, int] | None = None
 
     def erased_since_built(self, erasures: Erasures) -> np.ndarray:
         """Codes of this snapshot's customers erased after it was built (the API, any worker, `clientele
@@ -98,14 +107,7 @@ class Snapshot:
         if len(erasures) <= self.erasures_applied:
             return np.empty(0, np.int64)
         newer = erasures.pseudonyms - self.erased
-        if not newer:
-            return np.empty(0, np.int64)
-        if self._by_pseudonym is None:
-            with self._export_lock:  # one HMAC per customer, once per snapshot, only after a late erasure
-                if self._by_pseudonym is None:
-                    self._by_pseudonym = {erasures.pseudonym(c): code for code, c in enumerate(self.customer_ids)
-                                          if self.active[code]}
-        found = [self._by_pseudonym.get(p) for p in newer]
+        found = [self.customer_index.get(p) for p in newer]
         return np.array(sorted(code for code in found if code is not None), np.int64)
 
     def label(self, kind: str) -> str | None:
@@ -133,7 +135,8 @@ class Snapshot:
 
     def _build_export(self) -> ExportTable:
         scored = (self.churn_row >= 0) | (self.clv_row >= 0)
-        codes = np.flatnonzero(scored & self.consent & self.active).astype(np.int64)
+        named = np.array([own is not None for own in self.own_ids.tolist()], dtype=bool)
+        codes = np.flatnonzero(scored & self.consent & self.active & named).astype(np.int64)
 
         def column(part: ScoresPart | None, rows: np.ndarray, name: str) -> Column | None:
             return part.scores.columns.get(name) if part is not None else None
@@ -199,8 +202,9 @@ def _row(table: ColumnTable, row: int) -> dict[str, Any]:
 
 
 def assemble(models: dict[str, ModelInfo], parts: dict[str, RecommenderPart | ScoresPart], erased: set[str],
-             pseudonym_key: str, consent_default: bool = True) -> Snapshot:
-    """Join the loaded parts on one customer index, leaving out customers on the erasure list."""
+             identities: IdentityMap, consent_default: bool = True) -> Snapshot:
+    """Join the loaded parts on one customer index (pseudonyms), leaving out customers on the erasure list, and
+    name each customer for exports through ``identities``."""
     rec = parts.get(RECOMMENDER)
     churn = parts.get(CHURN)
     clv = parts.get(CLV)
@@ -251,11 +255,17 @@ def assemble(models: dict[str, ModelInfo], parts: dict[str, RecommenderPart | Sc
     if erased:
         # An erased customer is unknown to every endpoint from now on.
         for code, c in enumerate(ids):
-            if pseudonymise(c, pseudonym_key) in erased:
+            if c in erased:
                 del index[c]
                 active[code] = False
+    own_ids = identities.resolve(ids)
+    unnamed = sum(own is None and alive for own, alive in zip(own_ids.tolist(), active.tolist()))
+    if unnamed > 0:
+        log.warning("%d served customers are not in the identity map %s: exports leave them out",
+                    unnamed, identities.path)
 
-    return Snapshot(models=models, recommender=rec, churn=churn, clv=clv, customer_ids=ids, customer_index=index,
+    return Snapshot(models=models, recommender=rec, churn=churn, clv=clv, pseudonyms=ids, customer_index=index,
+                    own_ids=own_ids,
                     rec_row=rec_row, churn_row=churn_row, clv_row=clv_row, profile_row=profile_row,
                     consent=consent, active=active, erasures_applied=len(erased), erased=frozenset(erased),
                     n_rec=len(rec_codes),

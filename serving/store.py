@@ -16,6 +16,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from features.identities import key_check
+from features.privacy import KEY_FILE
+from training.layout import PSEUDONYM_CHECK, ArtifactError
 from serving.compiled import RecommenderPart, ScoresPart, load_part
 from serving.erasure import Erasures
 from serving.metrics import Metrics
@@ -98,6 +101,14 @@ class ModelStore:
             self.last_error = None
             return {"changed": True, "models": self.describe()}
 
+    def _check_pseudonyms(self, version: RegisteredVersion, manifest: dict[str, Any]) -> None:
+        """Refuse a version whose customer pseudonyms were made with another key than this server's: it would
+        know none of its customers and answer each as a stranger."""
+        if manifest.get(PSEUDONYM_CHECK) != key_check(self.settings.pseudonym_key):
+            raise ArtifactError(f"{version.name} version {version.version} was trained with another pseudonym key "
+                                f"than this server's ({self.settings.data_dir / KEY_FILE}): serve from the data "
+                                f"folder training used, or set CLIENTELE_PSEUDONYM_KEY to its key")
+
     def _swap(self, wanted: dict[str, RegisteredVersion], current: dict[str, ModelInfo]) -> None:
         parts: dict[str, RecommenderPart | ScoresPart] = {}
         models: dict[str, ModelInfo] = {}
@@ -106,6 +117,7 @@ class ModelStore:
             part = self._parts.get(key)
             if part is None:
                 part = load_part(kind, self.registry.compiled(version))
+                self._check_pseudonyms(version, part.manifest)
                 _prefault(part)
             parts[kind] = part
             kept = current.get(kind)
@@ -116,7 +128,7 @@ class ModelStore:
             if kind not in models:
                 models[kind] = info
                 parts[kind] = self._parts[(kind, info.version)]
-        snapshot = assemble(models, parts, set(self.erasures.pseudonyms), self.settings.pseudonym_key,
+        snapshot = assemble(models, parts, set(self.erasures.pseudonyms), self.settings.identities(),
                             self.settings.consent_when_unknown)
         self.snapshot = snapshot  # the swap: one reference, read once per request
         self._parts = {(k, models[k].version): p for k, p in parts.items()}

@@ -21,19 +21,18 @@ class CustomerView:
     code: int | None  # the snapshot's customer code; None when unknown or erased
     erased: bool
     consent: bool  # may be profiled: personal recommendations, live events, scores
-    pseudonym: str | None  # the keyed pseudonym, when it had to be worked out (erasures or live events exist)
+    pseudonym: str  # the keyed pseudonym: what served models, the journal and the erasure list know them by
 
 
-def customer_view(snap: Snapshot, erasures: Erasures, customer_id: str, consent_when_unknown: bool,
-                  journal_active: bool = False) -> CustomerView:
-    """The customer as every route sees them (the erasure list read now, not only when the snapshot was built)."""
-    pseudonym = None
-    erased = False
-    if journal_active or len(erasures):
-        # Working out the pseudonym costs an HMAC: only when an erasure or a live event could matter.
-        pseudonym = erasures.pseudonym(customer_id)
-        erased = pseudonym in erasures
-    code = None if erased else snap.customer_index.get(customer_id)
+def customer_view(snap: Snapshot, erasures: Erasures, customer_id: str, consent_when_unknown: bool) -> CustomerView:
+    """The customer as every route sees them (the erasure list read now, not only when the snapshot was built).
+
+    Served models know customers by pseudonym only (:mod:`features.identities`): the id of the request is
+    pseudonymised here, once, and everything after it asks by pseudonym.
+    """
+    pseudonym = erasures.pseudonym(customer_id)
+    erased = pseudonym in erasures
+    code = None if erased else snap.customer_index.get(pseudonym)
     if erased:
         consent = False
     elif code is not None:

@@ -75,14 +75,24 @@ def exported(service, kind: str, table: str) -> pd.DataFrame:
     return pd.read_parquet(next(root.rglob(table)))
 
 
+def own_id(service, pseudonym: str) -> str:
+    """The customer's own id behind a pseudonym of the served tables: what the storefront and CRM send."""
+    from features.identities import IDENTITY_FILE, IdentityMap
+
+    [own] = IdentityMap(Path(service["env"]["CLIENTELE_DATA_DIR"]) / IDENTITY_FILE).resolve([pseudonym]).tolist()
+    assert own is not None and own != pseudonym
+    return own
+
+
 def test_recommendations_similar_and_batch_come_from_the_trained_champion(service):
     recs = exported(service, "recommender", "recommendations.parquet")
-    customer = recs["customer_id"].iloc[0]
+    pseudonym = recs["customer_id"].iloc[0]
+    customer = own_id(service, pseudonym)
     response = get(service, f"/v1/customers/{customer}/recommendations?n=5&exclude_bought=false&in_stock_only=false")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["strategy"] == "personal" and body["model_version"] == "recommender:1"
-    expected = recs[recs["customer_id"] == customer].sort_values("rank")["product_id"].head(5).tolist()
+    expected = recs[recs["customer_id"] == pseudonym].sort_values("rank")["product_id"].head(5).tolist()
     assert [item["product_id"] for item in body["items"]] == expected
     assert all(item["reason"] for item in body["items"])
     cold = get(service, "/v1/customers/never-seen-before/recommendations?n=4").json()
@@ -99,10 +109,11 @@ def test_recommendations_similar_and_batch_come_from_the_trained_champion(servic
 def test_scores_profile_and_export_come_from_the_trained_champions(service):
     churn = exported(service, "churn", "scores.parquet").set_index("customer_id")
     clv = exported(service, "clv", "scores.parquet").set_index("customer_id")
-    customer = churn.index[0]
+    pseudonym = churn.index[0]
+    customer = own_id(service, pseudonym)
     body = get(service, f"/v1/customers/{customer}/scores", key="crm").json()
-    assert body["churn_probability"] == pytest.approx(churn.loc[customer, "churn_probability"])
-    assert body["clv"] == pytest.approx(clv.loc[customer, "clv"])
+    assert body["churn_probability"] == pytest.approx(churn.loc[pseudonym, "churn_probability"])
+    assert body["clv"] == pytest.approx(clv.loc[pseudonym, "clv"])
     assert body["value_at_risk"] == pytest.approx(body["churn_probability"] * body["clv"], rel=1e-4)
     assert body["risk_band"] in ("low", "medium", "high") and body["rfm_segment"] and body["lifecycle_stage"]
     assert get(service, f"/v1/customers/{customer}/profile", key="crm").status_code == 200
@@ -111,11 +122,15 @@ def test_scores_profile_and_export_come_from_the_trained_champions(service):
     assert values == sorted(values, reverse=True) and len(values) == 5
     csv = get(service, "/v1/scores?limit=5", key="crm", Accept="text/csv")
     assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("customer_id,")
+    # The export names customers by their own ids, never by the pseudonyms the models hold.
+    named = {item["customer_id"] for item in page["items"]}
+    assert not named & set(churn.index) and all(get(service, f"/v1/customers/{c}/scores", key="crm").status_code
+                                                 == 200 for c in named)
 
 
 def test_scopes_events_erasure_models_and_metrics(service):
     recs = exported(service, "recommender", "recommendations.parquet")
-    customer = recs["customer_id"].iloc[-1]
+    customer = own_id(service, recs["customer_id"].iloc[-1])
     assert httpx.get(service["url"] + f"/v1/customers/{customer}/recommendations").status_code == 401
     assert get(service, f"/v1/customers/{customer}/scores", key="storefront").status_code == 403
     top = get(service, f"/v1/customers/{customer}/recommendations?n=1&exclude_bought=false").json()["items"][0]
@@ -148,7 +163,7 @@ def test_files_holding_customer_data_are_private(service):
     score outputs and the key files come out owner-only (600, folders 700) from every real command."""
     folder, env = service["folder"], service["env"]
     data = Path(env["CLIENTELE_DATA_DIR"])
-    customer = exported(service, "recommender", "recommendations.parquet")["customer_id"].iloc[1]
+    customer = own_id(service, exported(service, "recommender", "recommendations.parquet")["customer_id"].iloc[1])
     event = httpx.post(service["url"] + "/v1/events", headers={"X-API-Key": service["keys"]["ingest"]}, timeout=10,
                        json={"customer_id": customer, "product_id": "P1", "event_type": "view"})
     assert event.status_code == 202, event.text
@@ -162,7 +177,8 @@ def test_files_holding_customer_data_are_private(service):
     validated = run_cli("validate", "--data", str(source), env=env, timeout=120)  # rejects under the data dir
     assert validated.returncode == 0, validated.stderr
 
-    expected = [data / "pseudonym.key", data / "keys.json", data / "erasure" / "erased.txt",
+    expected = [data / "pseudonym.key", data / "identities.parquet", data / "keys.json",
+                data / "erasure" / "erased.txt",
                 data / "rejects" / "private-check" / "transactions.rejects.csv", data / "serving" / "cache",
                 folder / "mlflow.db", folder / "scores", next((data / "events").iterdir())]
     assert all(path.exists() for path in expected), [str(p) for p in expected if not p.exists()]

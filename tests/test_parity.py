@@ -22,6 +22,8 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
+from features.identities import key_check, pseudonymise_tables
+from features.privacy import pseudonymise
 from features.synthetic import generate
 from models.recommenders import Filters, TwoStage
 from serving.app import create_app
@@ -45,21 +47,26 @@ class World:
         # Some products out of stock, so the default filter has something to do.
         products["in_stock"] = np.arange(len(products)) % 9 != 0
         cutoff = tables["transactions"]["timestamp"].max().normalize() - pd.Timedelta(days=60)
-        self.model = TwoStage(**tiny_two_stage()).fit(tables, cutoff=cutoff)
-        m = self.model
         self.settings = ServingSettings(data_dir=root / "data", mlflow_tracking_uri=f"sqlite:///{root}/mlflow.db",
                                         poll_interval_s=3600, cache_path=root / "cache")
+        # As training does (training.data): the model learns pseudonyms, the identity map keeps the own ids.
+        tables, pairs = pseudonymise_tables(tables, self.settings.pseudonym_key)
+        self.settings.identities().record(pairs)
+        own = dict(zip(pairs["pseudonym"], pairs["customer_id"]))
+        self.model = TwoStage(**tiny_two_stage()).fit(tables, cutoff=cutoff)
+        m = self.model
         mlflow.set_tracking_uri(self.settings.tracking_uri)
         mlflow.set_registry_uri(self.settings.tracking_uri)
         client = MlflowClient(tracking_uri=self.settings.tracking_uri, registry_uri=self.settings.tracking_uri)
         experiment = client.create_experiment("parity", artifact_location=self.settings.artifact_root.as_uri())
         with mlflow.start_run(experiment_id=experiment):
-            info = log_recommender(m, root / "work", "beauty", pip_requirements())
+            info = log_recommender(m, root / "work", "beauty", pip_requirements(),
+                                   key_check(self.settings.pseudonym_key))
         self.name = self.settings.model_name(RECOMMENDER)
         version = mlflow.register_model(info.model_uri, self.name).version
         client.set_registered_model_alias(self.name, CHAMPION, str(version))
 
-        ids = m.customers_.external_ids
+        ids = np.array([own[p] for p in m.customers_.external_ids], dtype=object)  # the customers' own ids
         personal = ids[m.active_ & m.consent_]
         refused = ids[m.active_ & ~m.consent_]
         no_history = ids[~m.active_ & m.consent_]
@@ -82,7 +89,7 @@ class World:
         self.history = []
         for k, customer in enumerate(self.kinds["known_with_events"] + self.kinds["unknown_with_events"]
                                      + self.kinds["refused_with_events"]):
-            top = m.recommend([customer], n=3)["product_id"].tolist() if customer in ids else []
+            top = m.recommend([self.pseudonym(customer)], n=3)["product_id"].tolist() if customer in ids else []
             touched = [str(catalogue[(11 * k + j * 17) % len(catalogue)]) for j in range(3)]
             bought = top[0] if top else touched[2]
             for product, kind in zip(touched[:2] + [bought], ("view", "cart", "purchase")):
@@ -97,6 +104,10 @@ class World:
             r = self.app.post("/v1/events", json=event, headers=self.headers("ingest"))
             assert r.status_code == 202, r.text
         assert self.app.delete(f"/v1/customers/{self.erased}", headers=self.headers("admin")).status_code in (200, 202)
+
+    def pseudonym(self, customer: str) -> str:
+        """How the model knows the customer."""
+        return pseudonymise(customer, self.settings.pseudonym_key)
 
     def headers(self, key: str) -> dict[str, str]:
         return {"X-API-Key": self.keys[key]}
@@ -120,8 +131,9 @@ class World:
 
     def model_says(self, customer: str, n: int, filters: Filters) -> dict:
         history = pd.DataFrame(self.history)
-        out = self.model.recommend([customer], n=n, filters=filters, history=history[history.customer_id == customer],
-                                   erased=[self.erased])
+        history = history[history.customer_id == customer].assign(customer_id=self.pseudonym(customer))
+        out = self.model.recommend([self.pseudonym(customer)], n=n, filters=filters, history=history,
+                                   erased=[self.pseudonym(self.erased)])
         strategy = out["strategy"].iloc[0] if len(out) else None
         return {"strategy": strategy, "items": [(p, round(s, 6), r) for p, s, r in
                                                  zip(out["product_id"], out["score"], out["reason"])]}
@@ -169,7 +181,7 @@ def test_the_cases_differ_so_parity_means_something(world):
     customer = world.kinds["known_with_events"][0]
     answers = {name: str(world.api_says(customer, 20, query)) for name, (query, _) in world.filter_cases().items()}
     assert len(set(answers.values())) >= 5
-    without = world.model.recommend([customer], n=20)
+    without = world.model.recommend([world.pseudonym(customer)], n=20)
     with_events = world.model_says(customer, 20, Filters())
     assert [p for p, _, _ in with_events["items"]] != without["product_id"].tolist()
     assert any(r.startswith(("similar to", "goes with")) for _, _, r in with_events["items"])
@@ -192,7 +204,8 @@ def test_similar_products_from_the_api_are_the_models(world):
         assert got == expected, f"{product} with {name}"
 
 
-def test_the_registered_model_loaded_with_plain_mlflow_predicts_what_the_api_serves(world):
+def test_the_registered_model_loaded_with_plain_mlflow_predicts_what_the_api_serves(world, monkeypatch):
+    monkeypatch.setenv("CLIENTELE_DATA_DIR", str(world.settings.data_dir))  # the installation it answers for
     loaded = mlflow.pyfunc.load_model(f"models:/{world.name}@{CHAMPION}")
     customers = world.kinds["known"] + world.kinds["no_history"] + world.kinds["unknown"] + world.kinds["refused"]
     # A different n per row, as a batch-scoring caller may send.

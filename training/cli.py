@@ -282,7 +282,7 @@ def score(
     from features.exceptions import ConfigError
     from training.register import setup_tracking
     from training.score import (ScoringModels, bucket_scores, champion_recommendations, download_champions,
-                                precomputed_scores, score_customers, write_outputs)
+                                name_customers, precomputed_scores, score_customers, write_outputs)
 
     if engine not in ("pandas", "dask"):
         raise ConfigError(f"--engine: must be pandas or dask, not {engine!r}")
@@ -292,11 +292,16 @@ def score(
         with console.status("downloading the champions"):
             champions = download_champions(settings, Path(tmp))
         frames: dict[str, pd.DataFrame] = {}
+        identities = settings.identities()
+        unnamed = 0
         if "recommender" in champions.folders:
             with console.status("recommending for every customer"):
-                frames["recommendations"] = champion_recommendations(champions, n)
+                frames["recommendations"], missing = name_customers(champion_recommendations(champions, n),
+                                                                    identities)
+                unnamed = max(unnamed, missing)
         if data is None:
-            frames["customer_scores"] = precomputed_scores(champions)
+            frames["customer_scores"], missing = name_customers(precomputed_scores(champions), identities)
+            unnamed = max(unnamed, missing)
         else:
             models_ = ScoringModels.from_champions(champions)
             with console.status(f"scoring every customer in {data} ({engine})"):
@@ -320,6 +325,9 @@ def score(
     for path in paths:
         console.print(str(path))
     console.print(f"{len(frames['customer_scores']):,} customers scored with champions {versions}")
+    if unnamed:
+        console.print(f"{unnamed:,} customers of the champions are not in the identity map "
+                      f"{settings.identity_file} (erased, or the map was lost): left out of the export")
 
 
 evaluate_app = typer.Typer(no_args_is_help=True, help="Out-of-time evaluation against peers, side by side.")

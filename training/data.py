@@ -11,6 +11,7 @@ import pandas as pd
 
 from features.columns import Columns as C
 from features.columns import Tables
+from features.identities import pseudonymise_tables
 from features.io import Dataset, load_dataset
 from training.config import TrainConfig
 from features.settings import Settings
@@ -53,10 +54,18 @@ def fingerprint(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
 
 def load_training_data(config: TrainConfig, settings: Settings) -> ValidatedData:
     """Load ``config.data`` (or the synthetic demo data) without the customers on the erasure list, validate
-    it and write its rejects (erased customers' rows are dropped first: they never reach a rejects file)."""
+    it and write its rejects (erased customers' rows are dropped first: they never reach a rejects file).
+
+    Every customer id is then replaced by its keyed pseudonym (:mod:`features.identities`): nothing trained,
+    logged or registered from here on holds a customer's own id. The pairs go to the data folder's identity map,
+    which exports resolve through.
+    """
     source = Path(config.data) if config.data else ensure_synthetic(config)
-    dataset = load_dataset(source, config.mapping, erasures=settings.erasures())
+    erasures = settings.erasures()
+    dataset = load_dataset(source, config.mapping, erasures=erasures)
     dataset.write_rejects(settings.rejects_dir(source.stem if source.is_file() else source.name))
+    dataset.tables, pairs = pseudonymise_tables(dataset.tables, settings.pseudonym_key)
+    settings.identities().record(pairs, erased=erasures.pseudonyms)
     info = fingerprint(dataset.tables)
     info["erased_customers_dropped"] = dataset.erased_customers
     info["erased_rows_dropped"] = sum(r.rows_erased for r in dataset.reports.values())

@@ -32,7 +32,7 @@ def risk_band(probability: np.ndarray, medium: float, high: float) -> np.ndarray
 
 
 def export_churn(scores: pd.DataFrame, out_dir: Path, cutoff: pd.Timestamp, horizon_days: int,
-                 medium: float, high: float) -> Path:
+                 medium: float, high: float, pseudonym_check: str) -> Path:
     """``scores``: customer_id, churn_probability, churn_reasons (lists of text)."""
     frame = pd.DataFrame({
         C.customer_id: scores[C.customer_id].astype("str").to_numpy(),
@@ -40,7 +40,8 @@ def export_churn(scores: pd.DataFrame, out_dir: Path, cutoff: pd.Timestamp, hori
         "risk_band": risk_band(scores["churn_probability"].to_numpy(), medium, high),
         "churn_reasons": scores["churn_reasons"].to_numpy(),
     })
-    write_manifest(out_dir, "churn", cutoff, horizon_days=horizon_days, risk_bands={"medium": medium, "high": high})
+    write_manifest(out_dir, "churn", cutoff, pseudonym_check, horizon_days=horizon_days,
+                   risk_bands={"medium": medium, "high": high})
     frame.to_parquet(out_dir / "scores.parquet", index=False)
     return out_dir
 
@@ -67,7 +68,7 @@ def profiles(features: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
 
 
 def export_clv(values: pd.DataFrame, segments: pd.DataFrame, features: pd.DataFrame, out_dir: Path,
-               cutoff: pd.Timestamp) -> Path:
+               cutoff: pd.Timestamp, pseudonym_check: str) -> Path:
     """``values``: training.churn.clv_frame output; ``segments``: models.segments.segment_customers output."""
     seg = segments.set_index(C.customer_id)
     frame = pd.DataFrame({
@@ -81,7 +82,7 @@ def export_clv(values: pd.DataFrame, segments: pd.DataFrame, features: pd.DataFr
         column = seg[col].reindex(frame[C.customer_id])
         frame[col] = column.astype("str").where(column.notna()).to_numpy() if isinstance(
             column.dtype, pd.CategoricalDtype) else column.to_numpy()
-    write_manifest(out_dir, "clv", cutoff)
+    write_manifest(out_dir, "clv", cutoff, pseudonym_check)
     frame.to_parquet(out_dir / "scores.parquet", index=False)
     profiles(features, cutoff).to_parquet(out_dir / "profiles.parquet", index=False)
     return out_dir
@@ -112,7 +113,7 @@ def _lists_frame(lists: Any, keys: np.ndarray, key: str, item: str, products: np
                          "reason": pd.Series(lists.reasons, dtype="str")})
 
 
-def export_recommender(model: Any, out_dir: Path, preset: str, batch: int = 5000) -> Path:
+def export_recommender(model: Any, out_dir: Path, preset: str, pseudonym_check: str, batch: int = 5000) -> Path:
     """Write the model's lists in the serving layout: the very lists :meth:`Recommender.recommend` reads, so the
     API's policy (``models/recommenders/policy.py``) answers exactly what the model answers.
 
@@ -157,7 +158,7 @@ def export_recommender(model: Any, out_dir: Path, preset: str, batch: int = 5000
                   "region": pd.Series(regions[np.where(region >= 0, region, len(regions) - 1)], dtype="str"),
                   "consent_profiling": np.asarray(model.consent_, dtype=bool)}).to_parquet(
         out_dir / "customers.parquet", index=False)
-    write_manifest(out_dir, "recommender", model.cutoff_, preset=preset,
+    write_manifest(out_dir, "recommender", model.cutoff_, pseudonym_check, preset=preset,
                    exclude_bought_default=bool(model.params.exclude_bought), k=model.params.serve_depth,
                    events=model.event_settings().as_dict())
     return out_dir

@@ -8,9 +8,12 @@ Every version of the three registered models (``settings.model_name(kind)``: ``c
 ``clientele-churn``, ``clientele-clv``) is an MLflow pyfunc model whose artefacts include a folder
 ``serving/``; after ``mlflow.artifacts.download_artifacts("models:/<name>/<version>")`` it is the folder holding
 ``manifest.json`` (``artifacts/serving/``). Serving depends on nothing else of the model. Ids are text.
+Every ``customer_id`` below is the customer's keyed pseudonym, never their own id (format version 2,
+:mod:`features.identities`): serving pseudonymises the id of a request and names customers in exports through
+the data folder's identity map. Format 1 (own ids) is refused: such a version is retrained, not served.
 Columns beyond those listed are ignored; a listed column that is missing is an :class:`ArtifactError`.
 
-Recommender (``manifest.json``: ``{"kind": "recommender", "format_version": 1, "cutoff": ISO date,
+Recommender (``manifest.json``: ``{"kind": "recommender", "format_version": 2, "cutoff": ISO date,
 "preset": str, "exclude_bought_default": bool, "k": int, "events": {"weights", "decay", "max_products",
 "boost"}, "created_at": ISO}``; ``exclude_bought_default`` and ``events`` are the model's policy settings,
 :class:`models.recommenders.policy.EventSettings`, the package's defaults when absent)
@@ -32,12 +35,12 @@ Recommender (``manifest.json``: ``{"kind": "recommender", "format_version": 1, "
 ``customers.parquet``
     customer_id, region str|null, consent_profiling bool — every customer known at the cutoff.
 
-Churn (``{"kind": "churn", "format_version": 1, "cutoff", "horizon_days", "created_at"}``)
+Churn (``{"kind": "churn", "format_version": 2, "cutoff", "horizon_days", "created_at"}``)
 
 ``scores.parquet``
     customer_id, churn_probability float, risk_band str (low / medium / high), churn_reasons list<str>.
 
-CLV (``{"kind": "clv", "format_version": 1, "cutoff", "created_at"}``)
+CLV (``{"kind": "clv", "format_version": 2, "cutoff", "created_at"}``)
 
 ``scores.parquet``
     customer_id, p_alive, expected_purchases_12m, expected_spend, clv, value_tier, rfm_segment, r_score,
@@ -68,7 +71,8 @@ from features.exceptions import ClienteleError
 from features.settings import CHURN, CLV, RECOMMENDER
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: customer ids are pseudonyms
+PSEUDONYM_CHECK = "pseudonym_check"  # manifest key: fingerprint of the key the pseudonyms were made with
 
 # File -> columns serving needs, per kind.
 REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
@@ -114,6 +118,9 @@ def read_manifest(folder: str | Path, kind: str) -> dict[str, Any]:
         raise ArtifactError(f"{path}: cannot read the manifest ({exc})") from None
     if manifest.get("kind") != kind:
         raise ArtifactError(f"{path}: kind is {manifest.get('kind')!r}, expected {kind!r}")
+    if manifest.get("format_version") == 1:
+        raise ArtifactError(f"{path}: this version was trained before customer ids were pseudonymised and holds "
+                            f"customers' own ids: retrain (`clientele train`) and promote the new version")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"{path}: format_version {manifest.get('format_version')!r} is not supported "
                             f"(this server reads {FORMAT_VERSION})")
@@ -128,11 +135,13 @@ def read_manifest(folder: str | Path, kind: str) -> dict[str, Any]:
     return manifest
 
 
-def write_manifest(folder: Path, kind: str, cutoff: Any, **extra: Any) -> None:
-    """Write a serving folder's ``manifest.json``: kind, format version, cutoff, creation time and ``extra``."""
+def write_manifest(folder: Path, kind: str, cutoff: Any, pseudonym_check: str | None, **extra: Any) -> None:
+    """Write a serving folder's ``manifest.json``: kind, format version, cutoff, creation time, the fingerprint of
+    the key its customer pseudonyms were made with (:func:`features.identities.key_check`) and ``extra``."""
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {"kind": kind, "format_version": FORMAT_VERSION, "cutoff": str(pd.Timestamp(cutoff).isoformat()),
-                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
+                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                PSEUDONYM_CHECK: pseudonym_check, **extra}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
 
 
@@ -148,15 +157,15 @@ def write_recommender_artifacts(folder: str | Path, *, products: pd.DataFrame, r
                                 bought: pd.DataFrame, similar: pd.DataFrame, popular: pd.DataFrame,
                                 customers: pd.DataFrame, cutoff: str = "2024-01-01", preset: str = "beauty",
                                 exclude_bought_default: bool = True, k: int | None = None,
-                                events: dict[str, Any] | None = None) -> Path:
+                                events: dict[str, Any] | None = None, pseudonym_check: str | None = None) -> Path:
     """Write a recommender serving folder from its six tables (see the module docstring)."""
     folder = Path(folder)
     recommendations = recommendations.sort_values(["customer_id", "rank"], kind="stable")
     k = k if k is not None else int(recommendations.groupby("customer_id").size().max()) if len(recommendations) \
         else 0
     extra = {"events": events} if events is not None else {}
-    write_manifest(folder, RECOMMENDER, cutoff, preset=preset, exclude_bought_default=exclude_bought_default, k=k,
-                   **extra)
+    write_manifest(folder, RECOMMENDER, cutoff, pseudonym_check, preset=preset,
+                   exclude_bought_default=exclude_bought_default, k=k, **extra)
     tables = {"products.parquet": products, "recommendations.parquet": recommendations, "bought.parquet": bought,
               "similar.parquet": similar, "popular.parquet": popular, "customers.parquet": customers}
     for name, frame in tables.items():
@@ -165,19 +174,19 @@ def write_recommender_artifacts(folder: str | Path, *, products: pd.DataFrame, r
 
 
 def write_churn_artifacts(folder: str | Path, *, scores: pd.DataFrame, cutoff: str = "2024-01-01",
-                          horizon_days: int = 90) -> Path:
+                          horizon_days: int = 90, pseudonym_check: str | None = None) -> Path:
     """Write a churn serving folder from its scores table."""
     folder = Path(folder)
-    write_manifest(folder, CHURN, cutoff, horizon_days=horizon_days)
+    write_manifest(folder, CHURN, cutoff, pseudonym_check, horizon_days=horizon_days)
     write_table(folder, "scores.parquet", scores, REQUIRED[CHURN]["scores.parquet"])
     return folder
 
 
 def write_clv_artifacts(folder: str | Path, *, scores: pd.DataFrame, profiles: pd.DataFrame,
-                        cutoff: str = "2024-01-01") -> Path:
+                        cutoff: str = "2024-01-01", pseudonym_check: str | None = None) -> Path:
     """Write a CLV serving folder from its scores and profiles tables."""
     folder = Path(folder)
-    write_manifest(folder, CLV, cutoff)
+    write_manifest(folder, CLV, cutoff, pseudonym_check)
     write_table(folder, "scores.parquet", scores, REQUIRED[CLV]["scores.parquet"])
     write_table(folder, "profiles.parquet", profiles, REQUIRED[CLV]["profiles.parquet"])
     return folder

@@ -17,7 +17,7 @@ import pandas as pd
 
 # What a model environment needs; pinned to what trained it so a loaded model behaves the same.
 _REQUIREMENTS = ("numpy", "pandas", "pyarrow", "scipy", "lightgbm", "implicit", "torch", "scikit-learn",
-                 "threadpoolctl", "pydantic", "pyyaml")
+                 "threadpoolctl", "pydantic", "pydantic-settings", "pyyaml")
 
 
 DEFAULT_N = 10  # products per customer when the input has no ``n``
@@ -91,29 +91,65 @@ class ClvPyfunc(mlflow.pyfunc.PythonModel):
 
 
 class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
-    """Input: ``customer_id`` and optionally ``n`` per row (default 10). Output: one row per recommended product
-    with ``rank``, ``score``, ``reason`` and ``strategy``, customers in the order of the input rows."""
+    """Input: ``customer_id`` (the customer's own id) and optionally ``n`` per row (default 10). Output: one row per
+    recommended product with ``rank``, ``score``, ``reason`` and ``strategy``, customers in the order of the input
+    rows.
+
+    The model knows customers by pseudonym only (:mod:`features.identities`): ids are pseudonymised with the
+    installation's key, taken from the settings (``CLIENTELE_DATA_DIR`` or ``CLIENTELE_PSEUDONYM_KEY``), and
+    customers on its erasure list are answered as nobody, as by the API.
+    """
 
     def load_context(self, context: Any) -> None:
         from models.recommenders.base import Recommender
 
         self.model = Recommender.load(context.artifacts["model"])
+        self.settings = installation_settings(context.artifacts["serving"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        customers = model_input["customer_id"].astype("str").to_numpy()
+        from features.identities import pseudonymise_many
+
+        own = model_input["customer_id"].astype("str").to_numpy()
+        customers = pseudonymise_many(own, self.settings.pseudonym_key)
+        erased = self.settings.erasures().pseudonyms
         wanted = (pd.to_numeric(model_input["n"]).fillna(DEFAULT_N).astype("int64").to_numpy()
                   if "n" in model_input.columns else np.full(len(customers), DEFAULT_N, dtype=np.int64))
         distinct = pd.unique(wanted)
-        if len(distinct) <= 1 and len(pd.unique(customers)) == len(customers):
-            return self.model.recommend(customers.tolist(), n=int(distinct[0]) if len(distinct) else DEFAULT_N)
         # Each row asks for its own n: one recommend call per distinct n, then every input row gets its
         # customer's rows, in the order of the input rows (a customer asked for twice is answered twice).
         parts = []
         for n in distinct:
             rows = np.flatnonzero(wanted == n)
-            result = self.model.recommend(list(dict.fromkeys(customers[rows].tolist())), n=int(n))
+            result = self.model.recommend(list(dict.fromkeys(customers[rows].tolist())), n=int(n), erased=erased)
             result = result.assign(_order=np.arange(len(result)))
-            asked = pd.DataFrame({"_row": rows, "customer_id": customers[rows]})
-            parts.append(asked.merge(result, on="customer_id", how="inner"))
+            asked = pd.DataFrame({"_row": rows, "_pseudonym": customers[rows], "_own": own[rows]})
+            parts.append(asked.merge(result, left_on="_pseudonym", right_on="customer_id", how="inner"))
+        if not parts:
+            return self.model.recommend([], n=DEFAULT_N)
         out = pd.concat(parts, ignore_index=True).sort_values(["_row", "_order"], kind="stable")
+        out["customer_id"] = out["_own"]
         return out[[c for c in result.columns if c != "_order"]].reset_index(drop=True)
+
+
+def installation_settings(serving: str) -> Any:
+    """The settings of the installation a loaded model answers for, checked against the key fingerprint in the
+    model's serving manifest: a model loaded away from its data folder (no key there, or another installation's
+    key) is refused rather than answering every customer as a stranger."""
+    from features.exceptions import ConfigError
+    from features.identities import key_check
+    from features.privacy import KEY_FILE
+    from features.settings import get_settings
+    from training.layout import PSEUDONYM_CHECK, find_serving_folder, read_manifest
+    from features.settings import RECOMMENDER
+
+    settings = get_settings()
+    where = ("set CLIENTELE_DATA_DIR to the data folder it was trained in (or CLIENTELE_PSEUDONYM_KEY to that "
+             "installation's key)")
+    if settings.configured_pseudonym_key is None and not (settings.data_dir / KEY_FILE).exists():
+        raise ConfigError(f"{settings.data_dir / KEY_FILE} does not exist: the model knows customers by keyed "
+                          f"pseudonym; {where}")
+    manifest = read_manifest(find_serving_folder(serving), RECOMMENDER)
+    if manifest.get(PSEUDONYM_CHECK) != key_check(settings.pseudonym_key):
+        raise ConfigError(f"the model was trained with another pseudonym key than {settings.data_dir / KEY_FILE}: "
+                          f"{where}")
+    return settings

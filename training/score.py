@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from features.clv_summary import clv_summary
@@ -21,6 +22,7 @@ from features.columns import Tables
 from features.csvsafe import write_csv
 from features.exceptions import ClienteleError
 from features.pipeline import feature_frame
+from features.identities import IdentityMap
 from features.privacy import ErasureList
 from models.churn.config import ScoringSettings
 from training.export import profiling_allowed, risk_band
@@ -78,6 +80,7 @@ def download_champions(settings: Settings, dst: Path, kinds: tuple[str, ...] = (
 def champion_recommendations(champions: Champions, n: int, batch: int = 10_000) -> pd.DataFrame:
     """Top-``n`` products for every customer the recommender champion knows, by the model's own policy with the
     default filters (:meth:`Recommender.recommend`): exactly what the API answers them, never the raw lists.
+    Customers are named by pseudonym, as the model knows them (:func:`name_customers` gives their own ids).
 
     Returns
     -------
@@ -175,6 +178,22 @@ def score_customers(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, model
 def bucket_scores(tables: dict[str, pd.DataFrame], data_end: pd.Timestamp, models: ScoringModels) -> pd.DataFrame:
     """:func:`score_customers` on one Dask bucket, as of the end of the whole data."""
     return score_customers(tables, data_end.normalize() + pd.Timedelta(days=1), models)
+
+
+def name_customers(frame: pd.DataFrame, identities: IdentityMap) -> tuple[pd.DataFrame, int]:
+    """``frame`` (from a champion's tables: customers by pseudonym) with each customer's own id, through the
+    data folder's identity map; rows of customers the map cannot name (erased since, or a lost map) are left
+    out and counted."""
+    if frame.empty:
+        return frame, 0
+    pseudonyms = frame[C.customer_id].astype("str").to_numpy(dtype=object)
+    distinct, codes = np.unique(pseudonyms, return_inverse=True)
+    own = identities.resolve(distinct)
+    named = np.array([o is not None for o in own.tolist()], dtype=bool)
+    keep = named[codes]
+    out = frame[keep].copy()
+    out[C.customer_id] = pd.Series(own[codes[keep]], index=out.index, dtype="str")
+    return out.reset_index(drop=True), int((~named).sum())
 
 
 def write_outputs(frames: dict[str, pd.DataFrame], out_dir: Path, erasures: ErasureList | None = None

@@ -37,6 +37,7 @@ from models.churn.lightgbm import customer_scores_frame
 from models.segments import CustomerSegmenter, SegmentConfig, segment_customers
 from training.churn import clv_frame, fit_churn, fit_clv
 from training.config import TrainConfig, flatten
+from features.identities import key_check
 from training.data import ValidatedData, load_training_data
 from training.evaluate_churn import evaluate_churn, evaluation_cutoff, evaluation_report, write_plots
 from training.export import export_churn, export_clv, export_recommender, profiling_allowed
@@ -195,11 +196,11 @@ def _log_model(kind: str, **kwargs: Any) -> Any:
         return mlflow.pyfunc.log_model(name=kind, python_model=str(entry), code_paths=code_paths(), **kwargs)
 
 
-def log_recommender(model: Any, folder: Path, preset: str, requirements: list[str]) -> Any:
+def log_recommender(model: Any, folder: Path, preset: str, requirements: list[str], pseudonym_check: str) -> Any:
     """Save a fitted recommender, export its serving lists and log both as one pyfunc model to the active run:
     the model and the tables the API serves travel together, so the API answers what the model answers."""
     model.save(folder / "model")
-    export_recommender(model, folder / "serving", preset)
+    export_recommender(model, folder / "serving", preset, pseudonym_check)
     # A made-up customer: the example is stored with the model, real ids are not.
     example = pd.DataFrame({C.customer_id: ["example-customer"], "n": [3]})
     return _log_model(RECOMMENDER, artifacts={"model": str(folder / "model"), "serving": str(folder / "serving")},
@@ -315,6 +316,7 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
     cutoff = data_end(tables).normalize() + pd.Timedelta(days=1)
     candidates = []
     requirements = pip_requirements()
+    check = key_check(settings.pseudonym_key)  # the tables hold pseudonyms made with this key (training.data)
 
     t = time.perf_counter()
     say(progress, f"churn: fitting for use from {cutoff.date()}")
@@ -339,7 +341,7 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
     scoring = ScoringSettings.of(configs.churn, configs.features, horizon)
     scoring.save(churn_dir)
     export_churn(scores, churn_dir / "serving", cutoff, horizon, configs.churn.risk_bands.medium,
-                 configs.churn.risk_bands.high)
+                 configs.churn.risk_bands.high, check)
     info = _log_model(CHURN,
                       artifacts={"model": str(churn_dir / "model"), "serving": str(churn_dir / "serving"),
                                  "scoring": str(churn_dir / ScoringSettings.FILE)},
@@ -365,7 +367,7 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
     clv_model.save(clv_dir / "model.json")
     (clv_dir / "segments.json").write_text(json.dumps(segmenter.to_dict()))
     scoring.save(clv_dir)
-    export_clv(values, segments, features, clv_dir / "serving", cutoff)
+    export_clv(values, segments, features, clv_dir / "serving", cutoff, check)
     summary = clv_summary(tables[Tables.transactions], cutoff, configs.churn.clv.time_unit_days)
     info = _log_model(CLV,
                       artifacts={"model": str(clv_dir / "model.json"),
@@ -392,7 +394,7 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
         timings["fit_recommender"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()
         say(progress, "recommender: precomputing recommendations and similar products")
-        info = log_recommender(model, tmp / "recommender", config.preset, requirements)
+        info = log_recommender(model, tmp / "recommender", config.preset, requirements, check)
         candidates.insert(0, _candidate(RECOMMENDER, info.model_uri, config.promotion.recommender.metric, metrics,
                                         holdout))
         timings["export_recommender"] = round(time.perf_counter() - t, 2)

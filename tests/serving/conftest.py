@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from serving.settings import ServingSettings
-from tests.serving.helpers import create_keys, layout_tables, register, settings_for, write_layouts
+from tests.serving.helpers import (create_keys, layout_tables, register, settings_for, share_installation,
+                                   write_layouts)
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
@@ -24,7 +25,8 @@ class Registry:
         self.settings = settings_for(root)
         self.tables = layout_tables()
         self.versions = {kind: register(self.settings, kind, folder)
-                         for kind, folder in write_layouts(root / "layouts-v1", self.tables).items()}
+                         for kind, folder in write_layouts(root / "layouts-v1", self.tables,
+                                                           installation=self.settings).items()}
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +71,7 @@ def make_served(registry: Registry, tmp_path: Path) -> Iterator[Callable[..., Se
     clients: list[TestClient] = []
 
     def make(name: str = "app", rate_limit: float | None = None, **overrides) -> Served:
+        share_installation(registry.root, tmp_path / name)
         settings = ServingSettings(data_dir=tmp_path / name, mlflow_tracking_uri=registry.settings.tracking_uri,
                                    cache_path=registry.root / "cache", poll_interval_s=3600, **overrides)
         return start_served(settings, create_keys(settings, rate_limit=rate_limit), clients)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -12,10 +13,12 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from features.identities import IDENTITY_FILE, key_check, pseudonymise_column
+from features.privacy import KEY_FILE
 from training.layout import write_churn_artifacts, write_clv_artifacts, write_recommender_artifacts
 from serving.auth import create_key
 from serving.settings import ServingSettings
-from features.settings import CHAMPION, CHURN, CLV, RECOMMENDER
+from features.settings import CHAMPION, CHURN, CLV, RECOMMENDER, Settings
 
 CATEGORIES = ("lipstick", "serum", "mascara")
 REGIONS = ("London", "Leeds")
@@ -118,16 +121,52 @@ def layout_tables(n_customers: int = 40, n_products: int = 30, k: int = 20, seed
             CHURN: dict(scores=churn), CLV: dict(scores=clv, profiles=profiles)}
 
 
-def write_layouts(folder: Path, tables: dict[str, dict[str, pd.DataFrame]], cutoff: str = "2024-01-01"
-                  ) -> dict[str, Path]:
+def write_layouts(folder: Path, tables: dict[str, dict[str, pd.DataFrame]], cutoff: str = "2024-01-01",
+                  installation: Settings | None = None) -> dict[str, Path]:
+    """The serving folders of ``tables``. With ``installation``, customer ids are replaced by their pseudonyms
+    under its key and recorded in its identity map, as training does (what a served layout holds); without,
+    the ids are written as they are (for tests of the layout format alone)."""
+    check = None
+    if installation is not None:
+        tables = pseudonymised(tables, installation)
+        check = key_check(installation.pseudonym_key)
     out = {}
     if RECOMMENDER in tables:
-        out[RECOMMENDER] = write_recommender_artifacts(folder / RECOMMENDER, cutoff=cutoff, **tables[RECOMMENDER])
+        out[RECOMMENDER] = write_recommender_artifacts(folder / RECOMMENDER, cutoff=cutoff, pseudonym_check=check,
+                                                       **tables[RECOMMENDER])
     if CHURN in tables:
-        out[CHURN] = write_churn_artifacts(folder / CHURN, cutoff=cutoff, **tables[CHURN])
+        out[CHURN] = write_churn_artifacts(folder / CHURN, cutoff=cutoff, pseudonym_check=check, **tables[CHURN])
     if CLV in tables:
-        out[CLV] = write_clv_artifacts(folder / CLV, cutoff=cutoff, **tables[CLV])
+        out[CLV] = write_clv_artifacts(folder / CLV, cutoff=cutoff, pseudonym_check=check, **tables[CLV])
     return out
+
+
+def pseudonymised(tables: dict[str, dict[str, pd.DataFrame]], installation: Settings
+                  ) -> dict[str, dict[str, pd.DataFrame]]:
+    """``tables`` with every customer id pseudonymised by ``installation``'s key (the function training uses),
+    the pairs recorded in its identity map."""
+    out: dict[str, dict[str, pd.DataFrame]] = {}
+    pairs = []
+    for kind, frames in tables.items():
+        out[kind] = {}
+        for name, frame in frames.items():
+            if "customer_id" in frame.columns:
+                column, met = pseudonymise_column(frame["customer_id"], installation.pseudonym_key)
+                frame = frame.assign(customer_id=column)
+                pairs.append(met)
+            out[kind][name] = frame
+    if pairs:
+        installation.identities().record(pd.concat(pairs, ignore_index=True).drop_duplicates("pseudonym"))
+    return out
+
+
+def share_installation(source: Path, data_dir: Path) -> None:
+    """Give ``data_dir`` the pseudonym key and identity map of the data folder at ``source``: a second data
+    folder of the same installation (as the API and training share one in production)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name in (KEY_FILE, IDENTITY_FILE):
+        if (source / name).exists():
+            shutil.copy2(source / name, data_dir / name)
 
 
 def settings_for(data_dir: Path, **overrides) -> ServingSettings:

@@ -269,14 +269,19 @@ def test_erasure_removes_the_customer_everywhere_at_once(served):
 def test_snapshots_built_after_an_erasure_leave_the_customer_out(served):
     from serving.snapshot import assemble
 
+    key = served.settings.pseudonym_key
+    assert "C0007" in served.services.store.snapshot.own_ids.tolist()
     served.delete("/v1/customers/C0007")
     snap = served.services.store.snapshot
     rebuilt = assemble(snap.models, {"recommender": snap.recommender, "churn": snap.churn, "clv": snap.clv},
-                       set(served.services.erasures.pseudonyms), served.settings.pseudonym_key)
-    assert "C0007" not in rebuilt.customer_index and "C0008" in rebuilt.customer_index
-    assert not rebuilt.active[snap.customer_index["C0007"]]
-    assert "C0007" not in [customer_id for customer_id in
-                           (rebuilt.customer_ids[c] for c in rebuilt.export().codes.tolist())]
+                       set(served.services.erasures.pseudonyms), served.settings.identities())
+    gone, kept = pseudonymise("C0007", key), pseudonymise("C0008", key)
+    assert gone not in rebuilt.customer_index and kept in rebuilt.customer_index
+    assert not rebuilt.active[snap.customer_index[gone]]
+    # The erasure took the customer out of the identity map: no export can name them again.
+    assert rebuilt.own_ids[snap.customer_index[gone]] is None
+    assert rebuilt.own_ids[snap.customer_index[kept]] == "C0008"
+    assert "C0007" not in rebuilt.own_ids[rebuilt.export().codes].tolist()
 
 
 def test_models_and_reload(served):

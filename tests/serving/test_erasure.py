@@ -17,7 +17,7 @@ from features.limits import MAX_ID_LENGTH
 from features.privacy import pseudonymise
 from serving.settings import ServingSettings
 from tests.serving.conftest import Served, start_served
-from tests.serving.helpers import create_keys, layout_tables, register, settings_for, write_layouts
+from tests.serving.helpers import create_keys, layout_tables, register, settings_for, share_installation, write_layouts
 from training.register import promote
 from features.settings import CHURN, CLV, RECOMMENDER
 
@@ -43,10 +43,12 @@ class OwnRegistry:
         self.settings = settings_for(root)
         self.tables = renamed(layout_tables(), names or {})
         self.v1 = {kind: register(self.settings, kind, folder)
-                   for kind, folder in write_layouts(root / "layouts-v1", self.tables).items()}
+                   for kind, folder in write_layouts(root / "layouts-v1", self.tables,
+                                                     installation=self.settings).items()}
 
     def serve(self, data: Path, clients: list[TestClient], keys: dict[str, str] | None = None) -> Served:
         """An app on this registry with its data folder ``data`` (a restart when ``keys`` of it are given)."""
+        share_installation(self.root, data)
         settings = ServingSettings(data_dir=data, mlflow_tracking_uri=self.settings.tracking_uri,
                                    cache_path=self.root / "cache", poll_interval_s=3600)
         return start_served(settings, keys or create_keys(settings), clients)
@@ -134,6 +136,9 @@ def test_clientele_erase_writes_the_list_the_api_writes_and_a_running_server_for
     listed = served.settings.erasure_file.read_text().split()
     assert listed == [pseudonymise(c, key) for c in ("C0008", "客户/42", "C0009", "zoë@shop/7", "y" * MAX_ID_LENGTH)]
     assert "C0008" not in served.settings.erasure_file.read_text()
+    # Gone from the identity map too: no export can name them, whatever version is served.
+    named = served.settings.identities().read()["customer_id"].tolist()
+    assert "C0007" in named and not {"C0008", "C0009"} & set(named)
     # The running server (another process's erasure, read through the journal) forgets them now.
     assert served.get("/v1/customers/C0008/scores", key="crm").status_code == 404
     assert served.get("/v1/customers/C0009/recommendations").json()["strategy"] == "non_personal"
@@ -162,7 +167,8 @@ def test_a_rollback_to_a_version_trained_before_the_erasure_never_serves_the_cus
     registry = OwnRegistry(tmp_path / "registry")
     served = registry.serve(tmp_path / "app", clients)  # compiles version 1 into the serving cache
     v2 = {kind: register(registry.settings, kind, folder)
-          for kind, folder in write_layouts(tmp_path / "layouts-v2", layout_tables(tag="v2")).items()}
+          for kind, folder in write_layouts(tmp_path / "layouts-v2", layout_tables(tag="v2"),
+                                            installation=registry.settings).items()}
     assert served.post("/v1/admin/reload").json()["changed"] is True
     assert served.get("/v1/customers/C0005/scores", key="crm").status_code == 200
 

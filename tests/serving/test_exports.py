@@ -26,7 +26,7 @@ def hostile(registry):
     tables[CHURN]["scores"].loc[0, "churn_reasons"] = ["=1+1 no purchase", "fewer visits"]
     for name in ("scores", "profiles"):
         tables[CLV][name]["customer_id"] = tables[CLV][name]["customer_id"].replace(rename)
-    for kind, folder in write_layouts(registry.root / "layouts-hostile", tables).items():
+    for kind, folder in write_layouts(registry.root / "layouts-hostile", tables, installation=settings).items():
         register(settings, kind, folder)
     return dict(model_prefix="hostile", required_models=[CHURN, CLV])
 

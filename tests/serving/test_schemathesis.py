@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from serving.app import create_app
 from serving.settings import ServingSettings
-from tests.serving.helpers import create_keys
+from tests.serving.helpers import create_keys, share_installation
 
 
 
@@ -39,7 +39,9 @@ schema.app = APP
 
 @pytest.fixture(scope="module")
 def admin_key(registry, tmp_path_factory) -> str:
-    settings = ServingSettings(data_dir=tmp_path_factory.mktemp("fuzzed"), cache_path=registry.root / "cache",
+    data = tmp_path_factory.mktemp("fuzzed")
+    share_installation(registry.root, data)
+    settings = ServingSettings(data_dir=data, cache_path=registry.root / "cache",
                                mlflow_tracking_uri=registry.settings.tracking_uri, poll_interval_s=3600,
                                rate_limit_per_s=1e9)
     keys = create_keys(settings)

@@ -20,7 +20,7 @@ from features.privacy import pseudonymise
 from serving.auth import create_key, revoke_key
 from tests.serving.conftest import Registry
 from tests.serving.helpers import (create_keys, free_port, layout_tables, register, settings_for,
-                                   wait_until_every_worker_ready, write_layouts)
+                                   share_installation, wait_until_every_worker_ready, write_layouts)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait: bool = True) -> "Server":
-        self.data.mkdir(parents=True, exist_ok=True)
+        share_installation(self.registry.root, self.data)
         env = {**os.environ, "CLIENTELE_DATA_DIR": str(self.data),
                "CLIENTELE_MLFLOW_TRACKING_URI": self.registry.settings.tracking_uri,
                "CLIENTELE_CACHE_PATH": str(self.registry.root / "cache"), "CLIENTELE_POLL_INTERVAL_S": "3600",
@@ -151,7 +151,8 @@ def test_hot_swap_under_load_drops_nothing_and_never_mixes_versions(registry, tm
     # Models of their own (another name prefix in the same registry): this test moves the champion.
     own = settings_for(tmp_path / "swap", model_prefix="swap")
     own.mlflow_tracking_uri = registry.settings.tracking_uri
-    v1 = write_layouts(tmp_path / "layouts-v1", {"recommender": registry.tables["recommender"]})
+    v1 = write_layouts(tmp_path / "layouts-v1", {"recommender": registry.tables["recommender"]},
+                       installation=registry.settings)
     register(own, "recommender", v1["recommender"])
     server = server_factory(registry, workers=2, CLIENTELE_MODEL_PREFIX="swap",
                             CLIENTELE_REQUIRED_MODELS="recommender")
@@ -181,7 +182,8 @@ def test_hot_swap_under_load_drops_nothing_and_never_mixes_versions(registry, tm
         t.start()
     try:
         time.sleep(1.0)
-        v2 = write_layouts(tmp_path / "layouts-v2", {"recommender": layout_tables(tag="v2", seed=1)["recommender"]})
+        v2 = write_layouts(tmp_path / "layouts-v2", {"recommender": layout_tables(tag="v2", seed=1)["recommender"]},
+                           installation=registry.settings)
         assert register(own, "recommender", v2["recommender"]) == "2"
         reload = httpx.post(server.url + "/v1/admin/reload", headers={"X-API-Key": keys["admin"]}, timeout=120)
         assert reload.status_code == 200 and reload.json()["changed"] is True

@@ -9,6 +9,7 @@ import pytest
 from training.layout import ArtifactError, find_serving_folder, read_manifest
 from serving.compile import compile_folder
 from serving.compiled import RecommenderPart, ScoresPart
+from features.privacy import pseudonymise
 from serving.erasure import Erasures
 from serving.metrics import Metrics
 from serving.recommend import lists_of
@@ -22,8 +23,8 @@ def tables():
     return layout_tables()
 
 
-def compiled(tmp_path, tables, kind):
-    folders = write_layouts(tmp_path / "layouts", {kind: tables[kind]})
+def compiled(tmp_path, tables, kind, installation=None):
+    folders = write_layouts(tmp_path / "layouts", {kind: tables[kind]}, installation=installation)
     compile_folder(kind, folders[kind], tmp_path / f"{kind}.compiled")
     return (RecommenderPart if kind == "recommender" else ScoresPart).load(tmp_path / f"{kind}.compiled")
 
@@ -88,31 +89,36 @@ def test_wrong_kind_and_missing_manifest(tmp_path, tables):
 
 
 def test_snapshot_joins_parts_and_computes_value_at_risk(tmp_path, tables):
-    parts = {k: compiled(tmp_path / k, tables, k) for k in ("recommender", "churn", "clv")}
+    installation = settings_for(tmp_path)
+    parts = {k: compiled(tmp_path / k, tables, k, installation) for k in ("recommender", "churn", "clv")}
     models = {k: ModelInfo(k, f"clientele-{k}", "1", None, "now", p.manifest) for k, p in parts.items()}
-    snap = assemble(models, parts, set(), "key")
-    code = snap.customer_index["C0002"]
+    snap = assemble(models, parts, set(), installation.identities())
+    index = {own: snap.customer_index[pseudonymise(own, installation.pseudonym_key)]
+             for own in ("C0002", "C0003", "C0042")}
+    code = index["C0002"]
+    assert snap.pseudonyms[code] != "C0002" and snap.own_ids[code] == "C0002"
     scores = snap.scores_of(code)
     churn = tables["churn"]["scores"].set_index("customer_id").loc["C0002"]
     clv = tables["clv"]["scores"].set_index("customer_id").loc["C0002"]
     assert scores["value_at_risk"] == pytest.approx(churn.churn_probability * clv.clv)
-    assert not snap.consent[snap.customer_index["C0003"]] and snap.consent[code]
-    assert snap.profile_of(snap.customer_index["C0042"]) is None  # known to the recommender only
+    assert not snap.consent[index["C0003"]] and snap.consent[code]
+    assert snap.profile_of(index["C0042"]) is None  # known to the recommender only
 
 
 def test_store_swaps_when_the_champion_moves_and_survives_a_broken_version(tmp_path):
     settings = settings_for(tmp_path)
     tables = layout_tables()
-    folders = write_layouts(tmp_path / "v1", tables)
+    folders = write_layouts(tmp_path / "v1", tables, installation=settings)
     for kind, folder in folders.items():
         register(settings, kind, folder)
-    store = ModelStore(settings, Erasures(settings.erasure_file, settings.pseudonym_key), Metrics())
+    store = ModelStore(settings, Erasures(settings.erasure_file, settings.pseudonym_key, settings.identities()),
+                       Metrics())
     assert store.check()["changed"] and store.ready
     first = store.snapshot
     assert store.check()["changed"] is False and store.snapshot is first
 
     t2 = layout_tables(tag="v2", seed=1)
-    folder = write_layouts(tmp_path / "v2", {"churn": t2["churn"]})["churn"]
+    folder = write_layouts(tmp_path / "v2", {"churn": t2["churn"]}, installation=settings)["churn"]
     register(settings, "churn", folder)
     assert store.check()["changed"]
     second = store.snapshot
@@ -134,12 +140,33 @@ def test_the_stored_order_shortcut_answers_like_the_general_path(tmp_path, table
     from serving.recommend import RecentEvent, recommend
     from serving.visibility import customer_view
 
-    parts = {k: compiled(tmp_path / k, tables, k) for k in ("recommender", "churn", "clv")}
+    installation = settings_for(tmp_path)
+    parts = {k: compiled(tmp_path / k, tables, k, installation) for k in ("recommender", "churn", "clv")}
     models = {k: ModelInfo(k, f"clientele-{k}", "1", None, "now", p.manifest) for k, p in parts.items()}
-    snap = assemble(models, parts, set(), "key")
+    snap = assemble(models, parts, set(), installation.identities())
     old = [RecentEvent(ts=0.0, event_type="view", product_id="P001")]  # before the cutoff: ignored, general path
-    erasures = Erasures(tmp_path / "erasures.txt", "key")
-    for customer in snap.customer_ids:
+    erasures = Erasures(tmp_path / "erasures.txt", installation.pseudonym_key)
+    for customer in snap.own_ids.tolist():
         view = customer_view(snap, erasures, customer, consent_when_unknown=True)
         for n in (1, 5, 13, 18, 30):
             assert recommend(snap, view, n, Filters()) == recommend(snap, view, n, Filters(), old)
+
+
+def test_a_version_pseudonymised_under_another_key_or_with_own_ids_is_refused(tmp_path):
+    """Served under a different key, every customer would be a stranger: the store refuses the version, and
+    one from before pseudonymisation (format 1, own ids), instead of answering everyone with popular lists."""
+    settings = settings_for(tmp_path / "served")
+    elsewhere = settings_for(tmp_path / "elsewhere")  # another installation: its own random key
+    tables = layout_tables()
+    folder = write_layouts(tmp_path / "other-key", {"churn": tables["churn"]}, installation=elsewhere)["churn"]
+    register(settings, "churn", folder)
+    store = ModelStore(settings, Erasures(settings.erasure_file, settings.pseudonym_key), Metrics())
+    with pytest.raises(ArtifactError, match="another pseudonym key"):
+        store.check()
+    old = write_layouts(tmp_path / "own-ids", {"churn": tables["churn"]}, installation=settings)["churn"]
+    manifest = (old / "manifest.json")
+    manifest.write_text(manifest.read_text().replace('"format_version": 2', '"format_version": 1'))
+    register(settings, "churn", old)
+    with pytest.raises(ArtifactError, match="before customer ids were pseudonymised"):
+        store.check()
+    assert not store.ready

@@ -24,10 +24,15 @@ def test_erased_customers_are_dropped_from_every_table(tmp_path):
     settings.erasure_file.parent.mkdir(parents=True)
     settings.erasure_file.write_text(pseudonymise("c1", "k") + "\n" + pseudonymise("nobody", "k") + "\n")
     loaded = load_training_data(TrainConfig(data=data), settings)
+    raw = set(tiny_tables()["transactions"]["customer_id"])
     for name, table in loaded.tables.items():
         if "customer_id" in table.columns:
-            assert "c1" not in set(table["customer_id"]), name
-    assert "c2" in set(loaded.tables["transactions"]["customer_id"])
+            assert pseudonymise("c1", "k") not in set(table["customer_id"]), name
+            assert not raw & set(table["customer_id"]), f"{name} holds customers' own ids"
+    assert pseudonymise("c2", "k") in set(loaded.tables["transactions"]["customer_id"])
+    # The identity map names everyone trained on, and nobody erased.
+    named = settings.identities().read()
+    assert "c2" in set(named["customer_id"]) and "c1" not in set(named["customer_id"])
     assert loaded.fingerprint["erased_customers_dropped"] == 1
     # The pseudonym file holds no raw id.
     assert "c1" not in settings.erasure_file.read_text().split()
@@ -58,7 +63,8 @@ def test_erased_customers_never_reach_a_rejects_file_and_are_counted(tmp_path):
     settings.erasure_file.parent.mkdir(parents=True)
     settings.erasure_file.write_text(pseudonymise(erased_id, "k") + "\n")
     loaded = load_training_data(TrainConfig(data=data), settings)
-    assert erased_id not in set(loaded.tables["transactions"]["customer_id"])
+    assert pseudonymise(erased_id, "k") not in set(loaded.tables["transactions"]["customer_id"])
+    assert pseudonymise("c2", "k") in set(loaded.tables["transactions"]["customer_id"])
     rejects = list(settings.rejects_dir("shop").glob("*.csv"))
     assert rejects
     written = "".join(p.read_text(encoding="utf-8") for p in rejects)

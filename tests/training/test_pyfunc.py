@@ -130,6 +130,7 @@ def test_champions_load_outside_the_checkout_from_their_own_code_and_requirement
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
     env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    env["CLIENTELE_DATA_DIR"] = str(settings.data_dir)  # the installation the recommender answers for
     done = subprocess.run([sys.executable, "-I", "-S", "-c", OUTSIDE, site.getsitepackages()[0], json.dumps(args)],
                           cwd=outside, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -153,23 +154,45 @@ def test_champions_load_outside_the_checkout_from_their_own_code_and_requirement
     assert not missing, f"imported by the models but not in their requirements: {sorted(missing)}"
 
 
-def test_recommender_predict_honours_each_rows_n_in_input_order(trained):
+def test_recommender_predict_honours_each_rows_n_in_input_order(trained, monkeypatch):
     folder, settings, _ = trained
     from features.io import load_dataset
+    from features.privacy import pseudonymise
 
+    monkeypatch.setenv("CLIENTELE_DATA_DIR", str(settings.data_dir))  # the installation it answers for
     buyers = load_dataset(folder / "demo").tables["transactions"]["customer_id"]
     customers = list(pd.unique(buyers))[:2]
     loaded = mlflow.pyfunc.load_model(champion(settings, "recommender"))
     model = loaded.unwrap_python_model().model
+
+    def answers(customer: str, n: int) -> pd.DataFrame:
+        """The model's own answer (it knows the customer by pseudonym), named by the customer's own id."""
+        out = model.recommend([pseudonymise(customer, settings.pseudonym_key)], n=n)
+        return out.assign(customer_id=pd.Series([customer] * len(out), dtype=out["customer_id"].dtype))
+
     rows = pd.DataFrame({"customer_id": [customers[0], customers[1], "someone-new", customers[0]],
                          "n": [2, 5, 3, 1]})
     got = loaded.predict(rows)
-    expected = pd.concat([model.recommend([c], n=n) for c, n in zip(rows["customer_id"], rows["n"])],
-                         ignore_index=True)
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected)
+    expected = pd.concat([answers(c, n) for c, n in zip(rows["customer_id"], rows["n"])], ignore_index=True)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected, check_dtype=False)
+    assert (got["strategy"].iloc[:7] == "personal").all()
     assert got["customer_id"].tolist() == [customers[0]] * 2 + [customers[1]] * 5 + ["someone-new"] * 3 \
         + [customers[0]]
 
     # One n for every row (the usual batch) is one call, in the input's order.
     same = loaded.predict(pd.DataFrame({"customer_id": [customers[1], customers[0]], "n": [4, 4]}))
-    pd.testing.assert_frame_equal(same, model.recommend([customers[1], customers[0]], n=4))
+    pd.testing.assert_frame_equal(same, pd.concat([answers(customers[1], 4), answers(customers[0], 4)],
+                                                  ignore_index=True), check_dtype=False)
+
+
+def test_the_recommender_refuses_an_installation_with_another_key(trained, monkeypatch, tmp_path):
+    """Loaded where the pseudonym key differs (another data folder), the model would know nobody: it says so."""
+    from features.exceptions import ConfigError
+
+    _, settings, _ = trained
+    monkeypatch.setenv("CLIENTELE_DATA_DIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        mlflow.pyfunc.load_model(champion(settings, "recommender"))
+    monkeypatch.setenv("CLIENTELE_PSEUDONYM_KEY", "another-installations-key")
+    with pytest.raises(ConfigError, match="another pseudonym key"):
+        mlflow.pyfunc.load_model(champion(settings, "recommender"))

@@ -23,6 +23,7 @@ def _register_recommender(settings, tmp_path) -> None:
     import mlflow
     from mlflow import MlflowClient
 
+    from features.identities import key_check, pseudonymise_tables
     from features.synthetic import generate
     from models.recommenders import Popularity
     from training.pyfunc import pip_requirements
@@ -34,13 +35,16 @@ def _register_recommender(settings, tmp_path) -> None:
     for name, frame in shop.items():
         if "customer_id" in frame.columns:
             shop[name] = frame.assign(customer_id=frame["customer_id"].replace(renames))
+    shop, pairs = pseudonymise_tables(shop, settings.pseudonym_key)  # as training does
+    settings.identities().record(pairs)
     model = Popularity().fit(shop)
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     experiment = client.get_experiment_by_name("clientele-serving-tests").experiment_id
     with mlflow.start_run(experiment_id=experiment):
-        info = log_recommender(model, tmp_path / "recommender", "beauty", pip_requirements())
+        info = log_recommender(model, tmp_path / "recommender", "beauty", pip_requirements(),
+                               key_check(settings.pseudonym_key))
     name = settings.model_name(RECOMMENDER)
     version = mlflow.register_model(info.model_uri, name).version
     client.set_registered_model_alias(name, CHAMPION, str(version))
@@ -53,8 +57,8 @@ def test_score_leaves_out_customers_erased_after_the_champions_were_trained(tmp_
         for name, frame in parts.items():
             if "customer_id" in frame.columns:
                 parts[name] = frame.assign(customer_id=frame["customer_id"].replace({"C0005": ERASED}))
-    for kind, folder in write_layouts(tmp_path / "layouts", {k: v for k, v in tables.items()
-                                                              if k != RECOMMENDER}).items():
+    for kind, folder in write_layouts(tmp_path / "layouts", {k: v for k, v in tables.items() if k != RECOMMENDER},
+                                      installation=settings).items():
         named = tmp_path / "logged" / kind / "serving"  # where `clientele train` logs it: artifacts/serving
         named.parent.mkdir(parents=True)
         shutil.move(folder, named)

@@ -105,8 +105,62 @@ def test_customer_ids_never_appear_in_params_tags_or_artifact_names(store):
     assert not leaked
 
 
-def test_served_models_load_from_the_registry_and_predict(store):
+def _strings_in(path: Path) -> set[str]:
+    """Every text value a file holds: table cells, arrays, and the printable runs of anything else."""
+    import re
+
+    import numpy as np
+    import pandas as pd
+
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+        out = set()
+        for col in frame.columns:
+            for value in frame[col].dropna().tolist():
+                out.update(map(str, value) if isinstance(value, (list, np.ndarray)) else [str(value)])
+        return out
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=True) as arrays:
+            return {str(v) for name in arrays.files for v in np.asarray(arrays[name]).ravel()
+                    if arrays[name].dtype.kind in "OSU"}
+    return {m.decode("latin-1") for m in re.findall(rb"[\x20-\x7e]{4,}", path.read_bytes())}
+
+
+def test_mlflow_holds_pseudonyms_only_and_the_identity_map_names_them(store):
+    """Every artefact of every registered version and the tracking database itself: no customer's own id,
+    anywhere. The data folder's identity map (private) turns the served pseudonyms back into own ids."""
+    import os
+    import stat
+
+    import pandas as pd
+
+    from features.privacy import pseudonymise
+
+    folder, settings, _ = store
+    ids = set(pd.read_parquet(folder / "demo" / "customers.parquet")["customer_id"])
+    found: dict[str, set[str]] = {}
+    files = [p for p in settings.artifact_root.rglob("*") if p.is_file()]
+    files.append(Path(settings.tracking_uri.removeprefix("sqlite:///")))
+    assert any(p.name == "recommendations.parquet" for p in files) and any(p.suffix == ".npz" for p in files)
+    for path in files:
+        strings = _strings_in(path)
+        hits = {cid for cid in ids if cid in strings or any(cid in s for s in strings if len(s) < 4096)}
+        if hits:
+            found[str(path)] = hits
+    assert not found, found
+    served = pd.read_parquet(next(settings.artifact_root.rglob("scores.parquet")))  # churn or CLV
+    assert len(served) > 100 and not set(served["customer_id"]) & ids
+    identities = settings.identities()
+    assert stat.S_IMODE(os.stat(identities.path).st_mode) == 0o600
+    sample = sorted(ids)[:5]
+    own = identities.resolve([pseudonymise(c, settings.pseudonym_key) for c in sample])
+    assert own.tolist() == sample
+    assert set(identities.resolve(served["customer_id"]).tolist()) <= ids
+
+
+def test_served_models_load_from_the_registry_and_predict(store, monkeypatch):
     folder, settings, result = store
+    monkeypatch.setenv("CLIENTELE_DATA_DIR", str(settings.data_dir))  # the installation the model answers for
     import pandas as pd
 
     churn = mlflow.pyfunc.load_model(f"models:/{settings.model_name('churn')}@champion")
@@ -196,12 +250,14 @@ def test_batch_scoring_exports_and_rescoring_agree_on_both_engines(store, tmp_pa
     from features.dask_engine import run_bucketed
     from features.io import load_dataset
     from features.labels import data_end
-    from training.score import (ScoringModels, bucket_scores, download_champions, precomputed_scores,
-                                score_customers)
+    from training.score import (ScoringModels, bucket_scores, download_champions, name_customers,
+                                precomputed_scores, score_customers)
 
     folder, settings, _ = store
     champions = download_champions(settings, tmp_path)
-    exported = precomputed_scores(champions).set_index("customer_id").sort_index()
+    exported, unnamed = name_customers(precomputed_scores(champions), settings.identities())
+    exported = exported.set_index("customer_id").sort_index()
+    assert unnamed == 0
     models = ScoringModels.from_champions(champions)
     tables = load_dataset(folder / "demo").tables
     rescored = score_customers(tables, data_end(tables).normalize() + pd.Timedelta(days=1),
@@ -217,16 +273,18 @@ def test_batch_scoring_exports_and_rescoring_agree_on_both_engines(store, tmp_pa
     pd.testing.assert_frame_equal(on_dask, rescored)
 
 
-def test_batch_recommendations_are_the_registered_models_answers(store, tmp_path):
+def test_batch_recommendations_are_the_registered_models_answers(store, tmp_path, monkeypatch):
     """`clientele score` recommends through the model's policy, as the registered model and the API do: no raw
     precomputed list, no out-of-stock product, non-personal lists for customers who refused profiling."""
     import pandas as pd
 
-    from training.score import champion_recommendations, download_champions
+    from training.score import champion_recommendations, download_champions, name_customers
 
     folder, settings, _ = store
+    monkeypatch.setenv("CLIENTELE_DATA_DIR", str(settings.data_dir))  # the installation the model answers for
     champions = download_champions(settings, tmp_path)
-    recs = champion_recommendations(champions, n=5, batch=300)
+    recs, unnamed = name_customers(champion_recommendations(champions, n=5, batch=300), settings.identities())
+    assert unnamed == 0
     model = champions.recommender()
     assert recs["customer_id"].nunique() == len(model.customers_) and recs.groupby("customer_id").size().max() == 5
     stock = dict(zip(model.catalog_.products.external_ids, model.catalog_.in_stock))
@@ -246,13 +304,13 @@ def test_batch_recommendations_are_the_registered_models_answers(store, tmp_path
 def test_customers_without_profiling_consent_get_no_scores(store, tmp_path):
     import pandas as pd
 
-    from training.score import download_champions, precomputed_scores
+    from training.score import download_champions, name_customers, precomputed_scores
 
     folder, settings, _ = store
     customers = pd.read_parquet(folder / "demo" / "customers.parquet")
     refused = set(customers.loc[customers["consent_profiling"] == False, "customer_id"])  # noqa: E712
     assert refused, "the synthetic data should hold customers who refused profiling"
-    scores = precomputed_scores(download_champions(settings, tmp_path))
+    scores, _ = name_customers(precomputed_scores(download_champions(settings, tmp_path)), settings.identities())
     assert len(scores) > 100 and not refused & set(scores["customer_id"])
 
 
@@ -265,11 +323,12 @@ def test_rescoring_uses_the_settings_the_champions_were_trained_with(store, tmp_
     from features.io import load_dataset
     from features.labels import data_end
     from models.churn.config import ChurnConfig
-    from training.score import ScoringModels, download_champions, precomputed_scores, score_customers
+    from training.score import ScoringModels, download_champions, name_customers, precomputed_scores, score_customers
 
     folder, settings, _ = store
     champions = download_champions(settings, tmp_path / "champions")
-    exported = precomputed_scores(champions).set_index("customer_id").sort_index()
+    exported = name_customers(precomputed_scores(champions), settings.identities())[0].set_index(
+        "customer_id").sort_index()
     project = tmp_path / "project"
     (project / "configs").mkdir(parents=True)
     (project / "configs" / "features.yaml").write_text(yaml.safe_dump(

@@ -36,8 +36,8 @@ async def customer_profile(customer_id: CustomerPath, key: ScoresKey, snap: Mode
                dependencies=[Depends(erasure_target)])
 async def erase_customer(customer_id: CustomerPath, key: AdminKey, services: ServicesDep) -> ErasureResponse:
     """Erase a customer: gone from every response now and from the next training run."""
-    pseudonym, new = await run_in_threadpool(erasure.erase_customer, services.erasures, services.journal,
-                                             customer_id)
+    [(pseudonym, new)] = await run_in_threadpool(erasure.erase_customers, services.erasures, services.journal,
+                                                 [customer_id])
     log.info("erased customer %s (key %s)", pseudonym, key.name)
     return ErasureResponse(customer_id=customer_id, already_erased=not new,
                            detail="removed from served data now; the next training run leaves the customer out")

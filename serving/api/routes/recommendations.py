@@ -27,9 +27,8 @@ router = APIRouter(tags=["recommendations"], responses={**AUTH_RESPONSES, **MODE
 def _one(services: Services, snap: Snapshot, customer_id: str, n: int, filters: Filters) -> dict:
     """The response body for one customer (the journal synced by the caller)."""
     journal = services.journal
-    view = customer_view(snap, services.erasures, customer_id, services.settings.consent_when_unknown,
-                         journal.active)
-    events = journal.recent(view.pseudonym) if view.pseudonym is not None and not view.erased else []
+    view = customer_view(snap, services.erasures, customer_id, services.settings.consent_when_unknown)
+    events = journal.recent(view.pseudonym) if journal.active and not view.erased else []
     strategy, items = recommend(snap, view, n, filters, events)
     return {"customer_id": customer_id, "strategy": strategy, "model_version": snap.label("recommender"),
             "items": items}

@@ -110,7 +110,7 @@ def _column(snap: Snapshot, kind: str, name: str, part_rows: np.ndarray) -> list
 def _rows(snap: Snapshot, positions: np.ndarray, services: Services) -> list[dict[str, Any]]:
     exp = snap.export()
     codes = exp.codes[positions]
-    ids = [snap.customer_ids[c] for c in codes.tolist()]
+    ids = snap.own_ids[codes].tolist()
     churn_rows, clv_rows = snap.churn_row[codes], snap.clv_row[codes]
     var = exp.value_at_risk[positions]
     columns = {
@@ -125,9 +125,10 @@ def _rows(snap: Snapshot, positions: np.ndarray, services: Services) -> list[dic
         "churn_reasons": _column(snap, "churn", "churn_reasons", churn_rows),
     }
     rows = [{"customer_id": cid, **{k: v[i] for k, v in columns.items()}} for i, cid in enumerate(ids)]
-    erasures = services.erasures
-    if len(erasures) > snap.erasures_applied:  # erased since the snapshot was built
-        rows = [r for r in rows if erasures.pseudonym(r["customer_id"]) not in erasures]
+    gone = snap.erased_since_built(services.erasures)
+    if len(gone):  # erased since the snapshot was built
+        kept = ~np.isin(codes, gone)
+        rows = [r for r, keep in zip(rows, kept.tolist()) if keep]
     return rows
 
 
@@ -193,7 +194,7 @@ async def export_scores(
             codes, lookup = exp.filters[name]
             wanted = [lookup[v] for v in values if v in lookup]
             mask &= np.isin(codes, wanted)
-    order = exp.order(sort, snap.customer_ids)
+    order = exp.order(sort, snap.own_ids)
     matching = order[mask[order]]  # export rows in sort order that pass the filters
     want_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     if want_csv:
