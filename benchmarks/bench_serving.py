@@ -31,8 +31,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -64,12 +66,18 @@ def _dict_array(indices: np.ndarray, values: list[str]) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), pa.array(values, pa.string()))
 
 
-def write_layout(folder: Path, customers: int, products: int, k: int, seed: int = 0) -> dict[str, Path]:
-    """Three serving folders of the given size (see training/layout.py for the layout)."""
-    from training.layout import FORMAT_VERSION
+def write_layout(folder: Path, customers: int, products: int, k: int, settings: Any, seed: int = 0
+                 ) -> dict[str, Path]:
+    """Three serving folders of the given size (see training/layout.py for the layout), customers by pseudonym
+    under ``settings``' key, as training writes them, their own ids (``C0000000``...) in its identity map."""
+    from features.identities import PSEUDONYM, key_check, pseudonymise_many
+    from training.layout import FORMAT_VERSION, PSEUDONYM_CHECK
 
     rng = np.random.default_rng(seed)
-    cids = [f"C{i:07d}" for i in range(customers)]
+    own = [f"C{i:07d}" for i in range(customers)]
+    cids = pseudonymise_many(own, settings.pseudonym_key).tolist()
+    settings.identities().record(pd.DataFrame({PSEUDONYM: cids, "customer_id": own}))
+    check = key_check(settings.pseudonym_key)
     pids = [f"P{i:06d}" for i in range(products)]
     categories = [f"category-{i}" for i in range(50)]
     regions = [f"region-{i}" for i in range(10)]
@@ -79,7 +87,7 @@ def write_layout(folder: Path, customers: int, products: int, k: int, seed: int 
         path.mkdir(parents=True, exist_ok=True)
         (path / "manifest.json").write_text(json.dumps({"kind": kind, "format_version": FORMAT_VERSION,
                                                         "cutoff": "2024-06-01", "created_at": "2024-06-02T00:00:00",
-                                                        **extra}))
+                                                        PSEUDONYM_CHECK: check, **extra}))
 
     rec = folder / "recommender"
     manifest(rec, "recommender", preset="beauty", exclude_bought_default=True, k=k)
@@ -284,7 +292,7 @@ def main() -> None:
     if not (args.reuse and (data / "mlflow" / "mlflow.db").exists()):
         shutil.rmtree(data, ignore_errors=True)
         started = time.time()
-        folders = write_layout(data / "layout", args.customers, args.products, args.k)
+        folders = write_layout(data / "layout", args.customers, args.products, args.k, settings)
         report["write_layout_s"] = round(time.time() - started, 1)
         print(f"layout written in {report['write_layout_s']} s", flush=True)
         for kind, folder in folders.items():
