@@ -29,6 +29,8 @@ class Columns:
     launched_at = "launched_at"
 
     event_type = "event_type"
+    id_type = "id_type"  # identities: the kind of key (member_card, phone_sha256, online_account, ...)
+    id_value = "id_value"  # identities: the key itself
 
     score = "score"
     complaint = "complaint"
@@ -43,8 +45,9 @@ class Tables:
     products = "products"
     events = "events"
     feedback = "feedback"
+    identities = "identities"
 
-    ALL = ("transactions", "customers", "products", "events", "feedback")
+    ALL = ("transactions", "customers", "products", "events", "feedback", "identities")
 
 
 class EventTypes:

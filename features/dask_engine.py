@@ -19,7 +19,7 @@ from features.columns import Columns as C
 from features.columns import Tables
 from features.csvsafe import write_csv
 from features.config import FeatureConfig
-from features.exceptions import DataError
+from features.exceptions import ConfigError, DataError
 from features.io import PARQUET_SUFFIXES, find_sources
 from features.mapping import DatasetMapping, apply_mapping, load_mapping
 from features.privacy import ErasureList
@@ -254,6 +254,10 @@ def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, 
     rejects_dir = Path(rejects_dir).resolve() if rejects_dir else None
     dataset_mapping = mapping if isinstance(mapping, DatasetMapping) else load_mapping(mapping)
     sources = find_sources(path, dataset_mapping)
+    if Tables.identities in sources:
+        # Buckets split customers by id: the ids of one person would land in different buckets.
+        raise ConfigError(f"{sources[Tables.identities]}: linking the ids of one person (the identities table) runs "
+                          f"on the pandas engine; drop --engine dask, or link the ids upstream")
     n_buckets = n_buckets or max(2, 2 * len(client.scheduler_info()["workers"]))
     parts = {table: parquet_parts(table, Path(file)) for table, file in sources.items()}
     # Text dates: one format per column for the whole table, decided from every part before any part is read.

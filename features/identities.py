@@ -27,6 +27,8 @@ from features.columns import Tables
 
 IDENTITY_FILE = "identities.parquet"
 PSEUDONYM = "pseudonym"
+PERSON = "person"  # the pseudonym of the customer an id belongs to (itself unless linked, features.linking)
+COLUMNS = (PSEUDONYM, C.customer_id, PERSON)
 
 
 def key_check(key: str) -> str:
@@ -60,11 +62,18 @@ def pseudonymise_column(customer_ids: pd.Series, key: str) -> tuple[pd.Series, p
     return column, pairs
 
 
-def pseudonymise_tables(tables: dict[str, pd.DataFrame], key: str) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Every table with customer ids, ids replaced by their pseudonyms; and the distinct (pseudonym, customer_id)
-    pairs, for :meth:`IdentityMap.record`. The products table is left alone."""
+def pseudonymise_tables(tables: dict[str, pd.DataFrame], key: str, links: dict[str, str] | None = None
+                        ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Every table with customer ids, ids replaced by their pseudonyms; and the distinct (pseudonym, customer_id,
+    person) rows, for :meth:`IdentityMap.record`. The products and identities tables are left out.
+
+    ``links`` (linked id -> canonical id, :class:`features.linking.Links`) adds a row for each id merged into
+    another: the API accepts any id of a person and answers for the person.
+    """
     out, pairs = {}, []
     for name, table in tables.items():
+        if name == Tables.identities:
+            continue  # raw keys (phone hashes, cards): used for linking at load, never trained on or logged
         if C.customer_id in table.columns and name != Tables.products:
             column, met = pseudonymise_column(table[C.customer_id], key)
             out[name] = table.assign(**{C.customer_id: column})
@@ -73,6 +82,13 @@ def pseudonymise_tables(tables: dict[str, pd.DataFrame], key: str) -> tuple[dict
             out[name] = table
     merged = (pd.concat(pairs, ignore_index=True).drop_duplicates(PSEUDONYM) if pairs
               else pd.DataFrame({PSEUDONYM: pd.Series(dtype="str"), C.customer_id: pd.Series(dtype="str")}))
+    merged[PERSON] = merged[PSEUDONYM]
+    if links:
+        members = list(links)
+        merged = pd.concat([merged, pd.DataFrame({
+            PSEUDONYM: pseudonymise_many(members, key).astype(str), C.customer_id: members,
+            PERSON: pseudonymise_many([links[m] for m in members], key).astype(str)})], ignore_index=True)
+        merged = merged.drop_duplicates(PSEUDONYM, keep="last")
     return out, merged.reset_index(drop=True)
 
 
@@ -94,16 +110,32 @@ class IdentityMap:
         return fd
 
     def read(self) -> pd.DataFrame:
-        """The whole map (empty when there is none yet)."""
+        """The whole map (empty when there is none yet): pseudonym, customer_id, person."""
         if not self.path.exists():
-            return pd.DataFrame({PSEUDONYM: pd.Series(dtype="str"), C.customer_id: pd.Series(dtype="str")})
-        return pd.read_parquet(self.path).astype({PSEUDONYM: "str", C.customer_id: "str"})
+            return pd.DataFrame({c: pd.Series(dtype="str") for c in COLUMNS})
+        frame = pd.read_parquet(self.path)
+        if PERSON not in frame.columns:
+            frame[PERSON] = frame[PSEUDONYM]
+        return frame.astype({c: "str" for c in COLUMNS})
+
+    def links(self) -> dict[str, str]:
+        """Pseudonym of each id merged into another person -> that person's pseudonym."""
+        frame = self.read()
+        merged = frame[frame[PSEUDONYM] != frame[PERSON]]
+        return dict(zip(merged[PSEUDONYM], merged[PERSON]))
+
+    def person_ids(self, pseudonyms: Iterable[str]) -> set[str]:
+        """Every pseudonym of the persons of ``pseudonyms`` (themselves included): erasing one id of a person
+        erases all of them."""
+        wanted = set(pseudonyms)
+        frame = self.read()
+        persons = set(frame.loc[frame[PSEUDONYM].isin(wanted), PERSON]) | wanted
+        return wanted | set(frame.loc[frame[PERSON].isin(persons), PSEUDONYM])
 
     def _write(self, frame: pd.DataFrame) -> None:
         frame = frame.sort_values(PSEUDONYM, kind="stable").reset_index(drop=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        table = pa.table({PSEUDONYM: pa.array(frame[PSEUDONYM].to_numpy(object), pa.string()),
-                          C.customer_id: pa.array(frame[C.customer_id].to_numpy(object), pa.string())})
+        table = pa.table({c: pa.array(frame[c].to_numpy(object), pa.string()) for c in COLUMNS})
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.close(fd)
         os.chmod(tmp, 0o600)
@@ -120,10 +152,15 @@ class IdentityMap:
         fd = self._locked()
         try:
             known = self.read()
-            new = pairs[~pairs[PSEUDONYM].isin(known[PSEUDONYM]) & ~pairs[PSEUDONYM].isin(erased)]
-            gone = known[PSEUDONYM].isin(erased)
-            if len(new) or gone.any():
-                known = pd.concat([known[~gone], new[[PSEUDONYM, C.customer_id]]], ignore_index=True)
+            pairs = pairs if PERSON in pairs.columns else pairs.assign(**{PERSON: pairs[PSEUDONYM]})
+            pairs = pairs[~pairs[PSEUDONYM].isin(erased) & ~pairs[PERSON].isin(erased)]
+            # A run's rows replace earlier ones of the same pseudonym (an id linked since, or unlinked).
+            update = pairs.merge(known, on=list(COLUMNS), how="left", indicator=True)["_merge"].eq("left_only")
+            gone = known[PSEUDONYM].isin(erased) | known[PERSON].isin(erased)
+            if update.any() or gone.any():
+                changed = pairs[update.to_numpy()]
+                known = pd.concat([known[~gone & ~known[PSEUDONYM].isin(changed[PSEUDONYM])],
+                                   changed[list(COLUMNS)]], ignore_index=True)
                 self._write(known)
             return len(known)
         finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from features.csvsafe import write_csv
 from features.exceptions import DataError
 from features.limits import CELLS_PER_BATCH
 from features.mapping import DatasetMapping, TableMapping, load_mapping, to_number
+from features.linking import Links, apply_links, link_customers
 from features.privacy import ErasureList
 from features.schema import ID, SCHEMAS, TEXT, TableSchema
 from features.validation import TableReport, TableResult, capabilities, transaction_summary, validate_table
@@ -193,6 +194,7 @@ class Dataset:
     source: str
     mapping: str
     erased_customers: int = 0  # distinct customers on the erasure list whose rows were dropped
+    links: Links = field(default_factory=Links.none)  # ids of one person merged into its canonical id
 
     @property
     def transactions(self) -> pd.DataFrame:
@@ -233,6 +235,11 @@ class Dataset:
             target = out_dir / f"{table}.rejects.csv"
             write_csv(rejects, target)  # raw ids and values: neutralised, a spreadsheet must not run them
             written[table] = str(target)
+        if self.links:
+            # The audit of merges: which ids became which customer, by which kinds of key (no key values).
+            target = out_dir / "identities.merges.csv"
+            write_csv(self.links.audit, target)
+            written["identities.merges"] = str(target)
         return written
 
 
@@ -277,10 +284,18 @@ def load_dataset(path: str | Path, mapping: str | Path | DatasetMapping | None =
     sources = find_sources(path, dataset_mapping)
     tables, reports, rejects = {}, {}, {}
     erased: set[str] = set()
-    for table, file in sources.items():
+    links = Links.none()
+    # The identities table first: an erasure of any id of a person erases every id linked to it, in every table.
+    for table in sorted(sources, key=lambda name: name != Tables.identities):
+        file = sources[table]
         schema = SCHEMAS[table]
         table_mapping = dataset_mapping.table(table)
         raw, long_lines = read_source(file, table_mapping, schema)
+        if table == Tables.identities:
+            links = link_customers(validate_table(raw, schema, table_mapping, str(file), allow_empty=True).frame)
+            if erasures and links:
+                gone = links.linked(erasures.among(links.ids()))
+                erasures, links = erasures.with_ids(gone), links.without(gone)
         result = validate_table(raw, schema, table_mapping, str(file), erasures=erasures)
         if long_lines:
             result = _with_long_lines(result, long_lines, list(raw.columns), table_mapping.read.get("encoding"),
@@ -288,10 +303,13 @@ def load_dataset(path: str | Path, mapping: str | Path | DatasetMapping | None =
         del raw  # the next table is read before this name would be reassigned
         tables[table], reports[table], rejects[table] = result.frame, result.report, result.rejects
         erased |= result.erased
+    if links:
+        tables = apply_links(tables, links)
+        reports[Tables.identities].details.update(links.details)
     _cross_table_checks(tables, reports)
     return Dataset(tables=tables, reports=reports, rejects=rejects, source=str(path),
                    mapping=str(dataset_mapping.path) if dataset_mapping.path else "canonical",
-                   erased_customers=len(erased))
+                   erased_customers=len(erased), links=links)
 
 
 def _cross_table_checks(tables: dict[str, pd.DataFrame], reports: dict[str, TableReport]) -> None:

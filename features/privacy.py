@@ -191,6 +191,17 @@ class ErasureList:
         mask[known] = hit[codes[known]]
         return mask, {n for n, h in zip(names, hit) if h}
 
+    def among(self, customer_ids: Iterable[str]) -> set[str]:
+        """The ids among ``customer_ids`` that are on the list."""
+        ids = list(customer_ids)
+        if not self.pseudonyms or not ids:
+            return set()
+        return {c for c in ids if pseudonymise(c, self.key) in self.pseudonyms}
+
+    def with_ids(self, customer_ids: Iterable[str]) -> "ErasureList":
+        """This list and ``customer_ids`` (every id of an erased person, see :mod:`features.linking`)."""
+        return ErasureList(self.pseudonyms | {pseudonymise(c, self.key) for c in customer_ids}, self.key)
+
     def drop(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` without the rows of erased customers (unchanged when it has no ``customer_id``)."""
         if not self.pseudonyms or C.customer_id not in frame.columns:

@@ -101,6 +101,14 @@ FEEDBACK = TableSchema(
     kinds={C.customer_id: ID, C.timestamp: TIMESTAMP, C.score: NUMBER, C.complaint: BOOL, C.topic: TEXT},
 )
 
+IDENTITIES = TableSchema(
+    name=Tables.identities,
+    required=(C.customer_id, C.id_type, C.id_value),
+    optional=(),
+    kinds={C.customer_id: ID, C.id_type: TEXT, C.id_value: ID},
+    key=(C.customer_id, C.id_type, C.id_value),
+)
+
 SCHEMAS: dict[str, TableSchema] = {
-    s.name: s for s in (TRANSACTIONS, CUSTOMERS, PRODUCTS, EVENTS, FEEDBACK)
+    s.name: s for s in (TRANSACTIONS, CUSTOMERS, PRODUCTS, EVENTS, FEEDBACK, IDENTITIES)
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 from features.columns import Columns as C
 from features.columns import EventTypes, Tables
 from features.exceptions import ConfigError
+from features.linking import DEFAULT_MAX_IDS_PER_KEY
 from features.presets import load_preset
 
 #: Channel value of purchases made in a physical store; only these carry a ``store_id``.
@@ -430,7 +432,7 @@ class _Simulator:
             self._feedback()
             tables = {Tables.transactions: self._transactions_table(), **self._profile_tables(),
                       Tables.events: events.result(), Tables.feedback: self._feedback_table()}
-        return Simulation(tables={t: tables[t] for t in Tables.ALL}, truth=self._truth(), stores=self._stores(),
+        return Simulation(tables={t: tables[t] for t in Tables.ALL if t in tables}, truth=self._truth(), stores=self._stores(),
                           calendar=self._calendar_table())
 
     # -- calendar: day-level intensities that every time draw follows
@@ -1084,3 +1086,63 @@ class _Simulator:
             "gift_intensity": self.gift_intensity,
             "discount_prob": self.discount_prob,
         })
+
+
+SHOP_PHONE = "shop-counter"  # the key a till uses when a customer gives no phone: shared, links nobody
+
+
+def with_channel_ids(tables: dict[str, pd.DataFrame], share: float, seed: int
+                     ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """The same shop as three systems see it: ``share`` of the customers who bought in the app have an app id of
+    their own there (``<id>-app``), holding their app purchases and app events, and an ``identities`` table
+    links ids through keys, as a CRM export would: a member card per customer id, the hashed phone of each
+    person (shared by the person's ids), and a shop counter's phone typed in for many walk-in customers
+    (a shared key that must link nobody, :mod:`features.linking`).
+
+    Returns
+    -------
+    (tables, truth)
+        The tables with an ``identities`` table, and each app id -> the customer id of the same person.
+    """
+    if not 0 <= share <= 1:
+        raise ConfigError(f"linked share: must be between 0 and 1, not {share}")
+    rng = np.random.default_rng([seed, 7919])
+    tx = tables[Tables.transactions]
+    app_buyers = np.sort(tx.loc[tx[C.channel] == "app", C.customer_id].astype(str).unique()) \
+        if C.channel in tx.columns else np.array([], dtype=object)
+    chosen = set(rng.choice(app_buyers, size=int(round(share * len(app_buyers))), replace=False).tolist()) \
+        if len(app_buyers) else set()
+    truth = {f"{c}-app": c for c in sorted(chosen)}
+    out = dict(tables)
+    for name in (Tables.transactions, Tables.events):
+        frame = tables.get(name)
+        if frame is None or C.channel not in frame.columns:
+            continue
+        moved = frame[C.customer_id].astype(str).isin(chosen) & (frame[C.channel] == "app")
+        ids = frame[C.customer_id].astype(str).where(~moved, frame[C.customer_id].astype(str) + "-app")
+        out[name] = frame.assign(**{C.customer_id: ids.astype(frame[C.customer_id].dtype)})
+    customers = tables[Tables.customers]
+    app_rows = customers[customers[C.customer_id].astype(str).isin(chosen)]
+    app_rows = app_rows.assign(**{C.customer_id: (app_rows[C.customer_id].astype(str) + "-app").astype(
+        customers[C.customer_id].dtype)})
+    out[Tables.customers] = pd.concat([customers, app_rows], ignore_index=True)
+    ids = out[Tables.customers][C.customer_id].astype(str)
+    person = ids.map(lambda c: truth.get(c, c))
+    phone = person.map(lambda p: hashlib.sha256(f"phone:{p}".encode()).hexdigest()[:20])
+    # Some customers at the till gave the shop's own number: more than a person's ids, so it must link nobody.
+    n_walk_ins = max(DEFAULT_MAX_IDS_PER_KEY + 5, int(0.03 * len(ids))) if len(ids) > 4 * DEFAULT_MAX_IDS_PER_KEY \
+        else 0
+    walk_ins = np.zeros(len(ids), dtype=bool)
+    walk_ins[rng.choice(len(ids), size=n_walk_ins, replace=False)] = True
+    rows = [pd.DataFrame({C.customer_id: ids, C.id_type: "member_card",
+                          C.id_value: [f"M{abs(hash_text(c)) % 10**10:010d}" for c in ids]}),
+            pd.DataFrame({C.customer_id: ids[person.ne(ids) | person.isin(chosen)],
+                          C.id_type: "phone_sha256", C.id_value: phone[person.ne(ids) | person.isin(chosen)]}),
+            pd.DataFrame({C.customer_id: ids[walk_ins], C.id_type: "phone_sha256", C.id_value: SHOP_PHONE})]
+    out[Tables.identities] = pd.concat(rows, ignore_index=True).astype("str").drop_duplicates(ignore_index=True)
+    return out, truth
+
+
+def hash_text(text: str) -> int:
+    """A stable integer of ``text`` (Python's ``hash`` of a string changes from process to process)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)

@@ -41,12 +41,15 @@ class Erasures:
     def __len__(self) -> int:
         return len(self.pseudonyms)
 
-    def record(self, customer_ids: list[str]) -> list[tuple[str, bool]]:
-        """Append the customers to the erasure list durably, then remove them from the identity map (once for
-        all of them); (pseudonym, whether it was new) of each."""
+    def record(self, customer_ids: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
+        """Append the customers to the erasure list durably, with every other id of the same person, then remove
+        them all from the identity map (once); (pseudonym, whether it was new) of each customer asked for, and
+        the pseudonyms of the linked ids erased with them."""
+        asked = [self.pseudonym(customer_id) for customer_id in customer_ids]
+        # Every id of the person goes (features.linking): the card, the online account and the app id alike.
+        linked = sorted(self.identities.person_ids(asked) - set(asked)) if self.identities is not None else []
         done = []
-        for customer_id in customer_ids:
-            pseudonym = self.pseudonym(customer_id)
+        for pseudonym in [*asked, *linked]:
             with self._lock:
                 new = append_erasure(self.path, pseudonym)
                 self.pseudonyms.add(pseudonym)
@@ -54,14 +57,15 @@ class Erasures:
         if self.identities is not None and done:
             # Exports can no longer name them, whatever model version (all hold pseudonyms only) is served.
             self.identities.forget([pseudonym for pseudonym, _ in done])
-        return done
+        return done[:len(asked)], linked
 
 
 def erase_customers(erasures: Erasures, journal: EventJournal, customer_ids: list[str]) -> list[tuple[str, bool]]:
     """Erase customers, the one way the API and `clientele erase` both do it: the durable record training and
-    every export read, then a journal line each that makes every running worker forget them (this process before
-    it returns). Returns (pseudonym, whether it was new) of each."""
-    done = erasures.record(customer_ids)
-    for pseudonym, _ in done:
+    every export read (every linked id of the same person included), then a journal line each that makes every
+    running worker forget them (this process before it returns). Returns (pseudonym, whether it was new) of each
+    customer asked for."""
+    done, linked = erasures.record(customer_ids)
+    for pseudonym in [p for p, _ in done] + linked:
         journal.append_erasure(pseudonym)
     return done

@@ -96,6 +96,7 @@ class Snapshot:
     active: np.ndarray  # False for customers on the erasure list when the snapshot was built
     erasures_applied: int
     erased: frozenset[str] = frozenset()  # the erasure list the snapshot was built with
+    links: dict[str, str] = field(default_factory=dict)  # pseudonym of an id merged into a person -> the person's
     n_rec: int = 0  # codes below it are the recommender's customers, in its row order (rec_row[c] == c)
     consent_bytes: bytes = b""  # consent as bytes: indexing bytes is a plain Python operation
     _export: ExportTable | None = None
@@ -109,6 +110,10 @@ class Snapshot:
         newer = erasures.pseudonyms - self.erased
         found = [self.customer_index.get(p) for p in newer]
         return np.array(sorted(code for code in found if code is not None), np.int64)
+
+    def person(self, pseudonym: str) -> str:
+        """The pseudonym the models know a customer by: the person's, for any linked id of theirs."""
+        return self.links.get(pseudonym, pseudonym) if self.links else pseudonym
 
     def label(self, kind: str) -> str | None:
         """``kind:version`` of a loaded model, None when it is not loaded."""
@@ -259,13 +264,14 @@ def assemble(models: dict[str, ModelInfo], parts: dict[str, RecommenderPart | Sc
                 del index[c]
                 active[code] = False
     own_ids = identities.resolve(ids)
+    links = identities.links()
     unnamed = sum(own is None and alive for own, alive in zip(own_ids.tolist(), active.tolist()))
     if unnamed > 0:
         log.warning("%d served customers are not in the identity map %s: exports leave them out",
                     unnamed, identities.path)
 
     return Snapshot(models=models, recommender=rec, churn=churn, clv=clv, pseudonyms=ids, customer_index=index,
-                    own_ids=own_ids,
+                    own_ids=own_ids, links=links,
                     rec_row=rec_row, churn_row=churn_row, clv_row=clv_row, profile_row=profile_row,
                     consent=consent, active=active, erasures_applied=len(erased), erased=frozenset(erased),
                     n_rec=len(rec_codes),

@@ -30,8 +30,9 @@ def customer_view(snap: Snapshot, erasures: Erasures, customer_id: str, consent_
     Served models know customers by pseudonym only (:mod:`features.identities`): the id of the request is
     pseudonymised here, once, and everything after it asks by pseudonym.
     """
-    pseudonym = erasures.pseudonym(customer_id)
-    erased = pseudonym in erasures
+    own = erasures.pseudonym(customer_id)
+    pseudonym = snap.person(own)  # an app id or a card of a linked person: the person (features.linking)
+    erased = own in erasures or pseudonym in erasures
     code = None if erased else snap.customer_index.get(pseudonym)
     if erased:
         consent = False

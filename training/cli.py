@@ -104,14 +104,19 @@ def generate(
     customers: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
     out: Annotated[Path, typer.Option(help="Output folder (one Parquet file per table).")] = Path("data/synthetic"),
+    linked_share: Annotated[float, typer.Option("--linked-share", min=0.0, max=1.0,
+                                                help="Share of the app buyers with an app id of their own, linked "
+                                                     "to them by an identities table.")] = 0.0,
 ) -> None:
     """Generate a realistic synthetic retail dataset (all five tables) in canonical form."""
     from features.synthetic import generate as generate_tables
-    from features.synthetic import write_tables
+    from features.synthetic import with_channel_ids, write_tables
 
     started = time.perf_counter()
     with console.status(f"generating {customers:,} {preset} customers"):
         tables = generate_tables(preset, customers=customers, seed=seed)
+        if linked_share:
+            tables, _ = with_channel_ids(tables, linked_share, seed)
         paths = write_tables(tables, out)
     for path in paths:
         table = Path(path).name.split(".")[0]

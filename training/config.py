@@ -17,6 +17,9 @@ class SyntheticConfig(_Strict):
     customers: int = Field(20_000, ge=100)
     seed: int = 7
     out: Path = Path("data/demo")
+    linked_share: float = Field(0.0, ge=0.0, le=1.0)
+    """Share of the app buyers with an app id of their own, linked through an identities table
+    (:func:`features.synthetic.with_channel_ids`)."""
 
 
 class EvaluationConfig(_Strict):

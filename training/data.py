@@ -31,9 +31,12 @@ def ensure_synthetic(config: TrainConfig) -> Path:
     """The demo dataset folder, generated on first use."""
     out = Path(config.synthetic.out)
     if not (out / "transactions.parquet").exists():
-        from features.synthetic import generate, write_tables
+        from features.synthetic import generate, with_channel_ids, write_tables
 
-        write_tables(generate(config.synthetic.preset, config.synthetic.customers, config.synthetic.seed), out)
+        tables = generate(config.synthetic.preset, config.synthetic.customers, config.synthetic.seed)
+        if config.synthetic.linked_share:
+            tables, _ = with_channel_ids(tables, config.synthetic.linked_share, config.synthetic.seed)
+        write_tables(tables, out)
     return out
 
 
@@ -64,7 +67,7 @@ def load_training_data(config: TrainConfig, settings: Settings) -> ValidatedData
     erasures = settings.erasures()
     dataset = load_dataset(source, config.mapping, erasures=erasures)
     dataset.write_rejects(settings.rejects_dir(source.stem if source.is_file() else source.name))
-    dataset.tables, pairs = pseudonymise_tables(dataset.tables, settings.pseudonym_key)
+    dataset.tables, pairs = pseudonymise_tables(dataset.tables, settings.pseudonym_key, dataset.links.canonical)
     settings.identities().record(pairs, erased=erasures.pseudonyms)
     info = fingerprint(dataset.tables)
     info["erased_customers_dropped"] = dataset.erased_customers

@@ -40,9 +40,12 @@ async def post_event(event: EventRequest, key: EventsKey, services: ServicesDep)
             raise invalid("timestamp", "lies in the future", source="body")
     else:
         ts = now
-    pseudonym = services.erasures.pseudonym(event.customer_id)
+    own = services.erasures.pseudonym(event.customer_id)
+    snap = services.store.snapshot
+    # Journaled under the person the models know (any linked id of theirs: the card, the app, the web account).
+    pseudonym = snap.person(own) if snap is not None else own
     services.journal.sync()  # erasures any worker (or `clientele erase`) recorded up to now
-    if pseudonym in services.erasures:
+    if own in services.erasures or pseudonym in services.erasures:
         # Nothing of an erased customer is written: not journaled, not counted, nothing to replay into training.
         raise HTTPException(410, "the customer was erased: events for them are not recorded")
     # fdatasync blocks for milliseconds: off the event loop, so other requests keep flowing.
