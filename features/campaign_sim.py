@@ -22,6 +22,7 @@ import pandas as pd
 
 from features.columns import Columns as C
 from features.columns import Groups, Tables
+from features.privacy import marketing_consent
 
 RESPONSE_TYPES = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
 TRUTH_COLUMNS = ("campaign_id", "customer_id", "group", "response_type", "true_uplift", "purchased_if_contacted",
@@ -179,10 +180,7 @@ def draw_exposures(tables: dict[str, pd.DataFrame], campaign_id: str, sent_at: p
     a random ``holdout`` of them held out as control."""
     tx = tables[Tables.transactions]
     buyers = pd.Index(tx.loc[tx[C.timestamp] < sent_at, C.customer_id].unique()).astype("str")
-    customers = tables.get(Tables.customers)
-    if customers is not None and C.consent_marketing in customers.columns:
-        consented = customers.loc[customers[C.consent_marketing].fillna(False).astype(bool), C.customer_id]
-        buyers = buyers.intersection(pd.Index(consented.astype("str")))
+    buyers = buyers[marketing_consent(pd.Series(buyers), tables.get(Tables.customers))]
     chosen = np.sort(rng.choice(np.asarray(buyers), size=int(len(buyers) * share), replace=False))
     group = np.where(rng.random(len(chosen)) < holdout, Groups.control, Groups.treatment)
     return pd.DataFrame({C.customer_id: chosen, C.campaign_id: campaign_id,

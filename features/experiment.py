@@ -86,9 +86,6 @@ def load_experiment(path: str | Path, mapping: str | Path | DatasetMapping,
     if overlap:
         raise ConfigError(f"{where}: '{overlap[0]}' is both an outcome and a feature (it would leak the outcome)")
     table_mapping = parse_table_mapping(spec, where)
-    if not table_mapping.is_identity:
-        # A mapped table holds only what its mapping names: the outcome and feature columns are kept as they are.
-        table_mapping.keep = list(dict.fromkeys([*table_mapping.keep, *outcomes, *features]))
     schema = TableSchema(
         name=EXPERIMENT_SECTION,
         required=(C.customer_id, C.treatment, *outcomes),
@@ -100,10 +97,18 @@ def load_experiment(path: str | Path, mapping: str | Path | DatasetMapping,
     if path.is_dir():
         raise DataError(f"{path}: an experiment table is one file, not a folder")
     raw, _ = read_source(path, table_mapping, schema)
+    produced = {*table_mapping.rename, *table_mapping.derive, *table_mapping.constants}
+    for key, names in (("outcomes", outcomes), ("features", features)):
+        missing = [c for c in names if c not in produced and c not in raw.columns]
+        if missing:
+            raise DataError(f"{path}: column '{missing[0]}' is missing (named in {where}.{key}; found: "
+                            f"{', '.join(map(str, raw.columns[:20]))})")
+    if not table_mapping.is_identity:
+        # A mapped table holds only what its mapping names: the outcome and feature columns are kept as they are.
+        # So is a source column already called customer_id.
+        named = [c for c in [C.customer_id, *outcomes, *features] if c not in produced and c in raw.columns]
+        table_mapping.keep = list(dict.fromkeys([*table_mapping.keep, *named]))
     result = validate_table(raw, schema, table_mapping, str(path), erasures=erasures)
-    missing = [f for f in features if f not in result.frame.columns]
-    if missing:
-        raise DataError(f"{path}: feature column '{missing[0]}' is missing (features named in {where}.features)")
     frame = result.frame.copy()
     frame[C.treatment] = frame[C.treatment].astype("int8")
     return Experiment(frame=frame, outcomes=outcomes, features=features, report=result.report,

@@ -406,6 +406,101 @@ def evaluate_uplift_command(
         print_table(report)
 
 
+campaign_app = typer.Typer(no_args_is_help=True, help="Campaigns: plan with a random holdout, measure the lift.")
+app.add_typer(campaign_app, name="campaign")
+
+
+@campaign_app.command("plan")
+@user_errors
+def campaign_plan_command(
+    data: DataOpt,
+    size: Annotated[int, typer.Option(min=1, help="Customers in the campaign, control group included.")],
+    out: Annotated[Path, typer.Option(help="Contact list (.csv or .parquet); the exposure rows for the campaigns "
+                                          "table go beside it as <name>.exposures.<suffix>.")],
+    target: Annotated[Optional[str], typer.Option(help="Who may be picked: an expression over features and "
+                                                       "scores, e.g. \"risk_band == 'high' and value_tier != 'low'\".")]
+    = None,
+    by: Annotated[Optional[str], typer.Option("--by", help="Rank by this column, highest first (default: "
+                                                           "expected_incremental_value when the data has "
+                                                           "campaigns, else value_at_risk).")] = None,
+    holdout: Annotated[float, typer.Option(help="Share held out at random as control, in every segment.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the random holdout.")] = 0,
+    campaign_id: Annotated[Optional[str], typer.Option("--campaign-id", help="Campaign id (default: "
+                                                                             "plan-<date>-<seed>).")] = None,
+    sent_at: Annotated[Optional[str], typer.Option("--sent-at", help="Send date (default: the day after the "
+                                                                     "data ends).")] = None,
+    offer: Annotated[Optional[str], typer.Option(help="Offer sent (default: each customer's best offer).")] = None,
+    channel: Annotated[str, typer.Option(help="Contact channel.")] = "email",
+    cost: Annotated[float, typer.Option(min=0, help="Cost per contact.")] = 0.0,
+    segment_by: Annotated[Optional[str], typer.Option("--segment-by", help="Column of the strata (default "
+                                                                           "risk_band, else rank deciles).")] = None,
+    scores: Annotated[Optional[Path], typer.Option(help="Customer scores to target by (the customer_scores file "
+                                                        "of `clientele score`).")] = None,
+    mapping: MappingOpt = None,
+    config: Annotated[Optional[Path], typer.Option(help="Uplift config YAML (default configs/uplift.yaml).")] = None,
+) -> None:
+    """Pick customers who consented to marketing, rank them, and hold out a random control group."""
+    import pandas as pd
+
+    from features.exceptions import ConfigError
+    from features.io import load_dataset
+    from features.labels import data_end
+    from models.uplift.config import UpliftConfig
+    from training.campaigns import candidates, plan_campaign
+    from training.campaigns import read_table, write_table
+
+    uplift_config = UpliftConfig.load(config)
+    settings = get_settings()
+    erasures = settings.erasures()
+    with console.status("loading data"):
+        tables = load_dataset(data, mapping, erasures=erasures).tables
+    try:
+        when = pd.Timestamp(sent_at) if sent_at else data_end(tables).normalize() + pd.Timedelta(days=1)
+    except ValueError:
+        raise ConfigError(f"--sent-at: cannot read {sent_at!r} as a date (use YYYY-MM-DD)") from None
+    campaign_id = campaign_id or f"plan-{when.date()}-{seed}"
+    with console.status("scoring the candidates"):
+        frame = candidates(tables, when, uplift_config, read_table(scores) if scores else None)
+    plan = plan_campaign(frame, tables, campaign_id, when, size, holdout, seed, uplift_config, target=target,
+                         rank_by=by, offer=offer, channel=channel, cost=cost, segment_by=segment_by,
+                         erasures=erasures)
+    exposures = out.with_name(f"{out.name.split('.')[0]}.exposures{''.join(out.suffixes) or '.csv'}")
+    write_table(plan.contacts, out)
+    write_table(plan.exposures, exposures)
+    funnel = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in plan.funnel.items())
+    console.print(f"campaign {campaign_id}: {funnel}")
+    console.print(f"{out}: {len(plan.contacts):,} to contact; {exposures}: {len(plan.exposures):,} exposure rows "
+                  f"({int((plan.exposures['group'] == 'control').sum()):,} held out as control)")
+
+
+@campaign_app.command("report")
+@user_errors
+def campaign_report_command(
+    data: DataOpt,
+    campaign: Annotated[str, typer.Option("--campaign", help="Campaign id.")],
+    mapping: MappingOpt = None,
+    json_output: JsonOpt = False,
+    plots: Annotated[Optional[Path], typer.Option(help="Write the lift per segment to this folder.")] = None,
+    preset: Annotated[str, typer.Option(help="Industry preset giving the retention horizon.")] = "beauty",
+    config: Annotated[Optional[Path], typer.Option(help="Uplift config YAML (default configs/uplift.yaml).")] = None,
+) -> None:
+    """Treated vs control: response, orders, revenue per customer, incremental revenue and ROI, with intervals."""
+    from features.io import load_dataset
+    from models.uplift.config import UpliftConfig
+    from training.campaigns import campaign_report, print_report, write_report_plots
+
+    uplift_config = UpliftConfig.load(config)
+    with console.status("loading data"):
+        tables = load_dataset(data, mapping, erasures=get_settings().erasures()).tables
+    report = campaign_report(tables, campaign, uplift_config, preset)
+    if plots:
+        report["_info"]["plots"] = [str(p) for p in write_report_plots(report, plots)]
+    if json_output:
+        _print_json(report)
+    else:
+        print_report(report)
+
+
 def main() -> None:
     """Entry point of ``python -m training.cli`` (the console script is serving.cli's, which calls the same)."""
     from features.privacy import private_files

@@ -64,7 +64,7 @@ def from_campaigns(tables: dict[str, pd.DataFrame], config: UpliftConfig, source
     if rows.empty:
         raise DataError(f"{source}: no campaign's response window ends within the data")
     features = campaign_features(tables, rows, feature_config)
-    if rows[C.offer].notna().any() if C.offer in rows.columns else False:
+    if C.offer in rows.columns and rows[C.offer].notna().any():  # offers differ in effect: a feature
         features = features.assign(offer=rows[C.offer].to_numpy())
     return UpliftTable(features=features, treatment=treatment_flag(rows), outcomes=rows[list(OUTCOMES)],
                        source=source)

@@ -55,8 +55,7 @@ class CampaignConfig(ConfigModel):
     # A customer is contacted at most max_contacts times in any contact_window_days (planning skips the rest).
     max_contacts: int = Field(2, ge=1)
     contact_window_days: int = Field(30, ge=1)
-    # Bootstrap resamples of the report's confidence intervals, and their level.
-    bootstrap: int = Field(2000, ge=100)
+    # Level of the report's confidence intervals (Welch: normal for large groups, Student t for small ones).
     confidence: float = Field(0.95, gt=0.5, lt=1)
 
 
