@@ -45,7 +45,8 @@ class Simulation:
     Attributes
     ----------
     tables
-        Canonical tables keyed by name: ``transactions``, ``customers``, ``products``, ``events``, ``feedback``.
+        Canonical tables keyed by name: ``transactions``, ``customers``, ``products``, ``events``, ``feedback``,
+        ``campaigns`` (past win-back campaigns with random holdouts, :mod:`features.campaign_sim`).
     truth
         One row per customer: taste segment, purchase rate, dropout hazard, latent satisfaction, when the
         customer became active, ``dropout_at`` (the first day they can no longer buy; NaT when they are still
@@ -83,7 +84,7 @@ def generate(preset: str | dict, customers: int, seed: int) -> dict[str, pd.Data
     Returns
     -------
     dict of str to pandas.DataFrame
-        ``transactions``, ``customers``, ``products``, ``events`` and ``feedback`` in canonical form
+        ``transactions``, ``customers``, ``products``, ``events``, ``feedback`` and ``campaigns`` in canonical form
         (string ids, tz-naive ``datetime64[ns]`` timestamps, ``float64`` numbers, nullable ``boolean`` and
         ``Int64``), see :mod:`features.schema`.
 

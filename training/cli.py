@@ -105,7 +105,7 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
     out: Annotated[Path, typer.Option(help="Output folder (one Parquet file per table).")] = Path("data/synthetic"),
 ) -> None:
-    """Generate a realistic synthetic retail dataset (all five tables) in canonical form."""
+    """Generate a realistic synthetic retail dataset (all six tables, past campaigns included) in canonical form."""
     from features.synthetic import generate as generate_tables
     from features.synthetic import write_tables
 
