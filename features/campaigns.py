@@ -26,6 +26,7 @@ from features.labels import churn_labels, data_end
 
 OUTCOMES = ("purchased", "orders", "spend", "retained")
 COMPLETE = "complete"  # the data reaches the end of the row's response window
+RETENTION_COMPLETE = "retention_complete"  # ... and of its retention horizon
 DEFAULT_WINDOW_DAYS = 14
 
 
@@ -68,7 +69,8 @@ def campaign_outcomes(tables: dict[str, pd.DataFrame], campaigns: pd.DataFrame,
     -------
     pandas.DataFrame
         The rows of ``campaigns`` in their order, with the outcome columns added; ``complete`` is False where the
-        data ends before the response window does (outcomes of such rows are still counted, but incomplete).
+        data ends before the response window does (outcomes of such rows are still counted, but incomplete), and
+        ``retention_complete`` where it ends before the retention horizon does.
     """
     out = campaigns.reset_index(drop=True).copy()
     windows = (out[C.response_window_days].fillna(window_days) if C.response_window_days in out.columns
@@ -85,6 +87,7 @@ def campaign_outcomes(tables: dict[str, pd.DataFrame], campaigns: pd.DataFrame,
         out.loc[rows, "spend"] = response["future_spend"].to_numpy(dtype=float)
         out.loc[rows, "retained"] = 1.0 - retention["churned"].to_numpy(dtype=float)
     out[COMPLETE] = end >= out[C.sent_at] + pd.to_timedelta(windows, unit="D") - pd.Timedelta(days=1)
+    out[RETENTION_COMPLETE] = end >= out[C.sent_at] + pd.Timedelta(days=retention_days - 1)
     return out
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from features.campaigns import (COMPLETE, campaign_features, campaign_outcomes, campaigns_table, treatment_flag)
+from features.campaigns import (COMPLETE, RETENTION_COMPLETE, campaign_features, campaign_outcomes, campaigns_table, treatment_flag)
 from features.columns import Columns as C
 from features.columns import Groups, Tables
 from features.config import FeatureConfig
@@ -296,7 +296,8 @@ def campaign_report(tables: dict[str, pd.DataFrame], campaign_id: str, config: U
             "response_window_days": sorted(set(
                 rows[C.response_window_days].fillna(config.campaigns.response_window_days).astype(int).tolist()))
             if C.response_window_days in rows else [config.campaigns.response_window_days],
-            "window_complete_share": float(rows[COMPLETE].mean()), "confidence": level,
+            "window_complete_share": float(rows[COMPLETE].mean()),
+            "retention_complete_share": float(rows[RETENTION_COMPLETE].mean()), "confidence": level,
             "data_end": str(data_end(tables))}
     report: dict[str, Any] = {"_info": info}
     if t.all() or not t.any():
@@ -310,9 +311,17 @@ def campaign_report(tables: dict[str, pd.DataFrame], campaign_id: str, config: U
         report["observed"] = {name: float(values[col].mean()) for name, col in METRICS.items()}
         return report
     report["causal"] = True
+    notes = []
     if info["window_complete_share"] < 1:
-        report["note"] = (f"the data ends before the response window of {100 * (1 - info['window_complete_share']):.0f}% "
-                          f"of the customers does: figures count what happened so far")
+        notes.append(f"the data ends before the response window of "
+                     f"{100 * (1 - info['window_complete_share']):.0f}% of the customers does: figures count what "
+                     f"happened so far")
+    if info["retention_complete_share"] < 1:
+        notes.append(f"the retention horizon ({retention_days(preset)} days) has not ended for "
+                     f"{100 * (1 - info['retention_complete_share']):.0f}% of the customers: retention counts "
+                     f"purchases so far")
+    if notes:
+        report["note"] = "; ".join(notes)
     report["overall"] = _group_report(rows, level)
     if SEGMENT in rows.columns:
         report["segments"] = {}
