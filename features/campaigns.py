@@ -110,4 +110,9 @@ def campaign_features(tables: dict[str, pd.DataFrame], campaigns: pd.DataFrame,
         parts.append(frame.drop(columns=C.customer_id))
     features = pd.concat(parts).sort_index()
     keep = [c for c in features.columns if not pd.api.types.is_datetime64_any_dtype(features[c])]
-    return features[keep]
+    features = features[keep]
+    # Counts and amounts as float64 whatever the rows hold (a few customers' sums can come out as integers), so
+    # the models see one schema.
+    whole = [c for c in keep if pd.api.types.is_integer_dtype(features[c]) and not pd.api.types.is_bool_dtype(
+        features[c])]
+    return features.astype({c: "float64" for c in whole}) if whole else features

@@ -85,12 +85,17 @@ class UpliftScorer:
         return cls(purchase=purchase, spend=spend, offers=offers, costs=costs, feature_config=feature_config)
 
     def score(self, tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, customer_ids: pd.Series) -> pd.DataFrame:
-        """Per customer as of ``as_of``: ``uplift`` (change in P(purchase) in the response window),
-        ``incremental_spend``, ``expected_incremental_value`` (minus the offer's cost) and ``best_offer``, all
-        for the offer of highest expected incremental value."""
+        """Per customer as of ``as_of``: ``customer_id`` and :meth:`predict`'s columns."""
         ids = pd.Series(customer_ids).astype("str").reset_index(drop=True)
         rows = pd.DataFrame({C.customer_id: ids, C.sent_at: pd.Timestamp(as_of)})
-        features = campaign_features(tables, rows, self.feature_config)
+        return self.predict(campaign_features(tables, rows, self.feature_config)).assign(
+            **{C.customer_id: ids.to_numpy()})[[C.customer_id, *UPLIFT_COLUMNS]]
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """From customer features as of the send (:func:`features.campaigns.campaign_features`): ``uplift`` (change
+        in P(purchase) in the response window), ``incremental_spend``, ``expected_incremental_value`` (minus the
+        offer's cost) and ``best_offer``, all for the offer of highest expected incremental value."""
+        features = features.reset_index(drop=True)
         best: dict[str, np.ndarray] = {}
         for offer in self.offers:
             X = features if offer is None else features.assign(offer=offer)
@@ -99,13 +104,29 @@ class UpliftScorer:
             value = spend - float(self.costs.get(offer, 0.0))
             if not best:
                 best = {"uplift": uplift, "incremental_spend": spend, "expected_incremental_value": value,
-                        "best_offer": np.full(len(ids), offer, dtype=object)}
+                        "best_offer": np.full(len(features), offer, dtype=object)}
                 continue
             better = value > best["expected_incremental_value"]
             for key, new in (("uplift", uplift), ("incremental_spend", spend), ("expected_incremental_value", value)):
                 best[key] = np.where(better, new, best[key])
             best["best_offer"] = np.where(better, offer, best["best_offer"])
-        return pd.DataFrame({C.customer_id: ids, **best})
+        return pd.DataFrame(best)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted scorer (its models, offers, costs and feature settings) to one file."""
+        import pickle
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "UpliftScorer":
+        """Read a file written by :meth:`save` (a model artefact of this installation's own registry)."""
+        import pickle
+
+        return pickle.loads(Path(path).read_bytes())
 
 
 @dataclass

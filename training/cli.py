@@ -250,16 +250,16 @@ def models() -> None:
 @app.command()
 @user_errors
 def promote(
-    model: Annotated[str, typer.Argument(help="recommender, churn or clv (or the full registered name).")],
+    model: Annotated[str, typer.Argument(help="recommender, churn, clv or uplift (or the full registered name).")],
     version: Annotated[str, typer.Argument(help="Version number to make champion.")],
 ) -> None:
     """Make a version the champion by hand (the previous champion becomes challenger)."""
+    from training.register import MODEL_KINDS, setup_tracking
     from training.register import promote as promote_version
-    from training.register import setup_tracking
 
     settings = get_settings()
     setup_tracking(settings, "clientele")
-    name = settings.model_name(model) if model in ("recommender", "churn", "clv") else model
+    name = settings.model_name(model) if model in MODEL_KINDS else model
     Console().print(promote_version(name, version, settings))
 
 

@@ -38,18 +38,19 @@ class UpliftEvaluation:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _models(config: UpliftConfig, seed: int) -> dict[str, Any]:
-    return {
-        PROJECT: UpliftModel(config.model, random_state=seed),
-        "s_learner": SLearner(config.peers, random_state=seed),
-        "t_learner": TLearner(config.peers, random_state=seed),
-        "class_transformation": ClassTransformation(config.peers, random_state=seed),
-    }
+def _models(config: UpliftConfig, seed: int, peers: bool) -> dict[str, Any]:
+    models: dict[str, Any] = {PROJECT: UpliftModel(config.model, random_state=seed)}
+    if peers:
+        models.update({"s_learner": SLearner(config.peers, random_state=seed),
+                       "t_learner": TLearner(config.peers, random_state=seed),
+                       "class_transformation": ClassTransformation(config.peers, random_state=seed)})
+    return models
 
 
 def evaluate_uplift(X: pd.DataFrame, treatment: np.ndarray, outcome: np.ndarray, config: UpliftConfig | None = None,
-                    outcome_name: str = "outcome") -> UpliftEvaluation:
-    """Fit and score every model on each seed's split and average the metrics (see the module docstring).
+                    outcome_name: str = "outcome", peers: bool = True) -> UpliftEvaluation:
+    """Fit and score every model on each seed's split and average the metrics (see the module docstring);
+    ``peers=False`` measures the project's model alone (training's holdout, where only its figure decides).
 
     Raises
     ------
@@ -75,8 +76,8 @@ def evaluate_uplift(X: pd.DataFrame, treatment: np.ndarray, outcome: np.ndarray,
     for i, seed in enumerate(protocol.seeds):
         train, test = train_test_split(np.arange(len(y)), test_size=protocol.test_share, random_state=seed,
                                        stratify=groups)
-        predictions = {"random": np.random.default_rng(seed).random(len(test))}
-        for name, model in _models(config, seed).items():
+        predictions = {"random": np.random.default_rng(seed).random(len(test))} if peers else {}
+        for name, model in _models(config, seed, peers).items():
             model.fit(X.iloc[train], t[train], y[train])
             predictions[name] = model.predict(X.iloc[test])
         for name, uplift in predictions.items():
@@ -88,7 +89,7 @@ def evaluate_uplift(X: pd.DataFrame, treatment: np.ndarray, outcome: np.ndarray,
     metrics = {name: {"qini_auc": float(np.mean(s["qini_auc"])), TOP_KEY: float(np.nanmean(s[TOP_KEY])),
                       "qini_auc_by_seed": [round(v, 5) for v in s["qini_auc"]]}
                for name, s in per_seed.items()}
-    order = [PROJECT, *PEERS]
+    order = [PROJECT, *PEERS] if peers else [PROJECT]
     info = {"outcome": outcome_name, "customers": int(len(y)), "treated": int(t.sum()),
             "control": int(len(t) - t.sum()), "response_treated": float(y[t == 1].mean()),
             "response_control": float(y[t == 0].mean()), "seeds": list(protocol.seeds),
@@ -102,12 +103,15 @@ def evaluation_report(evaluation: UpliftEvaluation) -> dict[str, Any]:
     ``_info`` with the per-seed figures and the ratio to the best peer."""
     report: dict[str, Any] = {name: {"qini_auc": round(m["qini_auc"], 5), TOP_KEY: round(m[TOP_KEY], 5)}
                               for name, m in evaluation.metrics.items()}
-    best_name = max((n for n in evaluation.metrics if n != PROJECT), key=lambda n: evaluation.metrics[n]["qini_auc"])
-    best = evaluation.metrics[best_name]["qini_auc"]
-    ours = evaluation.metrics[PROJECT]["qini_auc"]
-    report["_info"] = {**evaluation.info, "best_peer": best_name, "best_peer_qini_auc": round(best, 5),
-                       "qini_auc_ratio_to_best_peer": round(ours / best, 3) if best > 0 else None,
+    report["_info"] = {**evaluation.info,
                        "qini_auc_by_seed": {n: m["qini_auc_by_seed"] for n, m in evaluation.metrics.items()}}
+    peers = [n for n in evaluation.metrics if n != PROJECT]
+    if peers:
+        best_name = max(peers, key=lambda n: evaluation.metrics[n]["qini_auc"])
+        best = evaluation.metrics[best_name]["qini_auc"]
+        ours = evaluation.metrics[PROJECT]["qini_auc"]
+        report["_info"].update(best_peer=best_name, best_peer_qini_auc=round(best, 5),
+                               qini_auc_ratio_to_best_peer=round(ours / best, 3) if best > 0 else None)
     return report
 
 
@@ -153,6 +157,6 @@ def print_table(report: dict[str, Any]) -> None:
         if not name.startswith("_"):
             table.add_row(name, f"{m['qini_auc']:.4f}", f"{m[TOP_KEY]:.4f}")
     Console().print(table)
-    ratio = info["qini_auc_ratio_to_best_peer"]
+    ratio = info.get("qini_auc_ratio_to_best_peer")
     if ratio is not None:
         Console().print(f"clientele / best peer ({info['best_peer']}): {ratio:.2f}x")

@@ -117,3 +117,16 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
             parts.append(asked.merge(result, on="customer_id", how="inner"))
         out = pd.concat(parts, ignore_index=True).sort_values(["_row", "_order"], kind="stable")
         return out[[c for c in result.columns if c != "_order"]].reset_index(drop=True)
+
+
+class UpliftPyfunc(mlflow.pyfunc.PythonModel):
+    """Input: customer features as of a send (features.campaigns.campaign_features). Output: ``uplift``,
+    ``incremental_spend``, ``expected_incremental_value`` and ``best_offer`` (training.campaigns.UpliftScorer)."""
+
+    def load_context(self, context: Any) -> None:
+        from training.campaigns import UpliftScorer
+
+        self.model = UpliftScorer.load(context.artifacts["model"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        return self.model.predict(model_input)
