@@ -63,7 +63,9 @@ def _booster(settings: BoosterSettings, classify: bool, seed: int) -> Any:
     return lgb.LGBMClassifier(**params) if classify else lgb.LGBMRegressor(**params)
 
 
-def _fit_response(X: pd.DataFrame, y: np.ndarray, settings: BoosterSettings, classify: bool, seed: int) -> Any:
+def fit_response(X: pd.DataFrame, y: np.ndarray, settings: BoosterSettings, classify: bool, seed: int) -> Any:
+    """A LightGBM classifier (``classify``: P(y = 1)) or regressor of ``y`` on ``X``; a constant when a binary
+    ``y`` has one class only (a small group in which nobody responded)."""
     model = _booster(settings, classify, seed)
     if classify and np.unique(y).size < 2:
         return _Constant(float(y[0]) if len(y) else 0.0)
@@ -71,7 +73,8 @@ def _fit_response(X: pd.DataFrame, y: np.ndarray, settings: BoosterSettings, cla
     return model
 
 
-def _response(model: Any, X: pd.DataFrame) -> np.ndarray:
+def response(model: Any, X: pd.DataFrame) -> np.ndarray:
+    """Predictions of a model from :func:`fit_response`: probabilities for a classifier, values otherwise."""
     if isinstance(model, _Constant):
         return np.full(len(X), model.value)
     if isinstance(model, lgb.LGBMClassifier):
@@ -109,12 +112,12 @@ class SLearner(_Base):
 
     def fit(self, X: pd.DataFrame, treatment: np.ndarray, outcome: np.ndarray) -> "SLearner":
         Z, t, y = self._prepare(X, treatment, outcome)
-        self.model_ = _fit_response(Z.assign(_treatment=t), y, self.settings, self.binary_, self.random_state)
+        self.model_ = fit_response(Z.assign(_treatment=t), y, self.settings, self.binary_, self.random_state)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         Z = self.encoder_.transform(X)
-        return _response(self.model_, Z.assign(_treatment=1.0)) - _response(self.model_, Z.assign(_treatment=0.0))
+        return response(self.model_, Z.assign(_treatment=1.0)) - response(self.model_, Z.assign(_treatment=0.0))
 
 
 class TLearner(_Base):
@@ -124,13 +127,13 @@ class TLearner(_Base):
 
     def fit(self, X: pd.DataFrame, treatment: np.ndarray, outcome: np.ndarray) -> "TLearner":
         Z, t, y = self._prepare(X, treatment, outcome)
-        self.treated_ = _fit_response(Z[t == 1], y[t == 1], self.settings, self.binary_, self.random_state)
-        self.control_ = _fit_response(Z[t == 0], y[t == 0], self.settings, self.binary_, self.random_state)
+        self.treated_ = fit_response(Z[t == 1], y[t == 1], self.settings, self.binary_, self.random_state)
+        self.control_ = fit_response(Z[t == 0], y[t == 0], self.settings, self.binary_, self.random_state)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         Z = self.encoder_.transform(X)
-        return _response(self.treated_, Z) - _response(self.control_, Z)
+        return response(self.treated_, Z) - response(self.control_, Z)
 
 
 class ClassTransformation(_Base):
@@ -145,14 +148,14 @@ class ClassTransformation(_Base):
         Z, t, y = self._prepare(X, treatment, outcome)
         if self.binary_:
             target = (y * t + (1 - y) * (1 - t))
-            self.model_ = _fit_response(Z, target, self.settings, True, self.random_state)
+            self.model_ = fit_response(Z, target, self.settings, True, self.random_state)
         else:
             p = t.mean()
-            self.model_ = _fit_response(Z, y * (t - p) / (p * (1 - p)), self.settings, False, self.random_state)
+            self.model_ = fit_response(Z, y * (t - p) / (p * (1 - p)), self.settings, False, self.random_state)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        score = _response(self.model_, self.encoder_.transform(X))
+        score = response(self.model_, self.encoder_.transform(X))
         return 2 * score - 1 if self.binary_ else score
 
 
@@ -167,8 +170,8 @@ def _cross_fitted(Z: pd.DataFrame, t: np.ndarray, y: np.ndarray, settings: Boost
         train, held = fold != k, fold == k
         for group, out in ((1, mu1), (0, mu0)):
             rows = train & (t == group)
-            model = _fit_response(Z[rows], y[rows], settings, binary, seed + k)
-            out[held] = _response(model, Z[held])
+            model = fit_response(Z[rows], y[rows], settings, binary, seed + k)
+            out[held] = response(model, Z[held])
     return mu1, mu0
 
 
@@ -187,18 +190,18 @@ class XLearner(_Base):
     def fit(self, X: pd.DataFrame, treatment: np.ndarray, outcome: np.ndarray) -> "XLearner":
         Z, t, y = self._prepare(X, treatment, outcome)
         seed = self.random_state
-        control = _fit_response(Z[t == 0], y[t == 0], self.settings, self.binary_, seed)
-        treated = _fit_response(Z[t == 1], y[t == 1], self.settings, self.binary_, seed)
-        d1 = y[t == 1] - _response(control, Z[t == 1])
-        d0 = _response(treated, Z[t == 0]) - y[t == 0]
-        self.tau1_ = _fit_response(Z[t == 1], d1, self.effect_settings, False, seed)
-        self.tau0_ = _fit_response(Z[t == 0], d0, self.effect_settings, False, seed)
+        control = fit_response(Z[t == 0], y[t == 0], self.settings, self.binary_, seed)
+        treated = fit_response(Z[t == 1], y[t == 1], self.settings, self.binary_, seed)
+        d1 = y[t == 1] - response(control, Z[t == 1])
+        d0 = response(treated, Z[t == 0]) - y[t == 0]
+        self.tau1_ = fit_response(Z[t == 1], d1, self.effect_settings, False, seed)
+        self.tau0_ = fit_response(Z[t == 0], d0, self.effect_settings, False, seed)
         self.share_ = float(t.mean())
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         Z = self.encoder_.transform(X)
-        return self.share_ * _response(self.tau0_, Z) + (1 - self.share_) * _response(self.tau1_, Z)
+        return self.share_ * response(self.tau0_, Z) + (1 - self.share_) * response(self.tau1_, Z)
 
 
 class DRLearner(_Base):
@@ -218,11 +221,11 @@ class DRLearner(_Base):
         mu1, mu0 = _cross_fitted(Z, t, y, self.settings, self.binary_, self.random_state, self.folds)
         e = float(t.mean())
         pseudo = mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)
-        self.effect_ = _fit_response(Z, pseudo, self.effect_settings, False, self.random_state)
+        self.effect_ = fit_response(Z, pseudo, self.effect_settings, False, self.random_state)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return _response(self.effect_, self.encoder_.transform(X))
+        return response(self.effect_, self.encoder_.transform(X))
 
 
 LEARNERS: dict[str, type[_Base]] = {c.name: c for c in (SLearner, TLearner, ClassTransformation, XLearner,

@@ -22,7 +22,7 @@ import pandas as pd
 
 from features.exceptions import DataError
 from models.uplift.config import UpliftModelConfig
-from models.uplift.learners import LEARNERS, FeatureEncoder, _fit_response, _response, is_binary
+from models.uplift.learners import LEARNERS, FeatureEncoder, fit_response, is_binary, response
 
 
 def strata(treatment: np.ndarray, outcome: np.ndarray) -> np.ndarray:
@@ -69,7 +69,7 @@ class UpliftModel:
         if self.hurdle_:
             self.basket_encoder_ = FeatureEncoder().fit(X)
             buyers = y > 0
-            self.basket_ = _fit_response(self.basket_encoder_.transform(X[buyers]), y[buyers], self.config.basket,
+            self.basket_ = fit_response(self.basket_encoder_.transform(X[buyers]), y[buyers], self.config.basket,
                                          False, self.random_state)
         return self
 
@@ -77,5 +77,5 @@ class UpliftModel:
         """Predicted uplift per row: a change in probability (binary outcome) or in the outcome's unit."""
         uplift = self.learner_.predict(X)
         if self.hurdle_:
-            uplift = uplift * np.maximum(_response(self.basket_, self.basket_encoder_.transform(X)), 0.0)
+            uplift = uplift * np.maximum(response(self.basket_, self.basket_encoder_.transform(X)), 0.0)
         return uplift
