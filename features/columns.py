@@ -34,6 +34,14 @@ class Columns:
     complaint = "complaint"
     topic = "topic"
 
+    campaign_id = "campaign_id"
+    sent_at = "sent_at"
+    group = "group"
+    offer = "offer"
+    cost = "cost"
+    response_window_days = "response_window_days"
+    treatment = "treatment"  # an experiment table's assignment: 1 treated, 0 control
+
 
 class Tables:
     """Canonical table names; also the file stems looked for in a data folder."""
@@ -43,8 +51,18 @@ class Tables:
     products = "products"
     events = "events"
     feedback = "feedback"
+    campaigns = "campaigns"
 
-    ALL = ("transactions", "customers", "products", "events", "feedback")
+    ALL = ("transactions", "customers", "products", "events", "feedback", "campaigns")
+
+
+class Groups:
+    """The two groups of a campaign's exposure rows: contacted, or held out at random as control."""
+
+    treatment = "treatment"
+    control = "control"
+
+    ALL = ("treatment", "control")
 
 
 class EventTypes:
