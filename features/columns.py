@@ -36,6 +36,14 @@ class Columns:
     complaint = "complaint"
     topic = "topic"
 
+    campaign_id = "campaign_id"
+    sent_at = "sent_at"
+    group = "group"
+    offer = "offer"
+    cost = "cost"
+    response_window_days = "response_window_days"
+    treatment = "treatment"  # an experiment table's assignment: 1 treated, 0 control
+
 
 class Tables:
     """Canonical table names; also the file stems looked for in a data folder."""
@@ -45,9 +53,19 @@ class Tables:
     products = "products"
     events = "events"
     feedback = "feedback"
+    campaigns = "campaigns"
     identities = "identities"
 
-    ALL = ("transactions", "customers", "products", "events", "feedback", "identities")
+    ALL = ("transactions", "customers", "products", "events", "feedback", "campaigns", "identities")
+
+
+class Groups:
+    """The two groups of a campaign's exposure rows: contacted, or held out at random as control."""
+
+    treatment = "treatment"
+    control = "control"
+
+    ALL = ("treatment", "control")
 
 
 class EventTypes:

@@ -18,6 +18,7 @@ from features.expressions import Expression
 _TABLE_KEYS = {"file", "read", "rename", "derive", "constants", "values", "numeric", "timestamps", "filters",
                "returns", "duplicates", "keep"}
 _TIMESTAMP_KEYS = {"format", "dayfirst", "unit", "timezone"}
+EXPERIMENT_SECTION = "experiment"  # a mapping's customer-level experiment table (features/experiment.py)
 
 
 @dataclass
@@ -65,6 +66,9 @@ class DatasetMapping:
     name: str
     path: Path | None
     tables: dict[str, TableMapping]
+    # A customer-level experiment table (one row per customer: assignment, outcomes, features), as written;
+    # features.experiment reads it.
+    experiment: dict[str, Any] | None = None
 
     def table(self, name: str) -> TableMapping:
         """Mapping of ``name``; tables the file does not mention are taken as canonical."""
@@ -192,11 +196,13 @@ def load_mapping(path: str | Path | None) -> DatasetMapping:
     spec = _mapping_of(spec, str(path))
     name = str(spec.pop("name", path.stem))
     spec.pop("description", None)
+    experiment = spec.pop(EXPERIMENT_SECTION, None)
     unknown = sorted(set(spec) - set(Tables.ALL))
     if unknown:
         raise ConfigError(f"{path.name}: unknown table '{unknown[0]}' (tables: {', '.join(Tables.ALL)})")
     tables = {t: parse_table_mapping(s, f"{path.name}: {t}") for t, s in spec.items()}
-    return DatasetMapping(name=name, path=path, tables=tables)
+    return DatasetMapping(name=name, path=path, tables=tables,
+                          experiment=_mapping_of(experiment, f"{path.name}: {EXPERIMENT_SECTION}") or None)
 
 
 @dataclass

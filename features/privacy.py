@@ -230,3 +230,19 @@ def drop_erased(tables: dict[str, pd.DataFrame], erased: Iterable[str], key: str
         else:
             out[name] = table
     return out, len(hit)
+
+
+def marketing_consent(customer_ids: pd.Series, customers: pd.DataFrame | None) -> np.ndarray:
+    """Whether each customer may be contacted with marketing: ``consent_marketing`` is true in the customers table.
+
+    Unlike profiling (where a missing flag counts as consent, see the validation report), a contact needs a yes on
+    record: a customer the table does not know, or whose flag is missing, is not contactable. Campaign planning,
+    the CRM exports' ``contactable`` filter and the scores' ``consent_marketing`` column all ask this function.
+    """
+    ids = pd.Index(pd.Series(customer_ids).astype("str"))
+    if customers is None or C.consent_marketing not in customers.columns:
+        return np.zeros(len(ids), dtype=bool)
+    flags = pd.Series(customers[C.consent_marketing].fillna(False).astype(bool).to_numpy(),
+                      index=customers[C.customer_id].astype("str").to_numpy())
+    flags = flags[~flags.index.duplicated()]
+    return flags.reindex(ids).fillna(False).to_numpy(dtype=bool)

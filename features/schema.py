@@ -101,6 +101,18 @@ FEEDBACK = TableSchema(
     kinds={C.customer_id: ID, C.timestamp: TIMESTAMP, C.score: NUMBER, C.complaint: BOOL, C.topic: TEXT},
 )
 
+CAMPAIGNS = TableSchema(
+    name=Tables.campaigns,
+    required=(C.customer_id, C.campaign_id, C.sent_at, C.group),
+    optional=(C.offer, C.channel, C.cost, C.response_window_days),
+    kinds={
+        C.customer_id: ID, C.campaign_id: ID, C.sent_at: TIMESTAMP, C.group: TEXT, C.offer: TEXT,
+        C.channel: TEXT, C.cost: NUMBER, C.response_window_days: NUMBER,
+    },
+    defaults={C.cost: 0.0},
+    key=(C.campaign_id, C.customer_id),
+)
+
 IDENTITIES = TableSchema(
     name=Tables.identities,
     required=(C.customer_id, C.id_type, C.id_value),
@@ -110,5 +122,5 @@ IDENTITIES = TableSchema(
 )
 
 SCHEMAS: dict[str, TableSchema] = {
-    s.name: s for s in (TRANSACTIONS, CUSTOMERS, PRODUCTS, EVENTS, FEEDBACK, IDENTITIES)
+    s.name: s for s in (TRANSACTIONS, CUSTOMERS, PRODUCTS, EVENTS, FEEDBACK, CAMPAIGNS, IDENTITIES)
 }

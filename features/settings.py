@@ -18,6 +18,7 @@ from features.privacy import ErasureList, pseudonym_key
 RECOMMENDER = "recommender"
 CHURN = "churn"
 CLV = "clv"
+UPLIFT = "uplift"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
@@ -85,7 +86,7 @@ class Settings(BaseSettings):
         return (self.data_dir / "mlflow" / "artifacts").resolve()
 
     def model_name(self, kind: str) -> str:
-        """Registered model name of ``recommender``, ``churn`` or ``clv``."""
+        """Registered model name of ``recommender``, ``churn``, ``clv`` or ``uplift``."""
         return f"{self.model_prefix}-{kind}"
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,8 @@ class Simulation:
     Attributes
     ----------
     tables
-        Canonical tables keyed by name: ``transactions``, ``customers``, ``products``, ``events``, ``feedback``.
+        Canonical tables keyed by name: ``transactions``, ``customers``, ``products``, ``events``, ``feedback``,
+        ``campaigns`` (past win-back campaigns with random holdouts, :mod:`features.campaign_sim`).
     truth
         One row per customer: taste segment, purchase rate, dropout hazard, latent satisfaction, when the
         customer became active, ``dropout_at`` (the first day they can no longer buy; NaT when they are still
@@ -64,6 +65,8 @@ class Simulation:
     truth: pd.DataFrame
     stores: pd.DataFrame
     calendar: pd.DataFrame
+    # Per campaign exposure: response type, true uplift and both potential outcomes (features.campaign_sim).
+    campaign_truth: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def generate(preset: str | dict, customers: int, seed: int) -> dict[str, pd.DataFrame]:
@@ -83,7 +86,7 @@ def generate(preset: str | dict, customers: int, seed: int) -> dict[str, pd.Data
     Returns
     -------
     dict of str to pandas.DataFrame
-        ``transactions``, ``customers``, ``products``, ``events`` and ``feedback`` in canonical form
+        ``transactions``, ``customers``, ``products``, ``events``, ``feedback`` and ``campaigns`` in canonical form
         (string ids, tz-naive ``datetime64[ns]`` timestamps, ``float64`` numbers, nullable ``boolean`` and
         ``Int64``), see :mod:`features.schema`.
 
@@ -408,7 +411,8 @@ class _Simulator:
     the others' draws alone, and stages that only read earlier results can run side by side deterministically.
     """
 
-    _STAGES = ("catalog", "customers", "orders", "lines", "returns", "events", "feedback")
+    # New stages go last: each stage's stream is the seed's child at its position, so earlier draws stay put.
+    _STAGES = ("catalog", "customers", "orders", "lines", "returns", "events", "feedback", "campaigns")
 
     def __init__(self, g: _Section, n: int, seed: int):
         self.g, self.n = g, n
@@ -432,8 +436,38 @@ class _Simulator:
             self._feedback()
             tables = {Tables.transactions: self._transactions_table(), **self._profile_tables(),
                       Tables.events: events.result(), Tables.feedback: self._feedback_table()}
+        tables, campaign_truth = self._campaigns(tables)
         return Simulation(tables={t: tables[t] for t in Tables.ALL if t in tables}, truth=self._truth(), stores=self._stores(),
-                          calendar=self._calendar_table())
+                          calendar=self._calendar_table(), campaign_truth=campaign_truth)
+
+    # -- campaigns: past win-back campaigns with random holdouts and known effects (features.campaign_sim)
+
+    def _campaigns(self, tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+        from features.campaign_sim import CampaignEffects, draw_exposures, run_campaign
+
+        spec = self.g.get("campaigns")
+        spec = dict(spec._data) if isinstance(spec, _Section) else dict(spec or {})
+        schedule = spec.pop("schedule", None) or [
+            # days before the calendar's end, share of consenting buyers, holdout, offer, cost per contact
+            {"id": "winback-1", "days_before_end": 75, "share": 0.5, "holdout": 0.5, "offer": "10_percent_off",
+             "cost": 0.5},
+            {"id": "winback-2", "days_before_end": 35, "share": 0.4, "holdout": 0.2, "offer": "free_gift",
+             "cost": 1.0},
+        ]
+        effects = CampaignEffects.of(spec)
+        rng = self.rngs["campaigns"]
+        truths = []
+        end = self.dates[-1]
+        truth = self._truth()
+        dropout = pd.Series(truth["dropout_at"].to_numpy(), index=self.cust_ids.all())
+        for item in schedule:
+            sent = (end - pd.Timedelta(days=int(item["days_before_end"]))).normalize() + pd.Timedelta(hours=9)
+            exposures = draw_exposures(tables, str(item["id"]), sent, float(item["share"]), float(item["holdout"]),
+                                       str(item["offer"]), float(item["cost"]), rng,
+                                       window_days=effects.window_days)
+            tables, exposure_truth = run_campaign(tables, exposures, effects, rng, dropout)
+            truths.append(exposure_truth)
+        return tables, pd.concat(truths, ignore_index=True)
 
     # -- calendar: day-level intensities that every time draw follows
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from features.columns import Columns as C
-from features.columns import EventTypes, Tables
+from features.columns import EventTypes, Groups, Tables
 from features.exceptions import DataError
 from features.limits import MAX_ID_LENGTH
 from features.privacy import ErasureList
@@ -278,6 +278,12 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
         frame[C.event_type] = frame[C.event_type].str.lower()
         reasons.reject(~frame[C.event_type].isin(EventTypes.ALL) & frame[C.event_type].notna(),
                        "unknown_event_type")
+    elif schema.name == Tables.campaigns:
+        frame[C.group] = frame[C.group].str.lower()
+        reasons.reject(~frame[C.group].isin(Groups.ALL) & frame[C.group].notna(), "unknown_group")
+        reasons.reject(frame[C.cost] < 0, "negative_cost")
+        if C.response_window_days in frame.columns:
+            reasons.reject(frame[C.response_window_days] <= 0, "non_positive_response_window_days")
 
     if defer_duplicates:
         frame[ROW_NUMBER] = np.arange(len(raw)) + 1 + row_offset
@@ -451,6 +457,7 @@ def capabilities(tables: dict[str, pd.DataFrame]) -> dict[str, bool]:
         "price_filters": catalogue is not None and C.price in catalogue.columns,
         "event_features": Tables.events in tables,
         "feedback_features": Tables.feedback in tables,
+        "campaigns": Tables.campaigns in tables,
         "consent": customers is not None and C.consent_profiling in customers.columns,
         "regional_popularity": C.region in tx.columns or (customers is not None and C.region in customers.columns),
     }

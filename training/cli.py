@@ -108,7 +108,7 @@ def generate(
                                                 help="Share of the app buyers with an app id of their own, linked "
                                                      "to them by an identities table.")] = 0.0,
 ) -> None:
-    """Generate a realistic synthetic retail dataset (all five tables) in canonical form."""
+    """Generate a realistic synthetic retail dataset (all six tables, past campaigns included) in canonical form."""
     from features.synthetic import generate as generate_tables
     from features.synthetic import with_channel_ids, write_tables
 
@@ -255,16 +255,16 @@ def models() -> None:
 @app.command()
 @user_errors
 def promote(
-    model: Annotated[str, typer.Argument(help="recommender, churn or clv (or the full registered name).")],
+    model: Annotated[str, typer.Argument(help="recommender, churn, clv or uplift (or the full registered name).")],
     version: Annotated[str, typer.Argument(help="Version number to make champion.")],
 ) -> None:
     """Make a version the champion by hand (the previous champion becomes challenger)."""
+    from training.register import MODEL_KINDS, setup_tracking
     from training.register import promote as promote_version
-    from training.register import setup_tracking
 
     settings = get_settings()
     setup_tracking(settings, "clientele")
-    name = settings.model_name(model) if model in ("recommender", "churn", "clv") else model
+    name = settings.model_name(model) if model in MODEL_KINDS else model
     Console().print(promote_version(name, version, settings))
 
 
@@ -383,6 +383,135 @@ def evaluate_recommender_command(
     from training.evaluate_recommender import evaluate_recommender_cli
 
     evaluate_recommender_cli(data, mapping, test_days, json_output)
+
+
+@evaluate_app.command("uplift")
+@user_errors
+def evaluate_uplift_command(
+    data: DataOpt,
+    mapping: MappingOpt = None,
+    outcome: Annotated[Optional[str], typer.Option(help="Outcome to evaluate (default: the first the data has).")]
+    = None,
+    json_output: JsonOpt = False,
+    plots: Annotated[Optional[Path], typer.Option(help="Write the Qini curves to this folder.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Uplift config YAML (default configs/uplift.yaml).")] = None,
+) -> None:
+    """Uplift on randomised campaigns: the project's model against random, S-, T-learner and class
+    transformation (Qini AUC and uplift@30%, 70/30 splits over five seeds)."""
+    from models.uplift.config import UpliftConfig
+    from training.evaluate_uplift import evaluate_uplift, evaluation_report, print_table, write_plots
+    from training.uplift_data import uplift_table
+
+    uplift_config = UpliftConfig.load(config)
+    with console.status("loading data"):
+        table = uplift_table(data, mapping, get_settings().erasures(), uplift_config)
+    name = table.outcome(outcome)
+    with console.status(f"fitting the uplift model and its peers on {len(uplift_config.evaluation.seeds)} splits"):
+        evaluation = evaluate_uplift(table.features, table.treatment, table.outcomes[name].to_numpy(),
+                                     uplift_config, name)
+    report = evaluation_report(evaluation)
+    report["_info"]["source"] = table.source
+    if plots:
+        report["_info"]["plots"] = [str(p) for p in write_plots(evaluation, plots)]
+    if json_output:
+        _print_json(report)
+    else:
+        print_table(report)
+
+
+campaign_app = typer.Typer(no_args_is_help=True, help="Campaigns: plan with a random holdout, measure the lift.")
+app.add_typer(campaign_app, name="campaign")
+
+
+@campaign_app.command("plan")
+@user_errors
+def campaign_plan_command(
+    data: DataOpt,
+    size: Annotated[int, typer.Option(min=1, help="Customers in the campaign, control group included.")],
+    out: Annotated[Path, typer.Option(help="Contact list (.csv or .parquet); the exposure rows for the campaigns "
+                                          "table go beside it as <name>.exposures.<suffix>.")],
+    target: Annotated[Optional[str], typer.Option(help="Who may be picked: an expression over features and "
+                                                       "scores, e.g. \"risk_band == 'high' and value_tier != 'low'\".")]
+    = None,
+    by: Annotated[Optional[str], typer.Option("--by", help="Rank by this column, highest first (default: "
+                                                           "expected_incremental_value when the data has "
+                                                           "campaigns, else value_at_risk).")] = None,
+    holdout: Annotated[float, typer.Option(help="Share held out at random as control, in every segment.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the random holdout.")] = 0,
+    campaign_id: Annotated[Optional[str], typer.Option("--campaign-id", help="Campaign id (default: "
+                                                                             "plan-<date>-<seed>).")] = None,
+    sent_at: Annotated[Optional[str], typer.Option("--sent-at", help="Send date (default: the day after the "
+                                                                     "data ends).")] = None,
+    offer: Annotated[Optional[str], typer.Option(help="Offer sent (default: each customer's best offer).")] = None,
+    channel: Annotated[str, typer.Option(help="Contact channel.")] = "email",
+    cost: Annotated[float, typer.Option(min=0, help="Cost per contact.")] = 0.0,
+    segment_by: Annotated[Optional[str], typer.Option("--segment-by", help="Column of the strata (default "
+                                                                           "risk_band, else rank deciles).")] = None,
+    scores: Annotated[Optional[Path], typer.Option(help="Customer scores to target by (the customer_scores file "
+                                                        "of `clientele score`).")] = None,
+    mapping: MappingOpt = None,
+    config: Annotated[Optional[Path], typer.Option(help="Uplift config YAML (default configs/uplift.yaml).")] = None,
+) -> None:
+    """Pick customers who consented to marketing, rank them, and hold out a random control group."""
+    import pandas as pd
+
+    from features.exceptions import ConfigError
+    from features.io import load_dataset
+    from features.labels import data_end
+    from models.uplift.config import UpliftConfig
+    from training.campaigns import candidates, plan_campaign
+    from training.campaigns import read_table, write_table
+
+    uplift_config = UpliftConfig.load(config)
+    settings = get_settings()
+    erasures = settings.erasures()
+    with console.status("loading data"):
+        tables = load_dataset(data, mapping, erasures=erasures).tables
+    try:
+        when = pd.Timestamp(sent_at) if sent_at else data_end(tables).normalize() + pd.Timedelta(days=1)
+    except ValueError:
+        raise ConfigError(f"--sent-at: cannot read {sent_at!r} as a date (use YYYY-MM-DD)") from None
+    campaign_id = campaign_id or f"plan-{when.date()}-{seed}"
+    with console.status("scoring the candidates"):
+        frame = candidates(tables, when, uplift_config, read_table(scores) if scores else None)
+    plan = plan_campaign(frame, tables, campaign_id, when, size, holdout, seed, uplift_config, target=target,
+                         rank_by=by, offer=offer, channel=channel, cost=cost, segment_by=segment_by,
+                         erasures=erasures)
+    exposures = out.with_name(f"{out.name.split('.')[0]}.exposures{''.join(out.suffixes) or '.csv'}")
+    write_table(plan.contacts, out)
+    write_table(plan.exposures, exposures)
+    funnel = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in plan.funnel.items())
+    console.print(f"campaign {campaign_id}: {funnel}")
+    console.print(f"{out}: {len(plan.contacts):,} to contact; {exposures}: {len(plan.exposures):,} exposure rows "
+                  f"({int((plan.exposures['group'] == 'control').sum()):,} held out as control)")
+
+
+@campaign_app.command("report")
+@user_errors
+def campaign_report_command(
+    data: DataOpt,
+    campaign: Annotated[str, typer.Option("--campaign", help="Campaign id.")],
+    mapping: MappingOpt = None,
+    json_output: JsonOpt = False,
+    plots: Annotated[Optional[Path], typer.Option(help="Write the lift per segment to this folder.")] = None,
+    preset: Annotated[str, typer.Option(help="Industry preset giving the retention horizon.")] = "beauty",
+    config: Annotated[Optional[Path], typer.Option(help="Uplift config YAML (default configs/uplift.yaml).")] = None,
+) -> None:
+    """Treated vs control: response, orders, revenue per customer, incremental revenue and ROI, with intervals."""
+    from features.io import load_dataset
+    from models.uplift.config import UpliftConfig
+    from training.campaigns import campaign_report, print_report, write_report_plots
+
+    uplift_config = UpliftConfig.load(config)
+    with console.status("loading data"):
+        tables = load_dataset(data, mapping, erasures=get_settings().erasures()).tables
+    report = campaign_report(tables, campaign, uplift_config, preset)
+    if plots:
+        report["_info"]["plots"] = [str(p) for p in write_report_plots(report, plots)]
+    if json_output:
+        _print_json(report)
+    else:
+        print_report(report)
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ class PromotionConfig(_Strict):
     recommender: PromotionRule = PromotionRule(metric="ndcg@10")
     churn: PromotionRule = PromotionRule(metric="roc_auc")
     clv: PromotionRule = PromotionRule(metric="purchases_mae", higher_is_better=False)
+    uplift: PromotionRule = PromotionRule(metric="qini_auc")
 
 
 class MlflowConfig(_Strict):
@@ -56,6 +57,7 @@ class TrainConfig(_Strict):
     churn: Path | None = None
     recommender: Path | None = None
     segments: Path | None = None
+    uplift: Path | None = None
     engine: Literal["pandas", "dask"] = "pandas"
     scheduler: str | None = None
     evaluation: EvaluationConfig = EvaluationConfig()

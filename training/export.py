@@ -46,6 +46,14 @@ def export_churn(scores: pd.DataFrame, out_dir: Path, cutoff: pd.Timestamp, hori
     return out_dir
 
 
+def export_uplift(scores: pd.DataFrame, out_dir: Path, cutoff: pd.Timestamp, pseudonym_check: str) -> Path:
+    """``scores``: customer_id, uplift, incremental_spend, expected_incremental_value, best_offer,
+    consent_marketing (training.campaigns.UpliftScorer.score)."""
+    write_manifest(out_dir, "uplift", cutoff, pseudonym_check)
+    scores.to_parquet(out_dir / "scores.parquet", index=False)
+    return out_dir
+
+
 PROFILE_COLUMNS = {
     "frequency": "orders", "monetary_total": "total_spend", "monetary_avg_order": "avg_order_value",
     "distinct_products": "distinct_products", "distinct_categories": "distinct_categories", "region": "region",

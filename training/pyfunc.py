@@ -153,3 +153,16 @@ def installation_settings(serving: str) -> Any:
         raise ConfigError(f"the model was trained with another pseudonym key than {settings.data_dir / KEY_FILE}: "
                           f"{where}")
     return settings
+
+
+class UpliftPyfunc(mlflow.pyfunc.PythonModel):
+    """Input: customer features as of a send (features.campaigns.campaign_features). Output: ``uplift``,
+    ``incremental_spend``, ``expected_incremental_value`` and ``best_offer`` (training.campaigns.UpliftScorer)."""
+
+    def load_context(self, context: Any) -> None:
+        from training.campaigns import UpliftScorer
+
+        self.model = UpliftScorer.load(context.artifacts["model"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        return self.model.predict(model_input)

@@ -15,7 +15,9 @@ from mlflow.exceptions import MlflowException
 
 from features.exceptions import ClienteleError
 from training.config import PromotionRule
-from features.settings import CHALLENGER, CHAMPION, Settings
+from features.settings import CHALLENGER, CHAMPION, CHURN, CLV, RECOMMENDER, UPLIFT, Settings
+
+MODEL_KINDS = (RECOMMENDER, CHURN, CLV, UPLIFT)  # every kind of registered model
 
 # Tags every registered version carries, so a promotion decision is reproducible from the registry alone.
 TAG_METRIC = "clientele.metric"
@@ -171,10 +173,10 @@ def promote(name: str, version: str, settings: Settings) -> str:
 
 
 def list_models(settings: Settings) -> list[dict[str, Any]]:
-    """Every version of the three registered models with its aliases and key metric, newest first."""
+    """Every version of the registered models with its aliases and key metric, newest first."""
     client = MlflowClient()
     rows = []
-    for kind in ("recommender", "churn", "clv"):
+    for kind in MODEL_KINDS:
         name = settings.model_name(kind)
         try:
             versions = client.search_model_versions(f"name='{name}'")

@@ -40,14 +40,15 @@ from training.config import TrainConfig, flatten
 from features.identities import key_check
 from training.data import ValidatedData, load_training_data
 from training.evaluate_churn import evaluate_churn, evaluation_cutoff, evaluation_report, write_plots
-from training.export import export_churn, export_clv, export_recommender, profiling_allowed
+from training.export import export_churn, export_clv, export_recommender, export_uplift, profiling_allowed
 from training.pyfunc import code_paths, pip_requirements
-from training.register import Candidate, Decision, code_version, log_json, register_and_promote, setup_tracking
-from features.settings import CHURN, CLV, RECOMMENDER, Settings
+from training.register import (MODEL_KINDS, Candidate, Decision, code_version, log_json, register_and_promote,
+                               setup_tracking)
+from features.settings import CHURN, CLV, RECOMMENDER, UPLIFT, Settings
+from models.uplift.config import UpliftConfig
 
 Progress = Callable[[str], None]
 MODEL_CODE = Path(__file__).resolve().parent / "pyfunc_models"
-MODEL_KINDS = (RECOMMENDER, CHURN, CLV)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class ModelConfigs:
     recommender: dict[str, Any]
     segments: SegmentConfig
     seed: int
+    uplift: UpliftConfig = field(default_factory=UpliftConfig)
 
     @classmethod
     def from_train_config(cls, config: TrainConfig) -> "ModelConfigs":
@@ -73,18 +75,19 @@ class ModelConfigs:
         if recommender.get(OWN) is not None:
             registry()[OWN].from_config(recommender)  # checks every generator's and the reranker's settings
         return cls(features=FeatureConfig.load(config.features), churn=churn, recommender=recommender,
-                   segments=SegmentConfig.load(config.segments), seed=config.seed)
+                   segments=SegmentConfig.load(config.segments), seed=config.seed,
+                   uplift=UpliftConfig.load(config.uplift))
 
     def to_dict(self) -> dict[str, Any]:
         return {"features": self.features.model_dump(mode="json"), "churn": self.churn.model_dump(mode="json"),
                 "recommender": self.recommender, "segments": self.segments.model_dump(mode="json"),
-                "seed": self.seed}
+                "seed": self.seed, "uplift": self.uplift.model_dump(mode="json")}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfigs":
         return cls(features=FeatureConfig.from_dict(data["features"]), churn=ChurnConfig.from_dict(data["churn"]),
                    recommender=data["recommender"], segments=SegmentConfig.from_dict(data["segments"]),
-                   seed=int(data["seed"]))
+                   seed=int(data["seed"]), uplift=UpliftConfig.from_dict(data.get("uplift")))
 
 
 @dataclass
@@ -161,7 +164,32 @@ def evaluate_holdout(tables: dict[str, pd.DataFrame], configs: ModelConfigs, hor
     if CLV in kinds:
         say(progress, "clv: expected purchases against the holdout")
         metrics[CLV] = evaluate_clv(tables, horizon_days, configs.churn)
+    if UPLIFT in kinds and Tables.campaigns in tables:
+        uplift = evaluate_uplift_holdout(tables, configs, compare_peers, progress)
+        if uplift is not None:
+            metrics[UPLIFT], reports[UPLIFT] = uplift
     return metrics, plots, reports
+
+
+def evaluate_uplift_holdout(tables: dict[str, pd.DataFrame], configs: ModelConfigs, compare_peers: bool,
+                            progress: Progress | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The uplift model on the protocol of `clientele evaluate uplift` over the data's past campaigns (outcome:
+    any purchase in the response window); None when they cannot teach an effect (no complete campaign, no
+    control group, or no purchase in one of the groups)."""
+    from features.exceptions import DataError
+    from training.evaluate_uplift import PROJECT, evaluate_uplift
+    from training.evaluate_uplift import evaluation_report as uplift_report
+    from training.uplift_data import from_campaigns
+
+    say(progress, "uplift: randomised splits of the past campaigns")
+    try:
+        table = from_campaigns(tables, configs.uplift, "campaigns", configs.features)
+        evaluation = evaluate_uplift(table.features, table.treatment, table.outcomes["purchased"].to_numpy(),
+                                     configs.uplift, "purchased", peers=compare_peers)
+    except DataError:
+        return None
+    report = uplift_report(evaluation)
+    return {k: v for k, v in report[PROJECT].items()}, report
 
 
 def say(progress: Progress | None, message: str) -> None:
@@ -398,7 +426,35 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
         candidates.insert(0, _candidate(RECOMMENDER, info.model_uri, config.promotion.recommender.metric, metrics,
                                         holdout))
         timings["export_recommender"] = round(time.perf_counter() - t, 2)
+    if UPLIFT in metrics:
+        t = time.perf_counter()
+        say(progress, "uplift: fitting on every past campaign")
+        candidates.append(_fit_and_log_uplift(tables, configs, config, features, cutoff, tmp / "uplift", check,
+                                              metrics, holdout, requirements))
+        timings["fit_uplift"] = round(time.perf_counter() - t, 2)
     return candidates
+
+
+def _fit_and_log_uplift(tables: dict[str, pd.DataFrame], configs: ModelConfigs, config: TrainConfig,
+                        features: pd.DataFrame, cutoff: pd.Timestamp, folder: Path, pseudonym_check: str,
+                        metrics: dict[str, dict[str, Any]], holdout: str, requirements: list[str]) -> Candidate:
+    """Fit the uplift scorer on all past campaigns, score every customer who may be profiled as of ``cutoff``
+    (with their marketing consent, for contact lists) and log both as one pyfunc model."""
+    from features.campaigns import campaign_features
+    from features.privacy import marketing_consent
+    from training.campaigns import UpliftScorer
+
+    scorer = UpliftScorer.fit(tables, configs.uplift, configs.features, config.preset, configs.seed)
+    scorer.save(folder / "model.pkl")
+    scores = scorer.score(tables, cutoff, features[C.customer_id])
+    scores[C.consent_marketing] = marketing_consent(scores[C.customer_id], tables.get(Tables.customers))
+    export_uplift(scores, folder / "serving", cutoff, pseudonym_check)
+    sample = campaign_features(tables, pd.DataFrame({C.customer_id: features[C.customer_id].head(50),
+                                                     C.sent_at: cutoff}), configs.features)
+    info = _log_model(UPLIFT, artifacts={"model": str(folder / "model.pkl"), "serving": str(folder / "serving")},
+                      signature=_signature(sample, scorer.predict(sample)), input_example=sample.head(3),
+                      pip_requirements=requirements)
+    return _candidate(UPLIFT, info.model_uri, config.promotion.uplift.metric, metrics, holdout)
 
 
 def _candidate(kind: str, model_uri: str, metric: str, metrics: dict[str, dict[str, Any]], holdout: str) -> Candidate:

@@ -15,7 +15,7 @@ from training.config import TrainConfig
 from features.settings import Settings
 from training.train import run_training
 
-KINDS = ("recommender", "churn", "clv")
+KINDS = ("recommender", "churn", "clv", "uplift")  # uplift: learned from the synthetic data's past campaigns
 
 
 def light_recommender_config(path: Path) -> Path:
@@ -62,7 +62,7 @@ def versions(name: str) -> list:
     return MlflowClient().search_model_versions(f"name='{name}'")
 
 
-def test_first_run_registers_three_champions_with_everything_logged(store):
+def test_first_run_registers_every_champion_with_everything_logged(store):
     folder, settings, result = store
     client = MlflowClient()
     for kind in KINDS:
@@ -75,7 +75,10 @@ def test_first_run_registers_three_champions_with_everything_logged(store):
     assert run.data.tags["clientele.data_sha256"] == result.fingerprint["sha256"]
     assert run.data.tags["clientele.code_version"] != ""
     assert run.data.params["train.seed"] == "0" and "churn.model.num_leaves" in run.data.params
-    assert {"recommender.ndcg_at_10", "churn.roc_auc", "churn.brier", "clv.purchases_mae"} <= set(run.data.metrics)
+    assert {"recommender.ndcg_at_10", "churn.roc_auc", "churn.brier", "clv.purchases_mae",
+            "uplift.qini_auc", "uplift.uplift_at_30"} <= set(run.data.metrics)
+    uplift = {d.kind: d for d in result.decisions}["uplift"]
+    assert uplift.metric == "qini_auc" and uplift.value == pytest.approx(result.metrics["uplift"]["qini_auc"])
     artifacts = {a.path for a in client.list_artifacts(result.run_id, "plots")}
     assert {"plots/churn_roc_pr.png", "plots/churn_calibration.png", "plots/churn_lift_gain.png",
             "plots/churn_shap_summary.png"} <= artifacts
@@ -174,6 +177,19 @@ def test_served_models_load_from_the_registry_and_predict(store, monkeypatch):
     rec = mlflow.pyfunc.load_model(f"models:/{settings.model_name('recommender')}@champion")
     out = rec.predict(pd.DataFrame({"customer_id": frame["customer_id"].head(3), "n": 5}))
     assert len(out) == 15 and set(out["customer_id"]) == set(frame["customer_id"].head(3))
+
+    from features.campaigns import campaign_features
+
+    uplift = mlflow.pyfunc.load_model(f"models:/{settings.model_name('uplift')}@champion")
+    sends = pd.DataFrame({"customer_id": frame["customer_id"].head(20), "sent_at": pd.Timestamp("2025-06-01")})
+    scored = uplift.predict(campaign_features(tables, sends))
+    assert list(scored.columns) == ["uplift", "incremental_spend", "expected_incremental_value", "best_offer"]
+    assert len(scored) == 20 and scored["uplift"].between(-1, 1).all()
+    # Its serving table carries every customer's marketing consent, for contact lists.
+    served = pd.read_parquet(next(Path(mlflow.artifacts.download_artifacts(
+        f"models:/{settings.model_name('uplift')}@champion")).rglob("scores.parquet")))
+    consent = tables["customers"].set_index("customer_id")["consent_marketing"].fillna(False).astype(bool)
+    assert served["consent_marketing"].tolist() == consent.reindex(served["customer_id"]).tolist()
 
 
 def test_same_seed_same_metrics_and_a_tie_does_not_replace_the_champion(store):

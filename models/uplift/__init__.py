@@ -1,0 +1,1 @@
+"""Uplift models: the change a campaign makes to each customer's outcome, learned from randomised campaigns."""
