@@ -114,6 +114,13 @@ class CustomerScores(BaseModel):
     lifecycle_stage: str | None = None
     value_tier: str | None = None
     membership_tier: str | None = None
+    uplift: float | None = Field(None, description="Change in the chance of buying that a contact brings (uplift "
+                                                   "model).")
+    incremental_spend: float | None = None
+    expected_incremental_value: float | None = Field(None, description="uplift x value - contact cost.")
+    best_offer: str | None = Field(None, description="The offer with the highest expected incremental value.")
+    consent_marketing: bool | None = Field(None, description="Whether the customer agreed to be contacted; null "
+                                                             "when unknown (never contacted).")
 
 
 class CustomerProfile(BaseModel):
@@ -134,6 +141,10 @@ class ScoreRow(BaseModel):
     lifecycle_stage: str | None
     value_tier: str | None
     churn_reasons: list[str] | None
+    consent_marketing: bool | None = None
+    uplift: float | None = None
+    expected_incremental_value: float | None = None
+    best_offer: str | None = None
 
 
 class ScoresPage(BaseModel):

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from features.settings import CHURN, CLV, RECOMMENDER, Settings
+from features.settings import CHURN, CLV, RECOMMENDER, UPLIFT, Settings
 
 
 class ServingSettings(Settings):
@@ -76,9 +76,10 @@ class ServingSettings(Settings):
     def _split_kinds(cls, value: object) -> object:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
-        unknown = [kind for kind in value if kind not in (RECOMMENDER, CHURN, CLV)]  # type: ignore[union-attr]
+        unknown = [kind for kind in value if kind not in (RECOMMENDER, CHURN, CLV, UPLIFT)]  # type: ignore[union-attr]
         if unknown:
-            raise ValueError(f"unknown model kind {unknown[0]!r} (choose from {RECOMMENDER}, {CHURN}, {CLV})")
+            raise ValueError(f"unknown model kind {unknown[0]!r} (choose from {RECOMMENDER}, {CHURN}, {CLV}, "
+                             f"{UPLIFT})")
         return value
 
     @property

@@ -12,7 +12,7 @@ import numpy as np
 from features.identities import IdentityMap
 from serving.compiled import Column, ColumnTable, RecommenderPart, ScoresPart
 from serving.erasure import Erasures
-from features.settings import CHURN, CLV, RECOMMENDER
+from features.settings import CHURN, CLV, RECOMMENDER, UPLIFT
 
 log = logging.getLogger("clientele.serving")
 
@@ -36,7 +36,8 @@ class ModelInfo:
 
 # Sort keys of the CRM export: column of the export table, descending?
 EXPORT_SORTS = {"value_at_risk": ("value_at_risk", True), "churn_probability": ("churn_probability", True),
-                "clv": ("clv", True), "p_alive": ("p_alive", True), "customer_id": ("customer_id", False)}
+                "clv": ("clv", True), "p_alive": ("p_alive", True), "customer_id": ("customer_id", False),
+                "expected_incremental_value": ("expected_incremental_value", True)}
 
 
 @dataclass(eq=False)
@@ -49,6 +50,8 @@ class ExportTable:
     value_at_risk: np.ndarray
     p_alive: np.ndarray
     filters: dict[str, tuple[np.ndarray, dict[str, int]]]  # name -> (codes per row, value -> code)
+    expected_incremental_value: np.ndarray = field(default_factory=lambda: np.empty(0))
+    contactable: np.ndarray = field(default_factory=lambda: np.empty(0, bool))  # consented to marketing
     _orders: dict[str, np.ndarray] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -97,6 +100,9 @@ class Snapshot:
     erasures_applied: int
     erased: frozenset[str] = frozenset()  # the erasure list the snapshot was built with
     links: dict[str, str] = field(default_factory=dict)  # pseudonym of an id merged into a person -> the person's
+    uplift: ScoresPart | None = None  # optional: served when an uplift champion is registered
+    uplift_row: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    marketing: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))  # 1 agreed, 0 refused, -1 unknown
     n_rec: int = 0  # codes below it are the recommender's customers, in its row order (rec_row[c] == c)
     consent_bytes: bytes = b""  # consent as bytes: indexing bytes is a plain Python operation
     _export: ExportTable | None = None
@@ -168,13 +174,15 @@ class Snapshot:
             return out, {v: i for i, v in enumerate(col.table or [])}
 
         churn_p = floats(self.churn, self.churn_row, "churn_probability")
+        incremental = floats(self.uplift, self.uplift_row, "expected_incremental_value")
         clv = floats(self.clv, self.clv_row, "clv")
         filters = {"risk_band": categorical(self.churn, self.churn_row, "risk_band"),
                    "segment": categorical(self.clv, self.clv_row, "rfm_segment"),
                    "lifecycle_stage": categorical(self.clv, self.clv_row, "lifecycle_stage"),
                    "value_tier": categorical(self.clv, self.clv_row, "value_tier")}
         return ExportTable(codes=codes, churn_probability=churn_p, clv=clv, value_at_risk=np.round(churn_p * clv, 6),
-                           p_alive=floats(self.clv, self.clv_row, "p_alive"), filters=filters)
+                           p_alive=floats(self.clv, self.clv_row, "p_alive"), filters=filters,
+                           expected_incremental_value=incremental, contactable=self.marketing[codes] == 1)
 
     # ------------------------------------------------------------------------------------------ per customer
 
@@ -182,13 +190,18 @@ class Snapshot:
         """Churn and CLV fields of one customer (None when neither model scored them)."""
         churn_row = int(self.churn_row[code])
         clv_row = int(self.clv_row[code])
-        if churn_row < 0 and clv_row < 0:
+        uplift_row = int(self.uplift_row[code]) if len(self.uplift_row) else -1
+        if churn_row < 0 and clv_row < 0 and uplift_row < 0:
             return None
         out: dict[str, Any] = {}
         if self.churn is not None and churn_row >= 0:
             out.update(_row(self.churn.scores, churn_row))
         if self.clv is not None and clv_row >= 0:
             out.update(_row(self.clv.scores, clv_row))
+        if self.uplift is not None and uplift_row >= 0:
+            out.update({k: v for k, v in _row(self.uplift.scores, uplift_row).items() if k != "consent_marketing"})
+        marketing = int(self.marketing[code]) if len(self.marketing) else -1
+        out["consent_marketing"] = None if marketing < 0 else bool(marketing)
         p, clv = out.get("churn_probability"), out.get("clv")
         out["value_at_risk"] = round(p * clv, 6) if isinstance(p, float) and isinstance(clv, (int, float)) else None
         return out
@@ -213,6 +226,8 @@ def assemble(models: dict[str, ModelInfo], parts: dict[str, RecommenderPart | Sc
     rec = parts.get(RECOMMENDER)
     churn = parts.get(CHURN)
     clv = parts.get(CLV)
+    upl = parts.get(UPLIFT)
+    assert upl is None or isinstance(upl, ScoresPart)
     assert rec is None or isinstance(rec, RecommenderPart)
     assert churn is None or isinstance(churn, ScoresPart)
     assert clv is None or isinstance(clv, ScoresPart)
@@ -235,6 +250,7 @@ def assemble(models: dict[str, ModelInfo], parts: dict[str, RecommenderPart | Sc
     clv_codes = codes_of(clv.scores.ids) if clv is not None else np.empty(0, np.int64)
     profile_codes = codes_of(clv.profiles.ids) if clv is not None and clv.profiles is not None \
         else np.empty(0, np.int64)
+    uplift_codes = codes_of(upl.scores.ids) if upl is not None else np.empty(0, np.int64)
     n = len(ids)
 
     def rows(codes: np.ndarray) -> np.ndarray:
@@ -244,6 +260,17 @@ def assemble(models: dict[str, ModelInfo], parts: dict[str, RecommenderPart | Sc
 
     rec_row, churn_row, clv_row, profile_row = rows(rec_codes), rows(churn_codes), rows(clv_codes), \
         rows(profile_codes)
+    uplift_row = rows(uplift_codes)
+    # Marketing consent of record: the uplift model's table (what contact lists are drawn from), else the
+    # CLV profiles; unknown (-1) is never contactable.
+    marketing = np.full(n, -1, np.int8)
+    for table, part_rows in ((clv.profiles if clv is not None else None, profile_row),
+                             (upl.scores if upl is not None else None, uplift_row)):
+        col = table.columns.get("consent_marketing") if table is not None else None
+        if col is not None and col.kind == "bool":
+            has = part_rows >= 0
+            flags = np.asarray(col.values)[part_rows[has]]
+            marketing[np.flatnonzero(has)[flags >= 0]] = (flags[flags >= 0] > 0).astype(np.int8)
 
     consent = np.full(n, consent_default, bool)
     if clv is not None and clv.profiles is not None and "consent_profiling" in clv.profiles.columns:
@@ -271,7 +298,7 @@ def assemble(models: dict[str, ModelInfo], parts: dict[str, RecommenderPart | Sc
                     unnamed, identities.path)
 
     return Snapshot(models=models, recommender=rec, churn=churn, clv=clv, pseudonyms=ids, customer_index=index,
-                    own_ids=own_ids, links=links,
+                    own_ids=own_ids, links=links, uplift=upl, uplift_row=uplift_row, marketing=marketing,
                     rec_row=rec_row, churn_row=churn_row, clv_row=clv_row, profile_row=profile_row,
                     consent=consent, active=active, erasures_applied=len(erased), erased=frozenset(erased),
                     n_rec=len(rec_codes),

@@ -25,11 +25,11 @@ from serving.metrics import Metrics
 from serving.registry import RegisteredVersion, Registry
 from serving.settings import ServingSettings
 from serving.snapshot import ModelInfo, Snapshot, assemble
-from features.settings import CHURN, CLV, RECOMMENDER
+from features.settings import CHURN, CLV, RECOMMENDER, UPLIFT
 
 log = logging.getLogger(__name__)
 
-KINDS = (RECOMMENDER, CHURN, CLV)
+KINDS = (RECOMMENDER, CHURN, CLV, UPLIFT)  # uplift is optional: served when a champion exists
 TICK_S = 1.0  # how often the background thread looks at the reload marker
 RETRY_S = 5.0  # first-load retry interval while the registry is unreachable or empty
 

@@ -51,6 +51,12 @@ CLV (``{"kind": "clv", "format_version": 2, "cutoff", "created_at"}``)
     share_app, consent_profiling, consent_marketing); every column beyond customer_id is optional and served
     as it is.
 
+Uplift (``{"kind": "uplift", "format_version": 2, "cutoff", "created_at"}``, optional: served when registered)
+
+``scores.parquet``
+    customer_id, uplift (change in the chance of buying that a contact brings), incremental_spend,
+    expected_incremental_value (uplift x value - contact cost), best_offer, consent_marketing.
+
 Serving joins churn and CLV per customer and computes value_at_risk = churn_probability x clv when it loads
 them; responses name the registry version that produced them ("recommender:3").
 
@@ -68,7 +74,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features.exceptions import ClienteleError
-from features.settings import CHURN, CLV, RECOMMENDER
+from features.settings import CHURN, CLV, RECOMMENDER, UPLIFT
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 2  # 2: customer ids are pseudonyms
@@ -86,6 +92,8 @@ REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
     },
     CHURN: {"scores.parquet": ("customer_id", "churn_probability", "risk_band", "churn_reasons")},
     CLV: {"scores.parquet": ("customer_id", "clv"), "profiles.parquet": ("customer_id",)},
+    UPLIFT: {"scores.parquet": ("customer_id", "uplift", "expected_incremental_value", "best_offer",
+                                "consent_marketing")},
 }
 
 CLV_SCORE_COLUMNS = ("p_alive", "expected_purchases_12m", "expected_spend", "clv", "value_tier", "rfm_segment",
@@ -179,6 +187,15 @@ def write_churn_artifacts(folder: str | Path, *, scores: pd.DataFrame, cutoff: s
     folder = Path(folder)
     write_manifest(folder, CHURN, cutoff, pseudonym_check, horizon_days=horizon_days)
     write_table(folder, "scores.parquet", scores, REQUIRED[CHURN]["scores.parquet"])
+    return folder
+
+
+def write_uplift_artifacts(folder: str | Path, *, scores: pd.DataFrame, cutoff: str = "2024-01-01",
+                           pseudonym_check: str | None = None) -> Path:
+    """Write an uplift serving folder from its scores table."""
+    folder = Path(folder)
+    write_manifest(folder, UPLIFT, cutoff, pseudonym_check)
+    write_table(folder, "scores.parquet", scores, REQUIRED[UPLIFT]["scores.parquet"])
     return folder
 
 

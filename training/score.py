@@ -23,10 +23,10 @@ from features.csvsafe import write_csv
 from features.exceptions import ClienteleError
 from features.pipeline import feature_frame
 from features.identities import IdentityMap
-from features.privacy import ErasureList
+from features.privacy import ErasureList, marketing_consent
 from models.churn.config import ScoringSettings
 from training.export import profiling_allowed, risk_band
-from features.settings import CHAMPION, CHURN, CLV, RECOMMENDER, Settings
+from features.settings import CHAMPION, CHURN, CLV, RECOMMENDER, UPLIFT, Settings
 
 
 @dataclass
@@ -56,7 +56,8 @@ def _find(root: Path, name: str, inside: str | None = None) -> Path:
     raise ClienteleError(f"{root}: no '{name}' in the downloaded model (was it logged by `clientele train`?)")
 
 
-def download_champions(settings: Settings, dst: Path, kinds: tuple[str, ...] = (RECOMMENDER, CHURN, CLV)) -> Champions:
+def download_champions(settings: Settings, dst: Path, kinds: tuple[str, ...] = (RECOMMENDER, CHURN, CLV, UPLIFT)
+                       ) -> Champions:
     """Download each champion's artefacts from the registry."""
     from mlflow import MlflowClient
 
@@ -67,7 +68,7 @@ def download_champions(settings: Settings, dst: Path, kinds: tuple[str, ...] = (
         try:
             version = client.get_model_version_by_alias(name, CHAMPION)
         except Exception:
-            if kind == RECOMMENDER:  # a log without product ids trains no recommender
+            if kind in (RECOMMENDER, UPLIFT):  # no product ids: no recommender; no past campaigns: no uplift
                 continue
             raise ClienteleError(f"no champion of '{name}' in the registry at {settings.tracking_uri}: run "
                                  f"`clientele train` first") from None
@@ -99,6 +100,20 @@ def precomputed_scores(champions: Champions) -> pd.DataFrame:
     clv = pd.read_parquet(champions.serving(CLV) / "scores.parquet")
     scores = churn.merge(clv, on=C.customer_id, how="outer")
     scores["value_at_risk"] = scores["churn_probability"] * scores["clv"]
+    # Every row says whether the customer may be contacted: the uplift model's consent of record, else the CLV
+    # profile's (as the API's export does); unknown stays empty, and is never contactable.
+    profiles = champions.serving(CLV) / "profiles.parquet"
+    consent = pd.read_parquet(profiles)
+    if C.consent_marketing in consent.columns:
+        scores = scores.merge(consent[[C.customer_id, C.consent_marketing]], on=C.customer_id, how="left")
+    if UPLIFT in champions.folders:
+        uplift = pd.read_parquet(champions.serving(UPLIFT) / "scores.parquet").rename(
+            columns={C.consent_marketing: "_consent"})
+        scores = scores.merge(uplift[[C.customer_id, "uplift", "expected_incremental_value", "best_offer",
+                                      "_consent"]], on=C.customer_id, how="left")
+        known = scores.pop("_consent").astype("boolean")
+        scores[C.consent_marketing] = known.where(known.notna(), scores[C.consent_marketing].astype("boolean")) \
+            if C.consent_marketing in scores.columns else known
     scores["churn_reasons"] = scores["churn_reasons"].map(
         lambda r: "; ".join(r) if r is not None and not isinstance(r, str) else r)
     return scores.sort_values("value_at_risk", ascending=False, kind="stable").reset_index(drop=True)
@@ -166,6 +181,7 @@ def score_customers(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, model
         "p_alive": values["p_alive"].to_numpy(),
         "expected_spend": values["expected_spend"].to_numpy(),
         "clv": values["clv"].to_numpy(),
+        C.consent_marketing: marketing_consent(features[C.customer_id], tables.get(Tables.customers)),
     })
     for col in ("rfm_segment", "r_score", "f_score", "m_score", "lifecycle_stage", "membership_tier",
                 "value_tier", "value_at_risk"):

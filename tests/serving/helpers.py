@@ -15,10 +15,11 @@ import pandas as pd
 
 from features.identities import IDENTITY_FILE, key_check, pseudonymise_column
 from features.privacy import KEY_FILE
-from training.layout import write_churn_artifacts, write_clv_artifacts, write_recommender_artifacts
+from training.layout import (write_churn_artifacts, write_clv_artifacts, write_recommender_artifacts,
+                             write_uplift_artifacts)
 from serving.auth import create_key
 from serving.settings import ServingSettings
-from features.settings import CHAMPION, CHURN, CLV, RECOMMENDER, Settings
+from features.settings import CHAMPION, CHURN, CLV, RECOMMENDER, UPLIFT, Settings
 
 CATEGORIES = ("lipstick", "serum", "mascara")
 REGIONS = ("London", "Leeds")
@@ -138,6 +139,8 @@ def write_layouts(folder: Path, tables: dict[str, dict[str, pd.DataFrame]], cuto
         out[CHURN] = write_churn_artifacts(folder / CHURN, cutoff=cutoff, pseudonym_check=check, **tables[CHURN])
     if CLV in tables:
         out[CLV] = write_clv_artifacts(folder / CLV, cutoff=cutoff, pseudonym_check=check, **tables[CLV])
+    if UPLIFT in tables:
+        out[UPLIFT] = write_uplift_artifacts(folder / UPLIFT, cutoff=cutoff, pseudonym_check=check, **tables[UPLIFT])
     return out
 
 

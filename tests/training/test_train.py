@@ -189,7 +189,8 @@ def test_served_models_load_from_the_registry_and_predict(store, monkeypatch):
     served = pd.read_parquet(next(Path(mlflow.artifacts.download_artifacts(
         f"models:/{settings.model_name('uplift')}@champion")).rglob("scores.parquet")))
     consent = tables["customers"].set_index("customer_id")["consent_marketing"].fillna(False).astype(bool)
-    assert served["consent_marketing"].tolist() == consent.reindex(served["customer_id"]).tolist()
+    own = settings.identities().resolve(served["customer_id"])  # the table holds pseudonyms
+    assert served["consent_marketing"].tolist() == consent.reindex(own).tolist()
 
 
 def test_same_seed_same_metrics_and_a_tie_does_not_replace_the_champion(store):
@@ -365,3 +366,19 @@ def test_rescoring_uses_the_settings_the_champions_were_trained_with(store, tmp_
     for col in ("risk_band", "churn_reasons", "rfm_segment", "lifecycle_stage"):
         assert (exported[col].astype(str) == rescored[col].astype(str)).all(), col
     assert rescored["churn_reasons"].str.count("; ").max() == 2
+
+
+def test_batch_scores_carry_marketing_consent_and_uplift(store, tmp_path):
+    """`clientele score` rows say whether each customer may be contacted (never true without a yes on record) and
+    carry the uplift champion's expected incremental value and best offer."""
+    import pandas as pd
+
+    from training.score import download_champions, name_customers, precomputed_scores
+
+    folder, settings, _ = store
+    scores, _ = name_customers(precomputed_scores(download_champions(settings, tmp_path)), settings.identities())
+    customers = pd.read_parquet(folder / "demo" / "customers.parquet").set_index("customer_id")
+    agreed = customers["consent_marketing"].reindex(scores["customer_id"]).fillna(False).astype(bool).to_numpy()
+    contactable = scores["consent_marketing"].fillna(False).astype(bool).to_numpy()
+    assert contactable.any() and not (contactable & ~agreed).any()
+    assert scores["expected_incremental_value"].notna().any() and scores["best_offer"].notna().any()

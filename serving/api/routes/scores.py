@@ -23,12 +23,14 @@ router = APIRouter(tags=["scores"], responses={**AUTH_RESPONSES, **MODEL_RESPONS
 
 SCORE_FIELDS = ("churn_probability", "risk_band", "churn_reasons", "clv", "p_alive", "expected_purchases_12m",
                 "expected_spend", "value_at_risk", "rfm_segment", "r_score", "f_score", "m_score",
-                "lifecycle_stage", "value_tier", "membership_tier")
+                "lifecycle_stage", "value_tier", "membership_tier", "uplift", "incremental_spend",
+                "expected_incremental_value", "best_offer", "consent_marketing")
 EXPORT_FIELDS = ("customer_id", "churn_probability", "risk_band", "clv", "value_at_risk", "p_alive", "rfm_segment",
-                 "lifecycle_stage", "value_tier", "churn_reasons")
+                 "lifecycle_stage", "value_tier", "churn_reasons", "consent_marketing", "uplift",
+                 "expected_incremental_value", "best_offer")
 MAX_PAGE = 1000
 CSV_CHUNK = 5000
-SortKey = Literal["value_at_risk", "churn_probability", "clv", "p_alive", "customer_id"]
+SortKey = Literal["value_at_risk", "churn_probability", "clv", "p_alive", "customer_id", "expected_incremental_value"]
 # Names fixed by the models' code (training/export.py risk_band, models/segments/lifecycle.py): enumerated in
 # OpenAPI, anything else is a 422. RFM segments and value tiers are named in configs/segments.yaml, so they are
 # checked against the names of the served models at request time.
@@ -45,7 +47,7 @@ def _scored(snap: Snapshot) -> None:
 
 
 def _versions(snap: Snapshot) -> dict[str, str]:
-    return {k: snap.models[k].label for k in ("churn", "clv") if k in snap.models}
+    return {k: snap.models[k].label for k in ("churn", "clv", "uplift") if k in snap.models}
 
 
 @router.get("/v1/customers/{customer_id:customer}/scores", response_model=CustomerScores,
@@ -98,7 +100,7 @@ def _decode_cursor(cursor: str, snap: Snapshot, digest: str) -> int:
 
 
 def _column(snap: Snapshot, kind: str, name: str, part_rows: np.ndarray) -> list[Any]:
-    part = snap.churn if kind == "churn" else snap.clv
+    part = {"churn": snap.churn, "clv": snap.clv, "uplift": snap.uplift}[kind]
     col = part.scores.columns.get(name) if part is not None else None
     if col is None:
         return [None] * len(part_rows)
@@ -112,6 +114,8 @@ def _rows(snap: Snapshot, positions: np.ndarray, services: Services) -> list[dic
     codes = exp.codes[positions]
     ids = snap.own_ids[codes].tolist()
     churn_rows, clv_rows = snap.churn_row[codes], snap.clv_row[codes]
+    uplift_rows = snap.uplift_row[codes] if len(snap.uplift_row) else np.full(len(codes), -1)
+    marketing = snap.marketing[codes].tolist()
     var = exp.value_at_risk[positions]
     columns = {
         "churn_probability": _column(snap, "churn", "churn_probability", churn_rows),
@@ -123,6 +127,10 @@ def _rows(snap: Snapshot, positions: np.ndarray, services: Services) -> list[dic
         "lifecycle_stage": _column(snap, "clv", "lifecycle_stage", clv_rows),
         "value_tier": _column(snap, "clv", "value_tier", clv_rows),
         "churn_reasons": _column(snap, "churn", "churn_reasons", churn_rows),
+        "consent_marketing": [None if m < 0 else bool(m) for m in marketing],
+        "uplift": _column(snap, "uplift", "uplift", uplift_rows),
+        "expected_incremental_value": _column(snap, "uplift", "expected_incremental_value", uplift_rows),
+        "best_offer": _column(snap, "uplift", "best_offer", uplift_rows),
     }
     rows = [{"customer_id": cid, **{k: v[i] for k, v in columns.items()}} for i, cid in enumerate(ids)]
     gone = snap.erased_since_built(services.erasures)
@@ -164,7 +172,11 @@ async def export_scores(
     value_tier: Annotated[FilterValues, Query(description="Value tiers as configs/segments.yaml names them (low, "
                                                           "medium, high by default); a name the served model does "
                                                           "not use is a 422.")] = None,
-    sort: Annotated[SortKey, Query(description="Order: numeric keys descending, customer_id ascending.")]
+    contactable: Annotated[bool | None, Query(description="true: only customers who consented to marketing (a "
+                                                          "contact list); false: only those who did not or are "
+                                                          "unknown.")] = None,
+    sort: Annotated[SortKey, Query(description="Order: numeric keys descending, customer_id ascending; "
+                                               "expected_incremental_value needs an uplift model.")]
     = "value_at_risk",
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description="Rows per JSON page (default 100); CSV "
@@ -176,7 +188,9 @@ async def export_scores(
     services.journal.sync()
     filters = {"risk_band": risk_band or [], "segment": segment or [], "lifecycle_stage": lifecycle_stage or [],
                "value_tier": value_tier or []}
-    digest = _digest(sort, filters)
+    if sort == "expected_incremental_value" and snap.uplift is None:
+        raise invalid("sort", "expected_incremental_value needs an uplift model: none is registered as champion")
+    digest = _digest(sort, {**filters, "contactable": [] if contactable is None else [str(contactable)]})
     start = _decode_cursor(cursor, snap, digest) if cursor else 0
     exp = snap.export()
     for name in NAMED_BY_CONFIG:
@@ -189,6 +203,8 @@ async def export_scores(
     gone = snap.erased_since_built(services.erasures)
     if len(gone):  # erased after the snapshot was built: neither listed nor counted in the totals
         mask &= ~np.isin(exp.codes, gone)
+    if contactable is not None:
+        mask &= exp.contactable if contactable else ~exp.contactable
     for name, values in filters.items():
         if values:
             codes, lookup = exp.filters[name]
