@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -31,10 +31,11 @@ from features.columns import Tables
 from features.config import FeatureConfig, InteractionConfig
 from features.customer import CATEGORICAL_FEATURES
 from features.exceptions import ConfigError, DataError
+from features.progress import blocks, stage, steps
 from models.ranking.features import CandidateFeatures, PairFeatures
 from models.ranking.lambdarank import LambdaRanker, RankerParams
 from models.recommenders import signals
-from models.recommenders.base import CandidateLists, Recommender, RecommenderParams
+from models.recommenders.base import CandidateLists, Recommender, RecommenderParams, _id_array
 from models.recommenders.config import Params, model_section, parse_params
 from models.recommenders.data import TrainingData, latest_cutoff, tables_before
 from models.recommenders.repeat import timing_reasons
@@ -195,7 +196,7 @@ class TwoStage(Recommender):
     # ------------------------------------------------------------------------------------------------ fit
 
     def fit(self, tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp | str | None = None,
-            interactions: InteractionConfig | None = None) -> "TwoStage":
+            interactions: InteractionConfig | None = None, listed: Iterable[object] | None = None) -> "TwoStage":
         """Train the reranker on earlier label windows, then refit the generators and rerank every customer.
 
         Parameters
@@ -206,6 +207,9 @@ class TwoStage(Recommender):
             The as-of time (``None``: after the latest transaction); no row at or after it is read.
         interactions
             Interaction matrix weights.
+        listed
+            Rerank only these customers (external ids) and work out no reasons: what an evaluation asks about,
+            at a fraction of the cost. Such a model answers only them, without reasons, and is not saved.
 
         Returns
         -------
@@ -231,7 +235,9 @@ class TwoStage(Recommender):
         for k, start in enumerate(self._label_windows(cutoff, first), start=1):
             if parts and sum(len(y) for _, y, _ in parts) >= p.max_train_rows:
                 break
-            rows = self._training_rows(tables, start, start + window, interactions, group_offset=k * _GROUP_STRIDE)
+            with stage("training candidates"):
+                rows = self._training_rows(tables, start, start + window, interactions,
+                                           group_offset=k * _GROUP_STRIDE)
             if rows is not None:
                 parts.append(rows)
             clock.lap(f"label window from {start.date()} (generators, candidates, features)")
@@ -242,11 +248,17 @@ class TwoStage(Recommender):
         features = np.concatenate([x for x, _, _ in parts])
         labels = np.concatenate([y for _, y, _ in parts])
         groups = np.concatenate([g for _, _, g in parts])
-        self.ranker_ = LambdaRanker(p.ranker, p.random_state).fit(features, labels, groups, self.feature_names_,
-                                                                  self._categorical)
+        with stage("reranker"):
+            self.ranker_ = LambdaRanker(p.ranker, p.random_state).fit(features, labels, groups, self.feature_names_,
+                                                                      self._categorical)
         clock.lap(f"reranker ({len(labels):,} candidates, {self.ranker_.booster_.num_trees()} trees)")
         data = TrainingData.build(tables, cutoff, interactions)
         self._fit_common(data, interactions)
+        self.listed_ = None
+        if listed is not None:
+            codes = data.customers.to_internal(_id_array(list(listed)), unknown="missing")
+            self.listed_ = np.zeros(data.n_users, dtype=bool)
+            self.listed_[codes[codes >= 0]] = True
         self._fit_lists(data, tables, interactions, clock)
         self.fit_seconds_ = clock.laps
         return self
@@ -298,7 +310,8 @@ class TwoStage(Recommender):
         gens = self._fit_generators(data, interactions)
         described = CandidateFeatures(data, tables, self.params.features, self._vocab, self.params.window_days)
         xs, ys, gs = [], [], []
-        for batch_users, rows, items_, gen_features in self._candidates(gens, data, buyers):
+        for batch_users, rows, items_, gen_features in self._candidates(gens, data, buyers,
+                                                                         f"training candidates from {start.date()}"):
             users_ = batch_users[rows]
             pair, pair_names = described.build(users_, items_)
             xs.append(np.hstack([gen_features, pair]))
@@ -317,13 +330,13 @@ class TwoStage(Recommender):
     def _generator_feature_names(gens: dict[str, Recommender]) -> list[str]:
         return [f"g_{name}_{kind}" for name in gens for kind in ("score", "rank")]
 
-    def _candidates(self, gens: dict[str, Recommender], data: TrainingData,
-                    users: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    def _candidates(self, gens: dict[str, Recommender], data: TrainingData, users: np.ndarray,
+                    description: str) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """Per batch of customers: (customers, row in batch, product, generator scores and ranks) of the union
-        of every generator's top candidates, sorted by customer then product."""
+        of every generator's top candidates, sorted by customer then product (a progress bar: ``description``)."""
         n_items = data.n_items
         batch = max(1, min(self.params.batch_size, self.params.max_cells // max(n_items, 1)))
-        for begin in range(0, len(users), batch):
+        for begin in blocks(description, len(users), batch, "customers"):
             chunk = users[begin:begin + batch]
             union = np.zeros((len(chunk), n_items), dtype=bool)
             dense, tops = {}, {}
@@ -362,16 +375,19 @@ class TwoStage(Recommender):
                    clock: "_Clock") -> None:
         """Refit the generators on all the data and precompute every known customer's reranked lists."""
         p = self.params
+        step = steps()
+        step("generators")
         gens = self._fit_generators(data, interactions)
         described = CandidateFeatures(data, tables, p.features, self._vocab, p.window_days)
         clock.lap("generators at the cutoff")
-        users = np.flatnonzero(self.active_ & self.consent_)
+        step("reranked lists")
+        users = np.flatnonzero(self.active_ & self.consent_ & (True if self.listed_ is None else self.listed_))
         depth = p.serve_depth
         shape = (data.n_users, depth)
         lists = {kind: {"items": np.full(shape, -1, dtype=np.int32), "score": np.zeros(shape, dtype=np.float32),
                         "source": np.full(shape, -1, dtype=np.int8)} for kind in ("all", "new")}
         names = list(gens)
-        for chunk, rows, items, gen_features in self._candidates(gens, data, users):
+        for chunk, rows, items, gen_features in self._candidates(gens, data, users, "reranking"):
             users_ = chunk[rows]
             pair, pair_names = described.build(users_, items)
             if self._generator_feature_names(gens) + pair_names != self.feature_names_:
@@ -384,8 +400,11 @@ class TwoStage(Recommender):
                 _keep_top(lists[kind], users_[keep], items[keep], predicted[keep], source[keep], depth)
         self.serve_ = lists
         clock.lap(f"reranked lists of {len(users):,} customers")
-        self._precompute_reasons(gens, data, described)
-        clock.lap("reasons")
+        if self.listed_ is None:
+            step("reasons")
+            self._precompute_reasons(gens, data, described)
+            clock.lap("reasons")
+        step.close()
         self.generators_ = {name: gens[name] for name in dict.fromkeys([p.fold_in, p.similar])}
 
     def _best_source(self, names: list[str], gen_features: np.ndarray) -> np.ndarray:
@@ -483,6 +502,9 @@ class TwoStage(Recommender):
         ``serve_depth`` best not bought before (see :meth:`Recommender.candidate_lists`)."""
         self._check_fitted()
         users = np.asarray(users, dtype=np.int64)
+        if self.listed_ is not None and (explain or not self.listed_[users].all()):
+            raise ConfigError("recommender 'clientele': fitted for an evaluation (fit(listed=...)): it answers only "
+                              "the customers it listed, without reasons")
         full, new = self.serve_["all"], self.serve_["new"]
         items = np.hstack([full["items"][users], new["items"][users]]).astype(np.int64)
         scores = np.hstack([full["score"][users], new["score"][users]])
@@ -530,6 +552,14 @@ class TwoStage(Recommender):
     def _state(self) -> dict[str, np.ndarray]:
         return {f"{kind}_{key}": value for kind, lists in self.serve_.items() for key, value in lists.items()}
 
+    def save(self, path: str | Path) -> Path:
+        """See :meth:`Recommender.save`; a model fitted for an evaluation (``fit(listed=...)``) is refused."""
+        self._check_fitted()
+        if self.listed_ is not None:
+            raise ConfigError("recommender 'clientele': a model fitted for an evaluation (fit(listed=...)) lists only "
+                              "some customers and is not saved; fit it without `listed` to serve it")
+        return super().save(path)
+
     def _meta(self) -> dict[str, Any]:
         return {"feature_names": self.feature_names_, "categorical": self._categorical,
                 "generators": list(self.generators_)}
@@ -540,7 +570,7 @@ class TwoStage(Recommender):
             gen.save(path / GENERATOR_DIR / name)
 
     def _load_state(self, state: dict[str, np.ndarray], meta: dict[str, Any], path: Path) -> None:
-        self.serve_ = {}
+        self.serve_, self.listed_ = {}, None
         for key, value in state.items():
             kind, field = key.split("_", 1)
             self.serve_.setdefault(kind, {})[field] = value

@@ -177,3 +177,21 @@ def test_the_rerankers_customer_features_follow_the_projects_feature_settings(sy
     # The settings travel with the model.
     loaded = Recommender.load(model.save(tmp_path / "model"))
     assert tuple(loaded.params.features.customer.windows_days) == (7, 45)
+
+
+def test_a_model_fitted_for_an_evaluation_lists_the_same_as_the_full_fit_for_its_customers(model, synthetic, cutoff,
+                                                                                          tmp_path):
+    customers = model.customers_.external_ids[model.active_ & model.consent_][::3]
+    listed = TwoStage(**tiny_two_stage()).fit(synthetic, cutoff=cutoff, listed=customers)
+    plain = Filters(exclude_bought=False, in_stock_only=False)
+    ours = listed.recommend(customers, n=10, filters=plain, explain=False)
+    full = model.recommend(customers, n=10, filters=plain, explain=False)
+    pd.testing.assert_frame_equal(ours.drop(columns="reason"), full.drop(columns="reason"))
+    others = model.customers_.external_ids[model.active_ & model.consent_][1::3][:3]
+    with pytest.raises(ConfigError, match="fitted for an evaluation"):
+        listed.recommend(others, n=5, explain=False)
+    with pytest.raises(ConfigError, match="fitted for an evaluation"):
+        listed.recommend(customers[:3], n=5)
+    with pytest.raises(ConfigError, match="not saved"):
+        listed.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
