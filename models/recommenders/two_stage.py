@@ -86,7 +86,9 @@ class TwoStageParams(RecommenderParams):
         the data reaches back that far: how customers shop before Christmas is best learned from last Christmas.
     max_train_rows
         No further label window is added once the training candidates reach this many rows: more windows help
-        most on small data, where they are cheap, and a large log fills the budget with one or two.
+        most on small data, where they are cheap, and a large log fills the budget with one or two. A window
+        whose candidates alone would pass it learns from a random share of its customers that fits (so the
+        reranker's cost and memory do not grow with the customer count).
     generators
         Name -> :class:`GeneratorSpec`.
     ranker
@@ -308,6 +310,7 @@ class TwoStage(Recommender):
             rng = np.random.default_rng(self.params.random_state)
             buyers = np.sort(rng.choice(buyers, self.params.max_train_customers, replace=False))
         gens = self._fit_generators(data, interactions)
+        buyers = self._within_budget(gens, data, buyers)
         described = CandidateFeatures(data, tables, self.params.features, self._vocab, self.params.window_days)
         xs, ys, gs = [], [], []
         for batch_users, rows, items_, gen_features in self._candidates(gens, data, buyers,
@@ -325,6 +328,25 @@ class TwoStage(Recommender):
             keep = _sample_negatives(y, g, self.params.max_negatives, self.params.random_state + group_offset)
             x, y, g = x[keep], y[keep], g[keep]
         return x, y, g
+
+    def _within_budget(self, gens: dict[str, Recommender], data: TrainingData, buyers: np.ndarray) -> np.ndarray:
+        """The label window's customers, a random share of them when their candidates would overflow
+        ``max_train_rows`` on their own: the candidates per customer of a first batch say how many fit. The
+        reranker's training set, and the memory it takes, stays within the budget whatever the customer count."""
+        budget = self.params.max_train_rows
+        pilot = buyers[:max(1, min(self.params.batch_size, self.params.max_cells // max(data.n_items, 1)))]
+        if len(pilot) == 0:
+            return buyers
+        batches = self._candidates(gens, data, pilot, "sizing the label window")
+        try:
+            _, rows, _, _ = next(batches)
+        finally:
+            batches.close()
+        per_customer = max(len(rows), 1) / len(pilot)
+        if per_customer * len(buyers) <= budget:
+            return buyers
+        keep = max(1, int(budget / per_customer))
+        return np.sort(np.random.default_rng([self.params.random_state, 1]).choice(buyers, keep, replace=False))
 
     @staticmethod
     def _generator_feature_names(gens: dict[str, Recommender]) -> list[str]:

@@ -195,3 +195,17 @@ def test_a_model_fitted_for_an_evaluation_lists_the_same_as_the_full_fit_for_its
     with pytest.raises(ConfigError, match="not saved"):
         listed.save(tmp_path / "m")
     assert not (tmp_path / "m").exists()
+
+
+def test_a_label_window_larger_than_the_row_budget_learns_from_a_share_of_its_customers(synthetic, cutoff):
+    import re
+
+    def reranker_rows(model):
+        lap = next(k for k in model.fit_seconds_ if k.startswith("reranker ("))
+        return int(re.search(r"\(([\d,]+) candidates", lap).group(1).replace(",", ""))
+
+    full = TwoStage(**tiny_two_stage(train_windows=1, seasonal_window=False)).fit(synthetic, cutoff=cutoff)
+    budget = reranker_rows(full) // 4
+    small = TwoStage(**tiny_two_stage(train_windows=1, seasonal_window=False, max_train_rows=budget)).fit(synthetic, cutoff=cutoff)
+    assert budget * 0.5 <= reranker_rows(small) <= budget * 1.5
+    assert len(small.recommend(small.customers_.external_ids[:20], n=5)) == 100
