@@ -18,6 +18,7 @@ moment's popularity otherwise.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -41,6 +42,8 @@ from models.recommenders.data import TrainingData, latest_cutoff, tables_before
 from models.recommenders.repeat import timing_reasons
 
 RANKER_FILE = "reranker.txt"
+# Places of the precomputed lists whose reasons are worked out at once (bounds memory, not results).
+_REASON_PLACES = 5_000_000
 # Group ids of label window k are k * stride + customer index: distinct across windows for any catalogue of
 # customers below a billion.
 _GROUP_STRIDE = 10**9
@@ -445,17 +448,30 @@ class TwoStage(Recommender):
     def _precompute_reasons(self, gens: dict[str, Recommender], data: TrainingData,
                             described: CandidateFeatures) -> None:
         """Reason kind and its arguments (anchor product or region, usual gap, days since) of every listed
-        product."""
+        product, worked out per block of customers (memory stays that of one block beside the lists)."""
+        shape = self.serve_["all"]["items"].shape
+        for lists in self.serve_.values():
+            lists["reason"] = np.full(shape, REASON_NONE, dtype=np.int8)
+            lists["anchor"] = np.full(shape, -1, dtype=np.int32)
+            for field in ("gap", "since"):
+                lists[field] = np.full(shape, np.nan, dtype=np.float32)
+            lists["days"] = np.zeros(shape, dtype=np.float32)
+        context = _ReasonContext(keys=described.history.key(data.n_items), history=described.history,
+                                 knn=gens[self.params.fold_in], last_item=_last_items(data),
+                                 models=np.array([self.params.generators[name].model for name in gens] + [""],
+                                                 dtype=object))
+        step = max(1, _REASON_PLACES // max(2 * shape[1], 1))
+        for start in blocks("reasons", shape[0], step, "customers"):
+            self._block_reasons(np.arange(start, min(start + step, shape[0])), data, context)
+
+    def _block_reasons(self, block: np.ndarray, data: TrainingData, context: "_ReasonContext") -> None:
+        """:meth:`_precompute_reasons` of the customers ``block`` (both lists)."""
         n_items = data.n_items
-        history = described.history
-        keys = history.key(n_items)
-        knn = gens[self.params.fold_in]
-        models = np.array([self.params.generators[name].model for name in gens] + [""], dtype=object)
-        last_item = _last_items(data)
+        history, keys, knn = context.history, context.keys, context.knn
         known_keys, known_anchors = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         for lists in self.serve_.values():
-            items = lists["items"]
-            users = np.repeat(np.arange(items.shape[0]), items.shape[1])
+            items = lists["items"][block]
+            users = np.repeat(block, items.shape[1])
             flat = items.ravel().astype(np.int64)
             valid = flat >= 0
             reason = np.full(len(flat), REASON_NONE, dtype=np.int8)
@@ -473,7 +489,7 @@ class TwoStage(Recommender):
             gap[bought] = history.gap[where[bought]]
             since[bought] = history.last_age[where[bought]]
             days[bought] = history.days[where[bought]]
-            source = models[lists["source"].ravel()]  # -1 picks the trailing ""
+            source = context.models[lists["source"][block].ravel()]  # -1 picks the trailing ""
             todo = valid & ~bought
             region = data.region[users]
             region_ok = (region >= 0) & self.region_ok_[np.maximum(region, 0)] if len(self.region_ok_) else \
@@ -497,7 +513,7 @@ class TwoStage(Recommender):
             rows_needed = np.flatnonzero((grid >= 0).any(axis=1))
             if len(rows_needed):
                 anchors_grid = np.full(grid.shape, -1, dtype=np.int64)
-                anchors_grid[rows_needed] = knn._anchors(sp.csr_matrix(data.interactions[rows_needed]),
+                anchors_grid[rows_needed] = knn._anchors(sp.csr_matrix(data.interactions[block[rows_needed]]),
                                                          grid[rows_needed], knn._relation)
                 anchors[todo_anchor] = anchors_grid.ravel()[todo_anchor]
             known_keys = np.concatenate([known_keys, pair_keys[todo_anchor]])
@@ -508,14 +524,14 @@ class TwoStage(Recommender):
             reason[together] = REASON_TOGETHER
             anchor[together] = anchors[together]
             reason[personal & (anchors < 0)] = REASON_TASTE
-            sequence = personal & np.isin(source, list(_SEQUENCE_MODELS)) & (last_item[users] >= 0)
+            sequence = personal & np.isin(source, list(_SEQUENCE_MODELS)) & (context.last_item[users] >= 0)
             reason[sequence] = REASON_SEQUENCE
-            anchor[sequence] = last_item[users[sequence]]
-            lists["reason"] = reason.reshape(items.shape)
-            lists["anchor"] = anchor.reshape(items.shape)
-            lists["gap"] = gap.reshape(items.shape)
-            lists["since"] = since.reshape(items.shape)
-            lists["days"] = days.reshape(items.shape)
+            anchor[sequence] = context.last_item[users[sequence]]
+            lists["reason"][block] = reason.reshape(items.shape)
+            lists["anchor"][block] = anchor.reshape(items.shape)
+            lists["gap"][block] = gap.reshape(items.shape)
+            lists["since"][block] = since.reshape(items.shape)
+            lists["days"][block] = days.reshape(items.shape)
 
     # ------------------------------------------------------------------------------------------- serving
 
@@ -605,6 +621,17 @@ class TwoStage(Recommender):
     def feature_importance(self) -> dict[str, float]:
         """Total gain of each reranker feature, largest first."""
         return self.ranker_.importance()
+
+
+@dataclass(frozen=True)
+class _ReasonContext:
+    """What every block of :meth:`TwoStage._precompute_reasons` reads."""
+
+    keys: np.ndarray
+    history: signals.PairHistory
+    knn: Recommender
+    last_item: np.ndarray
+    models: np.ndarray
 
 
 class _Clock:

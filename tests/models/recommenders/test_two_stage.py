@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -209,3 +210,13 @@ def test_a_label_window_larger_than_the_row_budget_learns_from_a_share_of_its_cu
     small = TwoStage(**tiny_two_stage(train_windows=1, seasonal_window=False, max_train_rows=budget)).fit(synthetic, cutoff=cutoff)
     assert budget * 0.5 <= reranker_rows(small) <= budget * 1.5
     assert len(small.recommend(small.customers_.external_ids[:20], n=5)) == 100
+
+
+def test_reasons_worked_out_per_block_of_customers_are_those_of_one_block(model, synthetic, cutoff, monkeypatch):
+    from models.recommenders import two_stage
+
+    monkeypatch.setattr(two_stage, "_REASON_PLACES", 500)  # blocks of a few customers
+    blocked = TwoStage(**tiny_two_stage()).fit(synthetic, cutoff=cutoff)
+    for kind, lists in model.serve_.items():
+        for field, values in lists.items():
+            np.testing.assert_array_equal(blocked.serve_[kind][field], values, err_msg=f"{kind} {field}")
