@@ -105,10 +105,27 @@ def run(data: Path, preset: str) -> tuple[dict, StageMeter]:
     return summary, meter
 
 
+def merged(rows: list[dict]) -> list[dict]:
+    """Stages that ran more than once under the same path (one per label window) as one row: seconds added,
+    the largest peak, and how many times."""
+    out: dict[str, dict] = {}
+    for row in rows:
+        if row["stage"] in out:
+            kept = out[row["stage"]]
+            kept["seconds"] += row["seconds"]
+            kept["peak"] = max(kept["peak"], row["peak"])
+            kept["times"] += 1
+        else:
+            out[row["stage"]] = {**row, "times": 1}
+    return list(out.values())
+
+
 def table(meter: StageMeter, summary: dict, command: str) -> str:
     lines = [f"`{command}`", "", "| stage | seconds | peak memory (GB) |", "|---|---:|---:|"]
-    for row in meter.rows:
+    for row in merged(meter.rows):
         label = "&nbsp;&nbsp;" * row["depth"] * 2 + row["stage"].split(" / ")[-1]
+        if row["times"] > 1:
+            label += f" (x{row['times']})"
         lines.append(f"| {label} | {row['seconds']:.1f} | {row['peak'] / 1e9:.2f} |")
     lines.append(f"| **total** | **{summary['seconds']:.1f}** | **{summary['peak_bytes'] / 1e9:.2f}** |")
     return "\n".join(lines)
