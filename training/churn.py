@@ -72,7 +72,8 @@ def fit_churn(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, horizon_day
     """
     cutoffs = training_cutoffs(tables, cutoff, horizon_days, config)
     if frames is None:
-        frames = training_frames(tables, horizon_days, feature_config, cutoffs=cutoffs)
+        frames = training_frames(training_sample(tables, len(cutoffs), config), horizon_days, feature_config,
+                                 cutoffs=cutoffs)
     calibration_cutoff = cutoffs[-1] if config.training.calibrate_on_latest and len(cutoffs) > 1 else None
     if calibration_cutoff is None:
         train, calibration = frames, None
@@ -82,6 +83,20 @@ def fit_churn(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, horizon_day
     model = ChurnModel(**config.model.model_dump()).fit(train, calibration)
     return ChurnFit(model=model, cutoffs=cutoffs, calibration_cutoff=calibration_cutoff, train_rows=len(train),
                     calibration_rows=0 if calibration is None else len(calibration))
+
+
+def training_sample(tables: dict[str, pd.DataFrame], n_cutoffs: int, config: ChurnConfig) -> dict[str, pd.DataFrame]:
+    """The tables, or those of a random share of the customers when every customer at each of ``n_cutoffs``
+    would pass ``training.max_rows`` training rows. A customer's features and label are their own rows' alone, so
+    a sampled customer's training rows are exactly those of the full data."""
+    tx = tables[Tables.transactions]
+    customers = np.sort(np.asarray(tx[C.customer_id].dropna().unique(), dtype=object).astype(str))
+    limit = max(config.training.max_rows // max(n_cutoffs, 1), 1)
+    if len(customers) <= limit:
+        return tables
+    keep = pd.Index(np.random.default_rng(config.model.random_state).choice(customers, limit, replace=False))
+    return {name: table[table[C.customer_id].astype("str").isin(keep)] if C.customer_id in table.columns
+            else table for name, table in tables.items()}
 
 
 def fit_clv(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, config: ChurnConfig) -> LifetimeValueModel:

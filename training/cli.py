@@ -23,6 +23,8 @@ console = Console(stderr=True)
 DataOpt = Annotated[Path, typer.Option("--data", help="Transactions file or a folder with one file per table.")]
 MappingOpt = Annotated[Optional[Path], typer.Option("--mapping", help="Column-mapping YAML (configs/datasets/).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars (they are shown on a terminal "
+                                                             "only).")]
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -190,20 +192,23 @@ def train(
     engine: Annotated[Optional[str], typer.Option(help="dask: train the churn model on a Dask cluster through "
                                                        "LightGBM's Dask API (Parquet data).")] = None,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: a LocalCluster).")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Train, evaluate on the time holdout, log to MLflow, register, and promote what beats the champion."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+    from features.progress import bars
     from training.config import TrainConfig
     from training.train import run_training
 
     train_config = TrainConfig.load(config, data=data, mapping=mapping, seed=seed, engine=engine,
                                     scheduler=scheduler)
     settings = get_settings()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+    # Each step is a line of the display; long loops inside a step add their own bars (counts and time left).
+    with bars(console, enabled=not quiet) as bar:
         steps: list[Any] = []
 
         def report(message: str) -> None:
+            if bar is None:
+                return
             if steps:
                 bar.update(steps[-1], total=1, completed=1)
             steps.append(bar.add_task(message, total=None))
@@ -378,11 +383,14 @@ def evaluate_recommender_command(
     mapping: MappingOpt = None,
     test_days: Annotated[int, typer.Option("--test-days", min=1, help="Length of the test window in days.")] = 30,
     json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Recommendations on a temporal split: the two-stage recommender against its single-model peers."""
+    from features.progress import bars
     from training.evaluate_recommender import evaluate_recommender_cli
 
-    evaluate_recommender_cli(data, mapping, test_days, json_output)
+    with bars(console, enabled=not quiet):
+        evaluate_recommender_cli(data, mapping, test_days, json_output)
 
 
 @evaluate_app.command("uplift")

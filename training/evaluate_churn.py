@@ -22,7 +22,7 @@ from features.labels import data_end
 from features.pipeline import LABEL, feature_frame, training_frames
 from models.churn.config import ChurnConfig
 from models.churn.lightgbm import ChurnModel
-from training.churn import clv_frame, fit_churn, fit_clv, training_cutoffs
+from training.churn import clv_frame, fit_churn, fit_clv, training_cutoffs, training_sample
 from training.metrics import churn_metrics, decile_table
 
 PROJECT = "clientele"
@@ -71,7 +71,8 @@ def evaluate_churn(tables: dict[str, pd.DataFrame], horizon_days: int, config: C
         raise DataError(f"churn evaluation: every customer in the population at {cutoff.date()} has the same "
                         f"label; choose another horizon")
     cutoffs = training_cutoffs(tables, cutoff, horizon_days, config)
-    frames = training_frames(tables, horizon_days, feature_config, cutoffs=cutoffs)
+    frames = training_frames(training_sample(tables, len(cutoffs), config), horizon_days, feature_config,
+                             cutoffs=cutoffs)
     fit = fit_churn(tables, cutoff, horizon_days, config, feature_config, frames=frames)
     fit_seconds = time.perf_counter() - started
 

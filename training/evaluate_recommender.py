@@ -29,9 +29,10 @@ from features.columns import Columns as C
 from features.columns import Tables
 from features.config import FeatureConfig, InteractionConfig
 from features.exceptions import ConfigError, DataError
+from features.progress import track
 from models.recommenders import Filters, Recommender, registry
 from models.recommenders.config import PeerSpec, evaluation_settings, load_config
-from models.recommenders.data import tables_before
+from models.recommenders.data import TrainingData, tables_before
 
 OWN = "clientele"
 Progress = Callable[[str], None]
@@ -190,17 +191,34 @@ def _build(name: str, peer: PeerSpec, config: dict[str, Any], overrides: dict[st
 
 def tune_peer(name: str, peer: PeerSpec, config: dict[str, Any], tables: dict[str, pd.DataFrame],
               validation: TemporalSplit, metric: str, progress: Progress | None = None,
-              interactions: InteractionConfig | None = None) -> dict[str, Any]:
-    """The grid setting with the best ``metric`` on the validation window (fits see only rows before it)."""
-    best, best_value = {}, -np.inf
-    for setting in _grid(peer.grid):
-        model = _build(name, peer, config, setting).fit(tables, cutoff=validation.start, interactions=interactions)
-        value = evaluate_model(model, validation, new_variant=False)[metric]
-        if progress:
-            progress(f"  {name} {setting or '(no grid)'}: validation {metric} {value:.4f}")
-        if value > best_value:
-            best, best_value = setting, value
-    return best
+              interactions: InteractionConfig | None = None, data: TrainingData | None = None) -> dict[str, Any]:
+    """The grid setting with the best ``metric`` on the validation window (fits see only rows before it).
+
+    The grid points share what they can: one training data build (``data``, built here when not given), and one
+    fit per setting of the parameters the fit depends on, each scored with every value of the model's
+    :attr:`Recommender.scoring_params` in the grid. The first best setting in grid order wins, as if every
+    point were fitted on its own.
+    """
+    data = data if data is not None else TrainingData.build(tables, validation.start, interactions)
+    settings = _grid(peer.grid)
+    scoring = registry()[peer.model].scoring_params if peer.model in registry() else frozenset()
+    values: dict[int, float] = {}
+    fits: dict[tuple, list[int]] = {}
+    for k, setting in enumerate(settings):
+        fits.setdefault(tuple(sorted((key, repr(v)) for key, v in setting.items() if key not in scoring)), []).append(k)
+    with track(f"{name}: validation grid", len(settings), "settings") as bar:
+        for members in fits.values():
+            fit_part = {key: v for key, v in settings[members[0]].items() if key not in scoring}
+            fitted = _build(name, peer, config, fit_part).fit_data(data, interactions)
+            for k in members:
+                score_part = {key: v for key, v in settings[k].items() if key in scoring}
+                model = fitted.with_params(**score_part) if score_part else fitted
+                values[k] = evaluate_model(model, validation, new_variant=False)[metric]
+                if progress:
+                    progress(f"  {name} {settings[k] or '(no grid)'}: validation {metric} {values[k]:.4f}")
+                bar.advance()
+    best = max(range(len(settings)), key=lambda k: (values[k], -k))
+    return settings[best]
 
 
 def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None = None,
@@ -249,6 +267,14 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
     interactions = features.interactions if features is not None else None
     peers = settings.peers
     names = [OWN] + list(peers) if models is None else models
+    # Every peer learns from the same matrices: built once per window, not once per grid point.
+    shared: dict[pd.Timestamp, TrainingData] = {}
+
+    def data_before(cutoff: pd.Timestamp, source: dict[str, pd.DataFrame]) -> TrainingData:
+        if cutoff not in shared:
+            shared[cutoff] = TrainingData.build(source, cutoff, interactions)
+        return shared[cutoff]
+
     for name in names:
         started = time.perf_counter()
         if name == OWN:
@@ -257,10 +283,15 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
         else:
             if name not in peers:
                 raise DataError(f"unknown peer '{name}' (configured: {', '.join(peers)})")
-            chosen = tune_peer(name, peers[name], config, train, validation, metric, progress, interactions)
+            chosen = tune_peer(name, peers[name], config, train, validation, metric, progress, interactions,
+                               data_before(validation.start, train))
             started = time.perf_counter()
             model = _build(name, peers[name], config, chosen)
-        model.fit(train, cutoff=start, interactions=interactions)
+        if name == OWN:
+            # Lists of the test customers only, without reasons: the rest is never asked for here.
+            model.fit(train, cutoff=start, interactions=interactions, listed=split.customers)
+        else:
+            model.fit_data(data_before(start, train), interactions)
         fit_seconds = time.perf_counter() - started
         metrics = evaluate_model(model, split, k_recall, k_ndcg, k_hit)
         metrics["fit_seconds"] = round(fit_seconds, 2)

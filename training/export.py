@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.columns import Columns as C
+from features.progress import blocks
 from training.layout import write_manifest
 
 RISK_BANDS = ("low", "medium", "high")
@@ -136,7 +137,7 @@ def export_recommender(model: Any, out_dir: Path, preset: str, pseudonym_check: 
     # Batches of customers, each written as its own row group: memory does not grow with the customer count.
     writer = None
     try:
-        for start in range(0, len(personal), batch):
+        for start in blocks("writing recommendations", len(personal), batch, "customers"):
             users = personal[start:start + batch]
             table = pa.Table.from_pandas(_lists_frame(model.candidate_lists(users), customers[users], C.customer_id,
                                                       C.product_id, products), preserve_index=False)

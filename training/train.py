@@ -32,6 +32,7 @@ from features.exceptions import ConfigError
 from features.labels import data_end
 from features.pipeline import feature_frame
 from features.presets import load_preset
+from features.progress import stage, steps
 from models.churn.config import ChurnConfig, ScoringSettings
 from models.churn.lightgbm import customer_scores_frame
 from models.segments import CustomerSegmenter, SegmentConfig, segment_customers
@@ -149,13 +150,15 @@ def evaluate_holdout(tables: dict[str, pd.DataFrame], configs: ModelConfigs, hor
         from training.evaluate_recommender import OWN, evaluate_recommenders
 
         say(progress, f"recommender: holdout = the last {test_days} days")
-        results = evaluate_recommenders(tables, test_days, configs.recommender,
-                                        models=None if compare_peers else [OWN], features=configs.features)
+        with stage("recommender holdout"):
+            results = evaluate_recommenders(tables, test_days, configs.recommender,
+                                            models=None if compare_peers else [OWN], features=configs.features)
         metrics[RECOMMENDER] = {k: v for k, v in results[OWN].items() if isinstance(v, (int, float))}
         reports[RECOMMENDER] = results
     if CHURN in kinds:
         say(progress, f"churn: out-of-time evaluation, {horizon_days}-day horizon")
-        evaluation = evaluate_churn(tables, horizon_days, configs.churn, configs.features)
+        with stage("churn holdout"):
+            evaluation = evaluate_churn(tables, horizon_days, configs.churn, configs.features)
         report = evaluation_report(evaluation)
         metrics[CHURN] = {k: v for k, v in report["clientele"].items() if v is not None}
         reports[CHURN] = report
@@ -163,9 +166,11 @@ def evaluate_holdout(tables: dict[str, pd.DataFrame], configs: ModelConfigs, hor
             plots += write_plots(evaluation, plots_dir)
     if CLV in kinds:
         say(progress, "clv: expected purchases against the holdout")
-        metrics[CLV] = evaluate_clv(tables, horizon_days, configs.churn)
+        with stage("clv holdout"):
+            metrics[CLV] = evaluate_clv(tables, horizon_days, configs.churn)
     if UPLIFT in kinds and Tables.campaigns in tables:
-        uplift = evaluate_uplift_holdout(tables, configs, compare_peers, progress)
+        with stage("uplift holdout"):
+            uplift = evaluate_uplift_holdout(tables, configs, compare_peers, progress)
         if uplift is not None:
             metrics[UPLIFT], reports[UPLIFT] = uplift
     return metrics, plots, reports
@@ -253,7 +258,8 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
     experiment_id = setup_tracking(settings, config.mlflow.experiment)
     t = time.perf_counter()
     say(progress, "loading and validating the data")
-    data: ValidatedData = load_training_data(config, settings)
+    with stage("load"):
+        data: ValidatedData = load_training_data(config, settings)
     test_days = config.evaluation.recommender_test_days
     holdout = holdout_id(data.fingerprint, test_days, horizon)
     t = step("load", t)
@@ -269,9 +275,10 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
 
         with tempfile.TemporaryDirectory() as tmp:
             tmp_path = Path(tmp)
-            metrics, plots, reports = evaluate_holdout(data.tables, configs, horizon, test_days,
-                                                       config.evaluation.compare_peers, plots_dir=tmp_path / "plots",
-                                                       progress=progress)
+            with stage("evaluate"):
+                metrics, plots, reports = evaluate_holdout(data.tables, configs, horizon, test_days,
+                                                           config.evaluation.compare_peers,
+                                                           plots_dir=tmp_path / "plots", progress=progress)
             for kind, values in metrics.items():
                 mlflow.log_metrics({f"{kind}.{metric_key(k)}": float(v) for k, v in values.items()
                                     if isinstance(v, (int, float)) and np.isfinite(v)})
@@ -284,9 +291,10 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
                                       progress, timings)
             t = time.perf_counter()
         rules = {k: getattr(config.promotion, k) for k in MODEL_KINDS}
-        champions = champion_values(candidates, rules, settings, data, horizon, test_days, config, progress)
-        say(progress, "registering and promoting")
-        decisions = register_and_promote(candidates, rules, settings, run.info.run_id, champions)
+        with stage("register"):
+            champions = champion_values(candidates, rules, settings, data, horizon, test_days, config, progress)
+            say(progress, "registering and promoting")
+            decisions = register_and_promote(candidates, rules, settings, run.info.run_id, champions)
         log_json([d.__dict__ for d in decisions], "registry/decisions.json")
         step("register", t)
     return TrainResult(run_id=run.info.run_id, metrics=metrics, decisions=decisions, fingerprint=data.fingerprint,
@@ -348,6 +356,8 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
 
     t = time.perf_counter()
     say(progress, f"churn: fitting for use from {cutoff.date()}")
+    step = steps()
+    step("churn")
     if config.engine == "dask":
         from features.dask_engine import dask_client
         from features.privacy import read_erasures
@@ -359,9 +369,11 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
                                     pseudonym_key=settings.pseudonym_key)
     else:
         fit = fit_churn(tables, cutoff, horizon, configs.churn, configs.features)
+    step("features")
     features = feature_frame(tables, cutoff, None, configs.features)
     # Customers who refused profiling get no personal scores at all: not computed, not stored, not served.
     features = profiling_allowed(features)
+    step("churn scores and export")
     scores = customer_scores_frame(fit.model, features, configs.churn.reasons.top)
     churn_dir = tmp / "churn"
     fit.model.save(churn_dir / "model")
@@ -382,6 +394,7 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
 
     t = time.perf_counter()
     say(progress, "clv and segments: fitting")
+    step("clv and segments")
     clv_model = fit_clv(tables, cutoff, configs.churn)
     values = clv_frame(clv_model, tables, cutoff, features[C.customer_id], horizon, configs.churn)
     twelve_months = clv_frame(clv_model, tables, cutoff, features[C.customer_id], 365, configs.churn)
@@ -415,6 +428,7 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
 
         t = time.perf_counter()
         say(progress, "recommender: fitting on all the data")
+        step("recommender")
         # The preset decides the default of exclude_bought; the model carries it to every path that serves it.
         model = registry()[OWN].from_config(configs.recommender, preset=config.preset,
                                             feature_config=configs.features, random_state=configs.seed)
@@ -422,16 +436,19 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
         timings["fit_recommender"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()
         say(progress, "recommender: precomputing recommendations and similar products")
+        step("export recommender")
         info = log_recommender(model, tmp / "recommender", config.preset, requirements, check)
         candidates.insert(0, _candidate(RECOMMENDER, info.model_uri, config.promotion.recommender.metric, metrics,
                                         holdout))
         timings["export_recommender"] = round(time.perf_counter() - t, 2)
     if UPLIFT in metrics:
+        step("uplift")
         t = time.perf_counter()
         say(progress, "uplift: fitting on every past campaign")
         candidates.append(_fit_and_log_uplift(tables, configs, config, features, cutoff, tmp / "uplift", check,
                                               metrics, holdout, requirements))
         timings["fit_uplift"] = round(time.perf_counter() - t, 2)
+    step.close()
     return candidates
 
 

@@ -38,12 +38,15 @@ class ChurnModelConfig(_Strict):
 
 class ChurnTrainingConfig(_Strict):
     """Training cutoffs step back by ``step_days`` from the latest one whose label window ends before the
-    scoring cutoff, while ``min_history_days`` of history precede them; the latest is held out to calibrate."""
+    scoring cutoff, while ``min_history_days`` of history precede them; the latest is held out to calibrate.
+    Customers x cutoffs beyond ``max_rows`` train on a random share of the customers (the same at every cutoff),
+    so the training frames stop growing with the customer count."""
 
     step_days: int = Field(14, ge=1)
     max_cutoffs: int = Field(16, ge=1)
     min_history_days: int = Field(30, ge=0)
     calibrate_on_latest: bool = True
+    max_rows: int = Field(4_000_000, ge=1)
 
 
 class RiskBands(_Strict):

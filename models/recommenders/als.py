@@ -73,8 +73,14 @@ class ALS(Recommender):
         return np.asarray(factors).reshape(rows.shape[0], -1) @ self.item_factors_.T
 
     def _normed(self) -> np.ndarray:
-        norms = np.linalg.norm(self.item_factors_, axis=1, keepdims=True)
-        return self.item_factors_ / np.maximum(norms, np.finfo(np.float32).tiny)
+        """Unit-length product vectors, worked out once per fitted (or loaded) model: reasons and similar
+        products ask for them once per batch of customers."""
+        cached = self.__dict__.get("_normed_factors")
+        if cached is None or cached[0] is not self.item_factors_:
+            norms = np.linalg.norm(self.item_factors_, axis=1, keepdims=True)
+            cached = (self.item_factors_, self.item_factors_ / np.maximum(norms, np.finfo(np.float32).tiny))
+            self.__dict__["_normed_factors"] = cached
+        return cached[1]
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         normed = self._normed()

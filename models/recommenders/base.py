@@ -15,6 +15,7 @@ popular in the customer's region, each such item with its own reason.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from dataclasses import dataclass
@@ -46,8 +47,10 @@ RESULT_COLUMNS = ("customer_id", "rank", "product_id", "score", "reason", "strat
 SIMILAR_COLUMNS = ("product_id", "rank", "similar_product_id", "score", "reason")
 
 InputWeighting = Literal["interactions", "binary", "days"]
-# Recommended places whose anchors are found in one sparse product (bounds memory, not results).
-_ANCHOR_CHUNK = 50_000
+# (Recommended place, history product) pairs whose contributions are looked up at once (bounds memory, not
+# results), and the largest products x products relation looked up as a dense array (float32: 256 MB).
+_ANCHOR_PAIRS = 20_000_000
+_DENSE_RELATION_CELLS = 64_000_000
 
 
 class RecommenderParams(Params):
@@ -108,6 +111,9 @@ class Recommender:
     name: ClassVar[str] = "base"
     Params: ClassVar[type[RecommenderParams]] = RecommenderParams
     default_reason: ClassVar[str] = "recommended for you"
+    # Hyperparameters that only scoring reads: a fitted model takes new values of them without a refit
+    # (:meth:`with_params`), so an evaluation's grid fits once per setting of the others.
+    scoring_params: ClassVar[frozenset[str]] = frozenset()
     _registry: ClassVar[dict[str, type["Recommender"]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -143,6 +149,25 @@ class Recommender:
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as plain JSON-able values."""
         return self.params.model_dump(mode="json")
+
+    def with_params(self, **changes: Any) -> "Recommender":
+        """This fitted model with new values of its :attr:`scoring_params`, without a refit (the fitted state
+        is shared, not copied).
+
+        Raises
+        ------
+        ConfigError
+            A change names a parameter the fit depends on, or is out of range.
+        """
+        self._check_fitted()
+        fitted = sorted(set(changes) - self.scoring_params)
+        if fitted:
+            raise ConfigError(f"recommender '{self.name}': {', '.join(fitted)} change the fit; only "
+                              f"{', '.join(sorted(self.scoring_params)) or 'no parameter'} can change without one")
+        model = copy.copy(self)
+        model.__dict__ = {k: v for k, v in self.__dict__.items() if k != "_popular_lists"}
+        model.params = parse_params(self.Params, {**self.get_params(), **changes}, f"recommender '{self.name}'")
+        return model
 
     # ------------------------------------------------------------------------------------------------ fit
 
@@ -685,20 +710,17 @@ class Recommender:
         out = np.full(items.shape, -1, dtype=np.int64)
         history = sp.csr_matrix(history)
         if sp.issparse(relation):
-            # All places at once: row p of history[rows] * relation.T[targets] holds each history product's
-            # contribution to place p; chunks bound the memory of the replicated history rows.
-            by_target = sp.csr_matrix(relation.T)
+            lookup = _Relation(relation)
             rows, cols = np.nonzero(items >= 0)
-            for begin in range(0, len(rows), _ANCHOR_CHUNK):
-                r, c = rows[begin:begin + _ANCHOR_CHUNK], cols[begin:begin + _ANCHOR_CHUNK]
-                targets = items[r, c]
-                product = sp.coo_matrix(history[r].multiply(by_target[targets]))
-                # A product is not its own reason ("bought together with X" for X itself).
-                product.data[product.col == targets[product.row]] = 0.0
-                product = product.tocsr()
-                best = np.asarray(product.argmax(axis=1)).ravel()
-                value = np.asarray(product.max(axis=1).toarray()).ravel()
-                out[r, c] = np.where(value > 0, best, -1)
+            lengths = np.diff(history.indptr)[rows]
+            # Every place pairs with each product of its customer's history; chunks bound those pairs' memory.
+            begin = 0
+            while begin < len(rows):
+                pairs = np.cumsum(lengths[begin:])
+                end = begin + max(1, int(np.searchsorted(pairs, _ANCHOR_PAIRS, side="right")))
+                r, c = rows[begin:end], cols[begin:end]
+                out[r, c] = _best_anchor(history, r, items[r, c], lookup)
+                begin = end
             return out
         for r in range(len(items)):
             hist = history.indices[history.indptr[r]:history.indptr[r + 1]]
@@ -816,3 +838,48 @@ def _sparse(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
 def _unsparse(prefix: str, arrays: dict[str, np.ndarray]) -> sp.csr_matrix:
     return sp.csr_matrix((arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]),
                          shape=tuple(arrays[f"{prefix}_shape"]))
+
+
+class _Relation:
+    """Values ``relation[bought, recommended]`` of a sparse products x products relation, looked up in bulk: from
+    a dense copy when it is small enough, else by binary search over its sorted (row, column) keys."""
+
+    def __init__(self, relation: sp.spmatrix):
+        relation = sp.csr_matrix(relation, copy=True)
+        relation.sum_duplicates()  # canonical: sorted columns within each row, no repeats
+        self.n = relation.shape[1]
+        if relation.shape[0] * relation.shape[1] <= _DENSE_RELATION_CELLS:
+            self.dense = relation.toarray()
+        else:
+            self.dense = None
+            rows = np.repeat(np.arange(relation.shape[0], dtype=np.int64), np.diff(relation.indptr))
+            self.keys = rows * self.n + relation.indices
+            self.values = relation.data
+
+    def __call__(self, bought: np.ndarray, recommended: np.ndarray) -> np.ndarray:
+        if self.dense is not None:
+            return self.dense[bought, recommended]
+        keys = bought.astype(np.int64) * self.n + recommended
+        where = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        if not len(self.keys):
+            return np.zeros(len(keys), dtype=self.values.dtype)
+        return np.where(self.keys[where] == keys, self.values[where], 0).astype(self.values.dtype)
+
+
+def _best_anchor(history: sp.csr_matrix, rows: np.ndarray, targets: np.ndarray, relation: _Relation) -> np.ndarray:
+    """For each place (customer row, recommended product): the history product with the largest weight x relation
+    to it, the lowest product index among equals; -1 when none contributes (a product is not its own reason)."""
+    starts, lengths = history.indptr[rows], np.diff(history.indptr)[rows]
+    place = np.repeat(np.arange(len(rows)), lengths)
+    offsets = np.repeat(starts - np.cumsum(np.r_[0, lengths[:-1]]), lengths)
+    position = np.arange(len(place)) + offsets
+    bought, weight = history.indices[position].astype(np.int64), history.data[position]
+    target = targets[place]
+    value = weight * relation(bought, target)
+    value[bought == target] = 0
+    order = np.lexsort((bought, -value, place))
+    first = order[np.r_[True, place[order][1:] != place[order][:-1]]] if len(order) else order
+    out = np.full(len(rows), -1, dtype=np.int64)
+    best = first[value[first] > 0]
+    out[place[best]] = bought[best]
+    return out

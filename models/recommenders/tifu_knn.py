@@ -52,6 +52,7 @@ class TifuKNN(Recommender):
     name = "tifu_knn"
     Params = TifuParams
     default_reason = "customers who shop like you buy this"
+    scoring_params = frozenset({"neighbours", "alpha"})  # the fit builds the vectors only
 
     def _fit(self, data: TrainingData) -> None:
         self.vectors_ = self._vectors(data)

@@ -18,8 +18,9 @@ moment's popularity otherwise.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -31,15 +32,18 @@ from features.columns import Tables
 from features.config import FeatureConfig, InteractionConfig
 from features.customer import CATEGORICAL_FEATURES
 from features.exceptions import ConfigError, DataError
+from features.progress import blocks, stage, steps
 from models.ranking.features import CandidateFeatures, PairFeatures
 from models.ranking.lambdarank import LambdaRanker, RankerParams
 from models.recommenders import signals
-from models.recommenders.base import CandidateLists, Recommender, RecommenderParams
+from models.recommenders.base import CandidateLists, Recommender, RecommenderParams, _id_array
 from models.recommenders.config import Params, model_section, parse_params
 from models.recommenders.data import TrainingData, latest_cutoff, tables_before
 from models.recommenders.repeat import timing_reasons
 
 RANKER_FILE = "reranker.txt"
+# Places of the precomputed lists whose reasons are worked out at once (bounds memory, not results).
+_REASON_PLACES = 5_000_000
 # Group ids of label window k are k * stride + customer index: distinct across windows for any catalogue of
 # customers below a billion.
 _GROUP_STRIDE = 10**9
@@ -85,7 +89,9 @@ class TwoStageParams(RecommenderParams):
         the data reaches back that far: how customers shop before Christmas is best learned from last Christmas.
     max_train_rows
         No further label window is added once the training candidates reach this many rows: more windows help
-        most on small data, where they are cheap, and a large log fills the budget with one or two.
+        most on small data, where they are cheap, and a large log fills the budget with one or two. A window
+        whose candidates alone would pass it learns from a random share of its customers that fits (so the
+        reranker's cost and memory do not grow with the customer count).
     generators
         Name -> :class:`GeneratorSpec`.
     ranker
@@ -195,7 +201,7 @@ class TwoStage(Recommender):
     # ------------------------------------------------------------------------------------------------ fit
 
     def fit(self, tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp | str | None = None,
-            interactions: InteractionConfig | None = None) -> "TwoStage":
+            interactions: InteractionConfig | None = None, listed: Iterable[object] | None = None) -> "TwoStage":
         """Train the reranker on earlier label windows, then refit the generators and rerank every customer.
 
         Parameters
@@ -206,6 +212,9 @@ class TwoStage(Recommender):
             The as-of time (``None``: after the latest transaction); no row at or after it is read.
         interactions
             Interaction matrix weights.
+        listed
+            Rerank only these customers (external ids) and work out no reasons: what an evaluation asks about,
+            at a fraction of the cost. Such a model answers only them, without reasons, and is not saved.
 
         Returns
         -------
@@ -231,7 +240,9 @@ class TwoStage(Recommender):
         for k, start in enumerate(self._label_windows(cutoff, first), start=1):
             if parts and sum(len(y) for _, y, _ in parts) >= p.max_train_rows:
                 break
-            rows = self._training_rows(tables, start, start + window, interactions, group_offset=k * _GROUP_STRIDE)
+            with stage("training candidates"):
+                rows = self._training_rows(tables, start, start + window, interactions,
+                                           group_offset=k * _GROUP_STRIDE)
             if rows is not None:
                 parts.append(rows)
             clock.lap(f"label window from {start.date()} (generators, candidates, features)")
@@ -242,11 +253,17 @@ class TwoStage(Recommender):
         features = np.concatenate([x for x, _, _ in parts])
         labels = np.concatenate([y for _, y, _ in parts])
         groups = np.concatenate([g for _, _, g in parts])
-        self.ranker_ = LambdaRanker(p.ranker, p.random_state).fit(features, labels, groups, self.feature_names_,
-                                                                  self._categorical)
+        with stage("reranker"):
+            self.ranker_ = LambdaRanker(p.ranker, p.random_state).fit(features, labels, groups, self.feature_names_,
+                                                                      self._categorical)
         clock.lap(f"reranker ({len(labels):,} candidates, {self.ranker_.booster_.num_trees()} trees)")
         data = TrainingData.build(tables, cutoff, interactions)
         self._fit_common(data, interactions)
+        self.listed_ = None
+        if listed is not None:
+            codes = data.customers.to_internal(_id_array(list(listed)), unknown="missing")
+            self.listed_ = np.zeros(data.n_users, dtype=bool)
+            self.listed_[codes[codes >= 0]] = True
         self._fit_lists(data, tables, interactions, clock)
         self.fit_seconds_ = clock.laps
         return self
@@ -296,9 +313,11 @@ class TwoStage(Recommender):
             rng = np.random.default_rng(self.params.random_state)
             buyers = np.sort(rng.choice(buyers, self.params.max_train_customers, replace=False))
         gens = self._fit_generators(data, interactions)
+        buyers = self._within_budget(gens, data, buyers)
         described = CandidateFeatures(data, tables, self.params.features, self._vocab, self.params.window_days)
         xs, ys, gs = [], [], []
-        for batch_users, rows, items_, gen_features in self._candidates(gens, data, buyers):
+        for batch_users, rows, items_, gen_features in self._candidates(gens, data, buyers,
+                                                                         f"training candidates from {start.date()}"):
             users_ = batch_users[rows]
             pair, pair_names = described.build(users_, items_)
             xs.append(np.hstack([gen_features, pair]))
@@ -313,17 +332,36 @@ class TwoStage(Recommender):
             x, y, g = x[keep], y[keep], g[keep]
         return x, y, g
 
+    def _within_budget(self, gens: dict[str, Recommender], data: TrainingData, buyers: np.ndarray) -> np.ndarray:
+        """The label window's customers, a random share of them when their candidates would overflow
+        ``max_train_rows`` on their own: the candidates per customer of a first batch say how many fit. The
+        reranker's training set, and the memory it takes, stays within the budget whatever the customer count."""
+        budget = self.params.max_train_rows
+        pilot = buyers[:max(1, min(self.params.batch_size, self.params.max_cells // max(data.n_items, 1)))]
+        if len(pilot) == 0:
+            return buyers
+        batches = self._candidates(gens, data, pilot, "sizing the label window")
+        try:
+            _, rows, _, _ = next(batches)
+        finally:
+            batches.close()
+        per_customer = max(len(rows), 1) / len(pilot)
+        if per_customer * len(buyers) <= budget:
+            return buyers
+        keep = max(1, int(budget / per_customer))
+        return np.sort(np.random.default_rng([self.params.random_state, 1]).choice(buyers, keep, replace=False))
+
     @staticmethod
     def _generator_feature_names(gens: dict[str, Recommender]) -> list[str]:
         return [f"g_{name}_{kind}" for name in gens for kind in ("score", "rank")]
 
-    def _candidates(self, gens: dict[str, Recommender], data: TrainingData,
-                    users: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    def _candidates(self, gens: dict[str, Recommender], data: TrainingData, users: np.ndarray,
+                    description: str) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """Per batch of customers: (customers, row in batch, product, generator scores and ranks) of the union
-        of every generator's top candidates, sorted by customer then product."""
+        of every generator's top candidates, sorted by customer then product (a progress bar: ``description``)."""
         n_items = data.n_items
         batch = max(1, min(self.params.batch_size, self.params.max_cells // max(n_items, 1)))
-        for begin in range(0, len(users), batch):
+        for begin in blocks(description, len(users), batch, "customers"):
             chunk = users[begin:begin + batch]
             union = np.zeros((len(chunk), n_items), dtype=bool)
             dense, tops = {}, {}
@@ -362,16 +400,19 @@ class TwoStage(Recommender):
                    clock: "_Clock") -> None:
         """Refit the generators on all the data and precompute every known customer's reranked lists."""
         p = self.params
+        step = steps()
+        step("generators")
         gens = self._fit_generators(data, interactions)
         described = CandidateFeatures(data, tables, p.features, self._vocab, p.window_days)
         clock.lap("generators at the cutoff")
-        users = np.flatnonzero(self.active_ & self.consent_)
+        step("reranked lists")
+        users = np.flatnonzero(self.active_ & self.consent_ & (True if self.listed_ is None else self.listed_))
         depth = p.serve_depth
         shape = (data.n_users, depth)
         lists = {kind: {"items": np.full(shape, -1, dtype=np.int32), "score": np.zeros(shape, dtype=np.float32),
                         "source": np.full(shape, -1, dtype=np.int8)} for kind in ("all", "new")}
         names = list(gens)
-        for chunk, rows, items, gen_features in self._candidates(gens, data, users):
+        for chunk, rows, items, gen_features in self._candidates(gens, data, users, "reranking"):
             users_ = chunk[rows]
             pair, pair_names = described.build(users_, items)
             if self._generator_feature_names(gens) + pair_names != self.feature_names_:
@@ -384,8 +425,11 @@ class TwoStage(Recommender):
                 _keep_top(lists[kind], users_[keep], items[keep], predicted[keep], source[keep], depth)
         self.serve_ = lists
         clock.lap(f"reranked lists of {len(users):,} customers")
-        self._precompute_reasons(gens, data, described)
-        clock.lap("reasons")
+        if self.listed_ is None:
+            step("reasons")
+            self._precompute_reasons(gens, data, described)
+            clock.lap("reasons")
+        step.close()
         self.generators_ = {name: gens[name] for name in dict.fromkeys([p.fold_in, p.similar])}
 
     def _best_source(self, names: list[str], gen_features: np.ndarray) -> np.ndarray:
@@ -404,17 +448,30 @@ class TwoStage(Recommender):
     def _precompute_reasons(self, gens: dict[str, Recommender], data: TrainingData,
                             described: CandidateFeatures) -> None:
         """Reason kind and its arguments (anchor product or region, usual gap, days since) of every listed
-        product."""
+        product, worked out per block of customers (memory stays that of one block beside the lists)."""
+        shape = self.serve_["all"]["items"].shape
+        for lists in self.serve_.values():
+            lists["reason"] = np.full(shape, REASON_NONE, dtype=np.int8)
+            lists["anchor"] = np.full(shape, -1, dtype=np.int32)
+            for field in ("gap", "since"):
+                lists[field] = np.full(shape, np.nan, dtype=np.float32)
+            lists["days"] = np.zeros(shape, dtype=np.float32)
+        context = _ReasonContext(keys=described.history.key(data.n_items), history=described.history,
+                                 knn=gens[self.params.fold_in], last_item=_last_items(data),
+                                 models=np.array([self.params.generators[name].model for name in gens] + [""],
+                                                 dtype=object))
+        step = max(1, _REASON_PLACES // max(2 * shape[1], 1))
+        for start in blocks("reasons", shape[0], step, "customers"):
+            self._block_reasons(np.arange(start, min(start + step, shape[0])), data, context)
+
+    def _block_reasons(self, block: np.ndarray, data: TrainingData, context: "_ReasonContext") -> None:
+        """:meth:`_precompute_reasons` of the customers ``block`` (both lists)."""
         n_items = data.n_items
-        history = described.history
-        keys = history.key(n_items)
-        knn = gens[self.params.fold_in]
-        models = np.array([self.params.generators[name].model for name in gens] + [""], dtype=object)
-        last_item = _last_items(data)
+        history, keys, knn = context.history, context.keys, context.knn
         known_keys, known_anchors = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         for lists in self.serve_.values():
-            items = lists["items"]
-            users = np.repeat(np.arange(items.shape[0]), items.shape[1])
+            items = lists["items"][block]
+            users = np.repeat(block, items.shape[1])
             flat = items.ravel().astype(np.int64)
             valid = flat >= 0
             reason = np.full(len(flat), REASON_NONE, dtype=np.int8)
@@ -432,7 +489,7 @@ class TwoStage(Recommender):
             gap[bought] = history.gap[where[bought]]
             since[bought] = history.last_age[where[bought]]
             days[bought] = history.days[where[bought]]
-            source = models[lists["source"].ravel()]  # -1 picks the trailing ""
+            source = context.models[lists["source"][block].ravel()]  # -1 picks the trailing ""
             todo = valid & ~bought
             region = data.region[users]
             region_ok = (region >= 0) & self.region_ok_[np.maximum(region, 0)] if len(self.region_ok_) else \
@@ -456,7 +513,7 @@ class TwoStage(Recommender):
             rows_needed = np.flatnonzero((grid >= 0).any(axis=1))
             if len(rows_needed):
                 anchors_grid = np.full(grid.shape, -1, dtype=np.int64)
-                anchors_grid[rows_needed] = knn._anchors(sp.csr_matrix(data.interactions[rows_needed]),
+                anchors_grid[rows_needed] = knn._anchors(sp.csr_matrix(data.interactions[block[rows_needed]]),
                                                          grid[rows_needed], knn._relation)
                 anchors[todo_anchor] = anchors_grid.ravel()[todo_anchor]
             known_keys = np.concatenate([known_keys, pair_keys[todo_anchor]])
@@ -467,14 +524,14 @@ class TwoStage(Recommender):
             reason[together] = REASON_TOGETHER
             anchor[together] = anchors[together]
             reason[personal & (anchors < 0)] = REASON_TASTE
-            sequence = personal & np.isin(source, list(_SEQUENCE_MODELS)) & (last_item[users] >= 0)
+            sequence = personal & np.isin(source, list(_SEQUENCE_MODELS)) & (context.last_item[users] >= 0)
             reason[sequence] = REASON_SEQUENCE
-            anchor[sequence] = last_item[users[sequence]]
-            lists["reason"] = reason.reshape(items.shape)
-            lists["anchor"] = anchor.reshape(items.shape)
-            lists["gap"] = gap.reshape(items.shape)
-            lists["since"] = since.reshape(items.shape)
-            lists["days"] = days.reshape(items.shape)
+            anchor[sequence] = context.last_item[users[sequence]]
+            lists["reason"][block] = reason.reshape(items.shape)
+            lists["anchor"][block] = anchor.reshape(items.shape)
+            lists["gap"][block] = gap.reshape(items.shape)
+            lists["since"][block] = since.reshape(items.shape)
+            lists["days"][block] = days.reshape(items.shape)
 
     # ------------------------------------------------------------------------------------------- serving
 
@@ -483,6 +540,9 @@ class TwoStage(Recommender):
         ``serve_depth`` best not bought before (see :meth:`Recommender.candidate_lists`)."""
         self._check_fitted()
         users = np.asarray(users, dtype=np.int64)
+        if self.listed_ is not None and (explain or not self.listed_[users].all()):
+            raise ConfigError("recommender 'clientele': fitted for an evaluation (fit(listed=...)): it answers only "
+                              "the customers it listed, without reasons")
         full, new = self.serve_["all"], self.serve_["new"]
         items = np.hstack([full["items"][users], new["items"][users]]).astype(np.int64)
         scores = np.hstack([full["score"][users], new["score"][users]])
@@ -530,6 +590,14 @@ class TwoStage(Recommender):
     def _state(self) -> dict[str, np.ndarray]:
         return {f"{kind}_{key}": value for kind, lists in self.serve_.items() for key, value in lists.items()}
 
+    def save(self, path: str | Path) -> Path:
+        """See :meth:`Recommender.save`; a model fitted for an evaluation (``fit(listed=...)``) is refused."""
+        self._check_fitted()
+        if self.listed_ is not None:
+            raise ConfigError("recommender 'clientele': a model fitted for an evaluation (fit(listed=...)) lists only "
+                              "some customers and is not saved; fit it without `listed` to serve it")
+        return super().save(path)
+
     def _meta(self) -> dict[str, Any]:
         return {"feature_names": self.feature_names_, "categorical": self._categorical,
                 "generators": list(self.generators_)}
@@ -540,7 +608,7 @@ class TwoStage(Recommender):
             gen.save(path / GENERATOR_DIR / name)
 
     def _load_state(self, state: dict[str, np.ndarray], meta: dict[str, Any], path: Path) -> None:
-        self.serve_ = {}
+        self.serve_, self.listed_ = {}, None
         for key, value in state.items():
             kind, field = key.split("_", 1)
             self.serve_.setdefault(kind, {})[field] = value
@@ -553,6 +621,17 @@ class TwoStage(Recommender):
     def feature_importance(self) -> dict[str, float]:
         """Total gain of each reranker feature, largest first."""
         return self.ranker_.importance()
+
+
+@dataclass(frozen=True)
+class _ReasonContext:
+    """What every block of :meth:`TwoStage._precompute_reasons` reads."""
+
+    keys: np.ndarray
+    history: signals.PairHistory
+    knn: Recommender
+    last_item: np.ndarray
+    models: np.ndarray
 
 
 class _Clock:

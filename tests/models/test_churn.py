@@ -171,3 +171,24 @@ def test_evaluation_never_uses_data_after_T(tables):
     for name in first.scores:
         np.testing.assert_array_equal(first.scores[name], second.scores[name], err_msg=name)
     assert first.metrics["clientele"]["roc_auc"] > first.metrics["recency"]["roc_auc"] - 0.05
+
+
+def test_past_the_row_budget_the_training_rows_are_those_of_a_share_of_the_customers(tables):
+    from features.pipeline import CUTOFF
+    from training.churn import fit_churn, training_cutoffs, training_sample
+
+    config = ChurnConfig()
+    cutoff = evaluation_cutoff(tables, 90)
+    cutoffs = training_cutoffs(tables, cutoff, 90, config)
+    full = training_frames(tables, 90, cutoffs=cutoffs)
+    budget = ChurnConfig.from_dict({"training": {"max_rows": len(full) // 3}})
+    sample = training_sample(tables, len(cutoffs), budget)
+    kept = sample["transactions"]["customer_id"].unique()
+    assert 0 < len(kept) <= len(full) // 3 // len(cutoffs)
+    assert set(sample["customers"]["customer_id"]) <= set(kept)
+    sampled = training_frames(sample, 90, cutoffs=cutoffs)
+    # Each sampled customer's rows are exactly their rows of the full frames: features and labels are their own.
+    expected = full[full["customer_id"].isin(kept)].sort_values([CUTOFF, "customer_id"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(sampled.sort_values([CUTOFF, "customer_id"]).reset_index(drop=True), expected)
+    assert training_sample(tables, len(cutoffs), config) is tables  # within the default budget: every customer
+    assert fit_churn(tables, cutoff, 90, budget).train_rows < len(full) // 3

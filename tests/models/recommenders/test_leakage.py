@@ -86,22 +86,36 @@ def tiny_config() -> dict:
 def test_evaluation_never_lets_the_test_window_into_training(synthetic, monkeypatch):
     start, _ = ev.window_start(synthetic, 30)
     seen: list[tuple[str, pd.Timestamp, pd.Timestamp]] = []
-    fits = {cls: cls.fit for cls in {Recommender, TwoStage}}
+    builds: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    fit_two_stage, fit_data = TwoStage.fit, Recommender.fit_data
+    original_build = TrainingData.build.__func__
 
-    def spy(cls):
-        def fit(self, tables, cutoff=None, *args, **kwargs):
-            latest = max(t["timestamp"].max() for t in tables.values() if "timestamp" in t)
-            seen.append((self.name, pd.Timestamp(cutoff), latest))
-            return fits[cls](self, tables, cutoff, *args, **kwargs)
-        return fit
+    def latest(tables):
+        return max(t["timestamp"].max() for t in tables.values() if "timestamp" in t)
 
-    for cls in fits:
-        monkeypatch.setattr(cls, "fit", spy(cls))
+    def spy_fit(self, tables, cutoff=None, *args, **kwargs):
+        seen.append((self.name, pd.Timestamp(cutoff), latest(tables)))
+        return fit_two_stage(self, tables, cutoff, *args, **kwargs)
+
+    def spy_build(cls, tables, cutoff_=None, *args, **kwargs):
+        builds.append((pd.Timestamp(cutoff_), latest(tables)))
+        return original_build(cls, tables, cutoff_, *args, **kwargs)
+
+    def spy_fit_data(self, data, *args, **kwargs):
+        # Peers learn from training data built once per window (shared by the grid points).
+        seen.append((self.name, data.cutoff, data.cutoff - pd.Timedelta(days=float(data.log.age.min()))))
+        return fit_data(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(TwoStage, "fit", spy_fit)
+    monkeypatch.setattr(Recommender, "fit_data", spy_fit_data)
+    monkeypatch.setattr(TrainingData, "build", classmethod(spy_build))
     results = ev.evaluate_recommenders(synthetic, 30, config=tiny_config())
     assert {name for name, _, _ in seen} >= {"clientele", "popularity", "repeat", "itemknn", "bm25", "als", "ease"}
-    for name, cutoff, latest in seen:
-        assert latest < start, f"{name} was given rows from {latest}, inside the test window from {start}"
+    for name, cutoff, last in seen:
+        assert last < start, f"{name} was given rows from {last}, inside the test window from {start}"
         assert cutoff <= start
+    for cutoff, last in builds:
+        assert last < start and cutoff <= start
     # Peers were tuned on the validation window: some fits stop a whole window earlier.
     assert any(cutoff == start - pd.Timedelta(days=30) for _, cutoff, _ in seen)
     assert set(results) == {"clientele", "popularity", "repeat", "itemknn", "bm25", "als", "ease"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -177,3 +178,45 @@ def test_the_rerankers_customer_features_follow_the_projects_feature_settings(sy
     # The settings travel with the model.
     loaded = Recommender.load(model.save(tmp_path / "model"))
     assert tuple(loaded.params.features.customer.windows_days) == (7, 45)
+
+
+def test_a_model_fitted_for_an_evaluation_lists_the_same_as_the_full_fit_for_its_customers(model, synthetic, cutoff,
+                                                                                          tmp_path):
+    customers = model.customers_.external_ids[model.active_ & model.consent_][::3]
+    listed = TwoStage(**tiny_two_stage()).fit(synthetic, cutoff=cutoff, listed=customers)
+    plain = Filters(exclude_bought=False, in_stock_only=False)
+    ours = listed.recommend(customers, n=10, filters=plain, explain=False)
+    full = model.recommend(customers, n=10, filters=plain, explain=False)
+    pd.testing.assert_frame_equal(ours.drop(columns="reason"), full.drop(columns="reason"))
+    others = model.customers_.external_ids[model.active_ & model.consent_][1::3][:3]
+    with pytest.raises(ConfigError, match="fitted for an evaluation"):
+        listed.recommend(others, n=5, explain=False)
+    with pytest.raises(ConfigError, match="fitted for an evaluation"):
+        listed.recommend(customers[:3], n=5)
+    with pytest.raises(ConfigError, match="not saved"):
+        listed.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_label_window_larger_than_the_row_budget_learns_from_a_share_of_its_customers(synthetic, cutoff):
+    import re
+
+    def reranker_rows(model):
+        lap = next(k for k in model.fit_seconds_ if k.startswith("reranker ("))
+        return int(re.search(r"\(([\d,]+) candidates", lap).group(1).replace(",", ""))
+
+    full = TwoStage(**tiny_two_stage(train_windows=1, seasonal_window=False)).fit(synthetic, cutoff=cutoff)
+    budget = reranker_rows(full) // 4
+    small = TwoStage(**tiny_two_stage(train_windows=1, seasonal_window=False, max_train_rows=budget)).fit(synthetic, cutoff=cutoff)
+    assert budget * 0.5 <= reranker_rows(small) <= budget * 1.5
+    assert len(small.recommend(small.customers_.external_ids[:20], n=5)) == 100
+
+
+def test_reasons_worked_out_per_block_of_customers_are_those_of_one_block(model, synthetic, cutoff, monkeypatch):
+    from models.recommenders import two_stage
+
+    monkeypatch.setattr(two_stage, "_REASON_PLACES", 500)  # blocks of a few customers
+    blocked = TwoStage(**tiny_two_stage()).fit(synthetic, cutoff=cutoff)
+    for kind, lists in model.serve_.items():
+        for field, values in lists.items():
+            np.testing.assert_array_equal(blocked.serve_[kind][field], values, err_msg=f"{kind} {field}")
