@@ -22,8 +22,8 @@ REC = "/v1/customers/{}/recommendations"
     ("/v1/products/P%2F1/similar", None),  # a slash never reaches the route: 404
     ("/v1/products/" + "p" * 65 + "/similar", f"product_id: must be {ID_RULE}"),
     ("/v1/scores?limit=1001", "limit: must be at most 1000"),
-    ("/v1/scores?sort=name", "sort: Input should be 'value_at_risk', 'churn_probability', 'clv', 'p_alive' or "
-                             "'customer_id'"),
+    ("/v1/scores?sort=name", "sort: Input should be 'value_at_risk', 'churn_probability', 'clv', 'p_alive', "
+                             "'customer_id' or 'expected_incremental_value'"),
 ])
 def test_invalid_query_and_path(served, url, detail):
     r = served.get(url)
