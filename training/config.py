@@ -24,6 +24,13 @@ class EvaluationConfig(_Strict):
     compare_peers: bool = False
 
 
+class DaskConfig(_Strict):
+    """How `train --engine dask` rides out a lost worker during LightGBM's distributed fit."""
+
+    fit_attempts: int = Field(3, ge=1)
+    lightgbm_time_out_minutes: int = Field(10, ge=1)
+
+
 class PromotionRule(_Strict):
     metric: str
     higher_is_better: bool = True
@@ -45,8 +52,8 @@ class TrainConfig(_Strict):
 
     preset: str = "beauty"
     seed: int = 0
-    data: Path | None = None
-    mapping: Path | None = None
+    data: str | None = None  # a path or a URL (text: a URL must keep its "//")
+    mapping: str | None = None
     synthetic: SyntheticConfig = SyntheticConfig()
     # Each model family's YAML; None: the project's configs/<family>.yaml, else the packaged default.
     features: Path | None = None
@@ -55,6 +62,7 @@ class TrainConfig(_Strict):
     segments: Path | None = None
     engine: Literal["pandas", "dask"] = "pandas"
     scheduler: str | None = None
+    dask: DaskConfig = DaskConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     promotion: PromotionConfig = PromotionConfig()
     mlflow: MlflowConfig = MlflowConfig()

@@ -9,9 +9,11 @@ from typing import Any
 
 import pandas as pd
 
+from features import storage
 from features.columns import Columns as C
 from features.columns import Tables
 from features.io import Dataset, load_dataset
+from features.storage import Location
 from training.config import TrainConfig
 from features.settings import Settings
 
@@ -23,7 +25,7 @@ class ValidatedData:
     tables: dict[str, pd.DataFrame]
     dataset: Dataset
     fingerprint: dict[str, Any]
-    source: Path
+    source: Location
 
 
 def ensure_synthetic(config: TrainConfig) -> Path:
@@ -54,9 +56,9 @@ def fingerprint(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
 def load_training_data(config: TrainConfig, settings: Settings) -> ValidatedData:
     """Load ``config.data`` (or the synthetic demo data) without the customers on the erasure list, validate
     it and write its rejects (erased customers' rows are dropped first: they never reach a rejects file)."""
-    source = Path(config.data) if config.data else ensure_synthetic(config)
+    source = storage.as_location(config.data) if config.data else ensure_synthetic(config)
     dataset = load_dataset(source, config.mapping, erasures=settings.erasures())
-    dataset.write_rejects(settings.rejects_dir(source.stem if source.is_file() else source.name))
+    dataset.write_rejects(settings.rejects_dir(storage.dataset_name(source)))
     info = fingerprint(dataset.tables)
     info["erased_customers_dropped"] = dataset.erased_customers
     info["erased_rows_dropped"] = sum(r.rows_erased for r in dataset.reports.values())
