@@ -194,3 +194,18 @@ def test_score_on_the_cluster_equals_pandas_and_the_in_process_churn_fit(trained
     mine = pd.Series(local.model.predict_proba(features), index=features["customer_id"])
     theirs = dask_scores.set_index("customer_id")["churn_probability"]
     assert spearmanr(mine.reindex(theirs.index), theirs).statistic > 0.95
+
+
+def test_buckets_are_sized_to_the_workers_memory_limit(cluster):
+    from dask.distributed import Client
+
+    from features.dask_engine import BUCKET_SHARE_OF_WORKER_MEMORY, Part, bucket_count
+
+    with Client(cluster.address) as client:
+        limit = min(w["memory_limit"] for w in client.scheduler_info()["workers"].values())
+        assert limit == 2 * 10**9  # the cluster's `dask worker --memory-limit 2GB`, one thread each
+        small = [Part("transactions", "f", (0,), 0, "f", nbytes=10**6)]
+        assert bucket_count(client, small) == 4  # twice the workers
+        per_bucket = BUCKET_SHARE_OF_WORKER_MEMORY * limit
+        big = [Part("transactions", "f", (i,), 0, "f", nbytes=int(per_bucket)) for i in range(9)]
+        assert bucket_count(client, big + small) == 10  # no bucket above its share of a worker's memory
