@@ -15,12 +15,12 @@ from typing import Any, Iterator
 import pandas as pd
 import pyarrow.parquet as pq
 
+from features import storage
 from features.columns import Columns as C
 from features.columns import Tables
 from features.csvsafe import write_csv
 from features.config import FeatureConfig
 from features.exceptions import ClusterError, DataError
-from features import storage
 from features.io import PARQUET_SUFFIXES, find_sources
 from features.mapping import DatasetMapping, apply_mapping, load_mapping
 from features.privacy import ErasureList
@@ -60,12 +60,12 @@ def parquet_parts(table: str, path: Location, rows_per_part: int = ROWS_PER_PART
     parts, offset = [], 0
     for file in files:
         try:
-            with storage.open_binary(file) as handle:
-                meta = pq.ParquetFile(handle).metadata
+            with _parquet_file(file) as parquet:
+                meta = parquet.metadata
         except DataError:
             raise
         except Exception as exc:  # one line naming the file, whatever pyarrow says
-            raise DataError(f"{file}: cannot read {table} ({str(exc).splitlines()[0]})") from None
+            raise DataError(f"{file}: cannot read {table} ({storage.first_line(exc)})") from None
         group: list[int] = []
         rows = nbytes = 0
         for rg in range(meta.num_row_groups):
@@ -81,11 +81,21 @@ def parquet_parts(table: str, path: Location, rows_per_part: int = ROWS_PER_PART
     return parts
 
 
+@contextmanager
+def _parquet_file(location: Location) -> Iterator[pq.ParquetFile]:
+    """A Parquet file at a local path (pyarrow reads it natively) or a URL (through its fsspec filesystem)."""
+    if not storage.is_url(location):
+        with pq.ParquetFile(location) as parquet:
+            yield parquet
+        return
+    with storage.open_binary(location) as handle, pq.ParquetFile(handle) as parquet:
+        yield parquet
+
+
 def _read_part(part: Part) -> pd.DataFrame:
     """One part's rows (on a worker); a file that cannot be read is one line naming it, never a traceback."""
     try:
-        with storage.open_binary(part.file) as handle:
-            parquet = pq.ParquetFile(handle)
+        with _parquet_file(part.file) as parquet:
             table = parquet.read_row_groups(list(part.row_groups)) if part.row_groups else parquet.read()
     except DataError:
         raise

@@ -45,10 +45,19 @@ def project(tmp_path_factory) -> Path:
     return folder
 
 
-def clientele(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def clientele(args: list[str], cwd: Path, timeout: float = 300, data_dir: str = "data") -> subprocess.CompletedProcess:
+    """The command as a user runs it, its MLflow store the data folder's (whatever other tests set in this
+    process's environment)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "CLIENTELE_MLFLOW_TRACKING_URI")}
     return subprocess.run([sys.executable, "-m", "training.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "CLIENTELE_DATA_DIR": str(cwd / "data"),
+                          timeout=timeout, env={**env, "CLIENTELE_DATA_DIR": str(cwd / data_dir),
                                                 "OPENBLAS_NUM_THREADS": "1"})
+
+
+def registry(folder: Path):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{folder}/mlflow/mlflow.db")
 
 
 def on_pandas(folder: Path) -> pd.DataFrame:
@@ -92,7 +101,8 @@ def test_a_task_that_kills_every_worker_it_runs_on_stops_with_one_line(cluster, 
         result = clientele(["features", "--data", "shop", "--as-of", AS_OF, "--horizon", "90", "--engine", "dask",
                             "--scheduler", cluster.address, "--out", "never.parquet"], project)
     line = one_line_error(result, 1)
-    assert "died" in line and "--memory-limit" in line and "nothing was written" in line
+    assert "every worker that ran a task (run_bucket) died" in line and "--memory-limit" in line
+    assert "nothing was written" in line
     assert len(kills(record)) >= 2 and not (project / "never.parquet").exists()
     cluster.wait_for_workers(2)
 
@@ -142,6 +152,20 @@ def test_bad_data_read_on_a_worker_is_one_line_naming_the_file(cluster, tmp_path
     assert line.startswith(f"error: {torn}: cannot read transactions (")
 
 
+def test_a_train_that_loses_every_worker_stops_with_one_line_and_registers_nothing(cluster, project, tmp_path):
+    with killing(cluster.address, tmp_path / "kills", "run_bucket", times=20):
+        result = clientele(["train", "--config", "light.yaml", "--data", "shop", "--engine", "dask", "--scheduler",
+                            cluster.address], project, timeout=600, data_dir="failed-run")
+    cluster.wait_for_workers(2)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "every worker that ran a task (run_bucket) died" in errors[0]
+    client = registry(project / "failed-run")
+    assert client.search_registered_models() == []
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
 @pytest.fixture(scope="module")
 def trained(cluster, project, tmp_path_factory):
     """`clientele train --engine dask` from the project folder, a worker killed while it builds the churn model's
@@ -155,15 +179,11 @@ def trained(cluster, project, tmp_path_factory):
 
 
 def test_train_on_the_cluster_completes_through_lost_workers_and_registers_once(trained, project):
-    import mlflow
-    from mlflow import MlflowClient
-
     result, killed = trained
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(k.split()[1].split("-")[0] for k in killed) == ["_run_bucket", "_train_part"]
-    mlflow.set_tracking_uri(f"sqlite:///{project}/data/mlflow/mlflow.db")
     for kind in ("recommender", "churn", "clv"):
-        versions = MlflowClient().search_model_versions(f"name='clientele-{kind}'")
+        versions = registry(project / "data").search_model_versions(f"name='clientele-{kind}'")
         assert [str(v.version) for v in versions] == ["1"], kind
 
 

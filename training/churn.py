@@ -216,7 +216,7 @@ def fit_lightgbm_on_dask(client: Any, X: Any, y: Any, params: dict[str, Any], ca
 
     lost: set[str] = set()
     for _ in range(attempts):
-        workers = set(client.scheduler_info()["workers"])
+        workers, lost = set(client.scheduler_info()["workers"]), set()
         classifier = lgb.DaskLGBMClassifier(client=client, time_out=time_out_minutes, **params)
         outcome: dict[str, Any] = {}
 
@@ -229,12 +229,12 @@ def fit_lightgbm_on_dask(client: Any, X: Any, y: Any, params: dict[str, Any], ca
 
         thread = threading.Thread(target=fit, name="lightgbm-dask-fit", daemon=True)
         thread.start()
-        while thread.is_alive():
+        while thread.is_alive() and not lost:
             thread.join(WATCH_INTERVAL_S)
             lost = workers - set(client.scheduler_info()["workers"])
-            if lost and thread.is_alive():
-                _cancel_training(client)
-                thread.join()
+        while thread.is_alive():  # a worker was lost: this attempt ends, whatever it submits next
+            _cancel_training(client)
+            thread.join(WATCH_INTERVAL_S)
         if "booster" in outcome:
             return outcome["booster"]
         lost = lost or workers - set(client.scheduler_info()["workers"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from features.configfile import ConfigModel as _Strict
 from features.configfile import read_yaml
@@ -66,6 +66,11 @@ class TrainConfig(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     promotion: PromotionConfig = PromotionConfig()
     mlflow: MlflowConfig = MlflowConfig()
+
+    @field_validator("data", "mapping", mode="before")
+    @classmethod
+    def _location_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> "TrainConfig":
