@@ -48,7 +48,8 @@ def project(tmp_path_factory) -> Path:
 def clientele(args: list[str], cwd: Path, timeout: float = 300, data_dir: str = "data") -> subprocess.CompletedProcess:
     """The command as a user runs it, its MLflow store the data folder's (whatever other tests set in this
     process's environment)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "CLIENTELE_MLFLOW_TRACKING_URI")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "CLIENTELE_MLFLOW_TRACKING_URI")}
     return subprocess.run([sys.executable, "-m", "training.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**env, "CLIENTELE_DATA_DIR": str(cwd / data_dir),
                                                 "OPENBLAS_NUM_THREADS": "1"})
@@ -57,7 +58,8 @@ def clientele(args: list[str], cwd: Path, timeout: float = 300, data_dir: str = 
 def registry(folder: Path):
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=f"sqlite:///{folder}/mlflow/mlflow.db")
+    uri = f"sqlite:///{folder}/mlflow/mlflow.db"
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)  # not the registry other tests set for this process
 
 
 def on_pandas(folder: Path) -> pd.DataFrame:
