@@ -17,6 +17,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from features import storage
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
@@ -110,8 +112,8 @@ def csv_text(frame: pd.DataFrame) -> str:
     return header + "\n".join(lines.tolist()) + "\n"
 
 
-def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` to ``path`` as :func:`csv_text` (UTF-8); returns the path."""
-    path = Path(path)
-    path.write_text(csv_text(frame), encoding="utf-8")
+def write_csv(frame: pd.DataFrame, path: str | Path) -> str | Path:
+    """Write ``frame`` to ``path`` (a local path or an fsspec URL) as :func:`csv_text` (UTF-8); returns it."""
+    path = storage.as_location(path)
+    storage.write_text(path, csv_text(frame))
     return path

@@ -15,15 +15,17 @@ from typing import Any, Iterator
 import pandas as pd
 import pyarrow.parquet as pq
 
+from features import storage
 from features.columns import Columns as C
 from features.columns import Tables
 from features.csvsafe import write_csv
 from features.config import FeatureConfig
-from features.exceptions import ConfigError, DataError
+from features.exceptions import ClusterError, ConfigError, DataError
 from features.io import PARQUET_SUFFIXES, find_sources
 from features.mapping import DatasetMapping, apply_mapping, load_mapping
 from features.privacy import ErasureList
 from features.schema import SCHEMAS, TIMESTAMP
+from features.storage import Location
 from features.timestamps import SAMPLE_ROWS, DateFormat, date_sample, infer_format
 from features.validation import (TableReport, column_where, reject_duplicates, returns_summary, strip_text,
                                  validate_table)
@@ -34,20 +36,23 @@ ROWS_PER_PART = 2_000_000
 
 @dataclass(frozen=True)
 class Part:
-    """A slice of a Parquet source: whole row groups of one file, and its first row's number in the table."""
+    """A slice of a Parquet source: whole row groups of one file, its first row's number in the table and its
+    size in memory (uncompressed bytes, from the file's metadata). ``file`` is an absolute path or a URL."""
 
     table: str
     file: str
     row_groups: tuple[int, ...]
     row_offset: int
     source: str
+    nbytes: int = 0
 
 
-def parquet_parts(table: str, path: Path, rows_per_part: int = ROWS_PER_PART) -> list[Part]:
-    """Split a Parquet file or folder of parts into tasks of whole row groups, in source order."""
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(PARQUET_SUFFIXES))
-    elif path.name.lower().endswith(PARQUET_SUFFIXES):
+def parquet_parts(table: str, path: Location, rows_per_part: int = ROWS_PER_PART) -> list[Part]:
+    """Split a Parquet file or folder of parts (a path or a URL) into tasks of whole row groups, in source
+    order."""
+    if storage.is_dir(path):
+        files = [f for f in storage.files_under(path) if storage.name_of(f).lower().endswith(PARQUET_SUFFIXES)]
+    elif storage.name_of(path).lower().endswith(PARQUET_SUFFIXES):
         files = [path]
     else:
         raise DataError(f"{path}: the dask engine reads Parquet (a file or a folder of parts); convert CSV first "
@@ -55,26 +60,47 @@ def parquet_parts(table: str, path: Path, rows_per_part: int = ROWS_PER_PART) ->
     parts, offset = [], 0
     for file in files:
         try:
-            meta = pq.ParquetFile(file).metadata
+            with _parquet_file(file) as parquet:
+                meta = parquet.metadata
+        except DataError:
+            raise
         except Exception as exc:  # one line naming the file, whatever pyarrow says
-            raise DataError(f"{file}: cannot read {table} ({str(exc).splitlines()[0]})") from None
+            raise DataError(f"{file}: cannot read {table} ({storage.first_line(exc)})") from None
         group: list[int] = []
-        rows = 0
+        rows = nbytes = 0
         for rg in range(meta.num_row_groups):
             group.append(rg)
             rows += meta.row_group(rg).num_rows
+            nbytes += meta.row_group(rg).total_byte_size
             if rows >= rows_per_part:
-                parts.append(Part(table, str(file), tuple(group), offset, str(path)))
-                offset, group, rows = offset + rows, [], 0
+                parts.append(Part(table, str(file), tuple(group), offset, str(path), nbytes))
+                offset, group, rows, nbytes = offset + rows, [], 0, 0
         if group or meta.num_row_groups == 0:
-            parts.append(Part(table, str(file), tuple(group), offset, str(path)))
+            parts.append(Part(table, str(file), tuple(group), offset, str(path), nbytes))
             offset += rows
     return parts
 
 
+@contextmanager
+def _parquet_file(location: Location) -> Iterator[pq.ParquetFile]:
+    """A Parquet file at a local path (pyarrow reads it natively) or a URL (through its fsspec filesystem)."""
+    if not storage.is_url(location):
+        with pq.ParquetFile(location) as parquet:
+            yield parquet
+        return
+    with storage.open_binary(location) as handle, pq.ParquetFile(handle) as parquet:
+        yield parquet
+
+
 def _read_part(part: Part) -> pd.DataFrame:
-    table = pq.ParquetFile(part.file).read_row_groups(list(part.row_groups)) if part.row_groups else \
-        pq.read_table(part.file)
+    """One part's rows (on a worker); a file that cannot be read is one line naming it, never a traceback."""
+    try:
+        with _parquet_file(part.file) as parquet:
+            table = parquet.read_row_groups(list(part.row_groups)) if part.row_groups else parquet.read()
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{part.file}: cannot read {part.table} ({storage.first_line(exc)})") from None
     frame = table.to_pandas()
     frame.columns = [str(c) for c in frame.columns]
     return frame
@@ -123,18 +149,22 @@ def decide_date_formats(table: str, samples: list[dict[str, pd.Series]], mapping
     return formats
 
 
-def validate_and_bucket(part: Part, mapping: DatasetMapping, n_buckets: int, rejects_dir: str | None,
-                        keep_before: pd.Timestamp | None, date_formats: dict[str, DateFormat] | None = None,
-                        erasures: ErasureList | None = None) -> tuple[dict[int, pd.DataFrame], dict[str, Any]]:
+def validate_and_bucket(part: Part, mapping: DatasetMapping, n_buckets: int, keep_before: pd.Timestamp | None,
+                        date_formats: dict[str, DateFormat] | None = None, erasures: ErasureList | None = None
+                        ) -> tuple[dict[int, pd.DataFrame], dict[str, Any]]:
     """Validate one part (erased customers' rows dropped before any rejects file) and split its kept rows into
-    customer buckets (one Dask task)."""
+    customer buckets (one Dask task).
+
+    The task writes nothing: its rejected rows travel back in the summary and the client writes them, so a task
+    run twice (a worker lost, the task retried elsewhere) changes nothing and no file lands on a worker's disk.
+    """
     raw = _read_part(part)
     result = validate_table(raw, SCHEMAS[part.table], mapping.table(part.table), part.source,
                             row_offset=part.row_offset, allow_empty=True, defer_duplicates=True,
                             date_formats=date_formats, erasures=erasures)
-    _write_rejects(result.rejects, rejects_dir, part.table, f"part-{part.row_offset:012d}")
     frame = result.frame
-    summary = {"report": result.report, "start": None, "end": None}
+    summary = {"report": result.report, "start": None, "end": None, "rejects": result.rejects,
+               "label": f"part-{part.row_offset:012d}"}
     if C.timestamp in frame.columns and len(frame):
         summary["start"], summary["end"] = frame[C.timestamp].min(), frame[C.timestamp].max()
         if keep_before is not None:
@@ -163,18 +193,65 @@ def merge_reports(reports: list[TableReport]) -> TableReport:
                        rejected_by_reason=dict(sorted(reasons.items(), key=lambda kv: -kv[1])), details={})
 
 
+# How long a job waits for its first worker to join the scheduler before it stops with one line.
+WORKER_WAIT_S = 60
+
+
 @contextmanager
 def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
-    """A Dask client: the given scheduler address, or a LocalCluster of worker processes on this machine."""
+    """A Dask client: the given scheduler address, or a LocalCluster of worker processes on this machine.
+
+    Failures of the cluster itself are one line each (:class:`ClusterError`), never a traceback: a scheduler
+    that cannot be reached, no worker within :data:`WORKER_WAIT_S`, a task whose every attempt lost its worker
+    (usually a worker's memory limit), the connection to the scheduler lost.
+    """
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:
-            yield client
+        try:
+            client = Client(scheduler)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterError(f"{scheduler}: cannot reach the Dask scheduler ({storage.first_line(exc)}); start "
+                               f"one with `dask scheduler` and pass its address (tcp://HOST:8786)") from None
+        with client:
+            try:
+                client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+            except TimeoutError:
+                raise ClusterError(f"{scheduler}: no Dask worker joined the scheduler in {WORKER_WAIT_S} s; start "
+                                   f"workers with `dask worker {scheduler}`") from None
+            with cluster_errors():
+                yield client
         return
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+            Client(cluster) as client, cluster_errors():
         yield client
+
+
+@contextmanager
+def cluster_errors() -> Iterator[None]:
+    """Turn what a cluster throws when its workers or scheduler go away into one line (:class:`ClusterError`).
+
+    A worker lost mid-task costs nothing by itself: the scheduler runs its tasks again elsewhere (every task is
+    pure). Only a task whose every attempt lost its worker stops the job.
+    """
+    from distributed.client import FutureCancelledError, FuturesCancelledError
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    try:
+        yield
+    except KilledWorker as exc:
+        from dask.utils import key_split
+
+        task = key_split(exc.task)
+        raise ClusterError(f"Dask: every worker that ran a task ({task}) died, {exc.allowed_failures + 1} in turn "
+                           f"(the last {exc.last_worker.address}): usually the worker memory limit (`dask worker "
+                           f"--memory-limit`; above distributed.worker.memory.terminate the nanny kills the "
+                           f"worker); give workers more memory, or more workers; nothing was written or "
+                           f"registered") from None
+    except (FutureCancelledError, FuturesCancelledError, CommClosedError) as exc:
+        raise ClusterError(f"Dask: the job lost its cluster ({storage.first_line(exc)}); nothing was written or "
+                           f"registered; run it again when the scheduler is back") from None
 
 
 def _piece(buckets: tuple[dict[int, pd.DataFrame], dict[str, Any]], bucket: int) -> pd.DataFrame | None:
@@ -216,7 +293,7 @@ class BucketRun:
     end: pd.Timestamp
 
 
-def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, func: Any, func_kwargs: Any,
+def run_bucketed(path: Location, mapping: str | Path | DatasetMapping | None, func: Any, func_kwargs: Any,
                  scheduler: str | None = None, n_buckets: int | None = None, rejects_dir: str | Path | None = None,
                  keep_before: pd.Timestamp | None = None, workers: int | None = None, client: Any | None = None,
                  gather: bool = True, erasures: ErasureList | None = None) -> BucketRun:
@@ -225,11 +302,19 @@ def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, 
 
     Parameters
     ----------
+    path
+        A local path (made absolute here: workers resolve relative paths against their own working directory) or
+        an fsspec URL (``s3://``, ``gs://``, ``abfs://``, ``hdfs://``, ``file://``) every worker can read.
     func
         A module-level function taking the bucket's canonical tables; its results come back in bucket order.
     func_kwargs
         Its keyword arguments, or a function of the data's (start, end) returning them (e.g. cutoffs that depend
         on how far the data reaches, known only after validation).
+    n_buckets
+        Customer buckets; by default twice the workers, more when a bucket would not fit in a worker's memory
+        limit (:func:`bucket_count`).
+    rejects_dir
+        Where the client writes every rejected row (tasks send them back; nothing is written on a worker).
     keep_before
         Drop rows at or after this time right after validation (the pipeline never reads them).
     client
@@ -238,6 +323,12 @@ def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, 
         False: leave each bucket's result on its worker and return futures (needs ``client``).
     erasures
         Erased customers: their rows are dropped as each part is validated (never kept, never in a rejects file).
+
+    Raises
+    ------
+    DataError
+        Bad input (one line naming the file, row or column, as the pandas engine), or a worker that cannot read
+        the data (naming the path and the worker).
     """
     if client is None:
         if not gather:
@@ -248,18 +339,18 @@ def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, 
                                 keep_before=keep_before, client=own)
     import dask
 
-    # Workers on a real cluster resolve a relative path against their own working directory, not the client's:
-    # every local path a task carries is made absolute here, before any task is built.
-    path = Path(path).resolve()
-    rejects_dir = Path(rejects_dir).resolve() if rejects_dir else None
+    # Every location a task carries must mean the same on every worker: a local path is made absolute here,
+    # before any task is built; a URL names storage they share.
+    path = storage.absolute(storage.as_location(path))
     dataset_mapping = mapping if isinstance(mapping, DatasetMapping) else load_mapping(mapping)
     sources = find_sources(path, dataset_mapping)
     if Tables.identities in sources:
         # Buckets split customers by id: the ids of one person would land in different buckets.
         raise ConfigError(f"{sources[Tables.identities]}: linking the ids of one person (the identities table) runs "
                           f"on the pandas engine; drop --engine dask, or link the ids upstream")
-    n_buckets = n_buckets or max(2, 2 * len(client.scheduler_info()["workers"]))
-    parts = {table: parquet_parts(table, Path(file)) for table, file in sources.items()}
+    parts = {table: parquet_parts(table, file) for table, file in sources.items()}
+    check_workers_can_read(client, [ps[0].file for ps in parts.values() if ps])
+    n_buckets = n_buckets or bucket_count(client, [p for ps in parts.values() for p in ps])
     # Text dates: one format per column for the whole table, decided from every part before any part is read.
     samples = client.gather(client.compute(
         {t: [dask.delayed(date_samples, pure=True)(part, dataset_mapping) for part in ps] for t, ps in parts.items()}))
@@ -267,12 +358,15 @@ def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, 
     validated: dict[str, list[Any]] = {}
     for table, table_parts in parts.items():
         validated[table] = [dask.delayed(validate_and_bucket, pure=True)(
-            part, dataset_mapping, n_buckets, str(rejects_dir) if rejects_dir else None, keep_before,
-            date_formats[table], erasures) for part in table_parts]
-    # Materialise the validated parts on the workers once; both the summaries and the buckets read them.
+            part, dataset_mapping, n_buckets, keep_before, date_formats[table], erasures) for part in table_parts]
+    # Materialise the validated parts on the workers once; both the summaries and the buckets read them. A part
+    # lost with its worker is validated again from the graph (every task is pure).
     persisted = {t: client.persist(v) for t, v in validated.items()}
     summaries = client.gather(client.compute(
         {t: [dask.delayed(_summary)(d) for d in v] for t, v in persisted.items()}))
+    for table, table_summaries in summaries.items():
+        for summary in table_summaries:
+            _write_rejects(summary["rejects"], rejects_dir, table, summary["label"])
     reports = {t: merge_reports([s["report"] for s in parts]) for t, parts in summaries.items()}
     tx_report = reports[Tables.transactions]
     if tx_report.rows_kept == 0:
@@ -297,15 +391,15 @@ def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, 
     start = pd.Timestamp(min(starts))
     if callable(func_kwargs):
         func_kwargs = func_kwargs(start, end)
-    tasks = [dask.delayed(_run_bucket)({t: [dask.delayed(_piece)(d, b) for d in v] for t, v in persisted.items()},
-                                       templates, products, policies, b,
-                                       str(rejects_dir) if rejects_dir else None, func, end, func_kwargs)
-             for b in range(n_buckets)]
+    tasks = [dask.delayed(_run_bucket, pure=True)(
+        {t: [dask.delayed(_piece)(d, b) for d in v] for t, v in persisted.items()}, templates, products, policies,
+        func, end, func_kwargs) for b in range(n_buckets)]
     outputs = client.compute(tasks)
     results = client.map(_bucket_result, outputs)
     returns = {"rows": 0, "amount": 0.0}
-    for duplicates, bucket_returns in client.gather(client.map(_bucket_meta, outputs)):
+    for bucket, (duplicates, bucket_returns) in enumerate(client.gather(client.map(_bucket_meta, outputs))):
         for table, (rejects, found) in duplicates.items():
+            _write_rejects(rejects, rejects_dir, table, f"bucket-{bucket:04d}")
             _count_duplicates(reports[table], rejects, found)
         returns = {"rows": returns["rows"] + bucket_returns["rows"],
                    "amount": returns["amount"] + bucket_returns["amount"]}
@@ -314,6 +408,58 @@ def run_bucketed(path: str | Path, mapping: str | Path | DatasetMapping | None, 
     if gather:
         results = client.gather(results)
     return BucketRun(results=results, reports=reports, start=start, end=end)
+
+
+def check_workers_can_read(client: Any, files: list[str]) -> None:
+    """Ask every worker to open ``files`` before any work starts.
+
+    Raises
+    ------
+    DataError
+        One line naming the first file a worker cannot read, the worker, and why (on a real cluster the usual
+        cause: data on the client's own disk, or a filesystem package missing on the workers).
+    """
+    try:
+        answers = client.run(_unreadable, files)
+    except Exception as exc:  # the workers cannot even run this function: another environment than the client's
+        raise ClusterError(f"Dask workers cannot run clientele's code ({storage.first_line(exc)}); install the "
+                           f"same clientele version (`pip install clientele` or this checkout) on every worker") \
+            from None
+    for worker, problem in sorted(answers.items()):
+        if problem:
+            file, reason = problem
+            raise DataError(f"{file}: the Dask worker {worker} cannot read it ({reason}); every worker must reach "
+                            f"the data: a URL of shared storage (s3://, gs://, abfs://, hdfs://) or a file system "
+                            f"mounted at the same path on every machine")
+
+
+def _unreadable(files: list[str]) -> tuple[str, str] | None:
+    """On a worker: the first of ``files`` it cannot open and why, or None."""
+    for file in files:
+        try:
+            with storage.open_binary(file) as handle:
+                handle.read(4)
+        except Exception as exc:
+            return file, storage.first_line(exc)
+    return None
+
+
+# A bucket's tables take several times their Parquet size in memory once they are pandas frames and the feature
+# functions work on them, next to the validated parts the worker holds: a bucket is sized to this share of the
+# memory limit of the smallest worker thread (the limit divided by the worker's threads).
+BUCKET_SHARE_OF_WORKER_MEMORY = 0.1
+
+
+def bucket_count(client: Any, parts: list[Part]) -> int:
+    """Customer buckets for ``parts``: twice the workers, or more when the data (uncompressed) would make a
+    bucket bigger than :data:`BUCKET_SHARE_OF_WORKER_MEMORY` of a worker thread's share of its memory limit."""
+    workers = list(client.scheduler_info()["workers"].values())
+    count = max(2, 2 * len(workers))
+    per_thread = [(w.get("memory_limit") or 0) / max(1, w.get("nthreads") or 1) for w in workers]
+    if per_thread and min(per_thread) > 0:
+        per_bucket = BUCKET_SHARE_OF_WORKER_MEMORY * min(per_thread)
+        count = max(count, int(-(-sum(p.nbytes for p in parts) // per_bucket)))
+    return count
 
 
 def _bucket_result(output: tuple[Any, dict, dict]) -> Any:
@@ -343,16 +489,15 @@ def _count_duplicates(report: TableReport, rejects: pd.DataFrame, found: int) ->
 
 
 def _run_bucket(pieces: dict[str, list[pd.DataFrame | None]], templates: dict[str, pd.DataFrame | None],
-                products: pd.DataFrame | None, policies: dict[str, str], bucket: int, rejects_dir: str | None,
-                func: Any, data_end: pd.Timestamp, kwargs: dict
+                products: pd.DataFrame | None, policies: dict[str, str], func: Any, data_end: pd.Timestamp,
+                kwargs: dict
                 ) -> tuple[Any, dict[str, tuple[pd.DataFrame, int]], dict[str, Any]]:
     """Duplicates of a row share its customer, so they meet in one bucket: detect them here, then run ``func``."""
     tables = _bucket_tables(pieces, templates, None)
     duplicates = {}
     for table, frame in tables.items():
         tables[table], rejects, found = reject_duplicates(frame, SCHEMAS[table], policies[table])
-        _write_rejects(rejects, rejects_dir, table, f"bucket-{bucket:04d}")
-        duplicates[table] = (rejects, found)
+        duplicates[table] = (rejects, found)  # written by the client, as the parts' rejects are
     if products is not None:
         tables[Tables.products] = products
     return func(tables, data_end=data_end, **kwargs), duplicates, returns_summary(tables[Tables.transactions])

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features import csvlines
+from features import csvlines, storage
 from features.codes import factorize
 from features.columns import Columns as C
 from features.columns import Tables
@@ -21,54 +21,57 @@ from features.mapping import DatasetMapping, TableMapping, load_mapping, to_numb
 from features.linking import Links, apply_links, link_customers
 from features.privacy import ErasureList
 from features.schema import ID, SCHEMAS, TEXT, TableSchema
+from features.storage import Location
 from features.validation import TableReport, TableResult, capabilities, transaction_summary, validate_table
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
 
 
-def _is_parquet(path: Path) -> bool:
-    return path.is_dir() or path.name.lower().endswith(PARQUET_SUFFIXES)
+def _is_parquet(path: Location) -> bool:
+    return storage.name_of(path).lower().endswith(PARQUET_SUFFIXES) or storage.is_dir(path)
 
 
-def _is_csv(path: Path) -> bool:
-    return path.name.lower().endswith(CSV_SUFFIXES)
+def _is_csv(path: Location) -> bool:
+    return storage.name_of(path).lower().endswith(CSV_SUFFIXES)
 
 
-def find_sources(path: str | Path, mapping: DatasetMapping) -> dict[str, Path]:
+def find_sources(path: Location, mapping: DatasetMapping) -> dict[str, Location]:
     """Which file holds which table.
 
     A single file is the transactions table. A folder holds ``<table>.parquet`` / ``<table>.csv`` files or
-    ``<table>/`` folders of Parquet parts; a mapping's ``file:`` names a table's file explicitly.
+    ``<table>/`` folders of Parquet parts; a mapping's ``file:`` names a table's file explicitly. ``path`` is a
+    local path or an fsspec URL (``s3://bucket/export``); the sources are of the same kind.
 
     Raises
     ------
     DataError
-        The path does not exist, or a folder has no transactions file.
+        The path does not exist, or a folder has no transactions file, or a URL's filesystem is not installed.
     """
-    path = Path(path)
-    if not path.exists():
+    path = storage.as_location(path)
+    if not storage.exists(path):
         raise DataError(f"{path}: no such file or folder")
-    if path.is_file():
+    if storage.is_file(path):
         return {Tables.transactions: path}
-    found: dict[str, Path] = {}
+    found: dict[str, Location] = {}
+    names = set(storage.list_names(path))
     for table in Tables.ALL:
         named = mapping.table(table).file
         if named:
-            candidate = path / named
-            if not candidate.exists():
+            candidate = storage.join(path, named)
+            if not storage.exists(candidate):
                 raise DataError(f"{candidate}: file for table '{table}' named in the mapping does not exist")
             found[table] = candidate
             continue
         for suffix in PARQUET_SUFFIXES + CSV_SUFFIXES:
-            if (path / f"{table}{suffix}").is_file():
-                found[table] = path / f"{table}{suffix}"
+            if f"{table}{suffix}" in names and storage.is_file(storage.join(path, f"{table}{suffix}")):
+                found[table] = storage.join(path, f"{table}{suffix}")
                 break
         else:
-            if (path / table).is_dir():
-                found[table] = path / table
+            if table in names and storage.is_dir(storage.join(path, table)):
+                found[table] = storage.join(path, table)
     if Tables.transactions not in found:
-        if not found and any(p.name.lower().endswith(PARQUET_SUFFIXES) for p in path.iterdir()):
+        if not found and any(n.lower().endswith(PARQUET_SUFFIXES) for n in names):
             return {Tables.transactions: path}  # a folder of Parquet parts of one table
         raise DataError(f"{path}: no transactions file (looked for transactions.parquet, transactions.csv or a "
                         f"transactions/ folder)")
@@ -110,13 +113,35 @@ def _numeric_columns(frame: pd.DataFrame, columns: list[str], decimal: str | Non
     return out
 
 
-def read_source(path: Path, mapping: TableMapping, schema: TableSchema
+def _read_csv(path: Path, name: str, mapping: TableMapping, schema: TableSchema
+              ) -> tuple[pd.DataFrame, list[csvlines.LongLine]]:
+    """A local CSV file as text cells, number columns converted (see :func:`read_source`)."""
+    options: dict[str, Any] = {"sep": "\t"} if name.lower().endswith(".tsv") else {}
+    options.update(mapping.read)
+    long_lines = csvlines.scan(path, options.get("sep") or options.get("delimiter") or ",")
+    if long_lines:
+        with csvlines.without(path, long_lines) as stream:  # decompressed already
+            frame = pd.read_csv(stream, dtype="str", **{**options, "compression": None})
+    else:
+        frame = pd.read_csv(path, dtype="str", **options)
+    protected = _protected_columns(mapping, schema)
+    numeric = _numeric_columns(frame, [c for c in frame.columns if c not in protected],
+                               options.get("decimal"), options.get("thousands"))
+    if numeric:
+        # One new frame, not a column assignment per numeric column: each assignment costs time in
+        # the number of columns, so a file with 100,000 columns took hours.
+        frame = pd.DataFrame({c: numeric.get(c, v) for c, v in frame.items()}, index=frame.index)
+    return frame, long_lines
+
+
+def read_source(path: Location, mapping: TableMapping, schema: TableSchema
                 ) -> tuple[pd.DataFrame, list[csvlines.LongLine]]:
     """Read one table's source file as it is (no mapping yet), and the CSV lines set aside as too long.
 
     CSV cells are read as text; columns other than ids and text whose every value is a number become numbers,
     so expressions like ``Quantity * UnitPrice`` work on CSV and Parquet alike. Lines longer than
-    :func:`features.limits.line_limit` never reach pandas (see :mod:`features.csvlines`).
+    :func:`features.limits.line_limit` never reach pandas (see :mod:`features.csvlines`). A URL's Parquet is
+    read where it lies; a URL's CSV is copied to a temporary local file first (the long-line pass reads it twice).
 
     Raises
     ------
@@ -128,21 +153,8 @@ def read_source(path: Path, mapping: TableMapping, schema: TableSchema
         if _is_parquet(path):
             frame = pd.read_parquet(path)
         elif _is_csv(path):
-            options: dict[str, Any] = {"sep": "\t"} if path.name.lower().endswith(".tsv") else {}
-            options.update(mapping.read)
-            long_lines = csvlines.scan(path, options.get("sep") or options.get("delimiter") or ",")
-            if long_lines:
-                with csvlines.without(path, long_lines) as stream:  # decompressed already
-                    frame = pd.read_csv(stream, dtype="str", **{**options, "compression": None})
-            else:
-                frame = pd.read_csv(path, dtype="str", **options)
-            protected = _protected_columns(mapping, schema)
-            numeric = _numeric_columns(frame, [c for c in frame.columns if c not in protected],
-                                       options.get("decimal"), options.get("thousands"))
-            if numeric:
-                # One new frame, not a column assignment per numeric column: each assignment costs time in
-                # the number of columns, so a file with 100,000 columns took hours.
-                frame = pd.DataFrame({c: numeric.get(c, v) for c, v in frame.items()}, index=frame.index)
+            with storage.local_copy(path) as local:
+                frame, long_lines = _read_csv(local, storage.name_of(path), mapping, schema)
         else:
             raise DataError(f"{path}: unsupported file type (use .csv, .csv.gz, .tsv or .parquet)")
     except DataError:

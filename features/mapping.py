@@ -13,6 +13,7 @@ import yaml
 
 from features.columns import Tables
 from features.exceptions import ConfigError
+from features import storage
 from features.expressions import Expression
 
 _TABLE_KEYS = {"file", "read", "rename", "derive", "constants", "values", "numeric", "timestamps", "filters",
@@ -64,7 +65,7 @@ class DatasetMapping:
     """A whole mapping file: one :class:`TableMapping` per table it mentions."""
 
     name: str
-    path: Path | None
+    path: str | Path | None
     tables: dict[str, TableMapping]
     # A customer-level experiment table (one row per customer: assignment, outcomes, features), as written;
     # features.experiment reads it.
@@ -186,23 +187,23 @@ def load_mapping(path: str | Path | None) -> DatasetMapping:
     """
     if path is None:
         return identity_mapping()
-    path = Path(path)
+    path = storage.as_location(path)
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = yaml.safe_load(storage.read_text(path))
     except FileNotFoundError:
         raise ConfigError(f"{path}: mapping file does not exist") from None
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read mapping ({str(exc).splitlines()[0]})") from None
     spec = _mapping_of(spec, str(path))
-    name = str(spec.pop("name", path.stem))
+    name = str(spec.pop("name", storage.stem_of(path)))
     spec.pop("description", None)
     experiment = spec.pop(EXPERIMENT_SECTION, None)
     unknown = sorted(set(spec) - set(Tables.ALL))
     if unknown:
-        raise ConfigError(f"{path.name}: unknown table '{unknown[0]}' (tables: {', '.join(Tables.ALL)})")
-    tables = {t: parse_table_mapping(s, f"{path.name}: {t}") for t, s in spec.items()}
+        raise ConfigError(f"{storage.name_of(path)}: unknown table '{unknown[0]}' (tables: {', '.join(Tables.ALL)})")
+    tables = {t: parse_table_mapping(s, f"{storage.name_of(path)}: {t}") for t, s in spec.items()}
     return DatasetMapping(name=name, path=path, tables=tables,
-                          experiment=_mapping_of(experiment, f"{path.name}: {EXPERIMENT_SECTION}") or None)
+                          experiment=_mapping_of(experiment, f"{storage.name_of(path)}: {EXPERIMENT_SECTION}") or None)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from features.clv_summary import clv_summary
 from features.columns import Columns as C
 from features.columns import Tables
 from features.config import FeatureConfig
-from features.exceptions import DataError
+from features.exceptions import ClusterError, DataError
 from features.pipeline import CUTOFF, LABEL, training_frames
 from features.privacy import ErasureList, drop_erased
 from models.churn.config import ChurnConfig
@@ -145,7 +146,7 @@ def bucket_training_frames(tables: dict[str, pd.DataFrame], data_end: pd.Timesta
 def fit_churn_on_dask(path: str | Path, mapping: str | Path | None, horizon_days: int, config: ChurnConfig,
                       client: Any, feature_config: FeatureConfig | None = None,
                       cutoff: pd.Timestamp | None = None, erased: frozenset[str] = frozenset(),
-                      pseudonym_key: str = "") -> ChurnFit:
+                      pseudonym_key: str = "", fit_attempts: int = 3, time_out_minutes: int = 10) -> ChurnFit:
     """Fit the churn model on a Dask cluster: training frames are built per customer bucket on the workers and
     LightGBM trains on them through its own Dask API (``DaskLGBMClassifier``); nothing is collected on the
     client but the calibration cutoff's raw scores.
@@ -160,9 +161,10 @@ def fit_churn_on_dask(path: str | Path, mapping: str | Path | None, horizon_days
         When the model will be used; by default the day after the data ends.
     erased, pseudonym_key
         Pseudonyms of erased customers (see :mod:`features.privacy`): dropped on the workers before any feature.
+    fit_attempts, time_out_minutes
+        See :func:`fit_lightgbm_on_dask`.
     """
     import dask.dataframe as dd
-    import lightgbm as lgb
 
     from features.dask_engine import run_bucketed
     from models.churn.calibration import Calibrator
@@ -190,10 +192,8 @@ def fit_churn_on_dask(path: str | Path, mapping: str | Path | None, horizon_days
     train = frames if calibration_cutoff is None else frames[frames[CUTOFF] < calibration_cutoff]
     X = train.map_partitions(encoder.transform, meta=encoder.transform(meta))
     y = train[LABEL]
-    params = model._lgb_params()
-    classifier = lgb.DaskLGBMClassifier(client=client, n_estimators=model.n_estimators, **params)
-    classifier.fit(X, y, categorical_feature=encoder.categorical or "auto")
-    booster = classifier.booster_
+    booster = fit_lightgbm_on_dask(client, X, y, {**model._lgb_params(), "n_estimators": model.n_estimators},
+                                   encoder.categorical or "auto", fit_attempts, time_out_minutes)
     calibrator = Calibrator(model.calibration)
     calibration_rows = 0
     if calibration_cutoff is not None and model.calibration != "none":
@@ -206,6 +206,70 @@ def fit_churn_on_dask(path: str | Path, mapping: str | Path | None, horizon_days
     fitted = ChurnModel.from_parts(model.get_params(), encoder, booster, calibrator, rate)
     return ChurnFit(model=fitted, cutoffs=cutoffs, calibration_cutoff=calibration_cutoff,
                     train_rows=int(len(train)), calibration_rows=calibration_rows)
+
+
+def fit_lightgbm_on_dask(client: Any, X: Any, y: Any, params: dict[str, Any], categorical: Any, attempts: int,
+                         time_out_minutes: int) -> Any:
+    """LightGBM's Dask fit, started again on the workers left when one of its workers is lost.
+
+    LightGBM's distributed training is one collective over every worker holding data, pinned to them: it cannot
+    move a lost worker's share elsewhere, and without a watch the client would wait for the lost worker forever.
+    So the fit runs beside a watch on the scheduler's workers; when one of them leaves, this attempt's tasks are
+    cancelled and the fit starts again (the lost training frames are rebuilt from the graph). The workers left
+    wait for the lost one at most ``time_out_minutes`` (LightGBM's ``time_out``) before they are free again.
+
+    Returns
+    -------
+    lightgbm.Booster
+
+    Raises
+    ------
+    ClusterError
+        A worker was lost in each of ``attempts`` attempts.
+    """
+    import lightgbm as lgb
+
+    lost: set[str] = set()
+    for _ in range(attempts):
+        workers, lost = set(client.scheduler_info()["workers"]), set()
+        classifier = lgb.DaskLGBMClassifier(client=client, time_out=time_out_minutes, **params)
+        outcome: dict[str, Any] = {}
+
+        def fit() -> None:
+            try:
+                classifier.fit(X, y, categorical_feature=categorical)
+                outcome["booster"] = classifier.booster_
+            except BaseException as exc:  # handed to the caller's thread below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=fit, name="lightgbm-dask-fit", daemon=True)
+        thread.start()
+        while thread.is_alive() and not lost:
+            thread.join(WATCH_INTERVAL_S)
+            lost = workers - set(client.scheduler_info()["workers"])
+        while thread.is_alive():  # a worker was lost: this attempt ends, whatever it submits next
+            _cancel_training(client)
+            thread.join(WATCH_INTERVAL_S)
+        if "booster" in outcome:
+            return outcome["booster"]
+        lost = lost or workers - set(client.scheduler_info()["workers"])
+        if not lost:
+            raise outcome["error"]
+    raise ClusterError(f"churn: LightGBM's distributed training lost a worker in each of {attempts} attempts (last "
+                       f"{', '.join(sorted(lost))}); nothing was registered; `train.yaml` dask.fit_attempts sets "
+                       f"the attempts")
+
+
+# How often the fit's watch asks the scheduler which workers are alive.
+WATCH_INTERVAL_S = 0.5
+
+
+def _cancel_training(client: Any) -> None:
+    """Cancel this client's LightGBM training tasks, so the fit waiting on a lost worker's part returns."""
+    from distributed import Future
+
+    keys = [k for k in list(client.futures) if str(k).startswith("_train_part-")]  # lightgbm.dask's task names
+    client.cancel([Future(k, client) for k in keys], force=True)
 
 
 def _head(frame: pd.DataFrame) -> pd.DataFrame:

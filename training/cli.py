@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from features import storage
 from features.exceptions import ClienteleError
 from features.settings import get_settings
 
@@ -20,8 +21,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Clientele: recommendations, churn and customer value for retailers.")
 console = Console(stderr=True)
 
-DataOpt = Annotated[Path, typer.Option("--data", help="Transactions file or a folder with one file per table.")]
-MappingOpt = Annotated[Optional[Path], typer.Option("--mapping", help="Column-mapping YAML (configs/datasets/).")]
+# Locations are text, not Path: a URL (s3://bucket/export, file:///srv/data) must keep its '//'.
+DataOpt = Annotated[str, typer.Option("--data", help="Transactions file or a folder with one file per table (a "
+                                                     "path, or a URL such as s3://bucket/export).")]
+MappingOpt = Annotated[Optional[str], typer.Option("--mapping", help="Column-mapping YAML (configs/datasets/), a "
+                                                                     "path or a URL.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars (they are shown on a terminal "
                                                              "only).")]
@@ -36,7 +40,7 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except ClienteleError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            raise typer.Exit(code=2) from None
+            raise typer.Exit(code=exc.exit_code) from None
 
     return wrapper
 
@@ -61,7 +65,7 @@ def validate(
     settings = get_settings()
     dataset = load_dataset(data, mapping, erasures=settings.erasures())
     report = dataset.report()
-    name = data.stem if data.is_file() else data.name
+    name = storage.dataset_name(data)
     report["rejects_files"] = dataset.write_rejects(rejects or settings.rejects_dir(name))
     report["seconds"] = round(time.perf_counter() - started, 2)
     if json_output:
@@ -131,7 +135,7 @@ def generate(
 def features(
     data: DataOpt,
     as_of: Annotated[str, typer.Option("--as-of", help="Cutoff date: features use data strictly before it.")],
-    out: Annotated[Path, typer.Option(help="Output Parquet file (one row per customer).")],
+    out: Annotated[str, typer.Option(help="Output Parquet file (one row per customer), a path or a URL.")],
     mapping: MappingOpt = None,
     horizon: Annotated[Optional[int], typer.Option(min=1, help="Churn horizon in days (default: the preset's).")] = None,
     preset: Annotated[str, typer.Option(help="Industry preset giving the default horizon.")] = "beauty",
@@ -157,7 +161,7 @@ def features(
     horizon = horizon or int(load_preset(preset)["churn"]["horizon_days"])
     feature_config = FeatureConfig.load(config)
     started = time.perf_counter()
-    name = data.stem if data.is_file() else data.name
+    name = storage.dataset_name(data)
     settings = get_settings()
     rejects = settings.rejects_dir(name)
     if engine == "dask":
@@ -173,8 +177,7 @@ def features(
         dataset.write_rejects(rejects)
         reports = dataset.reports
         frame = feature_frame(dataset.tables, cutoff, horizon, feature_config)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(out, index=False)
+    storage.write_parquet(frame, storage.as_location(out))
     tx = reports["transactions"]
     labelled = "with" if "churned" in frame.columns else "without (the data ends before the horizon does)"
     console.print(f"{out}: {len(frame):,} customers x {frame.shape[1] - 1} columns as of {cutoff.date()}, "
@@ -186,7 +189,8 @@ def features(
 @user_errors
 def train(
     config: Annotated[Optional[Path], typer.Option(help="Training config YAML (default configs/train.yaml).")] = None,
-    data: Annotated[Optional[Path], typer.Option(help="Dataset (default: the synthetic demo data).")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Dataset, a path or a URL (default: the synthetic demo "
+                                                     "data).")] = None,
     mapping: MappingOpt = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for every model (default: the config's).")] = None,
     engine: Annotated[Optional[str], typer.Option(help="dask: train the churn model on a Dask cluster through "
@@ -276,8 +280,8 @@ def promote(
 @app.command()
 @user_errors
 def score(
-    out: Annotated[Path, typer.Option(help="Output folder (Parquet and CSV).")],
-    data: Annotated[Optional[Path], typer.Option("--data", help="Rescore this data as of its end; without it "
+    out: Annotated[str, typer.Option(help="Output folder (Parquet and CSV), a path or a URL.")],
+    data: Annotated[Optional[str], typer.Option("--data", help="Rescore this data as of its end; without it "
                                                  "the champions' precomputed tables are exported.")] = None,
     mapping: MappingOpt = None,
     engine: Annotated[str, typer.Option(help="pandas (default) or dask (Parquet input).")] = "pandas",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from features.configfile import ConfigModel as _Strict
 from features.configfile import read_yaml
@@ -25,6 +25,13 @@ class SyntheticConfig(_Strict):
 class EvaluationConfig(_Strict):
     recommender_test_days: int = Field(30, ge=1)
     compare_peers: bool = False
+
+
+class DaskConfig(_Strict):
+    """How `train --engine dask` rides out a lost worker during LightGBM's distributed fit."""
+
+    fit_attempts: int = Field(3, ge=1)
+    lightgbm_time_out_minutes: int = Field(10, ge=1)
 
 
 class PromotionRule(_Strict):
@@ -49,8 +56,8 @@ class TrainConfig(_Strict):
 
     preset: str = "beauty"
     seed: int = 0
-    data: Path | None = None
-    mapping: Path | None = None
+    data: str | None = None  # a path or a URL (text: a URL must keep its "//")
+    mapping: str | None = None
     synthetic: SyntheticConfig = SyntheticConfig()
     # Each model family's YAML; None: the project's configs/<family>.yaml, else the packaged default.
     features: Path | None = None
@@ -60,9 +67,15 @@ class TrainConfig(_Strict):
     uplift: Path | None = None
     engine: Literal["pandas", "dask"] = "pandas"
     scheduler: str | None = None
+    dask: DaskConfig = DaskConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     promotion: PromotionConfig = PromotionConfig()
     mlflow: MlflowConfig = MlflowConfig()
+
+    @field_validator("data", "mapping", mode="before")
+    @classmethod
+    def _location_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> "TrainConfig":

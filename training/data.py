@@ -9,10 +9,12 @@ from typing import Any
 
 import pandas as pd
 
+from features import storage
 from features.columns import Columns as C
 from features.columns import Tables
 from features.identities import pseudonymise_tables
 from features.io import Dataset, load_dataset
+from features.storage import Location
 from training.config import TrainConfig
 from features.settings import Settings
 
@@ -24,7 +26,7 @@ class ValidatedData:
     tables: dict[str, pd.DataFrame]
     dataset: Dataset
     fingerprint: dict[str, Any]
-    source: Path
+    source: Location
 
 
 def ensure_synthetic(config: TrainConfig) -> Path:
@@ -63,10 +65,10 @@ def load_training_data(config: TrainConfig, settings: Settings) -> ValidatedData
     logged or registered from here on holds a customer's own id. The pairs go to the data folder's identity map,
     which exports resolve through.
     """
-    source = Path(config.data) if config.data else ensure_synthetic(config)
+    source = storage.as_location(config.data) if config.data else ensure_synthetic(config)
     erasures = settings.erasures()
     dataset = load_dataset(source, config.mapping, erasures=erasures)
-    dataset.write_rejects(settings.rejects_dir(source.stem if source.is_file() else source.name))
+    dataset.write_rejects(settings.rejects_dir(storage.dataset_name(source)))
     dataset.tables, pairs = pseudonymise_tables(dataset.tables, settings.pseudonym_key, dataset.links.canonical)
     settings.identities().record(pairs, erased=erasures.pseudonyms)
     info = fingerprint(dataset.tables)

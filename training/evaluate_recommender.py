@@ -343,7 +343,7 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_recommender_cli(data: Path, mapping: Path | None, test_days: int, as_json: bool) -> dict:
+def evaluate_recommender_cli(data: str | Path, mapping: str | Path | None, test_days: int, as_json: bool) -> dict:
     """``clientele evaluate recommender``: load the data, run :func:`evaluate_recommenders`, print the result.
 
     Parameters

@@ -19,11 +19,13 @@ import pandas as pd
 from features.clv_summary import clv_summary
 from features.columns import Columns as C
 from features.columns import Tables
+from features import storage
 from features.csvsafe import write_csv
 from features.exceptions import ClienteleError
 from features.pipeline import feature_frame
 from features.identities import IdentityMap
 from features.privacy import ErasureList, marketing_consent
+from features.storage import Location
 from models.churn.config import ScoringSettings
 from training.export import profiling_allowed, risk_band
 from features.settings import CHAMPION, CHURN, CLV, RECOMMENDER, UPLIFT, Settings
@@ -212,16 +214,18 @@ def name_customers(frame: pd.DataFrame, identities: IdentityMap) -> tuple[pd.Dat
     return out.reset_index(drop=True), int((~named).sum())
 
 
-def write_outputs(frames: dict[str, pd.DataFrame], out_dir: Path, erasures: ErasureList | None = None
-                  ) -> list[Path]:
-    """Each frame as Parquet and CSV (text cells that a spreadsheet would run as formulas neutralised), without
-    the customers on ``erasures``: a champion trained before an erasure still holds them, an export never does."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_outputs(frames: dict[str, pd.DataFrame], out_dir: Location, erasures: ErasureList | None = None
+                  ) -> list[Location]:
+    """Each frame as Parquet and CSV (text cells that a spreadsheet would run as formulas neutralised) in a local
+    folder or under a URL, without the customers on ``erasures``: a champion trained before an erasure still
+    holds them, an export never does."""
+    out_dir = storage.as_location(out_dir)
+    storage.make_dirs(out_dir)
     paths = []
     for name, frame in frames.items():
         if erasures:
             frame = frames[name] = erasures.drop(frame)
-        frame.to_parquet(out_dir / f"{name}.parquet", index=False)
-        write_csv(frame, out_dir / f"{name}.csv")  # ids and reasons neutralised for spreadsheets
-        paths += [out_dir / f"{name}.parquet", out_dir / f"{name}.csv"]
+        storage.write_parquet(frame, storage.join(out_dir, f"{name}.parquet"))
+        write_csv(frame, storage.join(out_dir, f"{name}.csv"))  # ids and reasons neutralised for spreadsheets
+        paths += [storage.join(out_dir, f"{name}.parquet"), storage.join(out_dir, f"{name}.csv")]
     return paths

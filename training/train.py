@@ -366,7 +366,8 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
         with dask_client(config.scheduler) as client:
             fit = fit_churn_on_dask(data.source, config.mapping, horizon, configs.churn, client, configs.features,
                                     cutoff=cutoff, erased=frozenset(read_erasures(settings.erasure_file)),
-                                    pseudonym_key=settings.pseudonym_key)
+                                    pseudonym_key=settings.pseudonym_key, fit_attempts=config.dask.fit_attempts,
+                                    time_out_minutes=config.dask.lightgbm_time_out_minutes)
     else:
         fit = fit_churn(tables, cutoff, horizon, configs.churn, configs.features)
     step("features")

@@ -101,7 +101,13 @@ def customer_lifetime_value(
     cumulative = np.vstack([transaction_model.expected_purchases(i * month, x, tx, T) for i in months])
     per_month = np.diff(cumulative, axis=0)
     discount = (1.0 + annual_discount_rate) ** (-months[1:] / 12.0)
-    clv = margin * spend * (discount @ per_month)
+    # Month after month, one customer-wise addition each: a BLAS product (or numpy's pairwise sum) orders the
+    # additions by the batch's width, so a customer's last bit would depend on who else is scored with them
+    # (alone, in bulk, in a Dask bucket).
+    discounted = np.zeros(len(x))
+    for weight, purchases in zip(discount, per_month):
+        discounted += weight * purchases
+    clv = margin * spend * discounted
 
     return pd.DataFrame(
         {
