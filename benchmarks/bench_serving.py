@@ -70,7 +70,8 @@ def write_layout(folder: Path, customers: int, products: int, k: int, settings: 
                  ) -> dict[str, Path]:
     """Three serving folders of the given size (see training/layout.py for the layout), customers by pseudonym
     under ``settings``' key, as training writes them, their own ids (``C0000000``...) in its identity map."""
-    from features.identities import PSEUDONYM, key_check, pseudonymise_many
+    from features.identities import PSEUDONYM, key_check
+    from features.privacy import pseudonymise_many
     from training.layout import FORMAT_VERSION, PSEUDONYM_CHECK
 
     rng = np.random.default_rng(seed)

@@ -11,8 +11,6 @@ HMAC), and exports (`GET /v1/scores`, `clientele score`) resolve pseudonyms back
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import hmac
 import os
 from pathlib import Path
 from typing import Iterable
@@ -24,6 +22,7 @@ import pyarrow.parquet as pq
 
 from features.columns import Columns as C
 from features.columns import Tables
+from features.privacy import pseudonymise_many
 
 IDENTITY_FILE = "identities.parquet"
 PSEUDONYM = "pseudonym"
@@ -36,18 +35,6 @@ def key_check(key: str) -> str:
     data folder, a changed key) would know none of the customers, and refuses the version instead of answering
     everyone as a stranger. An HMAC of a fixed text: it says nothing of the key or of any customer."""
     return pseudonymise_many(["clientele:pseudonym-key-check"], key)[0]
-
-
-def pseudonymise_many(customer_ids: Iterable[object], key: str) -> np.ndarray:
-    """The pseudonyms of ``customer_ids`` (the same as :func:`features.privacy.pseudonymise` of each), as an object
-    array in their order."""
-    base = hmac.new(key.encode(), digestmod=hashlib.sha256)
-    out = []
-    for value in customer_ids:
-        mac = base.copy()
-        mac.update(str(value).encode())
-        out.append(mac.hexdigest()[:24])
-    return np.array(out, dtype=object)
 
 
 def pseudonymise_column(customer_ids: pd.Series, key: str) -> tuple[pd.Series, pd.DataFrame]:

@@ -116,9 +116,23 @@ def _write_new_key(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+PSEUDONYM_LENGTH = 24  # hex characters of the HMAC kept
+
+
 def pseudonymise(customer_id: str, key: str) -> str:
     """A stable pseudonym of ``customer_id``: HMAC-SHA256 with ``key``, 24 hex characters."""
-    return hmac.new(key.encode(), str(customer_id).encode(), hashlib.sha256).hexdigest()[:24]
+    return hmac.new(key.encode(), str(customer_id).encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]
+
+
+def pseudonymise_many(customer_ids: Iterable[object], key: str) -> np.ndarray:
+    """:func:`pseudonymise` of each id, as an object array in their order (the keyed HMAC prepared once)."""
+    base = hmac.new(key.encode(), digestmod=hashlib.sha256)
+    out = []
+    for value in customer_ids:
+        mac = base.copy()
+        mac.update(str(value).encode())
+        out.append(mac.hexdigest()[:PSEUDONYM_LENGTH])
+    return np.array(out, dtype=object)
 
 
 def read_erasures(path: str | Path) -> set[str]:
@@ -184,7 +198,7 @@ class ErasureList:
         if not self.pseudonyms or not len(customer_ids):
             return np.zeros(len(customer_ids), bool), set()
         codes, uniques = pd.factorize(customer_ids)
-        names = [pseudonymise(u, self.key) for u in uniques]  # one HMAC per distinct id
+        names = pseudonymise_many(uniques, self.key).tolist()  # one HMAC per distinct id
         hit = np.fromiter((n in self.pseudonyms for n in names), bool, len(names))
         mask = np.zeros(len(codes), bool)
         known = codes >= 0
@@ -196,11 +210,11 @@ class ErasureList:
         ids = list(customer_ids)
         if not self.pseudonyms or not ids:
             return set()
-        return {c for c in ids if pseudonymise(c, self.key) in self.pseudonyms}
+        return {c for c, p in zip(ids, pseudonymise_many(ids, self.key)) if p in self.pseudonyms}
 
     def with_ids(self, customer_ids: Iterable[str]) -> "ErasureList":
         """This list and ``customer_ids`` (every id of an erased person, see :mod:`features.linking`)."""
-        return ErasureList(self.pseudonyms | {pseudonymise(c, self.key) for c in customer_ids}, self.key)
+        return ErasureList(self.pseudonyms | set(pseudonymise_many(customer_ids, self.key)), self.key)
 
     def drop(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` without the rows of erased customers (unchanged when it has no ``customer_id``)."""

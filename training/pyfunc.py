@@ -107,7 +107,7 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
         self.settings = installation_settings(context.artifacts["serving"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from features.identities import pseudonymise_many
+        from features.privacy import pseudonymise_many
 
         own = model_input["customer_id"].astype("str").to_numpy()
         customers = pseudonymise_many(own, self.settings.pseudonym_key)

@@ -8,8 +8,8 @@ import stat
 import numpy as np
 import pandas as pd
 
-from features.identities import IdentityMap, key_check, pseudonymise_many, pseudonymise_tables
-from features.privacy import pseudonymise
+from features.identities import IdentityMap, key_check, pseudonymise_tables
+from features.privacy import pseudonymise, pseudonymise_many
 
 
 def test_tables_get_the_same_pseudonyms_as_the_erasure_list_and_the_api():
