@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from features.i18n import DEFAULT_LOCALE, code_of, render
 from models.recommenders import policy
 from models.recommenders.filters import Filters
 from models.recommenders.policy import EventSettings, ProductTable, Ranked
@@ -106,16 +107,26 @@ def lists_of(rec: RecommenderPart) -> ServedLists:
     return found
 
 
-def _body(rec: RecommenderPart, picked: policy.Picked) -> list[dict[str, Any]]:
+def reason_table(rec: RecommenderPart, locale: str) -> tuple[list[str], list[str | None]]:
+    """The model's reason table rendered in ``locale``, and each reason's code: built once per loaded version
+    and language, so a request looks texts up by index (the tables hold a few thousand distinct reasons)."""
+    tables = rec.__dict__.setdefault("_reason_tables", {})
+    found = tables.get(locale)
+    if found is None:
+        found = tables[locale] = ([render(r, locale) for r in rec.reasons], [code_of(r) for r in rec.reasons])
+    return found
+
+
+def _body(rec: RecommenderPart, picked: policy.Picked, locale: str) -> list[dict[str, Any]]:
     ids = rec.product_ids
-    return [{"product_id": ids[i], "score": s, "reason": r} for i, s, r in zip(picked.items, picked.scores,
-                                                                              picked.reasons)]
+    return [{"product_id": ids[i], "score": s, "reason": render(r, locale), "reason_code": code_of(r)}
+            for i, s, r in zip(picked.items, picked.scores, picked.reasons)]
 
 
-def recommend(snap: Snapshot, view: CustomerView, n: int, f: Filters, events: Sequence[RecentEvent] = ()
-              ) -> tuple[str, list[dict[str, Any]]]:
+def recommend(snap: Snapshot, view: CustomerView, n: int, f: Filters, events: Sequence[RecentEvent] = (),
+              locale: str = DEFAULT_LOCALE) -> tuple[str, list[dict[str, Any]]]:
     """Strategy and items for one customer as :func:`serving.visibility.customer_view` sees them (the snapshot
-    must hold a recommender)."""
+    must hold a recommender), reasons in ``locale``."""
     rec = snap.recommender
     assert rec is not None
     lists = lists_of(rec)
@@ -129,8 +140,9 @@ def recommend(snap: Snapshot, view: CustomerView, n: int, f: Filters, events: Se
         start = rec.mv_offsets[row]
         if rec.mv_ok_count[row] >= n:
             end = start + n
-            ids, reasons = rec.product_ids, rec.reasons
-            return PERSONAL, [{"product_id": ids[i], "score": round(score, 6), "reason": reasons[r]}
+            ids, (reasons, codes) = rec.product_ids, reason_table(rec, locale)
+            return PERSONAL, [{"product_id": ids[i], "score": round(score, 6), "reason": reasons[r],
+                               "reason_code": codes[r]}
                               for i, score, r in zip(rec.mv_items[start:end].tolist(),
                                                      rec.mv_scores[start:end].tolist(),
                                                      rec.mv_reasons[start:end].tolist())]
@@ -148,9 +160,10 @@ def recommend(snap: Snapshot, view: CustomerView, n: int, f: Filters, events: Se
                                   ranked=lists.ranked(row) if row >= 0 and consent else None,
                                   bought=lists.bought(row) if row >= 0 else None, region=region, touched=touched,
                                   settings=lists.settings)
-    return picked.strategy, _body(rec, picked)
+    return picked.strategy, _body(rec, picked, locale)
 
 
-def similar(rec: RecommenderPart, item: int, n: int, f: Filters) -> list[dict[str, Any]]:
-    """Products similar to ``item``, by the policy."""
-    return _body(rec, policy.similar_one(lists_of(rec), item, n, f))
+def similar(rec: RecommenderPart, item: int, n: int, f: Filters, locale: str = DEFAULT_LOCALE
+            ) -> list[dict[str, Any]]:
+    """Products similar to ``item``, by the policy, reasons in ``locale``."""
+    return _body(rec, policy.similar_one(lists_of(rec), item, n, f), locale)

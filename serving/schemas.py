@@ -73,7 +73,10 @@ class EventRequest(Strict):
 class RecommendedItem(BaseModel):
     product_id: str
     score: float = Field(description="Relevance; never increases down the list.")
-    reason: str = Field(description="Why this item, in words a shopper reads.")
+    reason: str = Field(description="Why this item, in words a shopper reads, in the language of "
+                                    "Accept-Language.")
+    reason_code: str | None = Field(None, description="The reason's stable code (rec.bought_together, rec.due_in, "
+                                                      "...), the same in every language.")
 
 
 class RecommendationsResponse(BaseModel):
@@ -96,12 +99,19 @@ class SimilarProductsResponse(BaseModel):
     items: list[RecommendedItem]
 
 
+LABELS_DOC = ("Field -> readable name of its code in the language of Accept-Language (risk_band, rfm_segment, "
+              "lifecycle_stage, value_tier, membership_tier); the coded fields themselves never change.")
+
+
 class CustomerScores(BaseModel):
     customer_id: str
     model_versions: dict[str, str] = Field(description="kind -> kind:version of the models behind the scores.")
     churn_probability: float | None = None
     risk_band: str | None = None
-    churn_reasons: list[str] | None = None
+    churn_reasons: list[str] | None = Field(None, description="Why the risk, in the language of Accept-Language.")
+    churn_reason_codes: list[str | None] | None = Field(None, description="Each reason's stable code "
+                                                                          "(churn.recency, ...).")
+    labels: dict[str, str] = Field(default_factory=dict, description=LABELS_DOC)
     clv: float | None = None
     p_alive: float | None = None
     expected_purchases_12m: float | None = None
@@ -141,6 +151,8 @@ class ScoreRow(BaseModel):
     lifecycle_stage: str | None
     value_tier: str | None
     churn_reasons: list[str] | None
+    churn_reason_codes: list[str | None] | None = None
+    labels: dict[str, str] = Field(default_factory=dict, description=LABELS_DOC)
     consent_marketing: bool | None = None
     uplift: float | None = None
     expected_incremental_value: float | None = None

@@ -287,6 +287,8 @@ def score(
     engine: Annotated[str, typer.Option(help="pandas (default) or dask (Parquet input).")] = "pandas",
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: a LocalCluster).")] = None,
     n: Annotated[int, typer.Option("--n", min=1, max=1000, help="Recommendations per customer.")] = 10,
+    lang: Annotated[str, typer.Option("--lang", help="Language of reasons and labels: en or zh-CN (codes stay "
+                                                     "the same).")] = "en",
 ) -> None:
     """Write the champions' recommendations and customer scores for every customer, for CRM campaigns."""
     import tempfile
@@ -294,12 +296,15 @@ def score(
     import pandas as pd
 
     from features.exceptions import ConfigError
+    from features.i18n import LOCALES, localise_frame
     from training.register import setup_tracking
     from training.score import (ScoringModels, bucket_scores, champion_recommendations, download_champions,
                                 name_customers, precomputed_scores, score_customers, write_outputs)
 
     if engine not in ("pandas", "dask"):
         raise ConfigError(f"--engine: must be pandas or dask, not {engine!r}")
+    if lang not in LOCALES:
+        raise ConfigError(f"--lang: must be one of {', '.join(LOCALES)}, not {lang!r}")
     settings = get_settings()
     setup_tracking(settings, "clientele")
     with tempfile.TemporaryDirectory() as tmp:
@@ -334,6 +339,7 @@ def score(
                                               models_)
             frames["customer_scores"] = scores_.sort_values("value_at_risk", ascending=False,
                                                             kind="stable").reset_index(drop=True)
+        frames = {name: localise_frame(frame, lang) for name, frame in frames.items()}
         paths = write_outputs(frames, out, settings.erasures())  # whenever the champions were trained
     versions = ", ".join(f"{k} v{v}" for k, v in champions.versions.items())
     for path in paths:

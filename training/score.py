@@ -88,12 +88,14 @@ def champion_recommendations(champions: Champions, n: int, batch: int = 10_000) 
     Returns
     -------
     pandas.DataFrame
-        ``customer_id``, ``rank``, ``product_id``, ``score``, ``reason``, ``strategy``.
+        ``customer_id``, ``rank``, ``product_id``, ``score``, ``reason`` (a message:
+        :func:`features.i18n.localise_frame` words it), ``strategy``.
     """
     model = champions.recommender()
     ids = model.customers_.external_ids
-    parts = [model.recommend(list(ids[start:start + batch]), n=n) for start in range(0, len(ids), batch)]
-    return pd.concat(parts, ignore_index=True) if parts else model.recommend([], n=n)
+    parts = [model.recommend(list(ids[start:start + batch]), n=n, locale=None)
+             for start in range(0, len(ids), batch)]
+    return pd.concat(parts, ignore_index=True) if parts else model.recommend([], n=n, locale=None)
 
 
 def precomputed_scores(champions: Champions) -> pd.DataFrame:
@@ -116,8 +118,6 @@ def precomputed_scores(champions: Champions) -> pd.DataFrame:
         known = scores.pop("_consent").astype("boolean")
         scores[C.consent_marketing] = known.where(known.notna(), scores[C.consent_marketing].astype("boolean")) \
             if C.consent_marketing in scores.columns else known
-    scores["churn_reasons"] = scores["churn_reasons"].map(
-        lambda r: "; ".join(r) if r is not None and not isinstance(r, str) else r)
     return scores.sort_values("value_at_risk", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -179,7 +179,7 @@ def score_customers(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, model
         C.customer_id: features[C.customer_id].to_numpy(),
         "churn_probability": probability,
         "risk_band": risk_band(probability, bands.medium, bands.high),
-        "churn_reasons": ["; ".join(r["text"] for r in rs) for rs in reasons],
+        "churn_reasons": [[r["text"] for r in rs] for rs in reasons],  # messages: localise_frame words them
         "p_alive": values["p_alive"].to_numpy(),
         "expected_spend": values["expected_spend"].to_numpy(),
         "clv": values["clv"].to_numpy(),

@@ -13,6 +13,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from features.i18n import message
+
 # Feature name pattern -> family. The first matching pattern wins.
 FAMILIES: list[tuple[str, str]] = [
     (r"^(recency_days|overdue_ratio|gap_last_days)$", "recency"),
@@ -49,10 +51,6 @@ def _num(row: pd.Series, col: str) -> float:
         return math.nan
 
 
-def _days(x: float) -> str:
-    return f"{x:.0f} day" + ("" if round(x) == 1 else "s")
-
-
 def _pct_change(trend: float) -> float:
     """(recent - previous) / (recent + previous) back to a percent change of recent on previous."""
     return 200 * trend / (1 - trend) if trend < 1 else math.inf
@@ -61,32 +59,35 @@ def _pct_change(trend: float) -> float:
 def _recency(r: pd.Series) -> str:
     rec, gap = _num(r, "recency_days"), _num(r, "gap_median_days")
     if math.isfinite(gap) and gap > 0 and rec / gap >= 1.5:
-        return f"no purchase for {_days(rec)}, {rec / gap:.1f}x longer than usual"
-    return f"no purchase for {_days(rec)}"
+        return message("churn.recency_overdue", days=rec, ratio=round(rec / gap, 1))
+    return message("churn.recency", days=rec)
 
 
 def _rhythm(r: pd.Series) -> str:
     gap = _num(r, "gap_median_days")
-    return f"buys only every {_days(gap)} or so" if math.isfinite(gap) else "has bought only once"
+    return message("churn.rhythm", days=gap) if math.isfinite(gap) else message("churn.rhythm_once")
 
 
 def _frequency(r: pd.Series) -> str:
     n = _num(r, "frequency")
-    return "a single order so far" if n <= 1 else f"only {n:.0f} orders so far"
+    return message("churn.frequency_single") if n <= 1 else message("churn.frequency", count=n)
+
+
+PERIODS = {30: "month", 90: "quarter", 180: "half_year", 365: "year"}
 
 
 def _trend(kind: str) -> Callable[[pd.Series], str]:
+    noun = "spend" if kind == "spend" else "orders"
+
     def text(r: pd.Series) -> str:
         window = next((w for w in (90, 180, 30, 365) if math.isfinite(_num(r, f"{kind}_trend_{w}d"))), None)
         if window is None:  # no purchase in the last two of any window: the trend is undefined, not flat
-            return f"no {'spend' if kind == 'spend' else 'orders'} in the last two years"
+            return message(f"churn.{noun}_none")
         change = _pct_change(_num(r, f"{kind}_trend_{window}d"))
-        noun = "spend" if kind == "spend" else "orders"
-        period = {30: "month", 90: "quarter", 180: "half-year", 365: "year"}[window]
         if change <= -99.5:
-            return f"no {noun} in the last {period}, after some the {period} before"
+            return message(f"churn.{noun}_stopped", period=PERIODS[window])
         direction = "down" if change < 0 else "up"
-        return f"{noun} {direction} {abs(change):.0f}% on the previous {period}"
+        return message(f"churn.{noun}_{direction}", percent=round(abs(change) / 100, 2), period=PERIODS[window])
     return text
 
 
@@ -94,23 +95,23 @@ def _complaints(r: pd.Series) -> str:
     for w in (90, 365):
         n = _num(r, f"complaints_{w}d")
         if math.isfinite(n) and n > 0:
-            return f"{n:.0f} complaint{'s' if n > 1 else ''} in {w} days"
-    return "complaints on record"
+            return message("churn.complaint", days=w) if n == 1 else message("churn.complaints", count=n, days=w)
+    return message("churn.complaints_any")
 
 
 def _satisfaction(r: pd.Series) -> str:
     last = _num(r, "satisfaction_last")
-    return f"last satisfaction score {last:.0f}/5" if math.isfinite(last) else "little feedback"
+    return message("churn.satisfaction", score=last) if math.isfinite(last) else message("churn.satisfaction_none")
 
 
 def _returns(r: pd.Series) -> str:
     share = _num(r, "return_amount_share")
-    return f"returned {100 * share:.0f}% of what they bought" if math.isfinite(share) else "returns"
+    return message("churn.returns", percent=round(share, 2)) if math.isfinite(share) else message("churn.returns_any")
 
 
 def _browsing(r: pd.Series) -> str:
     last = _num(r, "days_since_last_event")
-    return f"no browsing for {_days(last)}" if math.isfinite(last) else "no recent browsing"
+    return message("churn.browsing", days=last) if math.isfinite(last) else message("churn.browsing_none")
 
 
 TEMPLATES: dict[str, Callable[[pd.Series], str]] = {
@@ -119,12 +120,12 @@ TEMPLATES: dict[str, Callable[[pd.Series], str]] = {
     "frequency": _frequency,
     "order_trend": _trend("orders"),
     "spend_trend": _trend("spend"),
-    "spend": lambda r: f"spends {_num(r, 'monetary_avg_order'):.0f} per order",
-    "tenure": lambda r: f"customer for {_days(_num(r, 'tenure_days'))}",
-    "breadth": lambda r: f"buys from a narrow range ({_num(r, 'distinct_products'):.0f} products)",
-    "channel": lambda r: "shops through one channel only",
+    "spend": lambda r: message("churn.spend", amount=_num(r, "monetary_avg_order")),
+    "tenure": lambda r: message("churn.tenure", days=_num(r, "tenure_days")),
+    "breadth": lambda r: message("churn.breadth", count=_num(r, "distinct_products")),
+    "channel": lambda r: message("churn.channel"),
     "returns": _returns,
-    "discounts": lambda r: f"buys mostly on discount ({100 * _num(r, 'discount_line_share'):.0f}% of lines)",
+    "discounts": lambda r: message("churn.discounts", percent=round(_num(r, "discount_line_share"), 2)),
     "complaints": _complaints,
     "satisfaction": _satisfaction,
     "browsing": _browsing,
@@ -132,11 +133,21 @@ TEMPLATES: dict[str, Callable[[pd.Series], str]] = {
 
 
 def reason_text(family: str, row: pd.Series) -> str:
-    """One short sentence for a family, from the customer's feature values."""
+    """One short sentence for a family, from the customer's feature values: a message (:mod:`features.i18n`)
+    the edges render in the reader's language."""
     if family in TEMPLATES:
         return TEMPLATES[family](row)
     value = row.get(family)
-    return f"{family.replace('_', ' ')}: {value}"
+    return message("churn.attribute", feature=family.replace("_", " "), value=_plain(value))
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value for a message parameter."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    return None if value is None or value is pd.NA else str(value)
 
 
 # A family adding less than this to the log-odds is not worth telling anyone about.

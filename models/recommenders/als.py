@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
+from features.i18n import message
 from models.recommenders.base import Recommender, RecommenderParams, _sparse, _unsparse
 from models.recommenders.data import TrainingData
 
@@ -44,7 +45,7 @@ class ALS(Recommender):
 
     name = "als"
     Params = ALSParams
-    default_reason = "customers with similar taste bought this"
+    default_reason = message("rec.similar_taste")
 
     def _fit(self, data: TrainingData) -> None:
         self.matrix_ = self._input_matrix(data)
@@ -94,7 +95,7 @@ class ALS(Recommender):
         return self._explain_history(self.matrix_[users], items)
 
     def _explain_history(self, rows: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-        return self._anchor_reasons(sp.csr_matrix(rows), items, self._relation, "because you bought {name}",
+        return self._anchor_reasons(sp.csr_matrix(rows), items, self._relation, "rec.because_bought",
                                     self.default_reason)
 
     def _state(self) -> dict[str, np.ndarray]:

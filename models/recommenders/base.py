@@ -26,6 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
+from features.i18n import DEFAULT_LOCALE, message, render
 from features.columns import Columns as C
 from features.columns import EventTypes
 from features.config import InteractionConfig
@@ -110,7 +111,7 @@ class Recommender:
 
     name: ClassVar[str] = "base"
     Params: ClassVar[type[RecommenderParams]] = RecommenderParams
-    default_reason: ClassVar[str] = "recommended for you"
+    default_reason: ClassVar[str] = message("rec.for_you")
     # Hyperparameters that only scoring reads: a fitted model takes new values of them without a refit
     # (:meth:`with_params`), so an evaluation's grid fits once per setting of the others.
     scoring_params: ClassVar[frozenset[str]] = frozenset()
@@ -252,7 +253,8 @@ class Recommender:
 
     def recommend(self, customers: Iterable[object] | str, n: int = 10, filters: Filters | None = None,
                   history: pd.DataFrame | None = None, *, erased: Iterable[object] = (),
-                  consent_when_unknown: bool = True, explain: bool = True) -> pd.DataFrame:
+                  consent_when_unknown: bool = True, explain: bool = True,
+                  locale: str | None = DEFAULT_LOCALE) -> pd.DataFrame:
         """Top-``n`` products for each customer, by the recommendation policy (:mod:`models.recommenders.policy`)
         over this model's lists: the very code the API runs.
 
@@ -274,6 +276,9 @@ class Recommender:
             Whether a customer the model does not know may be profiled (their events folded in).
         explain
             Work out the reasons (an evaluation that never reads them skips the cost).
+        locale
+            The language of the reasons (``en``, ``zh-CN``; :mod:`features.i18n`); None keeps them as messages
+            (code and parameters), as the serving tables hold them.
 
         Returns
         -------
@@ -331,7 +336,8 @@ class Recommender:
             out_scores.append(picked.scores)
             out_reasons.append(picked.reasons)
             strategies.append(picked.strategy)
-        return _frame(ids, out_items, out_scores, out_reasons, strategies, self.catalog_.products, RESULT_COLUMNS)
+        return _frame(ids, out_items, out_scores, out_reasons, strategies, self.catalog_.products, RESULT_COLUMNS,
+                      locale)
 
     def event_settings(self) -> "EventSettings":
         """How live events change this model's lists: its interaction weights and event parameters."""
@@ -535,16 +541,16 @@ class Recommender:
         if 0 <= region < len(self.region_ok_) and self.region_ok_[region]:
             score = self.region_score_[region]
             order = np.lexsort((np.arange(len(score)), -score))
-            why = f"popular in {self.regions_[region]}"
+            why = message("rec.popular_region", region=self.regions_[region])
         else:
-            score, order, why = self.fallback_score_, self.fallback_order_, "popular right now"
+            score, order, why = self.fallback_score_, self.fallback_order_, message("rec.popular")
         picks = order[ok[order]][:n]
         return picks, score[picks], np.full(len(picks), why, dtype=object)
 
     # --------------------------------------------------------------------------------------------- similar
 
     def similar(self, products: Iterable[object] | str, n: int = 10,
-                filters: Filters | None = None) -> pd.DataFrame:
+                filters: Filters | None = None, locale: str | None = DEFAULT_LOCALE) -> pd.DataFrame:
         """Products similar to each given product (a product page's "you may also like"), by the policy over
         :meth:`similar_lists`, as the API answers.
 
@@ -556,6 +562,8 @@ class Recommender:
             Similar products per product.
         filters
             What may be shown (``exclude_bought`` does not apply: there is no customer).
+        locale
+            The language of the reasons, as in :meth:`recommend`.
 
         Returns
         -------
@@ -574,7 +582,7 @@ class Recommender:
         lists.prefetch(codes[codes >= 0])  # one batch, not one product at a time
         picked = [policy.similar_one(lists, int(code), n, filters) for code in codes.tolist()]
         return _frame(ids, [p.items for p in picked], [p.scores for p in picked], [p.reasons for p in picked],
-                      None, self.catalog_.products, SIMILAR_COLUMNS)
+                      None, self.catalog_.products, SIMILAR_COLUMNS, locale)
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         """Dense (len(items), n_products) similarity; NotImplementedError: the model relates no products."""
@@ -582,7 +590,7 @@ class Recommender:
 
     def _explain_similar(self, items: np.ndarray, similar: np.ndarray) -> np.ndarray:
         names = self.catalog_.names[items]
-        text = np.array([f"customers who bought {name} also bought this" for name in names], dtype=object)
+        text = np.array([message("rec.also_bought", product=name) for name in names], dtype=object)
         return np.where(similar >= 0, text[:, None], "").astype(object)
 
     def _popular_in_category(self, category: int, ok: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray,
@@ -593,7 +601,7 @@ class Recommender:
         if category >= 0:
             same = ok & (self.catalog_.category == category)
             picks = order[same[order]][:n]
-            why = [f"popular in {self.catalog_.categories[category]}"] * len(picks)
+            why = [message("rec.popular_category", category=self.catalog_.categories[category])] * len(picks)
             ok = ok.copy()
             ok[picks] = False
         if len(picks) < n:
@@ -738,13 +746,13 @@ class Recommender:
     def _anchor_reasons(self, history: sp.csr_matrix, items: np.ndarray,
                         relation: sp.csr_matrix | Callable[[np.ndarray, np.ndarray], np.ndarray], template: str,
                         fallback: str) -> np.ndarray:
-        """Reasons naming the anchor product (:meth:`_anchors`) through ``template`` (``{name}``), or
-        ``fallback`` where there is none."""
+        """Reasons naming the anchor product (:meth:`_anchors`): the message ``template`` (a code of
+        :mod:`features.i18n` with a ``product`` parameter), or ``fallback`` where there is none."""
         anchors = self._anchors(history, items, relation)
         names = self.catalog_.names
         out = np.full(items.shape, "", dtype=object)
         has = anchors >= 0
-        out[has] = [template.format(name=names[a]) for a in anchors[has]]
+        out[has] = [message(template, product=names[a]) for a in anchors[has]]
         out[(items >= 0) & ~has] = fallback
         return out
 
@@ -800,15 +808,18 @@ class ModelLists:
 
 
 def _frame(ids: np.ndarray, items: list[list[int]], scores: list[list[float]], reasons: list[list[str]],
-           strategies: list[str] | None, products: IdMap, columns: tuple[str, ...]) -> pd.DataFrame:
-    """One row per recommended item, best first within each input id, input order kept."""
+           strategies: list[str] | None, products: IdMap, columns: tuple[str, ...], locale: str | None
+           ) -> pd.DataFrame:
+    """One row per recommended item, best first within each input id, input order kept; reasons rendered in
+    ``locale`` (None: as messages)."""
     counts = np.array([len(i) for i in items], dtype=np.int64)
     flat = np.array([i for row in items for i in row], dtype=np.int64)
     rank = np.concatenate([np.arange(1, c + 1) for c in counts]) if len(counts) else np.empty(0, np.int64)
     data = {columns[0]: np.repeat(ids, counts).astype(object), columns[1]: rank.astype(np.int64),
             columns[2]: products.to_external(flat), columns[3]: np.array([s for row in scores for s in row],
                                                                          dtype=np.float64),
-            columns[4]: np.array([r for row in reasons for r in row], dtype=object)}
+            columns[4]: np.array([r if locale is None else render(r, locale) for row in reasons for r in row],
+                                 dtype=object)}
     if strategies is not None:
         data["strategy"] = np.repeat(np.array(strategies, dtype=object), counts)
     frame = pd.DataFrame(data)

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 
+from features.i18n import message
 from models.recommenders.base import InputWeighting, Recommender, RecommenderParams, _sparse, _unsparse
 from models.recommenders.data import TrainingData
 
@@ -42,7 +43,7 @@ class BPR(Recommender):
 
     name = "bpr"
     Params = BPRParams
-    default_reason = "customers with similar taste bought this"
+    default_reason = message("rec.similar_taste")
 
     def _fit(self, data: TrainingData) -> None:
         p = self.params

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
+from features.i18n import message
 from models.recommenders.base import InputWeighting, Recommender, RecommenderParams, _sparse, _unsparse
 from models.recommenders.data import TrainingData
 
@@ -36,7 +37,7 @@ class EASE(Recommender):
 
     name = "ease"
     Params = EASEParams
-    default_reason = "customers with similar baskets bought this"
+    default_reason = message("rec.similar_baskets")
 
     def _fit(self, data: TrainingData) -> None:
         p = self.params
@@ -92,7 +93,7 @@ class EASE(Recommender):
         return sp.csr_matrix((rows.data, (rows.row, self.items_[rows.col])), shape=(len(users), self.catalog_.size))
 
     def _explain_history(self, rows: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-        return self._anchor_reasons(sp.csr_matrix(rows), items, self._relation, "bought together with {name}",
+        return self._anchor_reasons(sp.csr_matrix(rows), items, self._relation, "rec.bought_together",
                                     self.default_reason)
 
     def _state(self) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 from implicit.utils import ParameterWarning
 
+from features.i18n import message
 from models.recommenders.base import Recommender, RecommenderParams, _sparse, _unsparse
 from models.recommenders.data import TrainingData
 
@@ -80,7 +81,7 @@ class ItemKNN(Recommender):
         return self._explain_history(self.matrix_[users], items)
 
     def _explain_history(self, rows: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-        return self._anchor_reasons(sp.csr_matrix(rows), items, self._relation, "bought together with {name}",
+        return self._anchor_reasons(sp.csr_matrix(rows), items, self._relation, "rec.bought_together",
                                     "customers with similar baskets bought this")
 
     def _explain_similar(self, items: np.ndarray, similar: np.ndarray) -> np.ndarray:

@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from features.i18n import message
 from features.config import InteractionConfig
 from models.recommenders.filters import Filters
 
@@ -48,10 +49,9 @@ COLD_START = "cold_start"
 NON_PERSONAL = "non_personal"
 
 # How a reason names the touched product that brought an item in, per event type.
-EVENT_REASONS = {"purchase": "goes with {} you bought", "cart": "goes with {} in your cart",
-                 "wishlist": "similar to {} on your wishlist", "try_on": "similar to {} you tried on",
-                 "view": "similar to {} you viewed"}
-_DEFAULT_EVENT_REASON = "similar to {} you viewed"
+EVENT_REASONS = {"purchase": "rec.event_purchase", "cart": "rec.event_cart", "wishlist": "rec.event_wishlist",
+                 "try_on": "rec.event_try_on", "view": "rec.event_view"}
+_DEFAULT_EVENT_REASON = "rec.event_view"
 
 EVENT_DECAY = 0.85
 EVENT_MAX_PRODUCTS = 10
@@ -366,7 +366,7 @@ def _boosts(lists: Lists, touched: Touched, settings: EventSettings) -> dict[int
         top = scores.max()
         # Scaled so each touched product gives its best match 1; rank order where scores say nothing.
         norm = scores / top if top > 0 else 1.0 / (1.0 + np.arange(len(scores)))
-        reason = EVENT_REASONS.get(kind, _DEFAULT_EVENT_REASON).format(lists.label(item))
+        reason = message(EVENT_REASONS.get(kind, _DEFAULT_EVENT_REASON), product=lists.label(item))
         for q, v in zip(np.asarray(similar.items).tolist(), norm.tolist()):
             if q == item:
                 continue

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from features.i18n import message
 from models.recommenders import signals
 from models.recommenders.base import Recommender, RecommenderParams
 from models.recommenders.data import TrainingData
@@ -88,7 +89,7 @@ class Popularity(Recommender):
             for r, u in enumerate(users):
                 region = self.region_[u] if u >= 0 else -1
                 if region >= 0 and self.region_ok_[region]:
-                    out[r, items[r] >= 0] = f"popular in {self.regions_[region]}"
+                    out[r, items[r] >= 0] = message("rec.popular_region", region=self.regions_[region])
         return out
 
     def _score_history(self, rows: Any) -> np.ndarray:

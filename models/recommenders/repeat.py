@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from features.i18n import message
 from models.recommenders import signals
 from models.recommenders.base import Recommender, RecommenderParams, _sparse, _unsparse
 from models.recommenders.data import TrainingData
@@ -143,9 +144,9 @@ def timing_reasons(gap: np.ndarray, since: np.ndarray, days: np.ndarray) -> np.n
 
 def _timing_text(kind: int, every: int, count: int) -> str:
     if kind == 0:
-        return f"you buy this about every {every} days (due in about {count} days)"
+        return message("rec.due_in", every_days=every, due_days=count)
     if kind == 1:
-        return f"you buy this about every {every} days (due now)"
+        return message("rec.due_now", every_days=every)
     if kind == 2:
-        return f"you bought this {count} times"
-    return "you bought this before"
+        return message("rec.bought_times", count=count)
+    return message("rec.bought_before")

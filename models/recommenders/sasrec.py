@@ -14,6 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from features.i18n import message
 from models.recommenders.base import Recommender, RecommenderParams
 from models.recommenders.data import TrainingData
 
@@ -94,7 +95,7 @@ class SASRec(Recommender):
 
     name = "sasrec"
     Params = SASRecParams
-    default_reason = "based on your recent purchases"
+    default_reason = message("rec.recent_purchases")
 
     def _device(self) -> torch.device:
         if self.params.device == "cuda" or (self.params.device == "auto" and torch.cuda.is_available()):
@@ -183,7 +184,7 @@ class SASRec(Recommender):
     def _explain(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         last = self.sequences_[users, -1] - 1
         names = self.catalog_.names
-        text = np.array([f"often bought after {names[i]}" if i >= 0 else self.default_reason for i in last],
+        text = np.array([message("rec.bought_after", product=names[i]) if i >= 0 else self.default_reason for i in last],
                         dtype=object)
         return np.where(items >= 0, text[:, None], "").astype(object)
 

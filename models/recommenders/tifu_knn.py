@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
+from features.i18n import message
 from models.recommenders.base import Recommender, RecommenderParams, _sparse, _unsparse
 from models.recommenders.data import TrainingData
 
@@ -51,7 +52,7 @@ class TifuKNN(Recommender):
 
     name = "tifu_knn"
     Params = TifuParams
-    default_reason = "customers who shop like you buy this"
+    default_reason = message("rec.shop_like_you")
     scoring_params = frozenset({"neighbours", "alpha"})  # the fit builds the vectors only
 
     def _fit(self, data: TrainingData) -> None:
@@ -121,7 +122,7 @@ class TifuKNN(Recommender):
         valid = items >= 0
         rows, cols = np.nonzero(valid)
         own[rows, cols] = np.asarray(self.vectors_[users[rows], items[rows, cols]]).ravel() > 0
-        out = np.where(own, "you buy this regularly", self.default_reason).astype(object)
+        out = np.where(own, message("rec.regular"), self.default_reason).astype(object)
         out[~valid] = ""
         return out
 

@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
+from features.i18n import message
 from features.columns import Columns as C
 from features.columns import Tables
 from features.config import FeatureConfig, InteractionConfig
@@ -563,17 +564,17 @@ class TwoStage(Recommender):
             return np.where(first, full[field][users, slot], new[field][users, slot])
 
         kind, anchor = pick("reason").astype(np.int64), pick("anchor").astype(np.int64)
-        out = np.full(len(users), "customers with similar taste bought this", dtype=object)
-        for code, text in ((REASON_TRENDING, "trending now"), (REASON_SEASONAL, "popular at this time of year"),
-                           (REASON_POPULAR, "popular right now")):
+        out = np.full(len(users), message("rec.similar_taste"), dtype=object)
+        for code, text in ((REASON_TRENDING, message("rec.trending")), (REASON_SEASONAL, message("rec.seasonal")),
+                           (REASON_POPULAR, message("rec.popular"))):
             out[kind == code] = text
-        for code, template, names in ((REASON_TOGETHER, "bought together with {}", self.catalog_.names),
-                                      (REASON_SEQUENCE, "often bought after {}", self.catalog_.names),
-                                      (REASON_REGION, "popular in {}", self.regions_)):
+        for code, template, key, names in ((REASON_TOGETHER, "rec.bought_together", "product", self.catalog_.names),
+                                           (REASON_SEQUENCE, "rec.bought_after", "product", self.catalog_.names),
+                                           (REASON_REGION, "rec.popular_region", "region", self.regions_)):
             where = (kind == code) & (anchor >= 0)
             if where.any():
                 distinct, inverse = np.unique(anchor[where], return_inverse=True)
-                out[where] = np.array([template.format(names[a]) for a in distinct], dtype=object)[inverse]
+                out[where] = np.array([message(template, **{key: names[a]}) for a in distinct], dtype=object)[inverse]
         repeat = kind == REASON_REPEAT
         if repeat.any():
             out[repeat] = timing_reasons(pick("gap")[repeat], pick("since")[repeat], pick("days")[repeat])

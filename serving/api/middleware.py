@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.api.language import scope_locale
 from serving.metrics import Metrics
 
 access_log = logging.getLogger("clientele.access")
@@ -35,10 +36,14 @@ class ServingMiddleware:
             return
         started = time.perf_counter()
         status = [500]
+        language = scope_locale(scope).encode()
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                # Reasons and labels follow Accept-Language (serving/api/language.py): caches must key on it.
+                message["headers"] = [*message.get("headers", ()), (b"content-language", language),
+                                      (b"vary", b"Accept-Language")]
             await send(message)
 
         method = scope["method"]

@@ -9,6 +9,7 @@ from sklearn.metrics import brier_score_loss
 
 from features.pipeline import training_frames
 from features.synthetic import generate
+from features.i18n import code_of, render
 from models.churn.calibration import Calibrator
 from models.churn.config import ChurnConfig
 from models.churn.lightgbm import ChurnModel, customer_scores_frame
@@ -100,9 +101,13 @@ def test_reason_codes_name_real_features_and_sum_to_the_raw_score(frames):
 def test_reason_wording_uses_the_customers_values():
     row = pd.Series({"recency_days": 143.0, "gap_median_days": 47.0, "spend_trend_90d": -0.5,
                      "complaints_90d": 2.0})
-    assert reason_text("recency", row) == "no purchase for 143 days, 3.0x longer than usual"
-    assert reason_text("spend_trend", row) == "spend down 67% on the previous quarter"
-    assert reason_text("complaints", row) == "2 complaints in 90 days"
+    assert render(reason_text("recency", row)) == "no purchase for 143 days, 3.0x longer than usual"
+    assert render(reason_text("spend_trend", row)) == "spend down 67% on the previous quarter"
+    assert render(reason_text("complaints", row)) == "2 complaints in 90 days"
+    # The same message in Chinese, numbers and durations formatted for it; the code stays the same.
+    assert render(reason_text("recency", row), "zh-CN") == "已143天未购买，比平时长 3.0 倍"
+    assert render(reason_text("spend_trend", row), "zh-CN") == "消费比上一个季度减少 67%"
+    assert code_of(reason_text("complaints", row)) == "churn.complaints"
 
 
 def test_save_load_gives_identical_scores(frames, tmp_path):

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from serving.api.deps import FiltersDep, ModelsDep, RecommendationsKey, require_recommender
+from serving.api.language import LocaleDep, scope_locale
 from serving.api.fastpath import authorise, path_id, query, with_fast_path
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonResponse, problem
 from serving.auth import RECOMMENDATIONS_READ
@@ -31,7 +32,7 @@ def _fast_similar(scope: Scope) -> Response | None:
         return None
     n, filters = parsed
     return OrjsonResponse({"product_id": product_id, "model_version": snap.label("recommender"),
-                           "items": similar(rec, item, n, filters)})
+                           "items": similar(rec, item, n, filters, scope_locale(scope))})
 
 
 @router.get("/v1/products/{product_id}/similar", response_model=SimilarProductsResponse,
@@ -42,6 +43,7 @@ async def similar_products(
     key: RecommendationsKey,
     snap: ModelsDep,
     filters: FiltersDep,
+    locale: LocaleDep,
     n: Annotated[int, Query(ge=1, le=MAX_N, description="How many items.")] = 10,
 ) -> Response:
     """Products similar to one product ("you may also like"), filtered like recommendations."""
@@ -52,4 +54,4 @@ async def similar_products(
     if item is None:
         raise HTTPException(404, f"product {product_id!r} is unknown to {snap.label('recommender')}")
     return OrjsonResponse({"product_id": product_id, "model_version": snap.label("recommender"),
-                           "items": similar(rec, item, n, filters)})
+                           "items": similar(rec, item, n, filters, locale)})

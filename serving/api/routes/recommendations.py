@@ -10,6 +10,7 @@ from starlette.types import Scope
 
 from serving.api.deps import (FiltersDep, ModelsDep, RecommendationsKey, Services, ServicesDep, make_filters,
                                require_recommender)
+from serving.api.language import LocaleDep, scope_locale
 from serving.api.fastpath import CUSTOMER_ID, authorise, path_id, query, with_fast_path
 from serving.api.paths import CustomerPath
 from serving.api.responses import AUTH_RESPONSES, BODY_RESPONSES, MODEL_RESPONSES, OrjsonResponse
@@ -24,12 +25,12 @@ router = APIRouter(tags=["recommendations"], responses={**AUTH_RESPONSES, **MODE
 
 
 
-def _one(services: Services, snap: Snapshot, customer_id: str, n: int, filters: Filters) -> dict:
-    """The response body for one customer (the journal synced by the caller)."""
+def _one(services: Services, snap: Snapshot, customer_id: str, n: int, filters: Filters, locale: str) -> dict:
+    """The response body for one customer (the journal synced by the caller), reasons in ``locale``."""
     journal = services.journal
     view = customer_view(snap, services.erasures, customer_id, services.settings.consent_when_unknown)
     events = journal.recent(view.pseudonym) if journal.active and not view.erased else []
-    strategy, items = recommend(snap, view, n, filters, events)
+    strategy, items = recommend(snap, view, n, filters, events, locale)
     return {"customer_id": customer_id, "strategy": strategy, "model_version": snap.label("recommender"),
             "items": items}
 
@@ -44,7 +45,7 @@ def _fast_recommendations(scope: Scope) -> Response | None:
         return None
     services.journal.sync()
     n, filters = parsed
-    return OrjsonResponse(_one(services, snap, customer_id, n, filters))  # type: ignore[arg-type]
+    return OrjsonResponse(_one(services, snap, customer_id, n, filters, scope_locale(scope)))  # type: ignore[arg-type]
 
 
 @router.get("/v1/customers/{customer_id:customer}/recommendations", response_model=RecommendationsResponse)
@@ -55,12 +56,13 @@ async def customer_recommendations(
     snap: ModelsDep,
     services: ServicesDep,
     filters: FiltersDep,
+    locale: LocaleDep,
     n: Annotated[int, Query(ge=1, le=MAX_N, description="How many items.")] = 10,
 ) -> Response:
     """Top-n products for one customer, with a reason per item and the strategy used."""
     require_recommender(snap)
     services.journal.sync()
-    return OrjsonResponse(_one(services, snap, customer_id, n, filters))
+    return OrjsonResponse(_one(services, snap, customer_id, n, filters, locale))
 
 
 @router.post("/v1/recommendations/batch", response_model=BatchRecommendationsResponse, responses=BODY_RESPONSES)
@@ -69,11 +71,12 @@ async def batch_recommendations(
     key: RecommendationsKey,
     snap: ModelsDep,
     services: ServicesDep,
+    locale: LocaleDep,
 ) -> Response:
     """Recommendations for up to 1000 customers in one call, all from the same model version."""
     require_recommender(snap)
     filters = make_filters(body.exclude_bought, body.category, body.exclude_category, body.in_stock_only,
                            body.price_min, body.price_max, source="body")
     services.journal.sync()
-    results = [_one(services, snap, cid, body.n, filters) for cid in body.customer_ids]
+    results = [_one(services, snap, cid, body.n, filters, locale) for cid in body.customer_ids]
     return OrjsonResponse({"model_version": snap.label("recommender"), "results": results})

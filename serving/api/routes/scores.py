@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from features.csvsafe import csv_row
 from serving.api.deps import ModelsDep, ScoresKey, Services, ServicesDep, known
 from serving.api.errors import invalid
+from serving.api.language import LocaleDep, localise_scores
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonResponse, problem
 from serving.api.paths import CustomerPath
 from serving.schemas import CustomerScores, ScoresPage
@@ -28,6 +29,8 @@ SCORE_FIELDS = ("churn_probability", "risk_band", "churn_reasons", "clv", "p_ali
 EXPORT_FIELDS = ("customer_id", "churn_probability", "risk_band", "clv", "value_at_risk", "p_alive", "rfm_segment",
                  "lifecycle_stage", "value_tier", "churn_reasons", "consent_marketing", "uplift",
                  "expected_incremental_value", "best_offer")
+# The CSV names each coded field in the reader's language in a column of its own, after the codes.
+CSV_LABELS = ("risk_band", "rfm_segment", "lifecycle_stage", "value_tier")
 MAX_PAGE = 1000
 CSV_CHUNK = 5000
 SortKey = Literal["value_at_risk", "churn_probability", "clv", "p_alive", "customer_id", "expected_incremental_value"]
@@ -54,7 +57,7 @@ def _versions(snap: Snapshot) -> dict[str, str]:
             responses={404: problem("The customer has no scores (unknown, erased, or without profiling "
                                     "consent).")})
 async def customer_scores(customer_id: CustomerPath, key: ScoresKey, snap: ModelsDep,
-                          services: ServicesDep) -> Response:
+                          services: ServicesDep, locale: LocaleDep) -> Response:
     """Churn probability, risk band and reasons, CLV, P(alive), segment, lifecycle, value tier, value at risk."""
     _scored(snap)
     view = known(services, snap, customer_id)
@@ -68,7 +71,7 @@ async def customer_scores(customer_id: CustomerPath, key: ScoresKey, snap: Model
     for name in SCORE_FIELDS:
         if name in scores:
             body[name] = scores[name]
-    return OrjsonResponse(body)
+    return OrjsonResponse(localise_scores(body, locale))
 
 
 # ----------------------------------------------------------------------------------------------------- export
@@ -109,7 +112,7 @@ def _column(snap: Snapshot, kind: str, name: str, part_rows: np.ndarray) -> list
     return [v if good else None for v, good in zip(values, ok.tolist())]
 
 
-def _rows(snap: Snapshot, positions: np.ndarray, services: Services) -> list[dict[str, Any]]:
+def _rows(snap: Snapshot, positions: np.ndarray, services: Services, locale: str) -> list[dict[str, Any]]:
     exp = snap.export()
     codes = exp.codes[positions]
     ids = snap.own_ids[codes].tolist()
@@ -132,7 +135,8 @@ def _rows(snap: Snapshot, positions: np.ndarray, services: Services) -> list[dic
         "expected_incremental_value": _column(snap, "uplift", "expected_incremental_value", uplift_rows),
         "best_offer": _column(snap, "uplift", "best_offer", uplift_rows),
     }
-    rows = [{"customer_id": cid, **{k: v[i] for k, v in columns.items()}} for i, cid in enumerate(ids)]
+    rows = [localise_scores({"customer_id": cid, **{k: v[i] for k, v in columns.items()}}, locale)
+            for i, cid in enumerate(ids)]
     gone = snap.erased_since_built(services.erasures)
     if len(gone):  # erased since the snapshot was built
         kept = ~np.isin(codes, gone)
@@ -140,15 +144,15 @@ def _rows(snap: Snapshot, positions: np.ndarray, services: Services) -> list[dic
     return rows
 
 
-def _csv_chunks(snap: Snapshot, positions: np.ndarray, services: Services) -> Iterator[bytes]:
+def _csv_chunks(snap: Snapshot, positions: np.ndarray, services: Services, locale: str) -> Iterator[bytes]:
     # csv_row neutralises ids and text that a spreadsheet would run as formulas (CSV injection, issue 11).
-    yield csv_row(EXPORT_FIELDS).encode()
+    yield csv_row(EXPORT_FIELDS + tuple(f"{f}_label" for f in CSV_LABELS)).encode()
     for start in range(0, len(positions), CSV_CHUNK):
         lines = []
-        for row in _rows(snap, positions[start:start + CSV_CHUNK], services):
-            reasons = row["churn_reasons"]
+        for row in _rows(snap, positions[start:start + CSV_CHUNK], services, locale):
+            reasons, labels = row["churn_reasons"], row["labels"]
             lines.append(csv_row([("; ".join(reasons) if reasons else None) if f == "churn_reasons" else row[f]
-                                  for f in EXPORT_FIELDS]))
+                                  for f in EXPORT_FIELDS] + [labels.get(f) for f in CSV_LABELS]))
         yield "".join(lines).encode()
 
 
@@ -162,6 +166,7 @@ async def export_scores(
     key: ScoresKey,
     snap: ModelsDep,
     services: ServicesDep,
+    locale: LocaleDep,
     risk_band: Annotated[list[RiskBand] | None, Query(max_length=20, description="Churn risk bands (repeat for "
                                                                                  "several).")] = None,
     segment: Annotated[FilterValues, Query(description="RFM segments as configs/segments.yaml names them "
@@ -216,11 +221,11 @@ async def export_scores(
     if want_csv:
         positions = matching[start:start + limit] if limit else matching[start:]
         headers = {"X-Model-Versions": ",".join(_versions(snap).values()), "X-Total-Count": str(len(matching))}
-        return StreamingResponse(_csv_chunks(snap, positions, services), media_type="text/csv; charset=utf-8",
+        return StreamingResponse(_csv_chunks(snap, positions, services, locale), media_type="text/csv; charset=utf-8",
                                  headers=headers)
     size = limit or 100
     page = matching[start:start + size]
     end = start + len(page)
     next_cursor = _encode_cursor(snap, digest, end) if end < len(matching) else None
     return OrjsonResponse({"model_versions": _versions(snap), "total": int(len(matching)),
-                           "items": _rows(snap, page, services), "next_cursor": next_cursor})
+                           "items": _rows(snap, page, services, locale), "next_cursor": next_cursor})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from features.i18n import render_all
 from models.recommenders import COLD_START, NON_PERSONAL, PERSONAL, Filters, ItemKNN, Popularity, RepeatPurchase
 
 CUTOFF = pd.Timestamp("2024-03-11")  # day 70 of the handmade log
@@ -98,6 +99,6 @@ def test_repurchase_wordings_for_many_pairs_at_once():
     gap = np.array([30.0, 30.0, np.nan, 12.4, 0.0])
     since = np.array([9.0, 29.5, 5.0, 3.0, 1.0])
     days = np.array([3, 4, 1, 2, 5], dtype=float)
-    assert timing_reasons(gap, since, days).tolist() == [
+    assert render_all(timing_reasons(gap, since, days)) == [
         "you buy this about every 30 days (due in about 21 days)", "you buy this about every 30 days (due now)",
         "you bought this before", "you bought this 2 times", "you bought this 5 times"]
