@@ -76,6 +76,7 @@ TEMPLATES: dict[str, str] = {
     "rec.similar_baskets": "customers with similar baskets bought this",
     "rec.shop_like_you": "customers who shop like you buy this",
     "rec.recent_purchases": "based on your recent purchases",
+    "rec.recent_activity": "from your recent activity",
     "rec.regular": "you buy this regularly",
     "rec.because_bought": "because you bought {product}",
     "rec.bought_together": "bought together with {product}",

@@ -607,7 +607,7 @@ class Recommender:
         if len(picks) < n:
             more = order[ok[order]][:n - len(picks)]
             picks = np.concatenate([picks, more])
-            why += ["popular right now"] * len(more)
+            why += [message("rec.popular")] * len(more)
         return picks, self.fallback_score_[picks], np.array(why, dtype=object)
 
     # ------------------------------------------------------------------------------------------ save/load

@@ -82,11 +82,11 @@ class ItemKNN(Recommender):
 
     def _explain_history(self, rows: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
         return self._anchor_reasons(sp.csr_matrix(rows), items, self._relation, "rec.bought_together",
-                                    "customers with similar baskets bought this")
+                                    message("rec.similar_baskets"))
 
     def _explain_similar(self, items: np.ndarray, similar: np.ndarray) -> np.ndarray:
         names = self.catalog_.names[items]
-        text = np.array([f"bought together with {name}" for name in names], dtype=object)
+        text = np.array([message("rec.bought_together", product=name) for name in names], dtype=object)
         return np.where(similar >= 0, text[:, None], "").astype(object)
 
     def _state(self) -> dict[str, np.ndarray]:

@@ -82,8 +82,8 @@ class Popularity(Recommender):
         return scores
 
     def _explain(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        base = {"trending": "trending now", "seasonal": "popular at this time of year"}.get(self.params.mode,
-                                                                                           "popular right now")
+        base = {"trending": message("rec.trending"), "seasonal": message("rec.seasonal")}.get(self.params.mode,
+                                                                                             message("rec.popular"))
         out = np.where(items >= 0, base, "").astype(object)
         if self.params.by_region and len(self.region_item_score_):
             for r, u in enumerate(users):

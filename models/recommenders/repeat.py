@@ -94,7 +94,7 @@ class RepeatPurchase(Recommender):
         return scores
 
     def _explain_history(self, rows: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
-        return np.where(items >= 0, "from your recent activity", "").astype(object)
+        return np.where(items >= 0, message("rec.recent_activity"), "").astype(object)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {**_sparse("score", self.score_), **_sparse("gap", self.gap_), **_sparse("since", self.since_),

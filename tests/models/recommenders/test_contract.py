@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from features.exceptions import ConfigError, DataError
+from features.i18n import TEMPLATES, code_of, render
 from models.recommenders import COLD_START, NON_PERSONAL, PERSONAL, Filters, Recommender, registry
 from tests.models.recommenders.conftest import TINY, tiny_two_stage
 
@@ -95,6 +96,20 @@ def test_similar_products(fitted):
 
 
 @pytest.mark.parametrize("fitted", MODELS, indirect=True)
+def test_every_reason_is_a_message_with_every_language(fitted):
+    """Models store messages (features/i18n), never prose: a reason in English only would be a gap in Chinese."""
+    customers = sample_customers(fitted)
+    products = list(fitted.catalog_.products.external_ids[:5])
+    history = pd.DataFrame({"customer_id": ["new-1", "new-1"], "product_id": products[:2],
+                            "event_type": ["purchase", "view"]})
+    reasons = pd.concat([fitted.recommend(customers, n=N, locale=None)["reason"],
+                         fitted.recommend(["nobody", "new-1"], n=N, history=history, locale=None)["reason"],
+                         fitted.similar(products, n=N, locale=None)["reason"]])
+    assert reasons.map(code_of).isin(list(TEMPLATES)).all(), reasons[reasons.map(code_of).isna()].unique()[:5]
+    assert all(render(r, "zh-CN") and render(r, "zh-CN") != render(r) for r in reasons.unique())
+
+
+@pytest.mark.parametrize("fitted", MODELS, indirect=True)
 def test_save_load_changes_nothing(fitted, tmp_path):
     before = requests(fitted)
     loaded = Recommender.load(fitted.save(tmp_path / "model"))
@@ -123,7 +138,7 @@ def test_customers_who_refused_profiling_get_popular_items_only(fitted, syntheti
     out = fitted.recommend(refused, n=N)
     assert (out["strategy"] == NON_PERSONAL).all()
     assert out.groupby("customer_id")["product_id"].apply(tuple).nunique() == 1  # the same list for all
-    assert (out["reason"] == "popular right now").all()
+    assert (out["reason"] == "popular right now").all()  # English unless another locale is asked for
 
 
 def test_unfitted_model_and_bad_arguments_are_clear_errors(synthetic, cutoff):
