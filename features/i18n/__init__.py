@@ -284,8 +284,9 @@ LABELLED_COLUMNS = {"risk_band": "risk_band", "rfm_segment": "segment", "lifecyc
 
 def localise_frame(frame: Any, locale: str = DEFAULT_LOCALE) -> Any:
     """An export frame (pandas) for people reading ``locale``: ``reason`` rendered (its code kept in
-    ``reason_code``), ``churn_reasons`` (lists of messages) rendered and joined with "; " (codes in
-    ``churn_reason_codes``), and a ``<column>_label`` beside each coded column (risk band, segment, ...)."""
+    ``reason_code``), ``churn_reasons`` and ``uplift_reasons`` (lists of messages) rendered and joined with "; "
+    (codes in ``churn_reason_codes`` / ``uplift_reason_codes``), and a ``<column>_label`` beside each coded column
+    (risk band, segment, ...)."""
     out = frame.copy()
     if "reason" in out.columns:
         reasons = out["reason"].astype("str")
@@ -293,15 +294,11 @@ def localise_frame(frame: Any, locale: str = DEFAULT_LOCALE) -> Any:
         texts = dict(zip(distinct, (render(r, locale) for r in distinct)))
         out["reason_code"] = reasons.map(code_of)
         out["reason"] = reasons.map(texts)
-    if "churn_reasons" in out.columns:
-        def listed(value: Any) -> list[str]:
-            if value is None or isinstance(value, float):
-                return []
-            return [value] if isinstance(value, str) else list(value)
-
-        lists = out["churn_reasons"].map(listed)
-        out["churn_reasons"] = lists.map(lambda rs: "; ".join(render(r, locale) for r in rs) or None)
-        out["churn_reason_codes"] = lists.map(lambda rs: ";".join(c for r in rs if (c := code_of(r))) or None)
+    for column in ("churn_reasons", "uplift_reasons"):
+        if column in out.columns:
+            lists = out[column].map(_listed)
+            out[column] = lists.map(lambda rs: "; ".join(render(r, locale) for r in rs) or None)
+            out[f"{column[:-1]}_codes"] = lists.map(lambda rs: ";".join(c for r in rs if (c := code_of(r))) or None)
     for column, kind in LABELLED_COLUMNS.items():
         if column in out.columns:
             values = out[column]
@@ -309,3 +306,10 @@ def localise_frame(frame: Any, locale: str = DEFAULT_LOCALE) -> Any:
             labels = {v: label(kind, v, locale) for v in distinct}
             out[f"{column}_label"] = values.map(labels)
     return out
+
+
+def _listed(value: Any) -> list[str]:
+    """A cell of a reasons column as a list (lists, arrays read back from Parquet, one text, or nothing)."""
+    if value is None or isinstance(value, float):
+        return []
+    return [value] if isinstance(value, str) else list(value)
