@@ -213,3 +213,46 @@ class FieldError(BaseModel):
 class ValidationProblem(BaseModel):
     detail: str = Field(description="Every problem in one line: 'n: must be at most 100'.")
     errors: list[FieldError]
+
+
+class CampaignSummary(BaseModel):
+    campaign_id: str
+    sent_at: str
+    customers: int
+    treated: int
+    control: int
+    offers: list[str]
+    window_complete_share: float = Field(description="Share of the customers whose response window the data "
+                                                     "covered when the report was measured.")
+    causal: bool = Field(description="False when the campaign has no control (or no treated) group: no lift is "
+                                     "given, and `reason` says why.")
+    response_rate_lift: dict[str, float | None] | None = Field(None, description="Overall treated minus control "
+                                                                                 "response rate with its interval.")
+    incremental_revenue: dict[str, float | None] | None = None
+    reason: str | None = None
+
+
+class CampaignList(BaseModel):
+    model_version: str = Field(description="The uplift model version whose training measured the reports.")
+    data_end: str = Field(description="Last transaction the reports saw.")
+    campaigns: list[CampaignSummary] = Field(description="Newest send first.")
+
+
+class CampaignReport(BaseModel):
+    """What `clientele campaign report --json` prints for the campaign, plus the model version."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    model_version: str
+    info: dict[str, Any] = Field(alias="_info", description="campaign_id, sent_at, customers, treated, control, "
+                                                            "offers, response window, confidence, data_end.")
+    causal: bool
+    reason: str | None = Field(None, description="Why no causal figure is given (no control group).")
+    observed: dict[str, float] | None = Field(None, description="Plain means of the contacted customers, when no "
+                                                                "causal figure can be given.")
+    note: str | None = None
+    overall: dict[str, Any] | None = Field(None, description="Per metric (response_rate, orders_per_customer, "
+                                                             "revenue_per_customer, retention_rate): treated, "
+                                                             "control, difference, ci_low, ci_high, "
+                                                             "relative_lift; incremental_revenue, cost, roi.")
+    segments: dict[str, dict[str, Any]] | None = Field(None, description="The same figures per segment.")

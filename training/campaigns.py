@@ -353,6 +353,41 @@ def campaign_report(tables: dict[str, pd.DataFrame], campaign_id: str, config: U
     return report
 
 
+def campaign_reports(tables: dict[str, pd.DataFrame], config: UpliftConfig, preset: str = "beauty"
+                     ) -> dict[str, Any]:
+    """:func:`campaign_report` of every campaign in the data, and a one-line summary of each: what training writes
+    beside the uplift model for the API (``GET /v1/campaigns``, ``GET /v1/campaigns/{id}/report``).
+
+    Returns
+    -------
+    dict
+        ``data_end``, ``campaigns`` (per campaign, newest send first: ``campaign_id``, ``sent_at``, ``customers``,
+        ``treated``, ``control``, ``offers``, ``causal`` and, when causal, the overall response-rate lift and
+        incremental revenue with their intervals) and ``reports`` (campaign id -> report).
+
+    Raises
+    ------
+    DataError
+        The data has no campaigns table.
+    """
+    ids = campaigns_table(tables)[C.campaign_id].astype("str").unique().tolist()
+    reports = {campaign_id: campaign_report(tables, campaign_id, config, preset) for campaign_id in ids}
+    summaries = []
+    for campaign_id, report in reports.items():
+        info = report["_info"]
+        summary = {key: info[key] for key in ("campaign_id", "sent_at", "customers", "treated", "control", "offers",
+                                              "window_complete_share")}
+        summary["causal"] = report["causal"]
+        if report["causal"]:
+            summary["response_rate_lift"] = report["overall"]["response_rate"]
+            summary["incremental_revenue"] = report["overall"]["incremental_revenue"]
+        else:
+            summary["reason"] = report["reason"]
+        summaries.append(summary)
+    summaries.sort(key=lambda s: (s["sent_at"], s["campaign_id"]), reverse=True)
+    return {"data_end": str(data_end(tables)), "campaigns": summaries, "reports": reports}
+
+
 def write_report_plots(report: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Lift with its confidence interval per segment (response rate and revenue per customer), as a PNG."""
     import matplotlib
