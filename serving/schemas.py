@@ -119,6 +119,15 @@ class CustomerScores(BaseModel):
     incremental_spend: float | None = None
     expected_incremental_value: float | None = Field(None, description="uplift x value - contact cost.")
     best_offer: str | None = Field(None, description="The offer with the highest expected incremental value.")
+    p_purchase_if_contacted: float | None = Field(None, description="Calibrated chance of buying in the response "
+                                                                    "window if contacted with the best offer.")
+    p_purchase_if_not: float | None = Field(None, description="Calibrated chance of buying in the response window "
+                                                              "without a contact.")
+    uplift_basis: Literal["customer", "campaign_average"] | None = Field(
+        None, description="customer: the uplift is this customer's; campaign_average: the past campaigns were too "
+                          "small to tell customers apart, everyone gets their average effect.")
+    uplift_reasons: list[str] | None = Field(None, description="What moves this customer's uplift most, in its "
+                                                               "direction.")
     consent_marketing: bool | None = Field(None, description="Whether the customer agreed to be contacted; null "
                                                              "when unknown (never contacted).")
 

@@ -143,6 +143,14 @@ def test_campaign_reports_over_http_are_the_cli_reports(service):
         assert served.pop("model_version") == "uplift:1"
         assert served == json.loads(cli.stdout)
         assert served["causal"] and served["overall"]["response_rate"]["ci_low"] is not None
+    # The demo's campaigns are too small to tell customers apart: the served uplift says so, and the export will
+    # not rank a contact list by it.
+    uplift = exported(service, "uplift", "scores.parquet")
+    body = get(service, f"/v1/customers/{own_id(service, uplift['customer_id'].iloc[0])}/scores", key="crm").json()
+    assert body["uplift_basis"] == "campaign_average" and body["uplift_reasons"] == []
+    assert 0 <= body["p_purchase_if_not"] <= body["p_purchase_if_contacted"] <= 1
+    ranked = get(service, "/v1/scores?contactable=true&sort=expected_incremental_value", key="crm")
+    assert ranked.status_code == 422 and "ranks no one" in ranked.text
 
 
 def test_scopes_events_erasure_models_and_metrics(service):

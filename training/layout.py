@@ -51,11 +51,15 @@ CLV (``{"kind": "clv", "format_version": 2, "cutoff", "created_at"}``)
     share_app, consent_profiling, consent_marketing); every column beyond customer_id is optional and served
     as it is.
 
-Uplift (``{"kind": "uplift", "format_version": 2, "cutoff", "created_at"}``, optional: served when registered)
+Uplift (``{"kind": "uplift", "format_version": 2, "cutoff", "created_at", "uplift_basis", "uplift_note"}``,
+optional: served when registered; ``uplift_basis`` is ``campaign_average`` when the past campaigns were too small
+to tell customers apart, and ``uplift_note`` then says why: the export refuses to sort by a constant)
 
 ``scores.parquet``
     customer_id, uplift (change in the chance of buying that a contact brings), incremental_spend,
-    expected_incremental_value (uplift x value - contact cost), best_offer, consent_marketing.
+    expected_incremental_value (uplift x value - contact cost), best_offer, consent_marketing; optional:
+    p_purchase_if_contacted and p_purchase_if_not (calibrated), uplift_basis, uplift_reasons list<str>,
+    uplift_reason_codes list<str>.
 ``campaigns.json`` (optional)
     The campaign reports measured when the model was trained (:func:`training.campaigns.campaign_reports`:
     ``data_end``, ``campaigns`` summaries, ``reports`` by campaign id), aggregates only: no customer id. Serving

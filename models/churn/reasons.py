@@ -50,6 +50,8 @@ def _num(row: pd.Series, col: str) -> float:
 
 
 def _days(x: float) -> str:
+    if not math.isfinite(x):  # a customer without the purchase the feature counts from
+        return "an unknown number of days"
     return f"{x:.0f} day" + ("" if round(x) == 1 else "s")
 
 
@@ -60,6 +62,8 @@ def _pct_change(trend: float) -> float:
 
 def _recency(r: pd.Series) -> str:
     rec, gap = _num(r, "recency_days"), _num(r, "gap_median_days")
+    if not math.isfinite(rec):
+        return "has not bought yet"
     if math.isfinite(gap) and gap > 0 and rec / gap >= 1.5:
         return f"no purchase for {_days(rec)}, {rec / gap:.1f}x longer than usual"
     return f"no purchase for {_days(rec)}"
