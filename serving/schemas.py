@@ -242,9 +242,11 @@ class CampaignSummary(BaseModel):
 
 
 class CampaignList(BaseModel):
-    model_version: str = Field(description="The uplift model version whose training measured the reports.")
-    data_end: str = Field(description="Last transaction the reports saw.")
+    model_version: str | None = Field(description="The uplift model version whose training measured the reports "
+                                                  "(null: no uplift model is registered).")
+    data_end: str | None = Field(description="Last transaction the reports saw.")
     campaigns: list[CampaignSummary] = Field(description="Newest send first.")
+    note: str | None = Field(None, description="Why no campaign is listed, when none is served.")
 
 
 class CampaignReport(BaseModel):

@@ -83,5 +83,7 @@ def test_unknown_campaign_scope_and_no_uplift_model(make_served, with_reports, s
     assert reports.get("/v1/campaigns", key="storefront").status_code == 403
     assert reports.get("/v1/campaigns", key=None).status_code == 401
     assert reports.get("/v1/campaigns/" + "x" * 300 + "/report", key="crm").status_code == 422
-    none = served.get("/v1/campaigns", key="crm")  # the shared registry has no uplift model
-    assert none.status_code == 503 and "no uplift model" in none.json()["detail"]
+    none = served.get("/v1/campaigns", key="crm")  # the shared registry has no uplift model: none listed, and why
+    assert none.status_code == 200 and none.json()["campaigns"] == [] and "no uplift model" in none.json()["note"]
+    absent = served.get("/v1/campaigns/winback-1/report", key="crm")
+    assert absent.status_code == 404 and "no uplift model" in absent.json()["detail"]
