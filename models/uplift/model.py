@@ -26,10 +26,10 @@ with contact: that probability plus the uplift (:meth:`UpliftModel.predict_arms`
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
-
-from typing import Any
 
 from features.exceptions import DataError
 from models.churn.calibration import Calibrator
@@ -87,7 +87,7 @@ class UpliftModel:
         learned = self.learner_.predict(X)
         self.personal_ = bool(np.ptp(learned) > 1e-9) if len(learned) else False
         self.average_ = float(np.mean(learned)) if len(learned) else 0.0
-        self.arms_ = self._fit_arms(X, t, target) if self.probabilities and not self.hurdle_ else None
+        self.arms_ = self._fit_arms(X, t, target) if self.probabilities and self.binary_ else None
         if self.hurdle_:
             self.basket_encoder_ = FeatureEncoder().fit(X)
             buyers = y > 0
