@@ -18,8 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from serving.compiled import NULL_INT, Bundle
-from training.layout import ArtifactError, read_manifest
-from features.settings import CLV, RECOMMENDER
+from training.layout import ArtifactError, read_campaign_reports, read_manifest
+from features.settings import CLV, RECOMMENDER, UPLIFT
 
 _BATCH_ROWS = 1 << 20
 
@@ -313,12 +313,17 @@ def _compile_table(path: Path, prefix: str, bundle: Bundle) -> None:
 
 
 def compile_scores(folder: Path, out: Path, kind: str) -> None:
-    """Compile a churn (scores) or CLV (scores and profiles) serving folder into ``out``."""
+    """Compile a churn (scores), CLV (scores and profiles) or uplift (scores and campaign reports) serving folder
+    into ``out``."""
     manifest = read_manifest(folder, kind)
     bundle = Bundle({"kind": kind, "manifest": manifest})
     _compile_table(folder / "scores.parquet", "s", bundle)
     if kind == CLV:
         _compile_table(folder / "profiles.parquet", "p", bundle)
+    if kind == UPLIFT:
+        campaigns = read_campaign_reports(folder)
+        if campaigns is not None:  # small (aggregates per campaign and segment): kept whole in meta.json
+            bundle.meta["campaigns"] = campaigns
     bundle.save(out)
 
 

@@ -211,12 +211,14 @@ class ColumnTable:
 
 @dataclass(eq=False)
 class ScoresPart:
-    """A loaded churn or CLV model: its scores table and, for CLV, the profiles table."""
+    """A loaded churn, CLV or uplift model: its scores table and, for CLV, the profiles table; for uplift, the
+    campaign reports measured at training (:func:`training.layout.read_campaign_reports`), when it has them."""
 
     kind: str
     manifest: dict[str, Any]
     scores: ColumnTable
     profiles: ColumnTable | None
+    campaigns: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, folder: Path) -> "ScoresPart":
@@ -230,7 +232,8 @@ class ScoresPart:
                                        valid=b.arrays.get(f"{key}_valid"), table=b.strings.get(f"{key}_table"),
                                        offsets=b.arrays.get(f"{key}_offsets"), tz=spec.get("tz"))
             tables[prefix] = ColumnTable(folder=folder, prefix=prefix, columns=columns)
-        return cls(kind=b.meta["kind"], manifest=b.meta["manifest"], scores=tables["s"], profiles=tables.get("p"))
+        return cls(kind=b.meta["kind"], manifest=b.meta["manifest"], scores=tables["s"], profiles=tables.get("p"),
+                   campaigns=b.meta.get("campaigns"))
 
 
 def load_part(kind: str, folder: Path) -> RecommenderPart | ScoresPart:

@@ -129,6 +129,15 @@ class CustomerScores(BaseModel):
     incremental_spend: float | None = None
     expected_incremental_value: float | None = Field(None, description="uplift x value - contact cost.")
     best_offer: str | None = Field(None, description="The offer with the highest expected incremental value.")
+    p_purchase_if_contacted: float | None = Field(None, description="Calibrated chance of buying in the response "
+                                                                    "window if contacted with the best offer.")
+    p_purchase_if_not: float | None = Field(None, description="Calibrated chance of buying in the response window "
+                                                              "without a contact.")
+    uplift_basis: Literal["customer", "campaign_average"] | None = Field(
+        None, description="customer: the uplift is this customer's; campaign_average: the past campaigns were too "
+                          "small to tell customers apart, everyone gets their average effect.")
+    uplift_reasons: list[str] | None = Field(None, description="What moves this customer's uplift most, in its "
+                                                               "direction.")
     consent_marketing: bool | None = Field(None, description="Whether the customer agreed to be contacted; null "
                                                              "when unknown (never contacted).")
 
@@ -225,3 +234,48 @@ class FieldError(BaseModel):
 class ValidationProblem(BaseModel):
     detail: str = Field(description="Every problem in one line: 'n: must be at most 100'.")
     errors: list[FieldError]
+
+
+class CampaignSummary(BaseModel):
+    campaign_id: str
+    sent_at: str
+    customers: int
+    treated: int
+    control: int
+    offers: list[str]
+    window_complete_share: float = Field(description="Share of the customers whose response window the data "
+                                                     "covered when the report was measured.")
+    causal: bool = Field(description="False when the campaign has no control (or no treated) group: no lift is "
+                                     "given, and `reason` says why.")
+    response_rate_lift: dict[str, float | None] | None = Field(None, description="Overall treated minus control "
+                                                                                 "response rate with its interval.")
+    incremental_revenue: dict[str, float | None] | None = None
+    reason: str | None = None
+
+
+class CampaignList(BaseModel):
+    model_version: str | None = Field(description="The uplift model version whose training measured the reports "
+                                                  "(null: no uplift model is registered).")
+    data_end: str | None = Field(description="Last transaction the reports saw.")
+    campaigns: list[CampaignSummary] = Field(description="Newest send first.")
+    note: str | None = Field(None, description="Why no campaign is listed, when none is served.")
+
+
+class CampaignReport(BaseModel):
+    """What `clientele campaign report --json` prints for the campaign, plus the model version."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    model_version: str
+    info: dict[str, Any] = Field(alias="_info", description="campaign_id, sent_at, customers, treated, control, "
+                                                            "offers, response window, confidence, data_end.")
+    causal: bool
+    reason: str | None = Field(None, description="Why no causal figure is given (no control group).")
+    observed: dict[str, float] | None = Field(None, description="Plain means of the contacted customers, when no "
+                                                                "causal figure can be given.")
+    note: str | None = None
+    overall: dict[str, Any] | None = Field(None, description="Per metric (response_rate, orders_per_customer, "
+                                                             "revenue_per_customer, retention_rate): treated, "
+                                                             "control, difference, ci_low, ci_high, "
+                                                             "relative_lift; incremental_revenue, cost, roi.")
+    segments: dict[str, dict[str, Any]] | None = Field(None, description="The same figures per segment.")

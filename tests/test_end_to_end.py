@@ -6,6 +6,7 @@ the API answers is checked against what training exported.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -126,6 +127,30 @@ def test_scores_profile_and_export_come_from_the_trained_champions(service):
     named = {item["customer_id"] for item in page["items"]}
     assert not named & set(churn.index) and all(get(service, f"/v1/customers/{c}/scores", key="crm").status_code
                                                  == 200 for c in named)
+
+
+def test_campaign_reports_over_http_are_the_cli_reports(service):
+    listing = get(service, "/v1/campaigns", key="crm")
+    assert listing.status_code == 200, listing.text
+    ids = [c["campaign_id"] for c in listing.json()["campaigns"]]
+    assert set(ids) == {"winback-1", "winback-2"}
+    assert get(service, "/v1/campaigns", key="storefront").status_code == 403
+    for campaign in ids:
+        cli = run_cli("campaign", "report", "--data", str(service["folder"] / "demo"), "--campaign", campaign,
+                      "--json", env=service["env"], timeout=120)
+        assert cli.returncode == 0, cli.stderr[-2000:]
+        served = get(service, f"/v1/campaigns/{campaign}/report", key="crm").json()
+        assert served.pop("model_version") == "uplift:1"
+        assert served == json.loads(cli.stdout)
+        assert served["causal"] and served["overall"]["response_rate"]["ci_low"] is not None
+    # The demo's campaigns are too small to tell customers apart: the served uplift says so, and the export will
+    # not rank a contact list by it.
+    uplift = exported(service, "uplift", "scores.parquet")
+    body = get(service, f"/v1/customers/{own_id(service, uplift['customer_id'].iloc[0])}/scores", key="crm").json()
+    assert body["uplift_basis"] == "campaign_average" and body["uplift_reasons"] == []
+    assert 0 <= body["p_purchase_if_not"] <= body["p_purchase_if_contacted"] <= 1
+    ranked = get(service, "/v1/scores?contactable=true&sort=expected_incremental_value", key="crm")
+    assert ranked.status_code == 422 and "ranks no one" in ranked.text
 
 
 def test_scopes_events_erasure_models_and_metrics(service):

@@ -36,12 +36,14 @@ from features.pipeline import feature_frame
 from features.presets import load_preset
 from features.privacy import ErasureList, marketing_consent
 from models.uplift.config import UpliftConfig
-from models.uplift.model import UpliftModel
+from models.uplift.model import AVERAGE, UpliftModel
 from training.export import profiling_allowed
 from training.uplift_data import from_campaigns
 
 SEGMENT = "segment"  # exposure rows may carry the segment the customer was planned in; reports break down by it
-UPLIFT_COLUMNS = ("uplift", "incremental_spend", "expected_incremental_value", "best_offer")
+UPLIFT_COLUMNS = ("uplift", "incremental_spend", "expected_incremental_value", "best_offer", "p_purchase_if_contacted",
+                  "p_purchase_if_not", "uplift_basis")
+REASON_COLUMNS = ("uplift_reasons", "uplift_reason_codes")
 
 
 def retention_days(preset: str) -> int:
@@ -71,8 +73,8 @@ class UpliftScorer:
         """
         feature_config = feature_config or FeatureConfig()
         table = from_campaigns(tables, config, "campaigns", feature_config, preset)
-        purchase = UpliftModel(config.model, random_state).fit(table.features, table.treatment,
-                                                               table.outcomes["purchased"].to_numpy())
+        purchase = UpliftModel(config.model, random_state, probabilities=True).fit(
+            table.features, table.treatment, table.outcomes["purchased"].to_numpy())
         spend = UpliftModel(config.model, random_state).fit(table.features, table.treatment,
                                                             table.outcomes["spend"].to_numpy())
         campaigns = campaigns_table(tables)
@@ -85,16 +87,30 @@ class UpliftScorer:
         return cls(purchase=purchase, spend=spend, offers=offers, costs=costs, feature_config=feature_config)
 
     def score(self, tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, customer_ids: pd.Series) -> pd.DataFrame:
-        """Per customer as of ``as_of``: ``customer_id`` and :meth:`predict`'s columns."""
+        """Per customer as of ``as_of``: ``customer_id``, :meth:`predict`'s columns and :meth:`reasons`'s."""
         ids = pd.Series(customer_ids).astype("str").reset_index(drop=True)
         rows = pd.DataFrame({C.customer_id: ids, C.sent_at: pd.Timestamp(as_of)})
-        return self.predict(campaign_features(tables, rows, self.feature_config)).assign(
-            **{C.customer_id: ids.to_numpy()})[[C.customer_id, *UPLIFT_COLUMNS]]
+        features = campaign_features(tables, rows, self.feature_config)
+        scores = self.predict(features)
+        reasons = self.reasons(features, scores["best_offer"].to_numpy())
+        return scores.assign(**{C.customer_id: ids.to_numpy()}, **reasons)[
+            [C.customer_id, *UPLIFT_COLUMNS, *REASON_COLUMNS]]
+
+    def basis(self) -> str:
+        """``customer``, or ``campaign_average`` when the past campaigns were too small to tell customers apart
+        (:meth:`models.uplift.model.UpliftModel.basis` of the purchase model)."""
+        return self.purchase.basis()
+
+    def note(self) -> str | None:
+        """Why the uplift ranks no one (None when it does)."""
+        return self.purchase.note()
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """From customer features as of the send (:func:`features.campaigns.campaign_features`): ``uplift`` (change
         in P(purchase) in the response window), ``incremental_spend``, ``expected_incremental_value`` (minus the
-        offer's cost) and ``best_offer``, all for the offer of highest expected incremental value."""
+        offer's cost), ``best_offer``, the calibrated ``p_purchase_if_not`` and ``p_purchase_if_contacted`` (=
+        without + uplift), all for the offer of highest expected incremental value, and ``uplift_basis``
+        (:meth:`basis`)."""
         features = features.reset_index(drop=True)
         best: dict[str, np.ndarray] = {}
         for offer in self.offers:
@@ -102,15 +118,31 @@ class UpliftScorer:
             uplift = self.purchase.predict(X)
             spend = self.spend.predict(X)
             value = spend - float(self.costs.get(offer, 0.0))
+            without, contacted = self.purchase.predict_arms(X)
+            found = {"uplift": uplift, "incremental_spend": spend, "expected_incremental_value": value,
+                     "p_purchase_if_contacted": contacted, "p_purchase_if_not": without}
             if not best:
-                best = {"uplift": uplift, "incremental_spend": spend, "expected_incremental_value": value,
-                        "best_offer": np.full(len(features), offer, dtype=object)}
+                best = {**found, "best_offer": np.full(len(features), offer, dtype=object)}
                 continue
             better = value > best["expected_incremental_value"]
-            for key, new in (("uplift", uplift), ("incremental_spend", spend), ("expected_incremental_value", value)):
+            for key, new in found.items():
                 best[key] = np.where(better, new, best[key])
             best["best_offer"] = np.where(better, offer, best["best_offer"])
-        return pd.DataFrame(best)
+        best["uplift_basis"] = np.full(len(features), self.basis(), dtype=object)
+        return pd.DataFrame(best)[list(UPLIFT_COLUMNS)]
+
+    def reasons(self, features: pd.DataFrame, offers: np.ndarray) -> dict[str, list[list[str]]]:
+        """``uplift_reasons`` (texts) and ``uplift_reason_codes`` of each customer's uplift under the offer given
+        for them (their best offer), as :meth:`models.uplift.model.UpliftModel.reasons` finds them."""
+        features = features.reset_index(drop=True)
+        found: list[list[dict[str, Any]]] = [[] for _ in range(len(features))]
+        for offer in pd.unique(offers):
+            rows = np.flatnonzero(offers == offer)
+            X = features.iloc[rows] if offer is None else features.iloc[rows].assign(offer=offer)
+            for row, reasons in zip(rows, self.purchase.reasons(X)):
+                found[row] = reasons
+        return {"uplift_reasons": [[r["text"] for r in rs] for rs in found],
+                "uplift_reason_codes": [[r["code"] for r in rs] for rs in found]}
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted scorer (its models, offers, costs and feature settings) to one file."""
@@ -137,6 +169,7 @@ class Plan:
     contacts: pd.DataFrame
     exposures: pd.DataFrame
     funnel: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def recently_contacted(tables: dict[str, pd.DataFrame], sent_at: pd.Timestamp, max_contacts: int,
@@ -215,8 +248,18 @@ def plan_campaign(frame: pd.DataFrame, tables: dict[str, pd.DataFrame], campaign
     funnel["under_contact_cap"] = len(frame)
     if frame.empty:
         raise DataError(f"campaign {campaign_id}: no customer is left to contact ({funnel})")
+    notes = []
+    # An uplift learned for everyone alike (too few past campaign customers) ranks no one: never rank by it.
+    flat = "uplift_basis" in frame.columns and bool((frame["uplift_basis"] == AVERAGE).all())
+    if flat and rank_by == "expected_incremental_value":
+        raise ConfigError("--by expected_incremental_value: the uplift model learned one average effect for "
+                          "everyone (too few customers in the past campaigns), so it ranks no one; rank by "
+                          "value_at_risk or recency_days")
+    if flat and rank_by is None:
+        notes.append("the past campaigns are too small for the uplift model to tell customers apart: ranked by "
+                     "value at risk (or recency) instead of expected incremental value")
     rank_by = rank_by or next((c for c in ("expected_incremental_value", "value_at_risk", "recency_days")
-                               if c in frame.columns), None)
+                               if c in frame.columns and not (flat and c == "expected_incremental_value")), None)
     if rank_by not in frame.columns:
         raise ConfigError(f"--by: no column '{rank_by}' to rank customers by (columns: "
                           f"{', '.join(map(str, frame.columns[:30]))})")
@@ -242,7 +285,7 @@ def plan_campaign(frame: pd.DataFrame, tables: dict[str, pd.DataFrame], campaign
     contacts = exposures.loc[exposures[C.group] == Groups.treatment,
                              [C.customer_id, C.campaign_id, C.offer, C.channel, SEGMENT]].join(
         frame[list(dict.fromkeys(shown))]).reset_index(drop=True)
-    return Plan(contacts=contacts, exposures=exposures, funnel=funnel)
+    return Plan(contacts=contacts, exposures=exposures, funnel=funnel, notes=notes)
 
 
 def _stratified_holdout(strata: np.ndarray, holdout: float, rng: np.random.Generator) -> np.ndarray:
@@ -351,6 +394,41 @@ def campaign_report(tables: dict[str, pd.DataFrame], campaign_id: str, config: U
             if part_t.sum() >= 2 and (~part_t).sum() >= 2:
                 report["segments"][value] = _group_report(part, level)
     return report
+
+
+def campaign_reports(tables: dict[str, pd.DataFrame], config: UpliftConfig, preset: str = "beauty"
+                     ) -> dict[str, Any]:
+    """:func:`campaign_report` of every campaign in the data, and a one-line summary of each: what training writes
+    beside the uplift model for the API (``GET /v1/campaigns``, ``GET /v1/campaigns/{id}/report``).
+
+    Returns
+    -------
+    dict
+        ``data_end``, ``campaigns`` (per campaign, newest send first: ``campaign_id``, ``sent_at``, ``customers``,
+        ``treated``, ``control``, ``offers``, ``causal`` and, when causal, the overall response-rate lift and
+        incremental revenue with their intervals) and ``reports`` (campaign id -> report).
+
+    Raises
+    ------
+    DataError
+        The data has no campaigns table.
+    """
+    ids = campaigns_table(tables)[C.campaign_id].astype("str").unique().tolist()
+    reports = {campaign_id: campaign_report(tables, campaign_id, config, preset) for campaign_id in ids}
+    summaries = []
+    for campaign_id, report in reports.items():
+        info = report["_info"]
+        summary = {key: info[key] for key in ("campaign_id", "sent_at", "customers", "treated", "control", "offers",
+                                              "window_complete_share")}
+        summary["causal"] = report["causal"]
+        if report["causal"]:
+            summary["response_rate_lift"] = report["overall"]["response_rate"]
+            summary["incremental_revenue"] = report["overall"]["incremental_revenue"]
+        else:
+            summary["reason"] = report["reason"]
+        summaries.append(summary)
+    summaries.sort(key=lambda s: (s["sent_at"], s["campaign_id"]), reverse=True)
+    return {"data_end": str(data_end(tables)), "campaigns": summaries, "reports": reports}
 
 
 def write_report_plots(report: dict[str, Any], out_dir: str | Path) -> list[Path]:

@@ -500,6 +500,8 @@ def campaign_plan_command(
     write_table(plan.exposures, exposures)
     funnel = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in plan.funnel.items())
     console.print(f"campaign {campaign_id}: {funnel}")
+    for note in plan.notes:
+        console.print(f"note: {note}")
     console.print(f"{out}: {len(plan.contacts):,} to contact; {exposures}: {len(plan.exposures):,} exposure rows "
                   f"({int((plan.exposures['group'] == 'control').sum()):,} held out as control)")
 

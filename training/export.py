@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from features.columns import Columns as C
 from features.progress import blocks
-from training.layout import write_manifest
+from training.layout import write_campaign_reports, write_manifest
 
 RISK_BANDS = ("low", "medium", "high")
 
@@ -47,11 +47,15 @@ def export_churn(scores: pd.DataFrame, out_dir: Path, cutoff: pd.Timestamp, hori
     return out_dir
 
 
-def export_uplift(scores: pd.DataFrame, out_dir: Path, cutoff: pd.Timestamp, pseudonym_check: str) -> Path:
+def export_uplift(scores: pd.DataFrame, out_dir: Path, cutoff: pd.Timestamp, pseudonym_check: str,
+                  campaigns: dict[str, Any] | None = None, **manifest: Any) -> Path:
     """``scores``: customer_id, uplift, incremental_spend, expected_incremental_value, best_offer,
-    consent_marketing (training.campaigns.UpliftScorer.score)."""
-    write_manifest(out_dir, "uplift", cutoff, pseudonym_check)
+    consent_marketing (training.campaigns.UpliftScorer.score); ``campaigns``: the campaign reports
+    (training.campaigns.campaign_reports); ``manifest``: what the manifest says of the model beyond the usual."""
+    write_manifest(out_dir, "uplift", cutoff, pseudonym_check, **manifest)
     scores.to_parquet(out_dir / "scores.parquet", index=False)
+    if campaigns is not None:
+        write_campaign_reports(out_dir, campaigns)
     return out_dir
 
 

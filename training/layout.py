@@ -51,11 +51,19 @@ CLV (``{"kind": "clv", "format_version": 2, "cutoff", "created_at"}``)
     share_app, consent_profiling, consent_marketing); every column beyond customer_id is optional and served
     as it is.
 
-Uplift (``{"kind": "uplift", "format_version": 2, "cutoff", "created_at"}``, optional: served when registered)
+Uplift (``{"kind": "uplift", "format_version": 2, "cutoff", "created_at", "uplift_basis", "uplift_note"}``,
+optional: served when registered; ``uplift_basis`` is ``campaign_average`` when the past campaigns were too small
+to tell customers apart, and ``uplift_note`` then says why: the export refuses to sort by a constant)
 
 ``scores.parquet``
     customer_id, uplift (change in the chance of buying that a contact brings), incremental_spend,
-    expected_incremental_value (uplift x value - contact cost), best_offer, consent_marketing.
+    expected_incremental_value (uplift x value - contact cost), best_offer, consent_marketing; optional:
+    p_purchase_if_contacted and p_purchase_if_not (calibrated), uplift_basis, uplift_reasons list<str>,
+    uplift_reason_codes list<str>.
+``campaigns.json`` (optional)
+    The campaign reports measured when the model was trained (:func:`training.campaigns.campaign_reports`:
+    ``data_end``, ``campaigns`` summaries, ``reports`` by campaign id), aggregates only: no customer id. Serving
+    answers ``GET /v1/campaigns`` and ``GET /v1/campaigns/{id}/report`` from it.
 
 Serving joins churn and CLV per customer and computes value_at_risk = churn_probability x clv when it loads
 them; responses name the registry version that produced them ("recommender:3").
@@ -77,6 +85,7 @@ from features.exceptions import ClienteleError
 from features.settings import CHURN, CLV, RECOMMENDER, UPLIFT
 
 MANIFEST = "manifest.json"
+CAMPAIGN_REPORTS = "campaigns.json"  # uplift: the campaign reports measured at training (optional)
 FORMAT_VERSION = 2  # 2: customer ids are pseudonyms
 PSEUDONYM_CHECK = "pseudonym_check"  # manifest key: fingerprint of the key the pseudonyms were made with
 
@@ -191,12 +200,40 @@ def write_churn_artifacts(folder: str | Path, *, scores: pd.DataFrame, cutoff: s
 
 
 def write_uplift_artifacts(folder: str | Path, *, scores: pd.DataFrame, cutoff: str = "2024-01-01",
-                           pseudonym_check: str | None = None) -> Path:
-    """Write an uplift serving folder from its scores table."""
+                           pseudonym_check: str | None = None, campaigns: dict[str, Any] | None = None,
+                           **manifest: Any) -> Path:
+    """Write an uplift serving folder from its scores table (and the campaign reports, when given)."""
     folder = Path(folder)
-    write_manifest(folder, UPLIFT, cutoff, pseudonym_check)
+    write_manifest(folder, UPLIFT, cutoff, pseudonym_check, **manifest)
     write_table(folder, "scores.parquet", scores, REQUIRED[UPLIFT]["scores.parquet"])
+    if campaigns is not None:
+        write_campaign_reports(folder, campaigns)
     return folder
+
+
+def write_campaign_reports(folder: Path, campaigns: dict[str, Any]) -> None:
+    """Write ``campaigns.json`` of an uplift serving folder (JSON as `clientele campaign report --json` prints)."""
+    (Path(folder) / CAMPAIGN_REPORTS).write_text(json.dumps(campaigns, default=str))
+
+
+def read_campaign_reports(folder: Path) -> dict[str, Any] | None:
+    """The campaign reports of an uplift serving folder, None when it has none (trained before they were kept).
+
+    Raises
+    ------
+    ArtifactError
+        The file is there but cannot be read, or lacks ``campaigns`` or ``reports``.
+    """
+    path = Path(folder) / CAMPAIGN_REPORTS
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: cannot read the campaign reports ({exc})") from None
+    if not isinstance(data, dict) or not {"campaigns", "reports"} <= set(data):
+        raise ArtifactError(f"{path}: 'campaigns' or 'reports' is missing")
+    return data
 
 
 def write_clv_artifacts(folder: str | Path, *, scores: pd.DataFrame, profiles: pd.DataFrame,

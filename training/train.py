@@ -460,13 +460,16 @@ def _fit_and_log_uplift(tables: dict[str, pd.DataFrame], configs: ModelConfigs, 
     (with their marketing consent, for contact lists) and log both as one pyfunc model."""
     from features.campaigns import campaign_features
     from features.privacy import marketing_consent
-    from training.campaigns import UpliftScorer
+    from training.campaigns import UpliftScorer, campaign_reports
 
     scorer = UpliftScorer.fit(tables, configs.uplift, configs.features, config.preset, configs.seed)
     scorer.save(folder / "model.pkl")
     scores = scorer.score(tables, cutoff, features[C.customer_id])
     scores[C.consent_marketing] = marketing_consent(scores[C.customer_id], tables.get(Tables.customers))
-    export_uplift(scores, folder / "serving", cutoff, pseudonym_check)
+    # The reports `clientele campaign report` prints, measured on this data, travel with the model for the API.
+    export_uplift(scores, folder / "serving", cutoff, pseudonym_check,
+                  campaigns=campaign_reports(tables, configs.uplift, config.preset),
+                  uplift_basis=scorer.basis(), uplift_note=scorer.note())
     sample = campaign_features(tables, pd.DataFrame({C.customer_id: features[C.customer_id].head(50),
                                                      C.sent_at: cutoff}), configs.features)
     info = _log_model(UPLIFT, artifacts={"model": str(folder / "model.pkl"), "serving": str(folder / "serving")},

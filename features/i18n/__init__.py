@@ -42,6 +42,7 @@ MARK, SEP = "\x1e", "\x1f"
 TEMPLATES: dict[str, str] = {
     # churn reasons (models/churn/reasons.py), one family or variant each
     "churn.recency": "no purchase for {days}",
+    "churn.no_purchase_yet": "has not bought yet",
     "churn.recency_overdue": "no purchase for {days}, {ratio}x longer than usual",
     "churn.rhythm": "buys only every {days} or so",
     "churn.rhythm_once": "has bought only once",
@@ -96,7 +97,8 @@ TEMPLATES: dict[str, str] = {
     "rec.event_wishlist": "similar to {product} on your wishlist",
     "rec.event_try_on": "similar to {product} you tried on",
     "rec.event_view": "similar to {product} you viewed",
-    # periods named inside other messages
+    # parts named inside other messages
+    "days.unknown": "an unknown number of days",
     "period.month": "month",
     "period.quarter": "quarter",
     "period.half_year": "half-year",
@@ -196,7 +198,7 @@ def _babel(locale: str) -> str:
 def _format(name: str, value: Any, locale: str) -> str:
     kind = PARAM_KINDS.get(name, "text")
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "?"
+        return text_of("days.unknown", locale) if kind == "days" else "?"
     loc = _babel(locale)
     if kind == "days":
         return format_unit(round(float(value)), "duration-day", length="long", locale=loc)

@@ -58,6 +58,8 @@ def _pct_change(trend: float) -> float:
 
 def _recency(r: pd.Series) -> str:
     rec, gap = _num(r, "recency_days"), _num(r, "gap_median_days")
+    if not math.isfinite(rec):
+        return message("churn.no_purchase_yet")
     if math.isfinite(gap) and gap > 0 and rec / gap >= 1.5:
         return message("churn.recency_overdue", days=rec, ratio=round(rec / gap, 1))
     return message("churn.recency", days=rec)

@@ -37,6 +37,12 @@ class UpliftModelConfig(ConfigModel):
     basket: BoosterSettings = BASKET
     # A continuous outcome with at least this share of zeros is modelled as P(buy) x basket.
     hurdle_zero_share: float = Field(0.5, ge=0, le=1)
+    # Reasons: at most this many families of features per customer, each moving the uplift by at least this much
+    # (a change in probability: 0.002 is 0.2 points).
+    reasons_top: int = Field(3, ge=0)
+    reasons_min_contribution: float = Field(0.002, ge=0)
+    # Folds of the cross-fitted calibration of the purchase probability without contact.
+    calibration_folds: int = Field(3, ge=2)
 
 
 class UpliftEvaluationConfig(ConfigModel):

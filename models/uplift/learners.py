@@ -56,6 +56,8 @@ class UpliftLearner(Protocol):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray: ...
 
+    def contributions(self, X: pd.DataFrame) -> np.ndarray: ...
+
 
 def _booster(settings: BoosterSettings, classify: bool, seed: int) -> Any:
     params = settings.model_dump()
@@ -85,6 +87,23 @@ def response(model: Any, X: pd.DataFrame) -> np.ndarray:
 @dataclass
 class _Constant:
     value: float
+
+
+def contributions(model: Any, X: pd.DataFrame) -> np.ndarray:
+    """Per-feature contributions to :func:`response` (LightGBM's ``pred_contrib``: one column per feature, the
+    bias last), on the scale of the response: exact for a regressor; for a classifier the log-odds contributions
+    times the slope p (1 - p) of the logistic at the row's probability (first order, the bias taking the rest so
+    that a row sums to p), so they are changes in probability like the uplift they explain."""
+    if isinstance(model, _Constant):
+        out = np.zeros((len(X), X.shape[1] + 1))
+        out[:, -1] = model.value
+        return out
+    raw = np.asarray(model.predict(X, pred_contrib=True), dtype=float)
+    if isinstance(model, lgb.LGBMClassifier):
+        p = model.predict_proba(X)[:, 1]
+        raw = raw * (p * (1 - p))[:, None]
+        raw[:, -1] = p - raw[:, :-1].sum(axis=1)  # the bias takes what the first order misses: rows sum to p
+    return raw
 
 
 class _Base:
@@ -119,6 +138,14 @@ class SLearner(_Base):
         Z = self.encoder_.transform(X)
         return response(self.model_, Z.assign(_treatment=1.0)) - response(self.model_, Z.assign(_treatment=0.0))
 
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """Per-feature contributions to the uplift (bias last; the treatment flag's own share goes to the bias)."""
+        Z = self.encoder_.transform(X)
+        diff = contributions(self.model_, Z.assign(_treatment=1.0)) - contributions(self.model_,
+                                                                                  Z.assign(_treatment=0.0))
+        diff[:, -1] += diff[:, -2]
+        return np.delete(diff, -2, axis=1)
+
 
 class TLearner(_Base):
     """One outcome model per group; uplift = f_treated(x) - f_control(x)."""
@@ -134,6 +161,11 @@ class TLearner(_Base):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         Z = self.encoder_.transform(X)
         return response(self.treated_, Z) - response(self.control_, Z)
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """Per-feature contributions to the uplift, bias last."""
+        Z = self.encoder_.transform(X)
+        return contributions(self.treated_, Z) - contributions(self.control_, Z)
 
 
 class ClassTransformation(_Base):
@@ -157,6 +189,14 @@ class ClassTransformation(_Base):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         score = response(self.model_, self.encoder_.transform(X))
         return 2 * score - 1 if self.binary_ else score
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """Per-feature contributions to the uplift, bias last."""
+        out = contributions(self.model_, self.encoder_.transform(X))
+        if self.binary_:
+            out = 2 * out
+            out[:, -1] -= 1
+        return out
 
 
 def _cross_fitted(Z: pd.DataFrame, t: np.ndarray, y: np.ndarray, settings: BoosterSettings, binary: bool,
@@ -203,6 +243,11 @@ class XLearner(_Base):
         Z = self.encoder_.transform(X)
         return self.share_ * response(self.tau0_, Z) + (1 - self.share_) * response(self.tau1_, Z)
 
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """Per-feature contributions to the uplift, bias last (exact: the effect models are regressors)."""
+        Z = self.encoder_.transform(X)
+        return self.share_ * contributions(self.tau0_, Z) + (1 - self.share_) * contributions(self.tau1_, Z)
+
 
 class DRLearner(_Base):
     """Kennedy (2023): the doubly robust pseudo-outcome mu1 - mu0 + T (Y - mu1) / e - (1 - T) (Y - mu0) / (1 - e),
@@ -226,6 +271,10 @@ class DRLearner(_Base):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return response(self.effect_, self.encoder_.transform(X))
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """Per-feature contributions to the uplift, bias last (exact: the effect model is a regressor)."""
+        return contributions(self.effect_, self.encoder_.transform(X))
 
 
 LEARNERS: dict[str, type[_Base]] = {c.name: c for c in (SLearner, TLearner, ClassTransformation, XLearner,

@@ -24,6 +24,9 @@ def uplift_table() -> pd.DataFrame:
         "uplift": uplift, "incremental_spend": np.round(uplift * 40, 2),
         "expected_incremental_value": np.round(uplift * 120 - 0.5, 3),
         "best_offer": [("10_percent_off", "free_gift")[c % 2] for c in range(N)],
+        "p_purchase_if_not": np.full(N, 0.2), "p_purchase_if_contacted": np.clip(0.2 + uplift, 0, 1),
+        "uplift_basis": "customer",
+        "uplift_reasons": [["no purchase for 45 days"] if u > 0 else [] for u in uplift],
         # Consent to marketing: yes for multiples of 3, unknown for 5, 10, ..., no otherwise.
         "consent_marketing": pd.array([True if c % 3 == 0 else (pd.NA if c % 5 == 0 else False) for c in range(N)],
                                       dtype="boolean"),
@@ -48,6 +51,9 @@ def test_customer_scores_carry_uplift_best_offer_and_marketing_consent(make_serv
     assert body["uplift"] == pytest.approx(expected.loc["C0006", "uplift"])
     assert body["expected_incremental_value"] == pytest.approx(expected.loc["C0006", "expected_incremental_value"])
     assert body["best_offer"] == "10_percent_off" and body["consent_marketing"] is True
+    assert body["p_purchase_if_contacted"] == pytest.approx(expected.loc["C0006", "p_purchase_if_contacted"])
+    assert body["p_purchase_if_not"] == 0.2 and body["uplift_basis"] == "customer"
+    assert body["uplift_reasons"] == expected.loc["C0006", "uplift_reasons"]
     assert body["model_versions"]["uplift"] == "uplift:1"
     assert served.get("/v1/customers/C0001/scores", key="crm").json()["consent_marketing"] is False
     # The uplift table is the consent of record (C0009 agreed there, not in the CLV profile); where it does not
@@ -81,3 +87,28 @@ def test_contact_lists_hold_only_consenting_customers_by_expected_incremental_va
 def test_sorting_by_incremental_value_without_an_uplift_model_is_a_clear_422(served):
     r = served.get("/v1/scores?sort=expected_incremental_value", key="crm")
     assert r.status_code == 422 and "uplift model" in r.text
+
+
+def test_an_uplift_that_ranks_no_one_is_not_sorted_by(registry, make_served):
+    """A version trained on campaigns too small to tell customers apart says so, and the export refuses to rank a
+    contact list by its constant."""
+    import json
+
+    settings = settings_for(registry.root, model_prefix="flat")
+    tables = layout_tables(tag="v1")
+    tables.pop("recommender")
+    tables[UPLIFT] = {"scores": uplift_table().assign(uplift=0.05, expected_incremental_value=5.5,
+                                                      uplift_basis="campaign_average",
+                                                      uplift_reasons=[[] for _ in range(N)])}
+    folders = write_layouts(registry.root / "layouts-flat", tables, installation=settings)
+    manifest = json.loads((folders[UPLIFT] / "manifest.json").read_text())
+    manifest.update(uplift_basis="campaign_average", uplift_note="the past campaigns (120 contacted, 80 held out) "
+                                                                "are too few ...; the uplift ranks no one")
+    (folders[UPLIFT] / "manifest.json").write_text(json.dumps(manifest))
+    for kind, folder in folders.items():
+        register(settings, kind, folder)
+    served = make_served("flat", model_prefix="flat", required_models=[CHURN, CLV])
+    assert served.get("/v1/customers/C0006/scores", key="crm").json()["uplift_basis"] == "campaign_average"
+    r = served.get("/v1/scores?contactable=true&sort=expected_incremental_value", key="crm")
+    assert r.status_code == 422 and "ranks no one" in r.text and "value_at_risk" in r.text
+    assert served.get("/v1/scores?contactable=true", key="crm").status_code == 200

@@ -116,3 +116,20 @@ def test_plan_and_report_commands(tmp_path):
     assert bad.returncode == 2 and "--by: no column 'loyalty'" in bad.stderr
     missing = clientele("campaign", "report", "--data", tmp_path / "data", "--campaign", "nope", cwd=env_dir)
     assert missing.returncode == 2 and "no campaign 'nope'" in missing.stderr
+
+
+def test_campaigns_too_small_to_learn_from_are_not_ranked_by():
+    """800 customers' campaigns (a few hundred exposures) cannot tell customers apart: the plan says so and ranks
+    by value at risk or recency instead, and refuses to rank by the constant when asked to."""
+    from features.exceptions import ConfigError
+
+    tables = simulate("beauty", 800, 3).tables
+    sent = (data_end(tables) - pd.Timedelta(days=20)).normalize()
+    frame = candidates(tables, sent, CONFIG)
+    assert (frame["uplift_basis"] == "campaign_average").all() and frame["uplift"].nunique() == 1
+    plan = plan_campaign(frame, tables, "small", sent, 100, 0.2, 0, CONFIG)
+    assert plan.notes and "too small" in plan.notes[0]
+    chosen = frame.set_index(C.customer_id).loc[plan.exposures[C.customer_id]]
+    assert chosen["recency_days"].is_monotonic_decreasing
+    with pytest.raises(ConfigError, match="ranks no one"):
+        plan_campaign(frame, tables, "small", sent, 100, 0.2, 0, CONFIG, rank_by="expected_incremental_value")

@@ -183,8 +183,10 @@ def test_served_models_load_from_the_registry_and_predict(store, monkeypatch):
     uplift = mlflow.pyfunc.load_model(f"models:/{settings.model_name('uplift')}@champion")
     sends = pd.DataFrame({"customer_id": frame["customer_id"].head(20), "sent_at": pd.Timestamp("2025-06-01")})
     scored = uplift.predict(campaign_features(tables, sends))
-    assert list(scored.columns) == ["uplift", "incremental_spend", "expected_incremental_value", "best_offer"]
+    assert list(scored.columns) == ["uplift", "incremental_spend", "expected_incremental_value", "best_offer",
+                                    "p_purchase_if_contacted", "p_purchase_if_not", "uplift_basis"]
     assert len(scored) == 20 and scored["uplift"].between(-1, 1).all()
+    assert scored["p_purchase_if_not"].between(0, 1).all() and scored["p_purchase_if_contacted"].between(0, 1).all()
     # Its serving table carries every customer's marketing consent, for contact lists.
     served = pd.read_parquet(next(Path(mlflow.artifacts.download_artifacts(
         f"models:/{settings.model_name('uplift')}@champion")).rglob("scores.parquet")))

@@ -25,7 +25,8 @@ router = APIRouter(tags=["scores"], responses={**AUTH_RESPONSES, **MODEL_RESPONS
 SCORE_FIELDS = ("churn_probability", "risk_band", "churn_reasons", "clv", "p_alive", "expected_purchases_12m",
                 "expected_spend", "value_at_risk", "rfm_segment", "r_score", "f_score", "m_score",
                 "lifecycle_stage", "value_tier", "membership_tier", "uplift", "incremental_spend",
-                "expected_incremental_value", "best_offer", "consent_marketing")
+                "expected_incremental_value", "best_offer", "p_purchase_if_contacted", "p_purchase_if_not",
+                "uplift_basis", "uplift_reasons", "consent_marketing")
 EXPORT_FIELDS = ("customer_id", "churn_probability", "risk_band", "clv", "value_at_risk", "p_alive", "rfm_segment",
                  "lifecycle_stage", "value_tier", "churn_reasons", "consent_marketing", "uplift",
                  "expected_incremental_value", "best_offer")
@@ -195,6 +196,9 @@ async def export_scores(
                "value_tier": value_tier or []}
     if sort == "expected_incremental_value" and snap.uplift is None:
         raise invalid("sort", "expected_incremental_value needs an uplift model: none is registered as champion")
+    if sort == "expected_incremental_value" and snap.uplift.manifest.get("uplift_basis") == "campaign_average":
+        raise invalid("sort", f"expected_incremental_value does not rank customers in {snap.label('uplift')}: "
+                              f"{snap.uplift.manifest.get('uplift_note')}; sort by value_at_risk instead")
     digest = _digest(sort, {**filters, "contactable": [] if contactable is None else [str(contactable)]})
     start = _decode_cursor(cursor, snap, digest) if cursor else 0
     exp = snap.export()

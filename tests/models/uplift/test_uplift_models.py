@@ -8,8 +8,8 @@ from scipy.stats import spearmanr
 from features.campaigns import campaign_features, campaign_outcomes, campaigns_table, treatment_flag
 from features.columns import Columns as C
 from features.synthetic import simulate
-from models.uplift.config import BoosterSettings
-from models.uplift.learners import LEARNERS
+from models.uplift.config import STUMPS, BoosterSettings, UpliftModelConfig
+from models.uplift.learners import LEARNERS, response
 from models.uplift.model import UpliftModel
 
 
@@ -62,3 +62,73 @@ def test_fit_refuses_a_campaign_without_control():
     X = pd.DataFrame({"a": np.arange(10.0)})
     with pytest.raises(DataError, match="treated and control"):
         UpliftModel().fit(X, np.ones(10), np.r_[np.ones(5), np.zeros(5)])
+
+
+def _random_split(campaigns, share=0.3):
+    rows, features, true = campaigns
+    features = features.assign(offer=rows[C.offer].to_numpy())
+    test = np.random.default_rng(0).random(len(rows)) < share
+    return features, rows["purchased"].to_numpy(), treatment_flag(rows), true, test
+
+
+def _worst_bin(predicted, observed, bins=5):
+    frame = pd.DataFrame({"p": predicted, "o": np.asarray(observed, dtype=float)})
+    means = frame.groupby(pd.qcut(frame["p"], bins, labels=False, duplicates="drop")).mean()
+    return float((means["p"] - means["o"]).abs().max())
+
+
+@pytest.mark.parametrize("trees", [200, 50])
+def test_outcome_probabilities_are_calibrated_against_both_potential_outcomes(campaigns, trees):
+    """Held-out customers' calibrated P(buy without contact) matches what they would have done uncontacted (the
+    generator knows both outcomes of everyone), in every fifth of the predictions, even when the outcome model
+    itself is far off (50 shrunk stumps stay near the base rate); with contact, as a whole."""
+    features, y, t, true, test = _random_split(campaigns)
+    config = UpliftModelConfig(effect=STUMPS.model_copy(update={"n_estimators": trees}))
+    model = UpliftModel(config, random_state=0, probabilities=True).fit(features[~test], t[~test], y[~test])
+    without, contacted = model.predict_arms(features[test])
+    truth = true[test]
+    assert _worst_bin(without, truth["purchased_if_not"]) < 0.06
+    assert abs(without.mean() - truth["purchased_if_not"].mean()) < 0.015
+    assert abs(contacted.mean() - truth["purchased_if_contacted"].mean()) < 0.02
+    assert np.allclose(contacted, np.clip(without + model.predict(features[test]), 0, 1))
+    if trees == 50:  # the raw outcome model is miscalibrated: the calibrator is what fixed it
+        arms = model.arms_
+        raw = response(arms["model"], arms["encoder"].transform(features[test]))
+        assert _worst_bin(raw, truth["purchased_if_not"]) > 0.1
+
+
+def test_uplift_is_calibrated_against_the_true_effect(campaigns):
+    """The uplift claims a change in probability: in every fifth of the predictions, the mean predicted uplift is
+    the mean true uplift of those customers, within two points."""
+    features, y, t, true, test = _random_split(campaigns)
+    model = UpliftModel(random_state=0).fit(features[~test], t[~test], y[~test])
+    assert _worst_bin(model.predict(features[test]), true.loc[test, "true_uplift"]) < 0.02
+
+
+def test_reasons_explain_the_uplift_in_its_direction(campaigns):
+    features, y, t, true, test = _random_split(campaigns)
+    model = UpliftModel(random_state=0).fit(features[~test], t[~test], y[~test])
+    X = features[test].reset_index(drop=True)
+    uplift, reasons = model.predict(X), model.reasons(X)
+    contrib = model.learner_.contributions(X)
+    assert np.allclose(contrib.sum(axis=1), uplift)  # contributions add up to each customer's uplift
+    assert sum(bool(r) for r in reasons) > 0.8 * len(X)
+    for u, rs in zip(uplift, reasons):
+        assert all(np.sign(r["contribution"]) == np.sign(u) for r in rs)
+        assert [abs(r["contribution"]) for r in rs] == sorted((abs(r["contribution"]) for r in rs), reverse=True)
+        assert all(set(r) == {"code", "text", "contribution", "features"} and r["text"] for r in rs)
+    # The generator draws response types from days since the last purchase: the first reasons say so.
+    first = pd.Series([rs[0]["code"] for rs in reasons if rs]).value_counts()
+    assert first.index[0] in ("recency", "order_trend", "rhythm")
+
+
+def test_a_campaign_too_small_to_learn_from_says_so_and_ranks_no_one(campaigns):
+    features, y, t, true, test = _random_split(campaigns)
+    small = np.flatnonzero(~test)[:300]
+    model = UpliftModel(random_state=0).fit(features.iloc[small], t[small], y[small])
+    assert model.basis() == "campaign_average" and "too few" in model.note() and "ranks no one" in model.note()
+    predicted = model.predict(features[test])
+    assert np.ptp(predicted) == 0 and predicted[0] == pytest.approx(model.average_)
+    assert all(r == [] for r in model.reasons(features[test]))
+    full = UpliftModel(random_state=0).fit(features[~test], t[~test], y[~test])
+    assert full.basis() == "customer" and full.note() is None
