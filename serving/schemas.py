@@ -250,7 +250,9 @@ class CampaignSummary(BaseModel):
     response_rate_lift: dict[str, float | None] | None = Field(None, description="Overall treated minus control "
                                                                                  "response rate with its interval.")
     incremental_revenue: dict[str, float | None] | None = None
-    reason: str | None = None
+    reason: str | None = Field(None, description="Why no causal figure is given, in the language of "
+                                                 "Accept-Language.")
+    reason_code: str | None = Field(None, description="The reason's stable code (campaign.no_control, ...).")
 
 
 class CampaignList(BaseModel):
@@ -270,10 +272,14 @@ class CampaignReport(BaseModel):
     info: dict[str, Any] = Field(alias="_info", description="campaign_id, sent_at, customers, treated, control, "
                                                             "offers, response window, confidence, data_end.")
     causal: bool
-    reason: str | None = Field(None, description="Why no causal figure is given (no control group).")
+    reason: str | None = Field(None, description="Why no causal figure is given (no control group), in the "
+                                                 "language of Accept-Language.")
+    reason_code: str | None = Field(None, description="The reason's stable code (campaign.no_control, ...).")
     observed: dict[str, float] | None = Field(None, description="Plain means of the contacted customers, when no "
                                                                 "causal figure can be given.")
-    note: str | None = None
+    note: str | None = Field(None, description="What limits the figures (windows not yet ended), in the language "
+                                               "of Accept-Language.")
+    note_codes: list[str | None] | None = None
     overall: dict[str, Any] | None = Field(None, description="Per metric (response_rate, orders_per_customer, "
                                                              "revenue_per_customer, retention_rate): treated, "
                                                              "control, difference, ci_low, ci_high, "

@@ -31,6 +31,7 @@ from features.columns import Groups, Tables
 from features.config import FeatureConfig
 from features.exceptions import ConfigError, DataError
 from features.expressions import Expression
+from features.i18n import DEFAULT_LOCALE, code_of, message, render
 from features.labels import data_end
 from features.pipeline import feature_frame
 from features.presets import load_preset
@@ -367,25 +368,19 @@ def campaign_report(tables: dict[str, pd.DataFrame], campaign_id: str, config: U
     if t.all() or not t.any():
         missing = "control" if t.all() else "treated"
         report["causal"] = False
-        report["reason"] = (f"campaign {campaign_id} has no {missing} group: without customers randomly "
-                            f"{'held out' if missing == 'control' else 'contacted'}, what the contacted customers "
-                            f"would have done anyway is unknown, so no lift, incremental revenue or ROI can be "
-                            f"measured (plan the next one with `clientele campaign plan --holdout 0.1`)")
+        report["reason"] = message(f"campaign.no_{missing}", campaign=str(campaign_id))
         values = rows.loc[t] if t.any() else rows
         report["observed"] = {name: float(values[col].mean()) for name, col in METRICS.items()}
         return report
     report["causal"] = True
-    notes = []
+    notes = []  # messages (features.i18n): localise_report words them for the reader
     if info["window_complete_share"] < 1:
-        notes.append(f"the data ends before the response window of "
-                     f"{100 * (1 - info['window_complete_share']):.0f}% of the customers does: figures count what "
-                     f"happened so far")
+        notes.append(message("campaign.window_open", percent=round(1 - info["window_complete_share"], 2)))
     if info["retention_complete_share"] < 1:
-        notes.append(f"the retention horizon ({retention_days(preset)} days) has not ended for "
-                     f"{100 * (1 - info['retention_complete_share']):.0f}% of the customers: retention counts "
-                     f"purchases so far")
+        notes.append(message("campaign.retention_open", days=retention_days(preset),
+                             percent=round(1 - info["retention_complete_share"], 2)))
     if notes:
-        report["note"] = "; ".join(notes)
+        report["note"] = notes
     report["overall"] = _group_report(rows, level)
     if SEGMENT in rows.columns:
         report["segments"] = {}
@@ -394,6 +389,21 @@ def campaign_report(tables: dict[str, pd.DataFrame], campaign_id: str, config: U
             if part_t.sum() >= 2 and (~part_t).sum() >= 2:
                 report["segments"][value] = _group_report(part, level)
     return report
+
+
+def localise_report(report: dict[str, Any], locale: str = DEFAULT_LOCALE) -> dict[str, Any]:
+    """A report (or a summary of one) for a reader of ``locale``: its ``reason`` and ``note`` (messages) worded,
+    the codes kept beside them (``reason_code``, ``note_codes``). Reports are stored with messages, so one
+    measured report serves every language."""
+    out = dict(report)
+    if "reason" in out:
+        out["reason_code"] = code_of(out["reason"])
+        out["reason"] = render(out["reason"], locale)
+    if "note" in out:
+        notes = [out["note"]] if isinstance(out["note"], str) else list(out["note"] or [])
+        out["note_codes"] = [code_of(n) for n in notes]
+        out["note"] = "; ".join(render(n, locale) for n in notes) or None
+    return out
 
 
 def campaign_reports(tables: dict[str, pd.DataFrame], config: UpliftConfig, preset: str = "beauty"

@@ -516,18 +516,24 @@ def campaign_report_command(
     plots: Annotated[Optional[Path], typer.Option(help="Write the lift per segment to this folder.")] = None,
     preset: Annotated[str, typer.Option(help="Industry preset giving the retention horizon.")] = "beauty",
     config: Annotated[Optional[Path], typer.Option(help="Uplift config YAML (default configs/uplift.yaml).")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the reason and notes: en or zh-CN.")] = "en",
 ) -> None:
     """Treated vs control: response, orders, revenue per customer, incremental revenue and ROI, with intervals."""
     from features.io import load_dataset
     from models.uplift.config import UpliftConfig
-    from training.campaigns import campaign_report, print_report, write_report_plots
+    from features.exceptions import ConfigError
+    from features.i18n import LOCALES
+    from training.campaigns import campaign_report, localise_report, print_report, write_report_plots
 
+    if lang not in LOCALES:
+        raise ConfigError(f"--lang: must be one of {', '.join(LOCALES)}, not {lang!r}")
     uplift_config = UpliftConfig.load(config)
     with console.status("loading data"):
         tables = load_dataset(data, mapping, erasures=get_settings().erasures()).tables
     report = campaign_report(tables, campaign, uplift_config, preset)
     if plots:
         report["_info"]["plots"] = [str(p) for p in write_report_plots(report, plots)]
+    report = localise_report(report, lang)
     if json_output:
         _print_json(report)
     else:

@@ -97,6 +97,20 @@ TEMPLATES: dict[str, str] = {
     "rec.event_wishlist": "similar to {product} on your wishlist",
     "rec.event_try_on": "similar to {product} you tried on",
     "rec.event_view": "similar to {product} you viewed",
+    # campaigns and uplift (training/campaigns.py, models/uplift/)
+    "campaign.no_control": "campaign {campaign} has no control group: without customers randomly held out, what "
+                           "the contacted customers would have done anyway is unknown, so no lift, incremental "
+                           "revenue or ROI can be measured (plan the next one with `clientele campaign plan "
+                           "--holdout 0.1`)",
+    "campaign.no_treated": "campaign {campaign} has no treated group: without customers randomly contacted, no "
+                           "lift, incremental revenue or ROI can be measured",
+    "campaign.window_open": "the data ends before the response window of {percent} of the customers does: figures "
+                            "count what happened so far",
+    "campaign.retention_open": "the retention horizon ({days}) has not ended for {percent} of the customers: "
+                               "retention counts purchases so far",
+    "uplift.flat": "the past campaigns ({treated} contacted, {control} held out) are too few for the uplift model to "
+                   "tell customers apart (its trees need {count} customers per leaf in each group): every customer "
+                   "gets the campaigns' average effect ({effect}), so the uplift ranks no one",
     # parts named inside other messages
     "days.unknown": "an unknown number of days",
     "period.month": "month",
@@ -137,7 +151,7 @@ TEMPLATES: dict[str, str] = {
 # Parameter name -> how it is formatted; any other name is text inserted as it is (a product name).
 PARAM_KINDS: dict[str, str] = {
     "days": "days", "every_days": "days", "due_days": "days",
-    "count": "integer", "score": "integer",
+    "count": "integer", "score": "integer", "treated": "integer", "control": "integer", "effect": "signed",
     "ratio": "ratio", "percent": "percent", "amount": "amount", "date": "date",
     "period": "period",
 }
@@ -204,6 +218,8 @@ def _format(name: str, value: Any, locale: str) -> str:
         return format_unit(round(float(value)), "duration-day", length="long", locale=loc)
     if kind == "integer":
         return format_decimal(round(float(value)), locale=loc)
+    if kind == "signed":
+        return format_decimal(float(value), format="+0.0000;-0.0000", locale=loc)
     if kind == "ratio":
         return format_decimal(float(value), format="0.0", locale=loc)
     if kind == "percent":

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.i18n import message
 from features.exceptions import DataError
 from models.churn.calibration import Calibrator
 from models.churn.reasons import top_reasons
@@ -111,10 +112,8 @@ class UpliftModel:
         """Why the uplift ranks no one, None when it does."""
         if self.personal_:
             return None
-        return (f"the past campaigns ({self.groups_['treated']:,} contacted, {self.groups_['control']:,} held out) "
-                f"are too few for the uplift model to tell customers apart (its trees need "
-                f"{self.config.effect.min_child_samples} customers per leaf in each group): every customer gets "
-                f"the campaigns' average effect ({self.average_:+.4f}), so the uplift ranks no one")
+        return message("uplift.flat", treated=int(self.groups_["treated"]), control=int(self.groups_["control"]),
+                       count=int(self.config.effect.min_child_samples), effect=float(self.average_))
 
     def reasons(self, X: pd.DataFrame) -> list[list[dict[str, Any]]]:
         """Per row, the families of features that move its uplift most in the direction of its sign (raising a

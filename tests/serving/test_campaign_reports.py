@@ -15,7 +15,7 @@ from features.synthetic import simulate
 from models.uplift.config import UpliftConfig
 from tests.serving.helpers import layout_tables, register, settings_for, write_layouts
 from tests.serving.test_uplift_scores import uplift_table
-from training.campaigns import campaign_report, campaign_reports
+from training.campaigns import localise_report, campaign_report, campaign_reports
 from training.layout import write_campaign_reports
 
 
@@ -56,7 +56,8 @@ def test_reports_are_the_ones_the_cli_prints(make_served, with_reports, measured
     report = served.get("/v1/campaigns/winback-1/report", key="crm")
     assert report.status_code == 200, report.text
     # What `clientele campaign report --json` prints (json.dumps(report, default=str)), figure for figure.
-    expected = json.loads(json.dumps(campaign_report(tables, "winback-1", UpliftConfig()), default=str))
+    expected = json.loads(json.dumps(localise_report(campaign_report(tables, "winback-1", UpliftConfig())),
+                                     default=str))
     assert report.json() == {"model_version": "uplift:1", **expected}
     overall = report.json()["overall"]["response_rate"]
     assert overall["ci_low"] < overall["difference"] < overall["ci_high"]
@@ -74,6 +75,9 @@ def test_a_campaign_without_control_says_why_no_lift_is_given(make_served, with_
     listed = {c["campaign_id"]: c for c in served.get("/v1/campaigns", key="crm").json()["campaigns"]}
     assert listed["newsletter"]["causal"] is False and listed["newsletter"]["reason"] == body["reason"]
     assert "response_rate_lift" not in listed["newsletter"]
+    zh = served.get("/v1/campaigns/newsletter/report", key="crm", headers={"Accept-Language": "zh-CN"}).json()
+    assert zh["reason_code"] == body["reason_code"] == "campaign.no_control" and "没有对照组" in zh["reason"]
+    assert zh["observed"] == body["observed"]
 
 
 def test_unknown_campaign_scope_and_no_uplift_model(make_served, with_reports, served):

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.i18n import code_of, render
 from features.campaign_sim import CampaignEffects, run_campaign
 from features.columns import Columns as C
 from features.labels import data_end
@@ -90,7 +91,9 @@ def test_a_campaign_without_control_gets_no_causal_figures(planned):
     everyone = plan.exposures.assign(group="treatment")
     report = campaign_report({**tables, "campaigns": everyone}, "test", CONFIG)
     assert report["causal"] is False and "overall" not in report
-    assert "no control group" in report["reason"] and "--holdout" in report["reason"]
+    reason = render(report["reason"])
+    assert code_of(report["reason"]) == "campaign.no_control" and "no control group" in reason and "--holdout" in reason
+    assert "没有对照组" in render(report["reason"], "zh-CN")
 
 
 def test_plan_and_report_commands(tmp_path):

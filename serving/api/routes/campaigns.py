@@ -12,9 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 
 from serving.api.deps import ModelsDep, ScoresKey
+from serving.api.language import LocaleDep
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonResponse, problem
 from serving.schemas import CUSTOMER_ID_PATTERN, CampaignList, CampaignReport
 from serving.snapshot import Snapshot
+from training.campaigns import localise_report
 
 router = APIRouter(tags=["campaigns"], responses={**AUTH_RESPONSES, **MODEL_RESPONSES})
 
@@ -37,19 +39,20 @@ def _campaigns(snap: Snapshot) -> tuple[str | None, dict[str, Any] | None, str |
 
 
 @router.get("/v1/campaigns", response_model=CampaignList)
-async def list_campaigns(key: ScoresKey, snap: ModelsDep) -> OrjsonResponse:
+async def list_campaigns(key: ScoresKey, snap: ModelsDep, locale: LocaleDep) -> OrjsonResponse:
     """Every campaign in the data, newest first: sizes, offers, and the overall lift where it can be measured."""
     label, campaigns, missing = _campaigns(snap)
     if campaigns is None:
         return OrjsonResponse({"model_version": label, "data_end": None, "campaigns": [], "note": missing})
     return OrjsonResponse({"model_version": label, "data_end": campaigns.get("data_end"),
-                           "campaigns": campaigns["campaigns"]})
+                           "campaigns": [localise_report(c, locale) for c in campaigns["campaigns"]]})
 
 
 @router.get("/v1/campaigns/{campaign_id}/report", response_model=CampaignReport,
             responses={404: problem("No campaign of that id was in the data the reports were measured on, or no "
                                     "reports are served (no uplift model).")})
-async def campaign_report(campaign_id: CampaignPath, key: ScoresKey, snap: ModelsDep) -> OrjsonResponse:
+async def campaign_report(campaign_id: CampaignPath, key: ScoresKey, snap: ModelsDep, locale: LocaleDep
+                          ) -> OrjsonResponse:
     """Treated vs control: response, orders, revenue per customer, retention, incremental revenue and ROI, each with
     a confidence interval, overall and per segment; without a control group, why no causal figure is given."""
     label, campaigns, missing = _campaigns(snap)
@@ -59,4 +62,4 @@ async def campaign_report(campaign_id: CampaignPath, key: ScoresKey, snap: Model
     if report is None:
         raise HTTPException(404, f"campaign {campaign_id!r} is not among the {len(campaigns['reports'])} campaigns "
                                  f"measured in {label} (data up to {campaigns.get('data_end')})")
-    return OrjsonResponse({"model_version": label, **report})
+    return OrjsonResponse({"model_version": label, **localise_report(report, locale)})

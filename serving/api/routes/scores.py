@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from features.csvsafe import csv_row
 from serving.api.deps import ModelsDep, ScoresKey, Services, ServicesDep, known
 from serving.api.errors import invalid
+from features.i18n import render
 from serving.api.language import LocaleDep, localise_scores
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonResponse, problem
 from serving.api.paths import CustomerPath
@@ -198,7 +199,7 @@ async def export_scores(
         raise invalid("sort", "expected_incremental_value needs an uplift model: none is registered as champion")
     if sort == "expected_incremental_value" and snap.uplift.manifest.get("uplift_basis") == "campaign_average":
         raise invalid("sort", f"expected_incremental_value does not rank customers in {snap.label('uplift')}: "
-                              f"{snap.uplift.manifest.get('uplift_note')}; sort by value_at_risk instead")
+                              f"{render(snap.uplift.manifest.get('uplift_note') or '')}; sort by value_at_risk instead")
     digest = _digest(sort, {**filters, "contactable": [] if contactable is None else [str(contactable)]})
     start = _decode_cursor(cursor, snap, digest) if cursor else 0
     exp = snap.export()

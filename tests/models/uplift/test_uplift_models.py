@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from features.i18n import code_of, render
 from scipy.stats import spearmanr
 
 from features.campaigns import campaign_features, campaign_outcomes, campaigns_table, treatment_flag
@@ -126,7 +127,9 @@ def test_a_campaign_too_small_to_learn_from_says_so_and_ranks_no_one(campaigns):
     features, y, t, true, test = _random_split(campaigns)
     small = np.flatnonzero(~test)[:300]
     model = UpliftModel(random_state=0).fit(features.iloc[small], t[small], y[small])
-    assert model.basis() == "campaign_average" and "too few" in model.note() and "ranks no one" in model.note()
+    note = render(model.note())
+    assert model.basis() == "campaign_average" and "too few" in note and "ranks no one" in note
+    assert "无法区分顾客" in render(model.note(), "zh-CN")
     predicted = model.predict(features[test])
     assert np.ptp(predicted) == 0 and predicted[0] == pytest.approx(model.average_)
     assert all(r == [] for r in model.reasons(features[test]))
