@@ -61,6 +61,8 @@ class ServedLists:
                                                                          if i in rec.product_index], dtype=np.int64))
         self.settings = EventSettings.from_dict(rec.manifest.get("events"))
         self.exclude_bought_default = bool(rec.manifest.get("exclude_bought_default", False))
+        share = rec.manifest.get("buy_again_share_default")
+        self.buy_again_share_default = None if share is None else float(share)
 
     def popular(self, scope: str, key: str) -> Ranked | None:
         g = self.rec.pop_groups.get((scope, key))
@@ -133,6 +135,7 @@ def recommend(snap: Snapshot, view: CustomerView, n: int, f: Filters, events: Se
     code, consent = view.code, view.consent
     row = code if code is not None and code < snap.n_rec else -1
     exclude_bought = f.exclude_bought if f.exclude_bought is not None else lists.exclude_bought_default
+    share = f.buy_again_share if f.buy_again_share is not None else lists.buy_again_share_default
 
     if consent and row >= 0 and not events and exclude_bought and f.in_stock_only and f.plain:
         # The storefront's usual call: the first n stored rows are the policy's answer (the rows the default
@@ -159,7 +162,7 @@ def recommend(snap: Snapshot, view: CustomerView, n: int, f: Filters, events: Se
     picked = policy.recommend_one(lists, n, f, exclude_bought, consent=consent,
                                   ranked=lists.ranked(row) if row >= 0 and consent else None,
                                   bought=lists.bought(row) if row >= 0 else None, region=region, touched=touched,
-                                  settings=lists.settings)
+                                  settings=lists.settings, buy_again_share=share)
     return picked.strategy, _body(rec, picked, locale)
 
 

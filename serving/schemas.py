@@ -19,6 +19,8 @@ CUSTOMER_ID_RULE = CONTRACT_ID_RULE
 MAX_N = 100
 MAX_BATCH = 1000
 MAX_CATEGORIES = 20
+BUY_AGAIN_SHARE_TEXT = ("Share of the list for products the customer bought before (buy again), the rest new to "
+                        "them (explore), 0 to 1 (default: the model's setting; none: the model's own mix).")
 
 # The pattern bounds the length too, and its message says the whole rule.
 CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN)]
@@ -49,6 +51,7 @@ class BatchRecommendationsRequest(Strict):
     in_stock_only: bool = Field(True, strict=True)
     price_min: float | None = Field(None, ge=0, strict=True)
     price_max: float | None = Field(None, ge=0, strict=True)
+    buy_again_share: float | None = Field(None, ge=0, le=1, strict=True, description=BUY_AGAIN_SHARE_TEXT)
 
 
 class EventRequest(Strict):

@@ -125,6 +125,10 @@ class World:
             "exclude_category": (f"exclude_category={quote(one)}", Filters(exclude_categories=[one])),
             "price_band": (f"price_min={lo}&price_max={hi}", Filters(price_min=lo, price_max=hi)),
             "out_of_stock_too": ("in_stock_only=false", Filters(in_stock_only=False)),
+            "buy_again_half": ("exclude_bought=false&buy_again_share=0.5",
+                               Filters(exclude_bought=False, buy_again_share=0.5)),
+            "explore_only": ("exclude_bought=false&buy_again_share=0", Filters(exclude_bought=False,
+                                                                              buy_again_share=0.0)),
             "everything": (f"category={quote(one)}&exclude_bought=true&price_max={hi}&in_stock_only=false",
                            Filters(categories=[one], exclude_bought=True, price_max=hi, in_stock_only=False)),
         }

@@ -4,8 +4,10 @@ Protocol (issue 4): the test window is the last ``test_days`` calendar days of t
 on the rows strictly before it; test customers bought at least once before and inside the window; the target
 is the set of distinct products each bought inside the window (products never seen in training stay in it and
 count as misses). Recall@20 = hits / min(20, |target|), NDCG@10 with binary gains, HitRate@10, catalogue
-coverage of the top 20, and a "new to the customer" variant (target minus products bought before, with
-already-bought products filtered out of the recommendations).
+coverage of the top 20, and the two halves of a shop's list: "new to the customer" (``_new``: target minus
+products bought before, with already-bought products filtered out of the recommendations) and "buy again"
+(``_repeat``: the products bought before that the customer bought again, ranked by the policy's
+``buy_again_share`` 1, the model's already-bought products first).
 
 Peers are tuned honestly: each peer's small grid (``evaluation.peers`` in configs/recommender.yaml) is scored
 on a validation window of the same length carved from the end of the training data, the best setting by
@@ -63,8 +65,17 @@ class TemporalSplit:
     @property
     def new_target(self) -> pd.DataFrame:
         """The target without products the customer had bought before the window."""
+        return self._target_part(seen=False)
+
+    @property
+    def repeat_target(self) -> pd.DataFrame:
+        """The target's products the customer had bought before the window (bought again)."""
+        return self._target_part(seen=True)
+
+    def _target_part(self, seen: bool) -> pd.DataFrame:
         merged = self.target.merge(self.seen.assign(_seen=True), how="left", on=[C.customer_id, C.product_id])
-        return merged[merged["_seen"].isna()][[C.customer_id, C.product_id]].reset_index(drop=True)
+        keep = merged["_seen"].notna() if seen else merged["_seen"].isna()
+        return merged[keep][[C.customer_id, C.product_id]].reset_index(drop=True)
 
 
 def _purchases(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -166,12 +177,15 @@ def evaluate_model(model: Recommender, split: TemporalSplit, k_recall: int = 20,
     out = ranking_metrics(recs, split.target, k_recall, k_ndcg, k_hit)
     out[f"coverage@{k_recall}"] = coverage(recs, model.catalog_.size, k_recall)
     if new_variant:
-        new_target = split.new_target
-        new_customers = new_target[C.customer_id].unique()
-        recs_new = model.recommend(new_customers, n=k, filters=Filters(exclude_bought=True, in_stock_only=False),
-                                   explain=False)
-        new = ranking_metrics(recs_new, new_target, k_recall, k_ndcg, k_hit)
-        out.update({f"{key}_new": value for key, value in new.items()})
+        # The two halves of a list, each through the policy's own filter: explore and buy again.
+        for suffix, target, filters in (
+                ("new", split.new_target, Filters(exclude_bought=True, in_stock_only=False)),
+                ("repeat", split.repeat_target, Filters(exclude_bought=False, in_stock_only=False,
+                                                        buy_again_share=1.0))):
+            customers = target[C.customer_id].unique()
+            recs_part = model.recommend(customers, n=k, filters=filters, explain=False)
+            part = ranking_metrics(recs_part, target, k_recall, k_ndcg, k_hit)
+            out.update({f"{key}_{suffix}": value for key, value in part.items()})
     return out
 
 
@@ -321,7 +335,7 @@ def best_peer_ratios(results: dict[str, dict[str, Any]], metrics: tuple[str, ...
 
 
 TABLE_COLUMNS = ("recall@20", "ndcg@10", "hit@10", "coverage@20", "recall@20_new", "ndcg@10_new", "hit@10_new",
-                 "fit_seconds")
+                 "recall@20_repeat", "ndcg@10_repeat", "fit_seconds")
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:

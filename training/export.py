@@ -172,7 +172,8 @@ def export_recommender(model: Any, out_dir: Path, preset: str, pseudonym_check: 
                   "consent_profiling": np.asarray(model.consent_, dtype=bool)}).to_parquet(
         out_dir / "customers.parquet", index=False)
     write_manifest(out_dir, "recommender", model.cutoff_, pseudonym_check, preset=preset,
-                   exclude_bought_default=bool(model.params.exclude_bought), k=model.params.serve_depth,
+                   exclude_bought_default=bool(model.params.exclude_bought),
+                   buy_again_share_default=model.params.buy_again_share, k=model.params.serve_depth,
                    events=model.event_settings().as_dict())
     return out_dir
 

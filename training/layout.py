@@ -14,8 +14,9 @@ the data folder's identity map. Format 1 (own ids) is refused: such a version is
 Columns beyond those listed are ignored; a listed column that is missing is an :class:`ArtifactError`.
 
 Recommender (``manifest.json``: ``{"kind": "recommender", "format_version": 2, "cutoff": ISO date,
-"preset": str, "exclude_bought_default": bool, "k": int, "events": {"weights", "decay", "max_products",
-"boost"}, "created_at": ISO}``; ``exclude_bought_default`` and ``events`` are the model's policy settings,
+"preset": str, "exclude_bought_default": bool, "buy_again_share_default": float|null, "k": int, "events":
+{"weights", "decay", "max_products", "boost"}, "created_at": ISO}``; ``exclude_bought_default``,
+``buy_again_share_default`` (null when absent: the lists' own mix) and ``events`` are the model's policy settings,
 :class:`models.recommenders.policy.EventSettings`, the package's defaults when absent)
 
 ``products.parquet``

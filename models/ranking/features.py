@@ -18,6 +18,7 @@ from pydantic import Field
 from features.columns import Columns as C
 from features.config import CustomerFeatureConfig
 from features.customer import CATEGORICAL_FEATURES, customer_features
+from models.ranking.rhythm import RhythmFeatures
 from models.recommenders import signals
 from models.recommenders.config import Params
 from models.recommenders.data import TrainingData
@@ -42,6 +43,8 @@ class PairFeatures(Params):
     customer
         Windows of the customer features (``customer`` of ``features.yaml``, given by the training job and saved
         with the model's parameters).
+    rhythm
+        Add the pairs' rhythm counted in the customer's own baskets (:mod:`models.ranking.rhythm`).
     """
 
     popularity_windows_days: tuple[float, ...] = (7.0, 30.0, 90.0, 365.0)
@@ -53,6 +56,7 @@ class PairFeatures(Params):
     region_shrinkage: float = 50.0
     season_lag_days: float = 364.0
     customer: CustomerFeatureConfig = Field(default_factory=CustomerFeatureConfig)
+    rhythm: bool = True
 
 
 @dataclass
@@ -103,6 +107,7 @@ class CandidateFeatures:
         self._region_share = signals.shrunk_share(counts, overall, params.region_shrinkage) if len(counts) else None
         self._overall_share = overall
         self._category_share = _category_shares(data)
+        self._rhythm = RhythmFeatures(data, self.history, horizon_days) if params.rhythm else None
 
     @property
     def categorical(self) -> list[str]:
@@ -151,6 +156,8 @@ class CandidateFeatures:
                 "x_price_ratio": np.log(self.data.catalog.price[items] / self._unit_price[users]),
                 "x_bought_last_season": np.isin(keys, self._season_keys).astype(np.float64),
             }
+        if self._rhythm is not None:
+            pair.update(self._rhythm.build(users, where, bought))
         names = list(pair) + self.product.names + self.customer.names
         values = np.column_stack([np.asarray(v, dtype=np.float32) for v in pair.values()]
                                  + [self.product.values[items], self.customer.values[users]])

@@ -19,8 +19,9 @@ class RankerParams(Params):
     Attributes
     ----------
     objective
-        ``lambdarank`` (LambdaMART, optimises NDCG directly) or ``rank_xendcg`` (cross-entropy surrogate of
-        NDCG; faster per round).
+        ``lambdarank`` (LambdaMART, optimises NDCG directly), ``rank_xendcg`` (cross-entropy surrogate of
+        NDCG; faster per round) or ``binary`` (each candidate's purchase probability on its own; early stopping
+        still watches NDCG per customer).
     n_estimators
         Most boosting rounds; early stopping on held-out customers usually stops sooner.
     learning_rate, num_leaves, min_child_samples, feature_fraction, bagging_fraction, bagging_freq, lambda_l2
@@ -37,7 +38,7 @@ class RankerParams(Params):
         LightGBM threads (0: all cores).
     """
 
-    objective: Literal["lambdarank", "rank_xendcg"] = "lambdarank"
+    objective: Literal["lambdarank", "rank_xendcg", "binary"] = "lambdarank"
     n_estimators: int = 400
     learning_rate: float = 0.1
     num_leaves: int = 31

@@ -61,6 +61,9 @@ class RecommenderParams(Params):
     ----------
     exclude_bought
         Default of :attr:`Filters.exclude_bought` (the industry preset's ``recommend.exclude_bought``).
+    buy_again_share
+        Default of :attr:`Filters.buy_again_share` (the preset's ``recommend.buy_again_share``; ``None``: the
+        mix the model ranked).
     random_state
         Seed of everything random in the fit: the same data and seed give the same model.
     input
@@ -88,6 +91,7 @@ class RecommenderParams(Params):
     """
 
     exclude_bought: bool = False
+    buy_again_share: float | None = Field(None, ge=0, le=1)
     random_state: int = 0
     input: InputWeighting = "interactions"
     fill_window_days: float | None = 90.0
@@ -299,6 +303,7 @@ class Recommender:
         n = _positive_int(n, "n")
         filters = filters or Filters()
         exclude = self.params.exclude_bought if filters.exclude_bought is None else bool(filters.exclude_bought)
+        share = self.params.buy_again_share if filters.buy_again_share is None else filters.buy_again_share
         ids = _id_array(customers)
         codes = self.customers_.to_internal(ids, unknown="missing")
         gone = np.isin(ids, _id_array(list(erased))) if erased else np.zeros(len(ids), dtype=bool)
@@ -331,7 +336,7 @@ class Recommender:
                 bought=self.bought_.indices[self.bought_.indptr[code]:self.bought_.indptr[code + 1]]
                 if code >= 0 else None,
                 region=str(self.regions_[region]) if region >= 0 else None,
-                touched=touched.get(r, policy.NOTHING), settings=settings)
+                touched=touched.get(r, policy.NOTHING), settings=settings, buy_again_share=share)
             out_items.append(picked.items)
             out_scores.append(picked.scores)
             out_reasons.append(picked.reasons)

@@ -90,13 +90,17 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def preset_defaults(preset: str | Path | None) -> dict[str, Any]:
-    """Recommender settings an industry preset decides (``recommend.exclude_bought``: repeat purchase matters in
-    beauty and grocery, rarely in jewellery); empty without a preset."""
+    """Recommender settings an industry preset decides (``recommend.exclude_bought`` and
+    ``recommend.buy_again_share``: repeat purchase matters in beauty and grocery, rarely in jewellery); empty
+    without a preset."""
     if preset is None:
         return {}
     from features.presets import load_preset
 
-    return {"exclude_bought": bool(load_preset(preset)["recommend"]["exclude_bought"])}
+    recommend = load_preset(preset)["recommend"]
+    share = recommend.get("buy_again_share")
+    return {"exclude_bought": bool(recommend["exclude_bought"]),
+            "buy_again_share": None if share is None else float(share)}
 
 
 def model_section(name: str, config: dict[str, Any] | None = None) -> dict[str, Any]:

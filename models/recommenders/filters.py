@@ -39,6 +39,12 @@ class Filters:
         dropped when a band is set.
     exclude_products
         Product ids never to return (e.g. what is already in the basket).
+    buy_again_share
+        Share of a personal list given to products the customer bought before (buy again), the rest to products
+        new to them (explore): ``round(share * n)`` places, the best of each kind, kept in rank order; when one
+        kind runs short the other fills its places. ``None`` takes the model's default (the industry preset's
+        ``recommend.buy_again_share``; ``None`` there: the mix the reranker ranked). ``exclude_bought`` wins over
+        it.
     """
 
     exclude_bought: bool | None = None
@@ -48,6 +54,7 @@ class Filters:
     price_min: float | None = None
     price_max: float | None = None
     exclude_products: tuple[str, ...] = field(default=())
+    buy_again_share: float | None = None
 
     def __post_init__(self) -> None:
         # No category named is no category filter (an empty list from a query string is not "nothing").
@@ -58,6 +65,8 @@ class Filters:
             value = getattr(self, name)
             if value is not None and not np.isfinite(float(value)):
                 raise DataError(f"filters: {name} must be a finite number, got {value!r}")
+        if self.buy_again_share is not None and not 0.0 <= float(self.buy_again_share) <= 1.0:
+            raise DataError(f"filters: buy_again_share must be between 0 and 1, got {self.buy_again_share!r}")
         if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
             raise DataError(f"filters: price_min ({self.price_min}) is above price_max ({self.price_max})")
 

@@ -19,6 +19,10 @@ Decisions, each settled on purpose:
   ``exclude_bought`` is one of them: the storefront asks for it, it profiles nobody.
 - **exclude_bought.** ``None`` takes the model's default (the industry preset's ``recommend.exclude_bought``,
   saved with the model): repeat purchase matters in beauty and grocery, rarely in jewellery.
+- **Buy again and explore.** ``buy_again_share`` (the request's, else the model's default from the preset) gives
+  that share of a personal list to products bought before and the rest to new ones, each the best of its kind,
+  in rank order (:func:`buy_again_mix`); ``None`` keeps the reranker's own mix. Cold-start and non-personal lists
+  have no purchase history to mix.
 - **Purchases since the cutoff** (live events) are always left out, whatever ``exclude_bought`` says: the
   customer has just bought the product, its repurchase is not due on the next page. They also count as touched
   products below ("goes with X you bought").
@@ -245,7 +249,7 @@ def _reason(reasons: Sequence[str] | None, k: int) -> str:
 
 def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, *, consent: bool,
                   ranked: Ranked | None, bought: np.ndarray | None, region: str | None, touched: Touched,
-                  settings: EventSettings) -> Picked:
+                  settings: EventSettings, buy_again_share: float | None = None) -> Picked:
     """Top-``n`` products for one customer (see the module docstring for every decision).
 
     Parameters
@@ -270,12 +274,16 @@ def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, 
         Events since the cutoff (:func:`events_since`).
     settings
         The model's event settings.
+    buy_again_share
+        Share of the list for products bought before (already resolved from the model's default; ``None``: as
+        ranked).
 
     Returns
     -------
     Picked
     """
     out = Picked()
+    share = None if exclude_bought or bought is None else buy_again_share
     products = lists.products
     excluded = set(touched.bought)
     if exclude_bought and bought is not None:
@@ -287,7 +295,8 @@ def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, 
         return out
     has_list = ranked is not None and len(ranked) > 0
     if touched.products:
-        _blend(lists, out, n, filters, ranked if has_list else None, touched, excluded, settings)
+        _blend(lists, out, n, filters, ranked if has_list else None, touched, excluded, settings,
+               bought if share is not None else None, share)
     elif has_list:
         assert ranked is not None
         keep = allowed(filters, products, ranked.items)
@@ -295,7 +304,11 @@ def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, 
             keep &= ~ranked.bought
         if touched.bought:
             keep &= ~np.isin(ranked.items, list(touched.bought))
-        for k in np.flatnonzero(keep)[:n].tolist():
+        places = np.flatnonzero(keep)
+        if share is not None:
+            was_bought = ranked.bought[places] if ranked.bought is not None else np.isin(ranked.items[places], bought)
+            places = places[buy_again_mix(was_bought, n, share)]
+        for k in places[:n].tolist():
             out.add(int(ranked.items[k]), _round(ranked.scores[k]), _reason(ranked.reasons, k))
     out.strategy = PERSONAL if has_list else COLD_START
     if len(out.items) < n:
@@ -377,9 +390,38 @@ def _boosts(lists: Lists, touched: Touched, settings: EventSettings) -> dict[int
     return {q: (v, best[q][1]) for q, v in acc.items() if q in best}
 
 
+def buy_again_mix(bought: np.ndarray, n: int, share: float) -> np.ndarray:
+    """Positions (in rank order) of the top-``n`` list that gives ``round(share * n)`` places to products bought
+    before and the rest to new ones.
+
+    Parameters
+    ----------
+    bought
+        Whether each candidate, best first, was bought before.
+    n
+        Length of the list.
+    share
+        Share of the places for bought products (0..1).
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Indices into ``bought``, ascending (rank order kept); when one kind has too few candidates the other
+        fills the places.
+    """
+    bought = np.asarray(bought, dtype=bool)
+    old, new = np.flatnonzero(bought), np.flatnonzero(~bought)
+    want_old = min(int(round(share * n)), len(old))
+    take_new = min(n - want_old, len(new))
+    take_old = min(n - take_new, len(old))
+    return np.sort(np.concatenate([old[:take_old], new[:take_new]]))
+
+
 def _blend(lists: Lists, out: Picked, n: int, filters: Filters, ranked: Ranked | None, touched: Touched,
-           excluded: set[int], settings: EventSettings) -> None:
-    """The personal list (scaled to 0..1) plus the boosts of recent events, re-ranked."""
+           excluded: set[int], settings: EventSettings, bought: np.ndarray | None = None,
+           share: float | None = None) -> None:
+    """The personal list (scaled to 0..1) plus the boosts of recent events, re-ranked (mixed by
+    :func:`buy_again_mix` when ``share`` is given, ``bought`` the customer's earlier purchases)."""
     candidates: dict[int, list[Any]] = {}  # item -> [score, reason, the list's own part]
     if ranked is not None:
         scores = np.asarray(ranked.scores, dtype=np.float64)
@@ -400,5 +442,8 @@ def _blend(lists: Lists, out: Picked, n: int, filters: Filters, ranked: Ranked |
     if not len(keys):
         return
     keys = keys[allowed(filters, lists.products, keys)]
-    for item in sorted(keys.tolist(), key=lambda i: -candidates[i][0])[:n]:
+    best = np.array(sorted(keys.tolist(), key=lambda i: -candidates[i][0]), dtype=np.int64)
+    if share is not None and bought is not None:
+        best = best[buy_again_mix(np.isin(best, bought), n, share)]
+    for item in best[:n].tolist():
         out.add(item, _round(candidates[item][0]), candidates[item][1])

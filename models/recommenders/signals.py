@@ -133,6 +133,54 @@ def pair_history(log: PurchaseLog, n_items: int) -> PairHistory:
                        first_age=stats["first_age"].to_numpy(dtype=np.float64), gap=gap)
 
 
+@dataclass(frozen=True)
+class Baskets:
+    """Each customer's baskets (distinct orders) counted back from their newest.
+
+    Attributes
+    ----------
+    back
+        Per basket: its place counted back from the customer's newest basket (0 = newest).
+    count
+        Per basket: how many baskets its customer has.
+    of_line
+        Per line of the log: its basket.
+    """
+
+    back: np.ndarray
+    count: np.ndarray
+    of_line: np.ndarray
+
+    def first_lines(self, log: PurchaseLog, n_items: int) -> np.ndarray:
+        """Index of one line per (basket, product): a product counts once per basket."""
+        _, once = np.unique(self.of_line.astype(np.int64) * n_items + log.item, return_index=True)
+        return once
+
+
+def basket_positions(log: PurchaseLog) -> Baskets:
+    """The baskets of a purchase log, newest first per customer (TIFU-KNN's unit of time, and the reranker's
+    basket-count recency)."""
+    if not len(log):
+        empty = np.zeros(0, dtype=np.int64)
+        return Baskets(back=empty, count=empty, of_line=empty)
+    # Baskets: distinct (customer, order), ordered by their first line's time (the log is sorted by time).
+    basket_key = log.user.astype(np.int64) * (int(log.order.max()) + 1) + log.order
+    keys, first, basket_of_line = np.unique(basket_key, return_index=True, return_inverse=True)
+    basket_user = log.user[first]
+    basket_time = log.time[first]
+    order = np.lexsort((basket_time, basket_user))
+    sorted_user = basket_user[order]
+    starts = np.flatnonzero(np.r_[True, sorted_user[1:] != sorted_user[:-1]])
+    counts = np.diff(np.r_[starts, len(order)])
+    # Position counted back from the customer's newest basket (0 = newest).
+    position_sorted = np.repeat(starts + counts - 1, counts) - np.arange(len(order))
+    back = np.empty(len(keys), dtype=np.int64)
+    back[order] = position_sorted
+    baskets = np.empty(len(keys), dtype=np.int64)
+    baskets[order] = np.repeat(counts, counts)
+    return Baskets(back=back, count=baskets, of_line=basket_of_line.ravel())
+
+
 def product_repeat_stats(history: PairHistory, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """Per product: the share of its buyers who bought it on more than one day, and the median gap of those who
     did (NaN when nobody repeated). A replenishment product has a high share and a typical cycle."""

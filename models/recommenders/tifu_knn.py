@@ -21,6 +21,7 @@ from pydantic import Field
 from features.i18n import message
 from models.recommenders.base import Recommender, RecommenderParams, _sparse, _unsparse
 from models.recommenders.data import TrainingData
+from models.recommenders.signals import basket_positions
 
 
 class TifuParams(RecommenderParams):
@@ -68,21 +69,8 @@ class TifuKNN(Recommender):
         shape = (data.n_users, data.n_items)
         if not len(log):
             return sp.csr_matrix(shape, dtype=np.float32)
-        # Baskets: distinct (customer, order), ordered by their first line's time (the log is sorted by time).
-        basket_key = log.user.astype(np.int64) * (int(log.order.max()) + 1) + log.order
-        keys, first, basket_of_line = np.unique(basket_key, return_index=True, return_inverse=True)
-        basket_user = log.user[first]
-        basket_time = log.time[first]
-        order = np.lexsort((basket_time, basket_user))
-        sorted_user = basket_user[order]
-        starts = np.flatnonzero(np.r_[True, sorted_user[1:] != sorted_user[:-1]])
-        counts = np.diff(np.r_[starts, len(order)])
-        # Position counted back from the customer's newest basket (0 = newest).
-        position_sorted = np.repeat(starts + counts - 1, counts) - np.arange(len(order))
-        back = np.empty(len(keys), dtype=np.int64)
-        back[order] = position_sorted
-        baskets = np.empty(len(keys), dtype=np.int64)
-        baskets[order] = np.repeat(counts, counts)
+        baskets_of = basket_positions(log)
+        back, baskets, basket_of_line = baskets_of.back, baskets_of.count, baskets_of.of_line
         group = back // p.group_size  # 0 = the newest group
         inside = back % p.group_size  # 0 = the newest basket of its group
         n_groups = (baskets + p.group_size - 1) // p.group_size
@@ -90,8 +78,7 @@ class TifuKNN(Recommender):
         group_len = np.where(group == n_groups - 1, baskets - group * p.group_size, p.group_size)
         weight = (p.within_decay ** inside / group_len) * (p.group_decay ** group) / n_groups
         # A product counts once per basket.
-        line_key = basket_of_line.astype(np.int64) * data.n_items + log.item
-        _, once = np.unique(line_key, return_index=True)
+        once = baskets_of.first_lines(log, data.n_items)
         rows = log.user[once]
         cols = log.item[once]
         values = weight[basket_of_line[once]]

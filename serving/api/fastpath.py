@@ -35,6 +35,8 @@ _PRICE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?")
 _BOOLS = {"true": True, "false": False, "1": True, "0": False}
 _FILTER_KEYS = {"n", "exclude_bought", "category", "exclude_category", "in_stock_only", "price_min", "price_max"}
 _LISTS = {"category", "exclude_category"}
+# Parameters the fast lane does not parse: the router validates and answers them.
+_ROUTER_KEYS = {"buy_again_share"}
 _DEFAULT = Filters()
 
 
@@ -106,6 +108,8 @@ def query(scope: Scope) -> tuple[int, Filters] | None:
     scalars: dict[str, str] = {}
     lists: dict[str, list[str]] = {"category": [], "exclude_category": []}
     for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        if key in _ROUTER_KEYS:
+            return None
         if key not in _FILTER_KEYS:
             continue
         if key in _LISTS:

@@ -45,6 +45,19 @@ def test_filters_off_give_the_raw_model_list(served, registry):
     assert [i["score"] for i in r.json()["items"]] == pytest.approx(raw.score.tolist())
 
 
+def test_buy_again_share_mixes_bought_and_new_products_and_is_checked(served, registry):
+    # C0001 bought two products; a share of 0.5 of four places gives them two, in the raw list's order.
+    items = served.get(REC.format("C0001") + "?n=4&exclude_bought=false&in_stock_only=false&buy_again_share=0.5")
+    ids = [i["product_id"] for i in items.json()["items"]]
+    raw = raw_list(registry, 1).product_id.tolist()
+    assert sum(p in bought(1) for p in ids) == 2 and len(ids) == 4
+    assert ids == sorted(ids, key=raw.index)
+    none = served.get(REC.format("C0001") + "?n=4&exclude_bought=false&in_stock_only=false&buy_again_share=0")
+    assert not any(i["product_id"] in bought(1) for i in none.json()["items"])
+    r = served.get(REC.format("C0001") + "?buy_again_share=1.5")
+    assert r.status_code == 422 and "buy_again_share" in r.text
+
+
 @pytest.mark.parametrize("query, check", [
     ("category=serum", lambda p: CATEGORIES[int(p[1:]) % 3] == "serum"),
     ("category=serum&category=mascara", lambda p: CATEGORIES[int(p[1:]) % 3] in ("serum", "mascara")),

@@ -120,7 +120,8 @@ def test_evaluation_never_lets_the_test_window_into_training(synthetic, monkeypa
     assert any(cutoff == start - pd.Timedelta(days=30) for _, cutoff, _ in seen)
     assert set(results) == {"clientele", "popularity", "repeat", "itemknn", "bm25", "als", "ease"}
     for metrics in results.values():
-        for key in ("recall@20", "ndcg@10", "hit@10", "coverage@20", "recall@20_new", "ndcg@10_new"):
+        for key in ("recall@20", "ndcg@10", "hit@10", "coverage@20", "recall@20_new", "ndcg@10_new",
+                    "recall@20_repeat", "ndcg@10_repeat"):
             assert 0.0 <= metrics[key] <= 1.0
     assert "ratio" in ev.best_peer_ratios(results)["ndcg@10"]
     assert "| **clientele** |" in ev.format_table(results)

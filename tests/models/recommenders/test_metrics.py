@@ -105,6 +105,7 @@ def test_split_customers_targets_and_new_to_customer_variant():
     assert split.customers.tolist() == ["a", "d"]
     assert sorted(map(tuple, split.target.to_numpy().tolist())) == [("a", "p1"), ("a", "p3"), ("d", "p2")]
     assert sorted(map(tuple, split.new_target.to_numpy().tolist())) == [("a", "p3")]
+    assert sorted(map(tuple, split.repeat_target.to_numpy().tolist())) == [("a", "p1"), ("d", "p2")]
     assert set(split.seen[split.seen["customer_id"] == "a"]["product_id"]) == {"p1", "p2"}
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from models.recommenders.policy import EventSettings, events_since
+import numpy as np
+import pytest
+
+from features.exceptions import DataError
+from models.recommenders.filters import Filters
+from models.recommenders.policy import EventSettings, buy_again_mix, events_since
 
 SETTINGS = EventSettings(weights={"purchase": 1.0, "cart": 0.5, "view": 0.1}, max_products=2)
 
@@ -23,3 +28,22 @@ def test_events_before_the_cutoff_unknown_products_and_unweighted_types_do_not_c
 def test_events_without_a_time_are_the_newest_in_the_order_given():
     touched = events_since([(None, "view", 1), (None, "cart", 2), (500.0, "view", 3)], None, SETTINGS)
     assert touched.products == ((2, "cart"), (1, "view"))
+
+
+def test_buy_again_mix_gives_the_share_of_places_to_bought_products_in_rank_order():
+    bought = np.array([True, True, True, True, False, True, False, False, False])
+    assert buy_again_mix(bought, 4, 0.5).tolist() == [0, 1, 4, 6]
+    assert buy_again_mix(bought, 4, 0.0).tolist() == [4, 6, 7, 8]
+    assert buy_again_mix(bought, 4, 1.0).tolist() == [0, 1, 2, 3]
+
+
+def test_buy_again_mix_fills_from_the_other_kind_when_one_runs_short():
+    bought = np.array([False, True, False])
+    assert buy_again_mix(bought, 3, 1.0).tolist() == [0, 1, 2]  # one bought product, two new fill in
+    assert buy_again_mix(np.array([True, True, False]), 3, 0.0).tolist() == [0, 1, 2]
+    assert buy_again_mix(np.array([True, False]), 5, 0.4).tolist() == [0, 1]
+
+
+def test_a_share_outside_0_to_1_is_refused_naming_it():
+    with pytest.raises(DataError, match="buy_again_share"):
+        Filters(buy_again_share=1.5)

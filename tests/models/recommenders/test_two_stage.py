@@ -66,6 +66,32 @@ def test_exclude_bought_uses_the_new_products_list(model):
     assert not out["reason"].str.startswith("you bu").any()
 
 
+def test_buy_again_share_splits_the_list_between_bought_and_new_products(model):
+    customers = model.customers_.external_ids[model.active_ & model.consent_][:40]
+    codes = model.customers_.to_internal(customers)
+    many_bought = [c for c, code in zip(customers, codes) if model.bought_[code].nnz >= 5]
+    assert len(many_bought) >= 10
+
+    def bought_per_list(share: float | None) -> pd.Series:
+        out = model.recommend(many_bought, n=10, filters=Filters(exclude_bought=False, buy_again_share=share))
+        users = model.customers_.to_internal(out["customer_id"])
+        items = model.catalog_.products.to_internal(out["product_id"])
+        return pd.Series(model.bought_[users, items].A1 > 0).groupby(out["customer_id"].to_numpy()).sum()
+
+    # Three of ten places; a list short of new products fills them with bought ones, never the other way.
+    mixed = bought_per_list(0.3)
+    assert (mixed >= 3).all() and (mixed == 3).mean() >= 0.8
+    assert (bought_per_list(0.0) == 0).mean() >= 0.8
+    ranked, only_bought = bought_per_list(None), bought_per_list(1.0)  # None: the reranker's own mix
+    assert (only_bought >= ranked).all() and only_bought.sum() > ranked.sum()
+    assert not (ranked == 3).all()
+
+
+def test_presets_set_the_default_share_of_bought_products():
+    assert TwoStage.from_config(preset="jewellery").params.buy_again_share == pytest.approx(0.1)
+    assert TwoStage.from_config(preset="grocery").params.buy_again_share is None
+
+
 def test_configuration_errors_name_the_problem(synthetic, cutoff):
     with pytest.raises(ConfigError, match="no candidate generator"):
         TwoStage(**tiny_two_stage(generators={})).fit(synthetic, cutoff=cutoff)
