@@ -217,6 +217,7 @@ class ScoresPart:
     manifest: dict[str, Any]
     scores: ColumnTable
     profiles: ColumnTable | None
+    moments: ColumnTable | None = None  # CLV: moments to reach out, several rows per customer (date order)
 
     @classmethod
     def load(cls, folder: Path) -> "ScoresPart":
@@ -230,7 +231,8 @@ class ScoresPart:
                                        valid=b.arrays.get(f"{key}_valid"), table=b.strings.get(f"{key}_table"),
                                        offsets=b.arrays.get(f"{key}_offsets"), tz=spec.get("tz"))
             tables[prefix] = ColumnTable(folder=folder, prefix=prefix, columns=columns)
-        return cls(kind=b.meta["kind"], manifest=b.meta["manifest"], scores=tables["s"], profiles=tables.get("p"))
+        return cls(kind=b.meta["kind"], manifest=b.meta["manifest"], scores=tables["s"], profiles=tables.get("p"),
+                   moments=tables.get("m"))
 
 
 def load_part(kind: str, folder: Path) -> RecommenderPart | ScoresPart:
