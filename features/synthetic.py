@@ -473,24 +473,30 @@ class _Simulator:
         kind = rng.choice(len(kinds), size=owners.size, p=kind_p)
         anniversary = rng.integers(0, 366, owners.size)
         category = np.asarray(gift_categories)[rng.integers(0, len(gift_categories), owners.size)]
-        years = (self.dates[0].year - 1, self.dates[-1].year + 1)
-        named = self.g["occasions"]["dates"]
-        rows = []
-        for i, owner in enumerate(owners.tolist()):
-            name = kinds[kind[i]]
+        years = np.arange(self.dates[0].year - 1, self.dates[-1].year + 1)
+        # Day (from the calendar start) of each owner's occasion in each year; NaN where a named one has no date.
+        occasion = np.full((owners.size, years.size), np.nan)
+        for k, name in enumerate(kinds):
+            rows = np.flatnonzero(kind == k)
             if name == "anniversary":
-                md = (pd.Timestamp("2000-01-01") + pd.Timedelta(days=int(anniversary[i]))).strftime("%m-%d")
-                dates = [pd.Timestamp(f"{y}-{md}") if md != "02-29" or y % 4 == 0 else pd.Timestamp(f"{y}-02-28")
-                         for y in range(*years)]
+                md = (pd.Timestamp("2000-01-01") + pd.to_timedelta(anniversary[rows], unit="D")).strftime("-%m-%d")
+                for j, year in enumerate(years.tolist()):
+                    dates = pd.to_datetime(str(year) + pd.Index(md).str.replace("-02-29", "-02-28"))
+                    occasion[rows, j] = (dates - self.start).days
             else:
-                dates = _occurrences(named[name], *years)
-            for date in dates:
-                bought = (date - self.start).days - int(rng.integers(0, lead + 1))
-                if self.active_from[owner] <= bought < self.hi[owner] and rng.random() < keep:
-                    rows.append((owner, name, date, bought, category[i]))
-        if not rows:
+                by_year = {d.year: (d - self.start).days for d in _occurrences(self.g["occasions"]["dates"][name],
+                                                                                int(years[0]), int(years[-1]))}
+                occasion[rows] = [by_year.get(int(y), np.nan) for y in years]
+        bought = occasion - rng.integers(0, lead + 1, occasion.shape)
+        owner_grid = np.broadcast_to(owners[:, None], occasion.shape)
+        planted = ((bought >= self.active_from[owner_grid]) & (bought < self.hi[owner_grid])
+                   & (rng.random(occasion.shape) < keep))
+        if not planted.any():
             return tables, empty
-        owner_a, name_a, date_a, day_a, cat_a = (np.asarray(v) for v in zip(*rows))
+        row, col = np.nonzero(planted)
+        owner_a, name_a = owners[row], np.asarray(kinds, dtype=object)[kind[row]]
+        date_a = self.start + pd.to_timedelta(occasion[row, col], unit="D")
+        day_a, cat_a = bought[row, col].astype(np.int64), category[row]
         products = np.concatenate([np.flatnonzero(self.cat == c)[
             rng.integers(0, int((self.cat == c).sum()), int((cat_a == c).sum()))] for c in np.unique(cat_a)])
         products = products[np.argsort(np.argsort(cat_a, kind="stable"), kind="stable")]
