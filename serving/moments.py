@@ -2,8 +2,8 @@
 customer's value and marketing consent of record. One implementation for ``GET /v1/moments`` and
 ``clientele moments``.
 
-Who is listed follows the CRM export (:meth:`serving.snapshot.Snapshot.export`): customers who may be profiled,
-not erased (also since the snapshot was built), and named by the identity map.
+Who is listed is who the CRM export lists (:meth:`serving.snapshot.Snapshot.export`): scored customers who may be
+profiled, not erased (also since the snapshot was built), and named by the identity map.
 """
 
 from __future__ import annotations
@@ -76,12 +76,10 @@ def moment_rows_matching(snap: Snapshot, query: MomentQuery, erased_since: np.nd
     may name; ``erased_since``: codes erased after the snapshot was built."""
     table = moments_table(snap)
     codes = snap.moment_code
-    named = np.array([own is not None for own in snap.own_ids.tolist()], dtype=bool) if len(snap.own_ids) \
-        else np.zeros(0, bool)
-    listed = snap.consent & snap.active & named
-    if len(erased_since):
-        listed = listed.copy()
-        listed[erased_since] = False
+    # The customers the CRM export lists (scored, may be profiled, not erased, named), worked out once a snapshot.
+    listed = np.zeros(len(snap.own_ids), bool)
+    listed[snap.export().codes] = True
+    listed[erased_since] = False
     mask = listed[codes] if len(codes) else np.zeros(0, bool)
     days = np.asarray(table.columns["date"].values)
     if query.start is not None:

@@ -432,8 +432,10 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
     (clv_dir / "segments.json").write_text(json.dumps(segmenter.to_dict()))
     scoring.save(clv_dir)
     # Moments to reach out travel with the customer-value model, suggestions from the recommender just fitted.
+    found_at = time.perf_counter()
     moments = find_training_moments(tables, cutoff, configs.segments.moments, features, segmenter, segments, values,
                                     recommender)
+    timings["moments"] = round(time.perf_counter() - found_at, 2)
     export_clv(values, segments, features, clv_dir / "serving", cutoff, check, moments=moments)
     summary = clv_summary(tables[Tables.transactions], cutoff, configs.churn.clv.time_unit_days)
     info = _log_model(CLV,
