@@ -16,6 +16,7 @@ class Columns:
 
     signup_date = "signup_date"
     birth_year = "birth_year"
+    birth_date = "birth_date"  # customers: month and day of birth ("MM-DD"); a full date keeps only those
     gender = "gender"
     region = "region"
     member_tier = "member_tier"

@@ -20,7 +20,7 @@ from features.limits import CELLS_PER_BATCH
 from features.mapping import DatasetMapping, TableMapping, load_mapping, to_number
 from features.linking import Links, apply_links, link_customers
 from features.privacy import ErasureList
-from features.schema import ID, SCHEMAS, TEXT, TableSchema
+from features.schema import ID, MONTH_DAY, SCHEMAS, TEXT, TableSchema
 from features.storage import Location
 from features.validation import TableReport, TableResult, capabilities, transaction_summary, validate_table
 
@@ -80,7 +80,7 @@ def find_sources(path: Location, mapping: DatasetMapping) -> dict[str, Location]
 
 def _protected_columns(mapping: TableMapping, schema: TableSchema) -> set[str]:
     """Source columns holding ids or text: read as text so '00123' keeps its zeros."""
-    textual = {c for c, kind in schema.kinds.items() if kind in (ID, TEXT)}
+    textual = {c for c, kind in schema.kinds.items() if kind in (ID, TEXT, MONTH_DAY)}
     if mapping.is_identity:
         return textual
     return {src for canonical, src in mapping.rename.items() if canonical in textual}

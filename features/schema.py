@@ -14,6 +14,7 @@ NUMBER = "number"  # float64
 INTEGER = "integer"  # nullable Int64
 BOOL = "bool"  # nullable boolean; accepts true/false, yes/no, 1/0, y/n
 TEXT = "text"  # string
+MONTH_DAY = "month_day"  # "MM-DD" text from a full date or MM-DD; the year of a full date is not kept
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,11 @@ CUSTOMERS = TableSchema(
     name=Tables.customers,
     required=(C.customer_id,),
     optional=(C.signup_date, C.birth_year, C.gender, C.region, C.member_tier,
-              C.consent_profiling, C.consent_marketing),
+              C.consent_profiling, C.consent_marketing, C.birth_date),
     kinds={
         C.customer_id: ID, C.signup_date: TIMESTAMP, C.birth_year: INTEGER, C.gender: TEXT,
         C.region: TEXT, C.member_tier: TEXT, C.consent_profiling: BOOL, C.consent_marketing: BOOL,
+        C.birth_date: MONTH_DAY,
     },
     key=(C.customer_id,),
 )

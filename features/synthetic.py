@@ -67,6 +67,9 @@ class Simulation:
     calendar: pd.DataFrame
     # Per campaign exposure: response type, true uplift and both potential outcomes (features.campaign_sim).
     campaign_truth: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Planted recurring occasions: one row per planted purchase (customer_id, occasion, occasion_date,
+    # timestamp, product_id), the answer key of moment detection (models/moments).
+    occasion_truth: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def generate(preset: str | dict, customers: int, seed: int) -> dict[str, pd.DataFrame]:
@@ -412,7 +415,7 @@ class _Simulator:
     """
 
     # New stages go last: each stage's stream is the seed's child at its position, so earlier draws stay put.
-    _STAGES = ("catalog", "customers", "orders", "lines", "returns", "events", "feedback", "campaigns")
+    _STAGES = ("catalog", "customers", "orders", "lines", "returns", "events", "feedback", "campaigns", "moments")
 
     def __init__(self, g: _Section, n: int, seed: int):
         self.g, self.n = g, n
@@ -436,9 +439,86 @@ class _Simulator:
             self._feedback()
             tables = {Tables.transactions: self._transactions_table(), **self._profile_tables(),
                       Tables.events: events.result(), Tables.feedback: self._feedback_table()}
+        tables, occasion_truth = self._moments(tables)
         tables, campaign_truth = self._campaigns(tables)
         return Simulation(tables={t: tables[t] for t in Tables.ALL if t in tables}, truth=self._truth(), stores=self._stores(),
-                          calendar=self._calendar_table(), campaign_truth=campaign_truth)
+                          calendar=self._calendar_table(), campaign_truth=campaign_truth,
+                          occasion_truth=occasion_truth)
+
+    # -- moments: birthdays, and recurring occasions planted for some customers (generator.moments)
+
+    def _moments(self, tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+        """Birth dates for ``birthdays.known`` of the customers; for ``occasions.share`` of those active over two
+        years or more, a personal occasion (an anniversary on a random day, or a named one of
+        ``generator.occasions.dates``) bought for in the ``lead_days`` before it, each year with probability
+        ``keep``, from one gift category per customer."""
+        rng, n = self.rngs["moments"], self.n
+        spec = self.g.get("moments") or _Section({}, "generator.moments")
+        known = rng.random(n) < (spec["birthdays"].prob("known") if "birthdays" in spec else 0.0)
+        day = rng.integers(0, 366, n)
+        month_day = (pd.Timestamp("2000-01-01") + pd.to_timedelta(day, unit="D")).strftime("%m-%d")
+        customers = tables[Tables.customers]
+        customers[C.birth_date] = pd.array(np.where(known, np.asarray(month_day, dtype=object), None), dtype="str")
+        empty = pd.DataFrame({C.customer_id: pd.Series(dtype="str"), "occasion": pd.Series(dtype="str"),
+                              "occasion_date": pd.Series(dtype="datetime64[ns]"),
+                              C.timestamp: pd.Series(dtype="datetime64[ns]"), C.product_id: pd.Series(dtype="str")})
+        if "occasions" not in spec:
+            return tables, empty
+        occ = spec["occasions"]
+        kinds, kind_p = occ.shares("kinds")
+        lead, keep = occ.count("lead_days", 0), occ.prob("keep")
+        gift_categories = [self.cat_names.index(c) for c in occ["categories"]]
+        long_enough = (self.hi - self.active_from) >= 2 * _DAYS_PER_YEAR
+        owners = np.flatnonzero(long_enough & (rng.random(n) < occ.prob("share")))
+        kind = rng.choice(len(kinds), size=owners.size, p=kind_p)
+        anniversary = rng.integers(0, 366, owners.size)
+        category = np.asarray(gift_categories)[rng.integers(0, len(gift_categories), owners.size)]
+        years = np.arange(self.dates[0].year - 1, self.dates[-1].year + 1)
+        # Day (from the calendar start) of each owner's occasion in each year; NaN where a named one has no date.
+        occasion = np.full((owners.size, years.size), np.nan)
+        for k, name in enumerate(kinds):
+            rows = np.flatnonzero(kind == k)
+            if name == "anniversary":
+                md = (pd.Timestamp("2000-01-01") + pd.to_timedelta(anniversary[rows], unit="D")).strftime("-%m-%d")
+                for j, year in enumerate(years.tolist()):
+                    dates = pd.to_datetime(str(year) + pd.Index(md).str.replace("-02-29", "-02-28"))
+                    occasion[rows, j] = (dates - self.start).days
+            else:
+                by_year = {d.year: (d - self.start).days for d in _occurrences(self.g["occasions"]["dates"][name],
+                                                                                int(years[0]), int(years[-1]))}
+                occasion[rows] = [by_year.get(int(y), np.nan) for y in years]
+        bought = occasion - rng.integers(0, lead + 1, occasion.shape)
+        owner_grid = np.broadcast_to(owners[:, None], occasion.shape)
+        planted = ((bought >= self.active_from[owner_grid]) & (bought < self.hi[owner_grid])
+                   & (rng.random(occasion.shape) < keep))
+        if not planted.any():
+            return tables, empty
+        row, col = np.nonzero(planted)
+        owner_a, name_a = owners[row], np.asarray(kinds, dtype=object)[kind[row]]
+        date_a = self.start + pd.to_timedelta(occasion[row, col], unit="D")
+        day_a, cat_a = bought[row, col].astype(np.int64), category[row]
+        products = np.concatenate([np.flatnonzero(self.cat == c)[
+            rng.integers(0, int((self.cat == c).sum()), int((cat_a == c).sum()))] for c in np.unique(cat_a)])
+        products = products[np.argsort(np.argsort(cat_a, kind="stable"), kind="stable")]
+        sec = day_a.astype(np.int64) * _SECONDS_PER_DAY + rng.integers(11, 20, day_a.size) * _SECONDS_PER_HOUR
+        chan = self.pref_channel[owner_a]
+        tx = tables[Tables.transactions]
+        orders = _Ids("order", int(tx[C.order_id].nunique()) + day_a.size)
+        planted = pd.DataFrame({
+            C.customer_id: self.cust_ids.take(owner_a), C.timestamp: self._ts(sec),
+            C.amount: self.price[products].astype(float), C.product_id: self.prod_ids.take(products),
+            C.quantity: 1.0,
+            C.order_id: orders.take(np.arange(day_a.size) + int(tx[C.order_id].nunique())),
+            C.channel: _labels(self.channel_names, chan),
+            C.store_id: self.store_ids.take(self.home_store[owner_a], chan == self.store_code),
+            C.is_return: _bool(np.zeros(day_a.size, dtype=bool))})
+        merged = pd.concat([tx, planted], ignore_index=True)
+        tables[Tables.transactions] = merged.iloc[_sort_index(merged[C.timestamp].to_numpy().view(np.int64))] \
+            .reset_index(drop=True)
+        truth = pd.DataFrame({C.customer_id: planted[C.customer_id], "occasion": pd.array(name_a, dtype="str"),
+                              "occasion_date": pd.DatetimeIndex(date_a).as_unit("ns"),
+                              C.timestamp: planted[C.timestamp], C.product_id: planted[C.product_id]})
+        return tables, truth
 
     # -- campaigns: past win-back campaigns with random holdouts and known effects (features.campaign_sim)
 

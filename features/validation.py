@@ -15,7 +15,7 @@ from features.limits import MAX_ID_LENGTH
 from features.privacy import ErasureList
 from features.mapping import (MappedTable, RejectTracker, TableMapping, TimestampRule, apply_mapping,
                               separator_hint)
-from features.schema import BOOL, ID, INTEGER, NUMBER, SCHEMAS, TEXT, TIMESTAMP, TableSchema
+from features.schema import BOOL, ID, INTEGER, MONTH_DAY, NUMBER, SCHEMAS, TEXT, TIMESTAMP, TableSchema
 from features.timestamps import DateFormat, parse_column
 
 ROW_NUMBER = "_row"
@@ -153,6 +153,42 @@ def coerce_bool(series: pd.Series) -> pd.Series:
     return out
 
 
+# A month and day without a year: "05-20" or ISO 8601's "--05-20".
+_MONTH_DAY = r"(?:--)?(\d{1,2})-(\d{1,2})"
+_DAYS_IN_MONTH = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])  # 29 February is a birthday too
+
+
+def coerce_month_day(series: pd.Series, rule: TimestampRule, where: str = "column", key: str = "timestamps",
+                     date_format: DateFormat | None = None) -> pd.Series:
+    """Month and day as ``MM-DD`` text from ``MM-DD`` / ``--MM-DD`` or from full dates (read like any date
+    column, one format for the column); the year of a full date is dropped. Values that name no real day of the
+    year (``02-30``, ``13-01``) or cannot be read become missing.
+
+    Raises
+    ------
+    DataError
+        The full dates of the column are ambiguous (day-first or month-first) or mix formats.
+    """
+    out = pd.Series(pd.NA, index=series.index, dtype="string")
+    if pd.api.types.is_datetime64_any_dtype(series):
+        stamps = coerce_timestamp(series, rule, where, key, date_format)
+        return out.mask(stamps.notna(), stamps.dt.strftime("%m-%d").astype("string"))
+    text = strip_text(series)
+    parts = text.str.fullmatch(_MONTH_DAY, na=False)
+    if parts.any():
+        found = text[parts].str.extract(_MONTH_DAY).astype("int64")
+        month, day = found[0].to_numpy(), found[1].to_numpy()
+        real = (month >= 1) & (month <= 12) & (day >= 1) & (day <= _DAYS_IN_MONTH[np.clip(month, 0, 12)])
+        labels = pd.Series([f"{m:02d}-{d:02d}" for m, d in zip(month.tolist(), day.tolist())],
+                           index=found.index, dtype="string")
+        out[parts] = labels.where(real)
+    dated = text.notna() & (text != "") & ~parts
+    if dated.any():
+        stamps = coerce_timestamp(text[dated], rule, where, key, date_format)
+        out[dated] = stamps.dt.strftime("%m-%d").astype("string").where(stamps.notna())
+    return out
+
+
 def coerce(series: pd.Series, kind: str, rule: TimestampRule, where: str = "column",
            key: str = "timestamps", date_format: DateFormat | None = None) -> pd.Series:
     """Coerce ``series`` to the canonical dtype of ``kind``; values that cannot be read become missing.
@@ -174,6 +210,8 @@ def coerce(series: pd.Series, kind: str, rule: TimestampRule, where: str = "colu
         return coerce_bool(series)
     if kind == TEXT:
         return strip_text(series)
+    if kind == MONTH_DAY:
+        return coerce_month_day(series, rule, where, key, date_format)
     raise ValueError(f"unknown column kind {kind!r}")  # a bug in schema.py, not user input
 
 

@@ -19,7 +19,8 @@ from serving.api import errors
 from serving.api.deps import Services
 from serving.api.fastpath import FastLane
 from serving.api.middleware import ServingMiddleware
-from serving.api.routes import campaigns, customers, events, health, models, products, recommendations, scores
+from serving.api.routes import (campaigns, customers, events, health, models, moments, products,
+                                recommendations, scores)
 from serving.auth import KeyStore
 from serving.erasure import Erasures
 from serving.events import EventJournal
@@ -74,7 +75,7 @@ def create_app(settings: ServingSettings, *, start_background: bool = True) -> F
     app = FastAPIOffline(title="Clientele", version="1", description=DESCRIPTION, lifespan=lifespan,
                          static_url="/docs-assets")
     app.state.services = services
-    modules = (recommendations, products, scores, customers, campaigns, events, models, health)
+    modules = (recommendations, products, scores, customers, campaigns, events, models, health, moments)
     for module in modules:
         app.include_router(module.router)
     errors.install(app)

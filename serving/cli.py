@@ -95,6 +95,42 @@ def erase(
           f"{settings.erasure_file}", file=sys.stderr)
 
 
+@app.command()
+@user_errors
+def moments(
+    start: Annotated[str, typer.Option("--from", help="First day, ISO date (inclusive).")],
+    end: Annotated[str, typer.Option("--to", help="Last day, ISO date (inclusive).")],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write (owner-only).")],
+    kind: Annotated[Optional[list[str]], typer.Option("--kind", help="replenishment, birthday, occasion or "
+                                                                      "tier_upgrade (repeat for several).")] = None,
+    segment: Annotated[Optional[list[str]], typer.Option("--segment", help="RFM segment (repeatable).")] = None,
+    contactable: Annotated[bool, typer.Option("--contactable", help="Only customers who consented to "
+                                                                    "marketing.")] = False,
+) -> None:
+    """Moments to reach out between two dates (refills due, birthdays, occasions, tier upgrades) with suggested
+    products, value and consent, as the API's `GET /v1/moments` lists them, customers by their own ids."""
+    from datetime import date
+
+    from features.exceptions import ConfigError
+    from serving.moments import MOMENT_KINDS, MomentQuery, write_moments_csv
+
+    dates = []
+    for flag, value in (("--from", start), ("--to", end)):
+        try:
+            dates.append(date.fromisoformat(value))
+        except ValueError:
+            raise ConfigError(f"{flag}: {value!r} is not a date (YYYY-MM-DD)") from None
+    if dates[1] < dates[0]:
+        raise ConfigError(f"--to: {end} is before --from ({start})")
+    for value in kind or []:
+        if value not in MOMENT_KINDS:
+            raise ConfigError(f"--kind: unknown kind {value!r} (one of {', '.join(MOMENT_KINDS)})")
+    query = MomentQuery(start=dates[0], end=dates[1], kinds=tuple(kind or ()), segments=tuple(segment or ()),
+                        contactable=True if contactable else None)
+    count = write_moments_csv(query, out)
+    print(f"wrote {count:,} moments to {out}", file=sys.stderr)
+
+
 def _ids_in(path: Path) -> list[str]:
     """Customer ids of a file, one per line (blank lines skipped; surrounding whitespace is no part of an id)."""
     from features.exceptions import ConfigError

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from serving.compiled import NULL_INT, Bundle
-from training.layout import ArtifactError, read_campaign_reports, read_manifest
+from training.layout import MOMENTS_FILE, ArtifactError, read_campaign_reports, read_manifest
 from features.settings import CLV, RECOMMENDER, UPLIFT
 
 _BATCH_ROWS = 1 << 20
@@ -300,13 +300,13 @@ def _compile_columns(table: pa.Table, prefix: str, bundle: Bundle) -> dict[str, 
     return specs
 
 
-def _compile_table(path: Path, prefix: str, bundle: Bundle) -> None:
+def _compile_table(path: Path, prefix: str, bundle: Bundle, one_row_per_customer: bool = True) -> None:
     table = pq.read_table(path)
     ids = pc.cast(table["customer_id"], pa.string())
     if ids.null_count:
         raise ArtifactError(f"{path}: customer_id has nulls")
     bundle.strings[f"{prefix}ids"] = ids.to_pylist()
-    if len(set(bundle.strings[f"{prefix}ids"])) != table.num_rows:
+    if one_row_per_customer and len(set(bundle.strings[f"{prefix}ids"])) != table.num_rows:
         raise ArtifactError(f"{path}: customer_id has duplicates")
     bundle.meta.setdefault("tables", {})[prefix] = {"file": path.name,
                                                     "columns": _compile_columns(table, prefix, bundle)}
@@ -320,6 +320,8 @@ def compile_scores(folder: Path, out: Path, kind: str) -> None:
     _compile_table(folder / "scores.parquet", "s", bundle)
     if kind == CLV:
         _compile_table(folder / "profiles.parquet", "p", bundle)
+        if (folder / MOMENTS_FILE).exists():  # several moments per customer
+            _compile_table(folder / MOMENTS_FILE, "m", bundle, one_row_per_customer=False)
     if kind == UPLIFT:
         campaigns = read_campaign_reports(folder)
         if campaigns is not None:  # small (aggregates per campaign and segment): kept whole in meta.json

@@ -219,6 +219,7 @@ class ScoresPart:
     scores: ColumnTable
     profiles: ColumnTable | None
     campaigns: dict[str, Any] | None = None
+    moments: ColumnTable | None = None  # CLV: moments to reach out, several rows per customer (date order)
 
     @classmethod
     def load(cls, folder: Path) -> "ScoresPart":
@@ -233,7 +234,7 @@ class ScoresPart:
                                        offsets=b.arrays.get(f"{key}_offsets"), tz=spec.get("tz"))
             tables[prefix] = ColumnTable(folder=folder, prefix=prefix, columns=columns)
         return cls(kind=b.meta["kind"], manifest=b.meta["manifest"], scores=tables["s"], profiles=tables.get("p"),
-                   campaigns=b.meta.get("campaigns"))
+                   campaigns=b.meta.get("campaigns"), moments=tables.get("m"))
 
 
 def load_part(kind: str, folder: Path) -> RecommenderPart | ScoresPart:

@@ -178,6 +178,30 @@ class ScoresPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
+class MomentRow(BaseModel):
+    customer_id: str
+    kind: Literal["replenishment", "birthday", "occasion", "tier_upgrade"]
+    name: str | None = Field(description="The occasion (valentines, qixi, anniversary, ...), the next tier, or the "
+                                         "product due.")
+    date: str = Field(description="The day of the moment (ISO date); an overdue refill is dated at the cutoff.")
+    confidence: float = Field(description="0-1: how sure the moment is (1 for a birthday on record).")
+    description: str = Field(description="Why: the purchases or timing it was found from.")
+    products: list[str] = Field(description="Suggested products, best first.")
+    reasons: list[str] = Field(description="The reason of each suggested product.")
+    clv: float | None
+    value_tier: str | None
+    rfm_segment: str | None
+    consent_marketing: bool | None = Field(description="Marketing consent of record; null: unknown (never "
+                                                       "contactable).")
+
+
+class MomentsPage(BaseModel):
+    model_versions: dict[str, str]
+    total: int = Field(description="Moments matching the filters (customers who may be profiled, not erased).")
+    items: list[MomentRow]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
 class EventAccepted(BaseModel):
     event_id: str
     status: Literal["accepted"] = "accepted"

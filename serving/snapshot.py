@@ -104,6 +104,7 @@ class Snapshot:
     uplift_row: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     marketing: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))  # 1 agreed, 0 refused, -1 unknown
     n_rec: int = 0  # codes below it are the recommender's customers, in its row order (rec_row[c] == c)
+    moment_code: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # CLV moments row -> code
     consent_bytes: bytes = b""  # consent as bytes: indexing bytes is a plain Python operation
     _export: ExportTable | None = None
     _export_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -251,6 +252,8 @@ def assemble(models: dict[str, ModelInfo], parts: dict[str, RecommenderPart | Sc
     profile_codes = codes_of(clv.profiles.ids) if clv is not None and clv.profiles is not None \
         else np.empty(0, np.int64)
     uplift_codes = codes_of(upl.scores.ids) if upl is not None else np.empty(0, np.int64)
+    moment_codes = codes_of(clv.moments.ids) if clv is not None and clv.moments is not None \
+        else np.empty(0, np.int64)
     n = len(ids)
 
     def rows(codes: np.ndarray) -> np.ndarray:
@@ -301,5 +304,5 @@ def assemble(models: dict[str, ModelInfo], parts: dict[str, RecommenderPart | Sc
                     own_ids=own_ids, links=links, uplift=upl, uplift_row=uplift_row, marketing=marketing,
                     rec_row=rec_row, churn_row=churn_row, clv_row=clv_row, profile_row=profile_row,
                     consent=consent, active=active, erasures_applied=len(erased), erased=frozenset(erased),
-                    n_rec=len(rec_codes),
+                    n_rec=len(rec_codes), moment_code=moment_codes,
                     consent_bytes=consent.astype(np.uint8).tobytes())

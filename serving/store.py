@@ -230,7 +230,7 @@ def _prefault(part: RecommenderPart | ScoresPart) -> None:
     if isinstance(part, RecommenderPart):
         arrays = list(part.a.values())
     else:
-        tables = [part.scores] + ([part.profiles] if part.profiles is not None else [])
+        tables = [part.scores] + [t for t in (part.profiles, part.moments) if t is not None]
         arrays = [a for t in tables for c in t.columns.values() for a in (c.values, c.valid, c.offsets)
                   if a is not None]
     for array in arrays:

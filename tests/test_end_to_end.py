@@ -217,3 +217,69 @@ def test_files_holding_customer_data_are_private(service):
             if mode & 0o077 or (path.is_file() and mode != 0o600) or (path.is_dir() and mode != 0o700):
                 open_to_others.append(f"{oct(mode)} {path.relative_to(folder)}")
     assert not open_to_others, open_to_others[:20]
+
+
+def test_moments_through_the_api_and_the_batch_command(service):
+    """Moments found at training are served by GET /v1/moments (JSON pages, CSV) and `clientele moments`, named
+    by own ids, with the customer's value and consent; bad parameters are one-line 422s."""
+    moments = exported(service, "clv", "moments.parquet")
+    clv = exported(service, "clv", "scores.parquet").set_index("customer_id")
+    assert {"birthday", "replenishment"} <= set(moments["kind"])  # the demo store has birthdays and refills
+    start, end = moments["date"].min().isoformat(), moments["date"].max().isoformat()
+    first = get(service, f"/v1/moments?from={start}&to={end}&limit=7", key="crm")
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["model_versions"] == {"clv": "clv:1"} and len(body["items"]) == 7
+    assert 0 < body["total"] <= len(moments)  # erased customers (earlier tests) left out
+    items = body["items"]
+    while body["next_cursor"]:
+        body = get(service, f"/v1/moments?from={start}&to={end}&limit=500&cursor={body['next_cursor']}",
+                   key="crm").json()
+        items += body["items"]
+    assert len(items) == first.json()["total"]
+    assert [i["date"] for i in items] == sorted(i["date"] for i in items)
+    from features.identities import IDENTITY_FILE, IdentityMap
+
+    pseudonyms = moments["customer_id"].unique()[:80]
+    owns = IdentityMap(Path(service["env"]["CLIENTELE_DATA_DIR"]) / IDENTITY_FILE).resolve(pseudonyms).tolist()
+    by_own = {own: p for own, p in zip(owns, pseudonyms) if own is not None}  # erased ones left the map
+    checked = 0
+    for item in items:
+        pseudonym = by_own.get(item["customer_id"])
+        if pseudonym is None:
+            continue
+        mine = moments[(moments["customer_id"] == pseudonym) & (moments["kind"] == item["kind"])
+                       & (moments["date"].astype(str) == item["date"])
+                       & (moments["name"].fillna("") == (item["name"] or ""))]  # two refills may share a day
+        assert len(mine) >= 1, item
+        assert item["clv"] == pytest.approx(clv.loc[pseudonym, "clv"])
+        assert item["confidence"] == pytest.approx(float(mine["confidence"].iloc[0]))
+        assert len(item["products"]) == len(item["reasons"])
+        checked += 1
+    assert checked >= 10
+    assert not {i["customer_id"] for i in items} & set(moments["customer_id"])  # no pseudonym leaves the API
+    births = get(service, f"/v1/moments?from={start}&to={end}&kind=birthday&contactable=true&limit=1000",
+                 key="crm").json()
+    assert births["items"] and all(i["kind"] == "birthday" and i["consent_marketing"] is True
+                                   for i in births["items"])
+    assert all(i["products"] for i in births["items"])  # suggestions from the recommender's policy
+    csv = get(service, f"/v1/moments?from={start}&to={end}&kind=birthday&contactable=true", key="crm",
+              Accept="text/csv")
+    assert csv.status_code == 200 and csv.headers["x-total-count"] == str(births["total"])
+    lines = csv.text.splitlines()
+    assert lines[0].startswith("customer_id,kind,name,date,confidence") and len(lines) == births["total"] + 1
+    for query, field in (("from=2025-02-30", "from"), ("kind=anniversary", "kind"), ("segment=nobody", "segment"),
+                         (f"from={end}&to={start}", "to"), ("limit=0", "limit"), ("cursor=zzz", "cursor")):
+        bad = get(service, f"/v1/moments?{query}", key="crm")
+        assert bad.status_code == 422 and field in bad.json()["detail"], (query, bad.text)
+    assert get(service, "/v1/moments", key="storefront").status_code == 403
+    assert "/v1/moments" in get(service, "/openapi.json", key="crm").json()["paths"]
+
+    out = service["folder"] / "moments-out" / "moments.csv"
+    done = run_cli("moments", "--from", start, "--to", end, "--kind", "birthday", "--contactable", "--out", str(out),
+                   env=service["env"], timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert out.read_text().splitlines() == lines  # the very rows the API streams
+    bad = run_cli("moments", "--from", "2025-13-01", "--to", end, "--out", str(out), env=service["env"], timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--from" in bad.stderr

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from features.columns import Columns as C
 from features.progress import blocks
-from training.layout import write_campaign_reports, write_manifest
+from training.layout import write_campaign_reports, write_manifest, write_moments
 
 RISK_BANDS = ("low", "medium", "high")
 
@@ -81,8 +81,9 @@ def profiles(features: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
 
 
 def export_clv(values: pd.DataFrame, segments: pd.DataFrame, features: pd.DataFrame, out_dir: Path,
-               cutoff: pd.Timestamp, pseudonym_check: str) -> Path:
-    """``values``: training.churn.clv_frame output; ``segments``: models.segments.segment_customers output."""
+               cutoff: pd.Timestamp, pseudonym_check: str, moments: pd.DataFrame | None = None) -> Path:
+    """``values``: training.churn.clv_frame output; ``segments``: models.segments.segment_customers output;
+    ``moments``: models.moments.detect.find_moments output (written as the optional moments table)."""
     seg = segments.set_index(C.customer_id)
     frame = pd.DataFrame({
         C.customer_id: values[C.customer_id].astype("str").to_numpy(),
@@ -98,6 +99,8 @@ def export_clv(values: pd.DataFrame, segments: pd.DataFrame, features: pd.DataFr
     write_manifest(out_dir, "clv", cutoff, pseudonym_check)
     frame.to_parquet(out_dir / "scores.parquet", index=False)
     profiles(features, cutoff).to_parquet(out_dir / "profiles.parquet", index=False)
+    if moments is not None:
+        write_moments(out_dir, moments)
     return out_dir
 
 

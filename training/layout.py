@@ -46,6 +46,10 @@ CLV (``{"kind": "clv", "format_version": 2, "cutoff", "created_at"}``)
 ``scores.parquet``
     customer_id, p_alive, expected_purchases_12m, expected_spend, clv, value_tier, rfm_segment, r_score,
     f_score, m_score, lifecycle_stage, membership_tier (customer_id and clv required, the rest optional).
+``moments.parquet`` (optional: versions without it serve no moments)
+    customer_id, kind (replenishment / birthday / occasion / tier_upgrade), name str|null (the occasion, the
+    next tier, the product due), date (day), confidence float, description str, products list<str>, reasons
+    list<str> -- one row per customer and moment (:func:`models.moments.detect.find_moments`), sorted by date.
 ``profiles.parquet``
     customer_id plus any profile columns (first_purchase, last_purchase, orders, total_spend,
     avg_order_value, distinct_products, top_category, region, member_tier, share_store / share_online /
@@ -105,6 +109,9 @@ REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
     UPLIFT: {"scores.parquet": ("customer_id", "uplift", "expected_incremental_value", "best_offer",
                                 "consent_marketing")},
 }
+
+MOMENTS_FILE = "moments.parquet"  # optional table of the CLV folder
+MOMENT_COLUMNS = ("customer_id", "kind", "name", "date", "confidence", "description", "products", "reasons")
 
 CLV_SCORE_COLUMNS = ("p_alive", "expected_purchases_12m", "expected_spend", "clv", "value_tier", "rfm_segment",
                      "r_score", "f_score", "m_score", "lifecycle_stage", "membership_tier")
@@ -191,6 +198,22 @@ def write_recommender_artifacts(folder: str | Path, *, products: pd.DataFrame, r
     return folder
 
 
+def write_moments(folder: Path, moments: pd.DataFrame) -> None:
+    """Write the moments table of a CLV serving folder (dates as days, product and reason lists as text)."""
+    import pyarrow as pa
+
+    missing = [c for c in MOMENT_COLUMNS if c not in moments.columns]
+    if missing:
+        raise ArtifactError(f"{MOMENTS_FILE}: column {missing[0]!r} is missing")
+    frame = moments[list(MOMENT_COLUMNS)]
+    schema = pa.schema([("customer_id", pa.string()), ("kind", pa.string()), ("name", pa.string()),
+                        ("date", pa.date32()), ("confidence", pa.float64()), ("description", pa.string()),
+                        ("products", pa.list_(pa.string())), ("reasons", pa.list_(pa.string()))])
+    table = pa.Table.from_pandas(frame.assign(date=pd.to_datetime(frame["date"]).dt.date), schema=schema,
+                                 preserve_index=False)
+    pq.write_table(table, folder / MOMENTS_FILE)
+
+
 def write_churn_artifacts(folder: str | Path, *, scores: pd.DataFrame, cutoff: str = "2024-01-01",
                           horizon_days: int = 90, pseudonym_check: str | None = None) -> Path:
     """Write a churn serving folder from its scores table."""
@@ -238,10 +261,13 @@ def read_campaign_reports(folder: Path) -> dict[str, Any] | None:
 
 
 def write_clv_artifacts(folder: str | Path, *, scores: pd.DataFrame, profiles: pd.DataFrame,
-                        cutoff: str = "2024-01-01", pseudonym_check: str | None = None) -> Path:
-    """Write a CLV serving folder from its scores and profiles tables."""
+                        cutoff: str = "2024-01-01", pseudonym_check: str | None = None,
+                        moments: pd.DataFrame | None = None) -> Path:
+    """Write a CLV serving folder from its scores and profiles tables (and moments, when given)."""
     folder = Path(folder)
     write_manifest(folder, CLV, cutoff, pseudonym_check)
     write_table(folder, "scores.parquet", scores, REQUIRED[CLV]["scores.parquet"])
     write_table(folder, "profiles.parquet", profiles, REQUIRED[CLV]["profiles.parquet"])
+    if moments is not None:
+        write_moments(folder, moments)
     return folder

@@ -42,6 +42,7 @@ from features.identities import key_check
 from training.data import ValidatedData, load_training_data
 from training.evaluate_churn import evaluate_churn, evaluation_cutoff, evaluation_report, write_plots
 from training.export import export_churn, export_clv, export_recommender, export_uplift, profiling_allowed
+from training.moments import find_training_moments
 from training.pyfunc import code_paths, pip_requirements
 from training.register import (MODEL_KINDS, Candidate, Decision, code_version, log_json, register_and_promote,
                                setup_tracking)
@@ -393,6 +394,27 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
     candidates.append(_candidate(CHURN, info.model_uri, config.promotion.churn.metric, metrics, holdout))
     timings["fit_churn"] = round(time.perf_counter() - t, 2)
 
+    recommender = None
+    if C.product_id in tables[Tables.transactions].columns:
+        from models.recommenders import registry
+        from training.evaluate_recommender import OWN
+
+        t = time.perf_counter()
+        say(progress, "recommender: fitting on all the data")
+        step("recommender")
+        # The preset decides the default of exclude_bought; the model carries it to every path that serves it.
+        model = registry()[OWN].from_config(configs.recommender, preset=config.preset,
+                                            feature_config=configs.features, random_state=configs.seed)
+        model.fit(tables, cutoff=cutoff, interactions=configs.features.interactions)
+        recommender = model
+        timings["fit_recommender"] = round(time.perf_counter() - t, 2)
+        t = time.perf_counter()
+        say(progress, "recommender: precomputing recommendations and similar products")
+        step("export recommender")
+        info = log_recommender(model, tmp / "recommender", config.preset, requirements, check)
+        candidates.insert(0, _candidate(RECOMMENDER, info.model_uri, config.promotion.recommender.metric, metrics,
+                                        holdout))
+        timings["export_recommender"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
     say(progress, "clv and segments: fitting")
     step("clv and segments")
@@ -409,7 +431,12 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
     clv_model.save(clv_dir / "model.json")
     (clv_dir / "segments.json").write_text(json.dumps(segmenter.to_dict()))
     scoring.save(clv_dir)
-    export_clv(values, segments, features, clv_dir / "serving", cutoff, check)
+    # Moments to reach out travel with the customer-value model, suggestions from the recommender just fitted.
+    found_at = time.perf_counter()
+    moments = find_training_moments(tables, cutoff, configs.segments.moments, features, segmenter, segments, values,
+                                    recommender)
+    timings["moments"] = round(time.perf_counter() - found_at, 2)
+    export_clv(values, segments, features, clv_dir / "serving", cutoff, check, moments=moments)
     summary = clv_summary(tables[Tables.transactions], cutoff, configs.churn.clv.time_unit_days)
     info = _log_model(CLV,
                       artifacts={"model": str(clv_dir / "model.json"),
@@ -423,25 +450,6 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
     candidates.append(_candidate(CLV, info.model_uri, config.promotion.clv.metric, metrics, holdout))
     timings["fit_clv_segments"] = round(time.perf_counter() - t, 2)
 
-    if C.product_id in tables[Tables.transactions].columns:
-        from models.recommenders import registry
-        from training.evaluate_recommender import OWN
-
-        t = time.perf_counter()
-        say(progress, "recommender: fitting on all the data")
-        step("recommender")
-        # The preset decides the default of exclude_bought; the model carries it to every path that serves it.
-        model = registry()[OWN].from_config(configs.recommender, preset=config.preset,
-                                            feature_config=configs.features, random_state=configs.seed)
-        model.fit(tables, cutoff=cutoff, interactions=configs.features.interactions)
-        timings["fit_recommender"] = round(time.perf_counter() - t, 2)
-        t = time.perf_counter()
-        say(progress, "recommender: precomputing recommendations and similar products")
-        step("export recommender")
-        info = log_recommender(model, tmp / "recommender", config.preset, requirements, check)
-        candidates.insert(0, _candidate(RECOMMENDER, info.model_uri, config.promotion.recommender.metric, metrics,
-                                        holdout))
-        timings["export_recommender"] = round(time.perf_counter() - t, 2)
     if UPLIFT in metrics:
         step("uplift")
         t = time.perf_counter()

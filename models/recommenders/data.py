@@ -185,11 +185,7 @@ class TrainingData:
             raise DataError("transactions: column 'product_id' is missing (required for recommendations)")
         cutoff = latest_cutoff(tables) if cutoff is None else pd.Timestamp(cutoff)
         tables = tables_before(tables, cutoff)
-        tx = tables[Tables.transactions]
-        purchases = tx[~tx[C.is_return].to_numpy(dtype=bool)] if C.is_return in tx.columns else tx
-        purchases = purchases[purchases[C.product_id].notna()]
-        if purchases.empty:
-            raise DataError(f"transactions: no purchase with a product_id before {cutoff}")
+        purchases = _purchases(tables, cutoff)
         customers = IdMap(np.sort(_known_customers(tables, purchases).unique()))
         products = IdMap(np.sort(_known_products(tables, purchases).unique()))
         matrix = interaction_matrix(tables, cutoff, interactions, customers, products).matrix
@@ -223,6 +219,35 @@ def tables_before(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> dict
             table = table[table[C.timestamp] < cutoff]
         out[name] = table
     return out
+
+
+def _purchases(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Purchase lines with a product (returns left out) of tables already cut at ``cutoff``."""
+    tx = tables[Tables.transactions]
+    purchases = tx[~tx[C.is_return].to_numpy(dtype=bool)] if C.is_return in tx.columns else tx
+    purchases = purchases[purchases[C.product_id].notna()]
+    if purchases.empty:
+        raise DataError(f"transactions: no purchase with a product_id before {cutoff}")
+    return purchases
+
+
+def purchase_log(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> tuple[PurchaseLog, IdMap, IdMap]:
+    """The purchase log before ``cutoff`` on its own id maps (customers and products who bought or were bought),
+    without the interaction matrices of :meth:`TrainingData.build`: what repeat-purchase timing reads
+    (:func:`models.recommenders.signals.pair_history`) outside a fit.
+
+    Raises
+    ------
+    DataError
+        No ``product_id`` column, or no purchase before the cutoff.
+    """
+    if C.product_id not in tables[Tables.transactions].columns:
+        raise DataError("transactions: column 'product_id' is missing (required for recommendations)")
+    cutoff = pd.Timestamp(cutoff)
+    purchases = _purchases(tables_before(tables, cutoff), cutoff)
+    customers = IdMap(np.sort(purchases[C.customer_id].astype("str").unique()))
+    products = IdMap(np.sort(purchases[C.product_id].astype("str").unique()))
+    return _purchase_log(purchases, customers, products, cutoff), customers, products
 
 
 def _known_customers(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame) -> pd.Series:

@@ -24,6 +24,7 @@ import pandas as pd
 from features.columns import Columns as C
 from features.configfile import ConfigModel
 from features.exceptions import ClienteleError, DataError
+from models.moments.config import MomentsConfig
 from models.segments.lifecycle import LIFECYCLE_STAGE, STAGES, LifecycleConfig, LifecycleStager, Window
 from models.segments.rfm import (F_SCORE, M_SCORE, R_SCORE, RFM_CODE, RFM_SEGMENT, RFMConfig, RFMScorer,
                                  category_dtype, check_saved_format)
@@ -46,6 +47,7 @@ class SegmentConfig(ConfigModel):
     lifecycle: LifecycleConfig = LifecycleConfig()
     value_tiers: ValueTierConfig = ValueTierConfig()
     membership: MembershipConfig = MembershipConfig()
+    moments: MomentsConfig = MomentsConfig()  # moments to reach out (models/moments), tier upgrades among them
 
 
 class CustomerSegmenter:

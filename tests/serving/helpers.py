@@ -117,9 +117,21 @@ def layout_tables(n_customers: int = 40, n_products: int = 30, k: int = 20, seed
         "consent_profiling": [c != 3 for c in range(n_customers)],
         "consent_marketing": [c % 2 == 0 for c in range(n_customers)],
     })
+    # Moments: customer c has one, of kind c % 4, on day (2c) % 60 after 2024-01-01.
+    kinds = ("birthday", "replenishment", "occasion", "tier_upgrade")
+    moments = pd.DataFrame({
+        "customer_id": [customer(c) for c in range(n_customers)],
+        "kind": [kinds[c % 4] for c in range(n_customers)],
+        "name": [(None, product(c % n_products), "valentines", "gold")[c % 4] for c in range(n_customers)],
+        "date": pd.to_datetime("2024-01-01") + pd.to_timedelta(np.arange(n_customers) * 2 % 60, unit="D"),
+        "confidence": np.round(rng.uniform(0.5, 1, n_customers), 4),
+        "description": [f"{tag}: moment of {customer(c)}" for c in range(n_customers)],
+        "products": [[product(c % n_products), product((c + 5) % n_products)] for c in range(n_customers)],
+        "reasons": [[f"{tag}: for you", f"{tag}: popular"] for c in range(n_customers)],
+    }).sort_values(["date", "customer_id"], kind="stable").reset_index(drop=True)
     return {RECOMMENDER: dict(products=products, recommendations=recommendations, bought=bought, similar=similar,
                               popular=popular, customers=customers),
-            CHURN: dict(scores=churn), CLV: dict(scores=clv, profiles=profiles)}
+            CHURN: dict(scores=churn), CLV: dict(scores=clv, profiles=profiles, moments=moments)}
 
 
 def write_layouts(folder: Path, tables: dict[str, dict[str, pd.DataFrame]], cutoff: str = "2024-01-01",

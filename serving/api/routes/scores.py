@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from typing import Annotated, Any, Iterator, Literal
 
 import numpy as np
-import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from features.csvsafe import csv_row
 from serving.api.deps import ModelsDep, ScoresKey, Services, ServicesDep, known
 from serving.api.errors import invalid
 from features.i18n import render
 from serving.api.language import LocaleDep, localise_scores
+from serving.api.paging import csv_chunks
+from serving.api.paging import decode_cursor as _decode_cursor
+from serving.api.paging import digest as _digest
+from serving.api.paging import encode_cursor as _encode_cursor
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonResponse, problem
 from serving.api.paths import CustomerPath
 from serving.schemas import CustomerScores, ScoresPage
@@ -34,7 +34,6 @@ EXPORT_FIELDS = ("customer_id", "churn_probability", "risk_band", "clv", "value_
 # The CSV names each coded field in the reader's language in a column of its own, after the codes.
 CSV_LABELS = ("risk_band", "rfm_segment", "lifecycle_stage", "value_tier")
 MAX_PAGE = 1000
-CSV_CHUNK = 5000
 SortKey = Literal["value_at_risk", "churn_probability", "clv", "p_alive", "customer_id", "expected_incremental_value"]
 # Names fixed by the models' code (training/export.py risk_band, models/segments/lifecycle.py): enumerated in
 # OpenAPI, anything else is a 422. RFM segments and value tiers are named in configs/segments.yaml, so they are
@@ -77,32 +76,6 @@ async def customer_scores(customer_id: CustomerPath, key: ScoresKey, snap: Model
 
 
 # ----------------------------------------------------------------------------------------------------- export
-
-def _digest(sort: str, filters: dict[str, list[str]]) -> str:
-    text = sort + "|" + "|".join(f"{k}={','.join(sorted(v))}" for k, v in sorted(filters.items()) if v)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _encode_cursor(snap: Snapshot, digest: str, position: int) -> str:
-    raw = orjson.dumps({"v": snap.version_key, "d": digest, "p": position})
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, snap: Snapshot, digest: str) -> int:
-    try:
-        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        version, cursor_digest, position = raw["v"], raw["d"], int(raw["p"])
-    except (ValueError, KeyError, TypeError):
-        raise invalid("cursor", "not a cursor this API returned; start without one") from None
-    if cursor_digest != digest:
-        raise invalid("cursor", "it belongs to an export with other filters or sort; start without one")
-    if version != snap.version_key:
-        raise HTTPException(409, f"the scores changed since this export began ({version} -> {snap.version_key}); "
-                                 f"start again without a cursor")
-    if position < 0:
-        raise invalid("cursor", "not a cursor this API returned; start without one")
-    return position
-
 
 def _column(snap: Snapshot, kind: str, name: str, part_rows: np.ndarray) -> list[Any]:
     part = {"churn": snap.churn, "clv": snap.clv, "uplift": snap.uplift}[kind]
@@ -147,15 +120,14 @@ def _rows(snap: Snapshot, positions: np.ndarray, services: Services, locale: str
 
 
 def _csv_chunks(snap: Snapshot, positions: np.ndarray, services: Services, locale: str) -> Iterator[bytes]:
-    # csv_row neutralises ids and text that a spreadsheet would run as formulas (CSV injection, issue 11).
-    yield csv_row(EXPORT_FIELDS + tuple(f"{f}_label" for f in CSV_LABELS)).encode()
-    for start in range(0, len(positions), CSV_CHUNK):
-        lines = []
-        for row in _rows(snap, positions[start:start + CSV_CHUNK], services, locale):
-            reasons, labels = row["churn_reasons"], row["labels"]
-            lines.append(csv_row([("; ".join(reasons) if reasons else None) if f == "churn_reasons" else row[f]
-                                  for f in EXPORT_FIELDS] + [labels.get(f) for f in CSV_LABELS]))
-        yield "".join(lines).encode()
+    def rows(part: np.ndarray) -> list[dict[str, Any]]:
+        out = _rows(snap, part, services, locale)
+        for row in out:  # each coded field's label in a column of its own, after the codes
+            row.update({f"{f}_label": row["labels"].get(f) for f in CSV_LABELS})
+        return out
+
+    return csv_chunks(EXPORT_FIELDS + tuple(f"{f}_label" for f in CSV_LABELS), positions, rows,
+                      lambda name, value: ("; ".join(value) if value else None) if name == "churn_reasons" else value)
 
 
 @router.get("/v1/scores", response_model=ScoresPage,
