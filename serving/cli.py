@@ -106,13 +106,18 @@ def moments(
     segment: Annotated[Optional[list[str]], typer.Option("--segment", help="RFM segment (repeatable).")] = None,
     contactable: Annotated[bool, typer.Option("--contactable", help="Only customers who consented to "
                                                                     "marketing.")] = False,
+    lang: Annotated[str, typer.Option("--lang", help="Language of descriptions and reasons: en or zh-CN.")] = "en",
 ) -> None:
     """Moments to reach out between two dates (refills due, birthdays, occasions, tier upgrades) with suggested
     products, value and consent, as the API's `GET /v1/moments` lists them, customers by their own ids."""
     from datetime import date
 
     from features.exceptions import ConfigError
+    from features.i18n import LOCALES
     from serving.moments import MOMENT_KINDS, MomentQuery, write_moments_csv
+
+    if lang not in LOCALES:
+        raise ConfigError(f"--lang: must be one of {', '.join(LOCALES)}, not {lang!r}")
 
     dates = []
     for flag, value in (("--from", start), ("--to", end)):
@@ -127,7 +132,7 @@ def moments(
             raise ConfigError(f"--kind: unknown kind {value!r} (one of {', '.join(MOMENT_KINDS)})")
     query = MomentQuery(start=dates[0], end=dates[1], kinds=tuple(kind or ()), segments=tuple(segment or ()),
                         contactable=True if contactable else None)
-    count = write_moments_csv(query, out)
+    count = write_moments_csv(query, out, lang)
     print(f"wrote {count:,} moments to {out}", file=sys.stderr)
 
 

@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from features.i18n import DEFAULT_LOCALE, code_of, render
 from serving.compiled import NULL_INT, ColumnTable
 from serving.snapshot import Snapshot
 
 MOMENT_KINDS = ("replenishment", "birthday", "occasion", "tier_upgrade")
 MOMENT_FIELDS = ("customer_id", "kind", "name", "date", "confidence", "description", "products", "reasons",
-                 "clv", "value_tier", "rfm_segment", "consent_marketing")
+                 "clv", "value_tier", "rfm_segment", "consent_marketing", "description_code")
 _EPOCH = date(1970, 1, 1)
 
 
@@ -100,13 +101,17 @@ def moment_rows_matching(snap: Snapshot, query: MomentQuery, erased_since: np.nd
     return np.flatnonzero(mask)
 
 
-def moment_rows(snap: Snapshot, rows: np.ndarray) -> list[dict[str, Any]]:
+def moment_rows(snap: Snapshot, rows: np.ndarray, locale: str = DEFAULT_LOCALE) -> list[dict[str, Any]]:
     """The moments at ``rows`` as JSON-ready records, each with the customer's own id, value (CLV, value tier,
-    RFM segment of the served CLV model) and marketing consent of record (None: unknown)."""
+    RFM segment of the served CLV model) and marketing consent of record (None: unknown); the description and
+    the products' reasons worded in ``locale`` (the description's code in ``description_code``)."""
     table = moments_table(snap)
     codes = snap.moment_code[rows]
     columns = {name: table.columns[name].take(rows) for name in
                ("kind", "name", "date", "confidence", "description", "products", "reasons")}
+    columns["description_code"] = [code_of(d) if d is not None else None for d in columns["description"]]
+    columns["description"] = [render(d, locale) if d is not None else None for d in columns["description"]]
+    columns["reasons"] = [None if rs is None else [render(r, locale) for r in rs] for rs in columns["reasons"]]
     clv_rows = snap.clv_row[codes]
     ok = clv_rows >= 0
     safe = np.where(ok, clv_rows, 0)
@@ -121,7 +126,7 @@ def moment_rows(snap: Snapshot, rows: np.ndarray) -> list[dict[str, Any]]:
 
 
 
-def write_moments_csv(query: MomentQuery, out: Path) -> int:
+def write_moments_csv(query: MomentQuery, out: Path, locale: str = DEFAULT_LOCALE) -> int:
     """``clientele moments``: the champions' moments that ``query`` lists, written to ``out`` as the API's CSV
     export (the same snapshot, rows and neutralised cells), owner-only; returns the number of rows.
 
@@ -160,7 +165,7 @@ def write_moments_csv(query: MomentQuery, out: Path) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            for chunk in csv_chunks(MOMENT_FIELDS, rows, lambda part: moment_rows(snap, part), csv_cell):
+            for chunk in csv_chunks(MOMENT_FIELDS, rows, lambda part: moment_rows(snap, part, locale), csv_cell):
                 fh.write(chunk)
         os.chmod(tmp, 0o600)
         tmp.replace(out)

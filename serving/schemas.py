@@ -185,9 +185,13 @@ class MomentRow(BaseModel):
                                          "product due.")
     date: str = Field(description="The day of the moment (ISO date); an overdue refill is dated at the cutoff.")
     confidence: float = Field(description="0-1: how sure the moment is (1 for a birthday on record).")
-    description: str = Field(description="Why: the purchases or timing it was found from.")
+    description: str = Field(description="Why: the purchases or timing it was found from, in the language of "
+                                         "Accept-Language.")
+    description_code: str | None = Field(None, description="The description's stable code (moment.birthday, "
+                                                           "moment.occasion_named, rec.due_in, ...).")
     products: list[str] = Field(description="Suggested products, best first.")
-    reasons: list[str] = Field(description="The reason of each suggested product.")
+    reasons: list[str] = Field(description="The reason of each suggested product, in the language of "
+                                           "Accept-Language.")
     clv: float | None
     value_tier: str | None
     rfm_segment: str | None

@@ -25,7 +25,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Iterable
 
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
+from babel.lists import format_list
 from babel.messages import mofile, pofile
 from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
@@ -111,6 +112,21 @@ TEMPLATES: dict[str, str] = {
     "uplift.flat": "the past campaigns ({treated} contacted, {control} held out) are too few for the uplift model to "
                    "tell customers apart (its trees need {count} customers per leaf in each group): every customer "
                    "gets the campaigns' average effect ({effect}), so the uplift ranks no one",
+    # moments to reach out (models/moments/)
+    "moment.birthday": "birthday on {day}",
+    "moment.occasion": "bought around {day} in {years}",
+    "moment.occasion_named": "bought around {day} in {years} ({occasion})",
+    "moment.occasion_category": "bought {category} around {day} in {years}",
+    "moment.occasion_category_named": "bought {category} around {day} in {years} ({occasion})",
+    "moment.tier_upgrade": "{amount} more spend in 12 months reaches {tier} (now {current})",
+    "moment.tier_upgrade_first": "{amount} more spend in 12 months reaches {tier}",
+    "occasion.valentines": "Valentine's Day",
+    "occasion.day_520": "520",
+    "occasion.qixi": "Qixi",
+    "occasion.mothers_day": "Mother's Day",
+    "occasion.christmas": "Christmas",
+    "occasion.singles_day": "Singles' Day",
+    "occasion.spring_festival": "Spring Festival",
     # parts named inside other messages
     "days.unknown": "an unknown number of days",
     "period.month": "month",
@@ -153,9 +169,10 @@ PARAM_KINDS: dict[str, str] = {
     "days": "days", "every_days": "days", "due_days": "days",
     "count": "integer", "score": "integer", "treated": "integer", "control": "integer", "effect": "signed",
     "ratio": "ratio", "percent": "percent", "amount": "amount", "date": "date",
-    "period": "period",
+    "period": "period", "day": "month_day", "years": "years",
+    "tier": "label:membership", "current": "label:membership", "occasion": "label:occasion",
 }
-LABEL_KINDS = ("risk_band", "segment", "lifecycle", "value_tier", "membership")
+LABEL_KINDS = ("risk_band", "segment", "lifecycle", "value_tier", "membership", "occasion")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _MAX_HEADER = 512
 
@@ -230,6 +247,12 @@ def _format(name: str, value: Any, locale: str) -> str:
         return format_date(_dt.date.fromisoformat(str(value)[:10]), format="medium", locale=loc)
     if kind == "period":
         return text_of(f"period.{value}", locale)
+    if kind == "month_day":
+        return format_skeleton("MMMd", _dt.date.fromisoformat(str(value)[:10]), locale=loc)
+    if kind == "years":
+        return format_list([str(int(y)) for y in value], locale=loc)
+    if kind.startswith("label:"):
+        return label(kind[6:], value, locale)
     return str(value)
 
 

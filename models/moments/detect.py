@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binom
 
+from features.i18n import message
 from features.columns import Columns as C
 from features.columns import Tables
 from features.exceptions import DataError
@@ -35,7 +36,6 @@ COLUMNS = (C.customer_id, "kind", "name", "date", "confidence", "description", "
 # Day of the year on a 366-day circle (as in a leap year), so 1 March is the same day every year.
 _MONTH_START = np.array([0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335])
 _YEAR = 366
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 Suggest = Callable[[pd.DataFrame], pd.DataFrame]
 
@@ -176,7 +176,7 @@ def birthday_moments(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> p
     dates = next_month_day(known[C.birth_date], cutoff)
     return pd.DataFrame({C.customer_id: known[C.customer_id].astype("str").to_numpy(), "kind": BIRTHDAY,
                          "name": None, "date": dates.to_numpy(), "confidence": 1.0,
-                         "description": [f"birthday on {_day_label(d.month, d.day)}" for d in dates],
+                         "description": [message("moment.birthday", day=d.strftime("%Y-%m-%d")) for d in dates],
                          "products": None, "reasons": None})
 
 
@@ -196,10 +196,6 @@ def _date_of(year: np.ndarray, doy: np.ndarray) -> pd.DatetimeIndex:
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     day = np.where((month == 2) & (day == 29) & ~leap, 28, day)
     return pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day}))
-
-
-def _day_label(month: int, day: int) -> str:
-    return f"{day} {_MONTHS[month - 1]}"
 
 
 def _purchase_days(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> pd.DataFrame:
@@ -377,11 +373,14 @@ def _fixed_names(typical: np.ndarray, cfg: OccasionConfig) -> list[str]:
 
 
 def _occasion_text(name: str, date: pd.Timestamp, years: Any, category: Any) -> str:
-    years = sorted(int(y) for y in years)
-    listed = ", ".join(str(y) for y in years[:-1]) + f" and {years[-1]}" if len(years) > 1 else str(years[0])
-    what = f"{category} " if isinstance(category, str) and category else ""
-    label = "" if name == ANNIVERSARY else f" ({name})"
-    return f"bought {what}around {_day_label(date.month, date.day)} in {listed}{label}"
+    """A message (features.i18n): what was bought around which day in which years, and the occasion's name."""
+    params: dict[str, Any] = {"day": date.strftime("%Y-%m-%d"), "years": [int(y) for y in sorted(years)]}
+    code = "moment.occasion"
+    if isinstance(category, str) and category:
+        code, params["category"] = code + "_category", category
+    if name != ANNIVERSARY:
+        code, params["occasion"] = code + "_named", name
+    return message(code, **params)
 
 
 def _movable_occasions(days: pd.DataFrame, stats: pd.DataFrame, cutoff: pd.Timestamp, cfg: OccasionConfig,
@@ -458,13 +457,13 @@ def tier_moments(features: pd.DataFrame, tiers: dict[str, float], cutoff: pd.Tim
     if p_alive is not None:
         confidence = confidence * p_alive.reindex(ids).fillna(1.0).to_numpy(dtype=float)
     rows = np.flatnonzero(close)
-    lowest = "the lowest tier"
     target = [names[reached[r]] for r in rows]
-    now = [names[reached[r] - 1] if reached[r] > 0 else lowest for r in rows]
+    now = [names[reached[r] - 1] if reached[r] > 0 else None for r in rows]
     return pd.DataFrame({
         C.customer_id: ids.to_numpy()[rows], "kind": TIER_UPGRADE, "name": target, "date": cutoff,
         "confidence": confidence[rows],
-        "description": [f"{gap[r]:,.2f} more spend in 12 months reaches {t} (now {n})"
+        "description": [message("moment.tier_upgrade", amount=float(gap[r]), tier=t, current=n) if n is not None
+                        else message("moment.tier_upgrade_first", amount=float(gap[r]), tier=t)
                         for r, t, n in zip(rows, target, now)],
         "products": None, "reasons": None})
 

@@ -26,8 +26,9 @@ def test_every_message_has_every_language_with_the_same_placeholders():
 
 @pytest.mark.parametrize("code", sorted(TEMPLATES))
 def test_every_message_renders_in_every_language(code):
-    params = {name: {"period": "quarter", "date": "2026-05-20", "product": "Rose ring"}.get(name, 3)
-              for name in placeholders(TEMPLATES[code])}
+    examples = {"period": "quarter", "date": "2026-05-20", "day": "2026-05-20", "years": [2024, 2025],
+                "product": "Rose ring", "tier": "gold", "current": "silver", "occasion": "qixi"}
+    params = {name: examples.get(name, 3) for name in placeholders(TEMPLATES[code])}
     for locale in LOCALES:
         text = render(message(code, **params), locale)
         assert text and "{" not in text and "\x1e" not in text
@@ -50,6 +51,16 @@ def test_plain_text_and_unknown_codes_are_safe():
     assert render("\x1erec.from_a_newer_release", "en") == ""
     with pytest.raises(KeyError):
         message("rec.no_such_message")
+
+
+def test_moments_name_days_years_tiers_and_occasions_per_locale():
+    occasion = message("moment.occasion_category_named", day="2026-05-20", years=[2023, 2024, 2025],
+                       category="rings", occasion="day_520")
+    assert render(occasion) == "bought rings around May 20 in 2023, 2024, and 2025 (520)"
+    assert render(occasion, "zh-CN") == "曾在2023、2024和2025年的5月20日前后购买rings（520）"
+    tier = message("moment.tier_upgrade", amount=1234.5, tier="gold", current="silver")
+    assert render(tier, "zh-CN") == "12 个月内再消费 1,234 即可升级为金卡会员（目前为银卡会员）"
+    assert render(message("moment.birthday", day="2026-12-03"), "zh-CN") == "12月3日生日"
 
 
 def test_labels_name_codes_and_leave_custom_names_alone():

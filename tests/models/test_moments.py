@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from features.columns import Columns as C
+from features.i18n import code_of, render
 from features.columns import Tables
 from features.io import load_dataset
 from features.synthetic import simulate
@@ -53,7 +54,8 @@ def test_valentines_buyers_are_named_and_dated_before_the_day():
     row = found.iloc[0]
     assert row["kind"] == OCCASION and row["name"] == "valentines"
     assert pd.Timestamp(row["date"]) == pd.Timestamp("2025-02-11")
-    assert "2022, 2023 and 2024" in row["description"] and row["confidence"] > 0.9
+    assert "2022, 2023, and 2024" in render(row["description"]) and row["confidence"] > 0.9
+    assert code_of(row["description"]) == "moment.occasion_named" and "情人节" in render(row["description"], "zh-CN")
 
 
 def test_a_frequent_buyer_gets_no_occasion_from_coincidence():
@@ -96,7 +98,7 @@ def test_tier_upgrades_within_reach_only():
     assert found[C.customer_id].tolist() == ["near", "lost"] and (found["kind"] == TIER_UPGRADE).all()
     near = found.set_index(C.customer_id).loc["near"]
     assert near["name"] == "silver" and near["confidence"] == pytest.approx(0.8)
-    assert "100.00 more spend" in near["description"]
+    assert render(near["description"]) == "100 more spend in 12 months reaches silver"
     assert found.set_index(C.customer_id).loc["lost", "confidence"] == pytest.approx(0.1)
 
 

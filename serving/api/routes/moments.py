@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from serving.api.language import LocaleDep
 from serving.api.deps import ModelsDep, ScoresKey, ServicesDep
 from serving.api.errors import invalid
 from serving.api.paging import csv_chunks, decode_cursor, digest, encode_cursor
@@ -39,6 +40,7 @@ async def export_moments(
     key: ScoresKey,
     snap: ModelsDep,
     services: ServicesDep,
+    locale: LocaleDep,
     start: Annotated[date | None, Query(alias="from", description="First day (ISO date, inclusive); default: "
                                                                   "the first moment the served model holds.")]
     = None,
@@ -80,10 +82,10 @@ async def export_moments(
         rows = matching[first:first + limit] if limit else matching[first:]
         headers = {"X-Model-Versions": ",".join(_version(snap).values()), "X-Total-Count": str(len(matching))}
         return StreamingResponse(
-            csv_chunks(MOMENT_FIELDS, rows, lambda part: moment_rows(snap, part), csv_cell),
+            csv_chunks(MOMENT_FIELDS, rows, lambda part: moment_rows(snap, part, locale), csv_cell),
             media_type="text/csv; charset=utf-8", headers=headers)
     page = matching[first:first + (limit or 100)]
     end_at = first + len(page)
     next_cursor = encode_cursor(snap, fingerprint, end_at) if end_at < len(matching) else None
     return OrjsonResponse({"model_versions": _version(snap), "total": int(len(matching)),
-                           "items": moment_rows(snap, page), "next_cursor": next_cursor})
+                           "items": moment_rows(snap, page, locale), "next_cursor": next_cursor})
