@@ -27,6 +27,9 @@ def worded(registry):
     rec["popular"]["reason"] = message("rec.popular")
     tables[CHURN]["scores"]["churn_reasons"] = [[message("churn.recency", days=40 + c), message("churn.channel")]
                                                 for c in range(len(tables[CHURN]["scores"]))]
+    moments = tables[CLV]["moments"]
+    moments["description"] = [message("moment.birthday", day=str(d.date())) for d in moments["date"]]
+    moments["reasons"] = [[message("rec.popular"), message("rec.bought_before")] for _ in range(len(moments))]
     for kind, folder in write_layouts(registry.root / "layouts-worded", tables, installation=settings).items():
         register(settings, kind, folder)
     return dict(model_prefix="worded")
@@ -105,3 +108,17 @@ def test_openapi_documents_the_language_header(served_worded):
     spec = served_worded.get("/openapi.json", key=None).json()
     params = spec["paths"]["/v1/customers/{customer_id}/recommendations"]["get"]["parameters"]
     assert any(p["name"] == "Accept-Language" and p["in"] == "header" for p in params)
+
+
+def test_moments_are_described_in_the_readers_language(served_worded):
+    en = served_worded.get("/v1/moments?limit=3", key="crm").json()["items"]
+    zh = served_worded.get("/v1/moments?limit=3", key="crm", headers=ZH).json()["items"]
+    assert en and [m["customer_id"] for m in en] == [m["customer_id"] for m in zh]
+    assert all(m["description_code"] == "moment.birthday" for m in zh)
+    assert all(e["description"].startswith("birthday on ") and z["description"].endswith("生日")
+               for e, z in zip(en, zh))
+    assert all(z["reasons"] == ["当下热销", "您以前购买过"] for z in zh)
+    text = served_worded.get("/v1/moments", key="crm", headers={**ZH, "Accept": "text/csv"}).text
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert rows and all(r["description"].endswith("生日") and r["description_code"] == "moment.birthday"
+                        for r in rows)
