@@ -397,6 +397,21 @@ def evaluate_recommender_command(
         evaluate_recommender_cli(data, mapping, test_days, json_output)
 
 
+@evaluate_app.command("new-products")
+@user_errors
+def evaluate_new_products_command(
+    data: DataOpt,
+    mapping: MappingOpt = None,
+    test_days: Annotated[int, typer.Option("--test-days", min=1, help="Length of the test window in days.")] = 30,
+    json_output: JsonOpt = False,
+) -> None:
+    """New products: ranking products first sold in the test window, the project's attribute model against
+    random, category affinity, attribute popularity and an attribute kNN."""
+    from training.evaluate_new_products import evaluate_new_products_cli
+
+    evaluate_new_products_cli(data, mapping, test_days, json_output)
+
+
 @evaluate_app.command("uplift")
 @user_errors
 def evaluate_uplift_command(
