@@ -37,7 +37,7 @@ from features.columns import Tables
 from features.exceptions import DataError
 from features.idmap import IdMap
 from features.products import attribute_tokens, product_attributes
-from models.recommenders.attribute_tower import AttributeTower, load_new_products_config
+from models.recommenders.attribute_tower import AttributeTower, NewProductsConfig
 from models.recommenders.data import tables_before
 from training.evaluate_recommender import _purchases, ranking_metrics, window_start
 
@@ -189,7 +189,7 @@ def _ranked(split: NewProductSplit, scores: np.ndarray, k: int) -> pd.DataFrame:
 
 
 def evaluate_new_products(tables: dict[str, pd.DataFrame], test_days: int | None = None,
-                          config: dict[str, Any] | None = None, models: list[str] | None = None,
+                          config: NewProductsConfig | None = None, models: list[str] | None = None,
                           progress: Progress | None = None) -> dict[str, dict[str, Any]]:
     """Fit the project's attribute model and every peer before the cutoff and score them on the new products.
 
@@ -200,7 +200,7 @@ def evaluate_new_products(tables: dict[str, pd.DataFrame], test_days: int | None
     test_days
         Length of the test window (default ``evaluation.test_days`` of configs/new_products.yaml).
     config
-        The new-products configuration (default configs/new_products.yaml).
+        The new-products configuration (default: configs/new_products.yaml of the project, else the packaged).
     models
         Restrict the run to these names; default the project's model and every peer.
     progress
@@ -212,26 +212,24 @@ def evaluate_new_products(tables: dict[str, pd.DataFrame], test_days: int | None
         Model name -> ``recall@20``, ``ndcg@10``, ``hit@10``, ``customers``, ``fit_seconds``; the project's model
         under ``clientele``, first.
     """
-    config = config if config is not None else load_new_products_config()
-    settings = config.get("evaluation") or {}
-    test_days = int(test_days or settings.get("test_days", 30))
-    k_recall, k_ndcg = int(settings.get("k_recall", 20)), int(settings.get("k_ndcg", 10))
+    config = config if config is not None else NewProductsConfig.load()
+    settings = config.evaluation
+    test_days = int(test_days or settings.test_days)
+    k_recall, k_ndcg = settings.k_recall, settings.k_ndcg
     split = new_product_split(tables, test_days)
     train = split.training_tables(tables)
     if progress:
         progress(f"cutoff {split.cutoff.date()}: {len(split.new_products):,} new products, "
                  f"{len(split.customers):,} test customers, {len(split.target):,} target pairs")
-    model_params = config.get("model") or {}
+    model = config.model
     scorers: dict[str, Callable[[], np.ndarray]] = {
-        OWN: lambda: AttributeTower(model_params).fit(train, split.cutoff).score(split.customers,
-                                                                                  split.new_products),
-        "random": lambda: np.random.default_rng(int(settings.get("seed", 0))).random(
-            (len(split.customers), len(split.new_products))),
+        OWN: lambda: AttributeTower(model).fit(train, split.cutoff).score(split.customers, split.new_products),
+        "random": lambda: np.random.default_rng(settings.seed).random((len(split.customers),
+                                                                       len(split.new_products))),
         "category_affinity": lambda: category_affinity(split, train),
         "attribute_popularity": lambda: attribute_popularity(split, train),
-        "attribute_knn": lambda: attribute_knn(split, train, int(settings.get("knn_neighbours", 50)),
-                                               int(model_params.get("price_bands", 5)),
-                                               bool(model_params.get("name_pairs", True))),
+        "attribute_knn": lambda: attribute_knn(split, train, settings.knn_neighbours, model.price_bands,
+                                               model.name_pairs),
     }
     names = models or [OWN, *PEERS]
     results: dict[str, dict[str, Any]] = {}
@@ -276,7 +274,7 @@ def evaluate_new_products_cli(data: str | Path, mapping: str | Path | None, test
     from features.io import load_dataset
     from features.settings import get_settings
 
-    config = load_new_products_config()  # read before the data: a bad file stops here
+    config = NewProductsConfig.load()  # read before the data: a bad file stops here
     dataset = load_dataset(data, mapping, erasures=get_settings().erasures())
     results = evaluate_new_products(dataset.tables, test_days, config,
                                     progress=lambda line: print(line, file=sys.stderr, flush=True))

@@ -25,19 +25,18 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import yaml
 from pydantic import Field
 
 from features.columns import Columns as C
 from features.columns import Tables
-from features.exceptions import ConfigError, DataError
+from features.configfile import ConfigModel
+from features.exceptions import DataError
 from features.idmap import IdMap
-from features.presets import config_file
 from features.products import attribute_tokens, product_attributes
 from models.recommenders.config import Params, parse_params
 
@@ -91,24 +90,26 @@ class AttributeTowerParams(Params):
     random_state: int = 0
 
 
-def load_new_products_config(path: str | Path | None = None) -> dict[str, Any]:
-    """configs/new_products.yaml (the project's, else the packaged one): sections ``model``, ``evaluation`` and
-    ``recommend``.
+class NewProductsEvaluation(Params):
+    """The ``evaluation`` section: the protocol of ``clientele evaluate new-products`` and its kNN peer."""
 
-    Raises
-    ------
-    ConfigError
-        The file cannot be read, is not a mapping, or its ``model`` section has a bad field.
-    """
-    path = Path(path) if path else config_file("new_products.yaml")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the new-products configuration must be a mapping of sections")
-    parse_params(AttributeTowerParams, data.get("model") or {}, f"{path}: model")
-    return data
+    test_days: int = Field(30, ge=1)
+    k_recall: int = Field(20, ge=1)
+    k_ndcg: int = Field(10, ge=1)
+    knn_neighbours: int = Field(50, ge=1)
+    seed: int = 0
+
+
+class NewProductsConfig(ConfigModel):
+    """configs/new_products.yaml: the model's hyperparameters and the evaluation protocol."""
+
+    DEFAULT_FILE: ClassVar[str] = "new_products.yaml"
+    model: AttributeTowerParams = AttributeTowerParams()
+    evaluation: NewProductsEvaluation = NewProductsEvaluation()
+
+    def with_seed(self, seed: int) -> "NewProductsConfig":
+        """The same configuration with the model's ``random_state`` set to ``seed``."""
+        return self.model_copy(update={"model": self.model.model_copy(update={"random_state": seed})})
 
 
 @dataclass(frozen=True)

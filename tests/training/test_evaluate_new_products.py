@@ -99,3 +99,14 @@ def test_no_new_product_is_one_line_and_exit_2(store, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
     with pytest.raises(DataError, match="test_days must be a positive integer"):
         new_product_split(store, 0)
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(store, tmp_path):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "new_products.yaml").write_text("model: {dims: 1}\n")
+    path = tmp_path / "tx.csv"
+    store["transactions"].to_csv(path, index=False)
+    result = clientele("evaluate", "new-products", "--data", path, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: {tmp_path / 'configs' / 'new_products.yaml'}: model.dims: Input "
+                                     f"should be greater than or equal to 2")
