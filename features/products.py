@@ -96,9 +96,10 @@ def price_bands(frame: pd.DataFrame, bands: int) -> np.ndarray:
         return out
     price = pd.to_numeric(frame[C.price], errors="coerce")
     group = frame[C.category].astype(object).fillna("") if C.category in frame.columns else pd.Series("", index=frame.index)
-    rank = price.groupby(group.to_numpy()).rank(pct=True)
-    known = rank.notna().to_numpy()
-    out[known] = np.minimum((rank.to_numpy()[known] * bands).astype(np.int64), bands - 1)
+    by = price.groupby(group.to_numpy())
+    share_below = (by.rank() - 1) / by.transform("count")  # the cheapest product of a category: 0
+    known = share_below.notna().to_numpy()
+    out[known] = np.minimum((share_below.to_numpy()[known] * bands).astype(np.int64), bands - 1)
     return out
 
 
