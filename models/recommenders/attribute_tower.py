@@ -315,7 +315,10 @@ class AttributeTower:
 
     def product_representation(self, products: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vectors, popularity priors and launch days of products described by a products frame (products the
-        model has never seen included: they are represented by their attribute tokens alone)."""
+        model has never seen included: they are represented by their attribute tokens alone).
+
+        Price bands are quantiles within the frame's categories: pass the whole catalogue with the new products,
+        not a new product alone (alone, it is the cheapest of its category)."""
         attrs = product_attributes({Tables.products: products})
         matrix = _token_matrix(attribute_tokens(attrs, self.params.price_bands, self.params.name_pairs),
                                self.vocabulary_)
