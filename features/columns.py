@@ -28,6 +28,8 @@ class Columns:
     price = "price"
     in_stock = "in_stock"
     launched_at = "launched_at"
+    subcategory = "subcategory"  # products: the level below category (category hierarchy)
+    name = "name"  # products: the product's name as the storefront shows it
 
     event_type = "event_type"
     id_type = "id_type"  # identities: the kind of key (member_card, phone_sha256, online_account, ...)

@@ -81,10 +81,10 @@ CUSTOMERS = TableSchema(
 PRODUCTS = TableSchema(
     name=Tables.products,
     required=(C.product_id,),
-    optional=(C.category, C.brand, C.price, C.in_stock, C.launched_at),
+    optional=(C.category, C.subcategory, C.brand, C.price, C.in_stock, C.launched_at, C.name),
     kinds={
-        C.product_id: ID, C.category: TEXT, C.brand: TEXT, C.price: NUMBER, C.in_stock: BOOL,
-        C.launched_at: TIMESTAMP,
+        C.product_id: ID, C.category: TEXT, C.subcategory: TEXT, C.brand: TEXT, C.price: NUMBER, C.in_stock: BOOL,
+        C.launched_at: TIMESTAMP, C.name: TEXT,
     },
     key=(C.product_id,),
 )

@@ -35,6 +35,15 @@ _CURRENCY_DECIMALS = 2
 _UNIT_BELOW_ONE = 1.0 - 1e-9
 # Event types stacked from the first sign of interest to the last step before paying (EventTypes.ALL order).
 _INTENT_ORDER = (EventTypes.view, EventTypes.wishlist, EventTypes.try_on, EventTypes.cart)
+# A price more than this many category price-sigmas below (above) the category median is entry (premium).
+_PRICE_BAND_Z = 0.43
+# Words naming the collections (product lines) of the synthetic brands.
+_COLLECTION_WORDS = (
+    "aurora", "lotus", "meridian", "solstice", "ember", "celeste", "nova", "willow", "harbor", "sable", "iris",
+    "zephyr", "coral", "opaline", "juniper", "atlas", "linden", "marigold", "onyx", "saffron", "tidal", "velvet",
+    "amber", "bloom", "cascade", "dune", "echo", "fable", "glacier", "haven", "ivy", "jade", "kestrel", "lumen",
+    "mosaic", "nectar", "orchid", "prism", "quartz", "ripple", "sierra", "thistle", "umbra", "vale", "wren",
+)
 _ID_PREFIX = {"customer": "C", "product": "P", "order": "O", "store": "S"}
 # Eight-byte ids (prefix + 7 digits) gather as one uint64 per row; more digits are used when counts need them.
 _ID_MIN_WIDTH = {"customer": 7, "product": 7, "order": 7, "store": 4}
@@ -646,6 +655,7 @@ class _Simulator:
         centres = rng.standard_normal((self.n_cats, dims))
         v = centres[cat] + taste.number("category_spread", 0) * rng.standard_normal((n_products, dims))
         u = rng.standard_normal((k_seg, dims))
+        v = v + self._attribute_tastes(cat_cfg, taste, rng, dims)
         logits = log_pop[None, :] + taste.number("strength", 0) * (u @ v.T) / np.sqrt(dims)
         w = np.exp(logits - logits.max(axis=1, keepdims=True))
         self.k_seg = k_seg
@@ -659,6 +669,63 @@ class _Simulator:
         self.s_gift_est = _Sampler(w * tilt * est)
         replenishable = ~np.isnan(self.cycle_of_cat[cat])
         self.s_regimen = _Sampler(w * est * replenishable[None, :]) if replenishable.any() else None
+
+    def _attribute_tastes(self, cat_cfg: _Section, taste: _Section, rng: np.random.Generator,
+                          dims: int) -> np.ndarray:
+        """Taste offsets of each product from its attributes, and the attribute columns themselves.
+
+        A product's taste vector is its category's centre plus one direction per attribute value (subcategory,
+        brand, price band, collection, free attributes such as material), each scaled by
+        ``taste.attribute_weights``: customers of a segment then prefer brands, price bands and materials, and
+        a product launched later is liked by the customers who liked its attributes before. Names are built from
+        the same values ("aurora gold engagement rings"), so name text carries the signal too.
+        """
+        n, cat = self.n_products, self.cat
+        weights = taste.get("attribute_weights") or _Section({}, "generator.taste.attribute_weights")
+        offsets = np.zeros((n, dims))
+
+        def direction(codes: np.ndarray, levels: int, key: str) -> None:
+            if key in weights:
+                scale = weights.number(key, 0)
+                offsets[:] += scale * rng.standard_normal((max(levels, 1), dims))[codes]
+
+        # Category hierarchy: a subcategory under each category (uniform shares).
+        specs = [cat_cfg["categories"][c] for c in self.cat_names]
+        sub_names: list[str] = []
+        sub = np.empty(n, dtype=np.int64)
+        for c, spec in enumerate(specs):
+            names = [str(x) for x in (spec.get("subcategories") or ["general"])]
+            rows = np.flatnonzero(cat == c)
+            sub[rows] = len(sub_names) + rng.integers(0, len(names), rows.size)
+            sub_names += names
+        self.sub, self.sub_names = sub, sub_names
+        direction(sub, len(sub_names), "subcategory")
+        direction(self.brand, len(self.brand_names), "brand")
+        # Price band within the category: entry / mid / premium by the price's place in the category's spread.
+        sigma = np.array([s.number("price_sigma", 0) for s in specs])
+        median = np.array([s.number("price_median", 0) for s in specs])
+        z = np.log(self.price / median[cat]) / np.maximum(sigma[cat], 1e-9)
+        self.price_band = np.digitize(z, [-_PRICE_BAND_Z, _PRICE_BAND_Z])
+        direction(cat * 3 + self.price_band, self.n_cats * 3, "price_band")
+        # Collections: each brand runs a few named lines; the name is all a model sees of them.
+        per_brand = cat_cfg.count("collections_per_brand") if "collections_per_brand" in cat_cfg else 1
+        words = rng.choice(len(_COLLECTION_WORDS), size=(len(self.brand_names), per_brand))
+        coll = self.brand * per_brand + rng.integers(0, per_brand, n)
+        self.collection_names = [_COLLECTION_WORDS[k] for k in words.ravel()]
+        direction(coll, len(self.collection_names), "collection")
+        # Free attributes (material, finish, ...): one column each, values drawn by their shares.
+        self.free_attributes: dict[str, tuple[list[str], np.ndarray]] = {}
+        attrs = cat_cfg.get("attributes") or _Section({}, "generator.catalog.attributes")
+        for name, _ in attrs.items():
+            values, shares = attrs.shares(name)
+            codes = rng.choice(len(values), size=n, p=shares)
+            self.free_attributes[str(name)] = (values, codes)
+            direction(codes, len(values), "attributes")
+        parts = [np.asarray(self.collection_names, dtype=object)[coll]]
+        parts += [np.asarray(values, dtype=object)[codes] for values, codes in self.free_attributes.values()]
+        parts += [np.asarray(sub_names, dtype=object)[sub], np.asarray(self.cat_names, dtype=object)[cat]]
+        self.names = [" ".join(str(p).replace("_", " ") for p in row) for row in zip(*parts)]
+        return offsets
 
     def _draw(self, sampler: _Sampler, fallback: _Sampler, groups: np.ndarray, t: np.ndarray,
               rng: np.random.Generator) -> np.ndarray:
@@ -1148,10 +1215,14 @@ class _Simulator:
         products = pd.DataFrame(copy=False, data={
             C.product_id: self.prod_ids.all(),
             C.category: _labels(self.cat_names, self.cat),
+            C.subcategory: _labels(self.sub_names, self.sub),
             C.brand: _labels(self.brand_names, self.brand),
             C.price: self.price.astype(float),
             C.in_stock: _bool(self.in_stock),
             C.launched_at: self._ts(self.launch_day * _SECONDS_PER_DAY),
+            C.name: pd.array(self.names, dtype="str"),
+            # Free attributes after the canonical columns (the contract keeps extra columns).
+            **{name: _labels(values, codes) for name, (values, codes) in self.free_attributes.items()},
         })
         return {Tables.customers: customers, Tables.products: products}
 

@@ -27,6 +27,7 @@ DataOpt = Annotated[str, typer.Option("--data", help="Transactions file or a fol
 MappingOpt = Annotated[Optional[str], typer.Option("--mapping", help="Column-mapping YAML (configs/datasets/), a "
                                                                      "path or a URL.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+TestDaysOpt = Annotated[int, typer.Option("--test-days", min=1, help="Length of the test window in days.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars (they are shown on a terminal "
                                                              "only).")]
 
@@ -391,7 +392,7 @@ def evaluate_churn_command(
 def evaluate_recommender_command(
     data: DataOpt,
     mapping: MappingOpt = None,
-    test_days: Annotated[int, typer.Option("--test-days", min=1, help="Length of the test window in days.")] = 30,
+    test_days: TestDaysOpt = 30,
     json_output: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -401,6 +402,21 @@ def evaluate_recommender_command(
 
     with bars(console, enabled=not quiet):
         evaluate_recommender_cli(data, mapping, test_days, json_output)
+
+
+@evaluate_app.command("new-products")
+@user_errors
+def evaluate_new_products_command(
+    data: DataOpt,
+    mapping: MappingOpt = None,
+    test_days: TestDaysOpt = 30,
+    json_output: JsonOpt = False,
+) -> None:
+    """New products: ranking products first sold in the test window, the project's attribute model against
+    random, category affinity, attribute popularity and an attribute kNN."""
+    from training.evaluate_new_products import evaluate_new_products_cli
+
+    evaluate_new_products_cli(data, mapping, test_days, json_output)
 
 
 @evaluate_app.command("uplift")

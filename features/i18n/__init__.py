@@ -83,7 +83,6 @@ TEMPLATES: dict[str, str] = {
     "rec.because_bought": "because you bought {product}",
     "rec.bought_together": "bought together with {product}",
     "rec.also_bought": "customers who bought {product} also bought this",
-    "rec.bought_after": "often bought after {product}",
     "rec.popular_region": "popular in {region}",
     "rec.popular_category": "popular in {category}",
     "rec.popular": "popular right now",

@@ -16,14 +16,12 @@ from features.config import InteractionConfig
 from features.exceptions import DataError
 from features.idmap import IdMap
 from features.interactions import interaction_matrix
+from features.products import NAME_COLUMNS
 
 if TYPE_CHECKING:
     from models.recommenders.policy import ProductTable
 
 NS_PER_DAY = 86_400 * 10**9
-# Free-text product name columns looked for, best first: a products table's, then an extra transaction column
-# (the Online Retail mapping keeps ``description``).
-NAME_COLUMNS = ("name", "title", "description", "product_name")
 UNKNOWN = -1
 
 

@@ -52,8 +52,7 @@ GENERATOR_DIR = "generators"
 
 # Reason kinds of the precomputed lists (rendered to text at request time).
 REASON_NONE, REASON_REPEAT, REASON_TOGETHER, REASON_TASTE, REASON_REGION, REASON_TRENDING, REASON_POPULAR, \
-    REASON_SEQUENCE, REASON_SEASONAL = range(9)
-_SEQUENCE_MODELS = {"sasrec"}
+    REASON_SEQUENCE, REASON_SEASONAL = range(9)  # REASON_SEQUENCE is retired; saved lists keep their codes
 
 
 class GeneratorSpec(Params):
@@ -458,7 +457,7 @@ class TwoStage(Recommender):
                 lists[field] = np.full(shape, np.nan, dtype=np.float32)
             lists["days"] = np.zeros(shape, dtype=np.float32)
         context = _ReasonContext(keys=described.history.key(data.n_items), history=described.history,
-                                 knn=gens[self.params.fold_in], last_item=_last_items(data),
+                                 knn=gens[self.params.fold_in],
                                  models=np.array([self.params.generators[name].model for name in gens] + [""],
                                                  dtype=object))
         step = max(1, _REASON_PLACES // max(2 * shape[1], 1))
@@ -525,9 +524,6 @@ class TwoStage(Recommender):
             reason[together] = REASON_TOGETHER
             anchor[together] = anchors[together]
             reason[personal & (anchors < 0)] = REASON_TASTE
-            sequence = personal & np.isin(source, list(_SEQUENCE_MODELS)) & (context.last_item[users] >= 0)
-            reason[sequence] = REASON_SEQUENCE
-            anchor[sequence] = context.last_item[users[sequence]]
             lists["reason"][block] = reason.reshape(items.shape)
             lists["anchor"][block] = anchor.reshape(items.shape)
             lists["gap"][block] = gap.reshape(items.shape)
@@ -569,7 +565,6 @@ class TwoStage(Recommender):
                            (REASON_POPULAR, message("rec.popular"))):
             out[kind == code] = text
         for code, template, key, names in ((REASON_TOGETHER, "rec.bought_together", "product", self.catalog_.names),
-                                           (REASON_SEQUENCE, "rec.bought_after", "product", self.catalog_.names),
                                            (REASON_REGION, "rec.popular_region", "region", self.regions_)):
             where = (kind == code) & (anchor >= 0)
             if where.any():
@@ -631,7 +626,6 @@ class _ReasonContext:
     keys: np.ndarray
     history: signals.PairHistory
     knn: Recommender
-    last_item: np.ndarray
     models: np.ndarray
 
 
@@ -685,13 +679,6 @@ def _first_purchase(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
     if C.is_return in tx.columns:
         tx = tx[~tx[C.is_return].to_numpy(dtype=bool)]
     return pd.Timestamp(tx[C.timestamp].min())
-
-
-def _last_items(data: TrainingData) -> np.ndarray:
-    """Each customer's most recently bought product (-1 when none)."""
-    last = np.full(data.n_users, -1, dtype=np.int64)
-    last[data.log.user] = data.log.item  # the log is sorted by time, so the last write is the latest
-    return last
 
 
 def _vocabularies(tables: dict[str, pd.DataFrame]) -> dict[str, list[str]]:

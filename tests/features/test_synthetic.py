@@ -100,9 +100,11 @@ def test_tables_are_canonical(preset, request):
     for name in GENERATED:
         schema = SCHEMAS[name]
         frame = sim.tables[name]
-        assert tuple(frame.columns) == schema.columns, name
+        # Products carry free attributes (material, finish, ...) after the canonical columns.
+        assert tuple(frame.columns[: len(schema.columns)]) == schema.columns, name
+        assert name == Tables.products or len(frame.columns) == len(schema.columns), name
         assert len(frame) > 0, name
-        for col in frame.columns:
+        for col in schema.columns:
             _check_kind(frame[col], schema.kinds[col])
         for col in schema.required:
             assert frame[col].notna().all(), f"{name}.{col}"
@@ -171,6 +173,52 @@ def test_baskets_and_customers_follow_taste(beauty):
     within = [len(top[a] & top[a]) for a in segs]
     across = [len(top[a] & top[b]) for i, a in enumerate(segs) for b in segs[i + 1:]]
     assert np.mean(across) < 0.35 * np.mean(within)
+
+
+def _same_value_share(buys: pd.DataFrame, column: str) -> tuple[float, float]:
+    """Share of a customer's pairs of purchases (same category) that share ``column``, and that share for
+    random pairs within the category."""
+    buys = buys.drop_duplicates([C.customer_id, C.product_id])
+    pairs = buys.merge(buys, on=[C.customer_id, C.category])
+    pairs = pairs[pairs[f"{C.product_id}_x"] < pairs[f"{C.product_id}_y"]]
+    observed = float((pairs[f"{column}_x"] == pairs[f"{column}_y"]).mean())
+    chance = buys.groupby(C.category)[column].value_counts(normalize=True).pow(2).groupby(level=0).sum()
+    baseline = float((chance.reindex(pairs[C.category]).to_numpy()).mean())
+    return observed, baseline
+
+
+@pytest.mark.parametrize(("column", "lift"), [(C.brand, 1.2), (C.subcategory, 1.05), ("material", 1.05),
+                                             ("style", 1.03)])
+def test_attributes_drive_taste(jewellery, column, lift):
+    products = jewellery.tables[Tables.products]
+    buys = _purchases(jewellery).merge(products, on=C.product_id)
+    observed, baseline = _same_value_share(buys, column)
+    # A customer's pieces share brand, subcategory, material and style more often than random pieces do (with
+    # the attribute weights at zero the two shares agree).
+    assert observed > baseline * lift, (observed, baseline)
+
+
+def test_products_launch_through_the_period_and_names_carry_their_attributes(jewellery):
+    products = jewellery.tables[Tables.products]
+    start, end = (pd.Timestamp(load_preset("jewellery")["generator"]["calendar"][k]) for k in ("start", "end"))
+    launched = products[C.launched_at]
+    inside = products[launched >= start]
+    assert 0.15 < len(inside) / len(products) < 0.35
+    # Launches spread over the whole calendar, not bunched at one date.
+    months = inside[C.launched_at].dt.to_period("M").nunique()
+    assert months > 0.8 * ((end - start).days / 30.4)
+    first_sale = _purchases(jewellery).groupby(C.product_id)[C.timestamp].min()
+    sold = inside.set_index(C.product_id)[C.launched_at].reindex(first_sale.index).dropna()
+    assert (first_sale[sold.index] >= sold).all()  # nothing sells before its launch
+    # New products sell: on sale for half the calendar on average, they find buyers at about half the rate of
+    # the established catalogue.
+    established_sold = products.loc[launched < start, C.product_id].isin(first_sale.index).mean()
+    assert len(sold) / len(inside) > 0.4 * established_sold
+    # Names read "<collection> <material> <style> <subcategory> <category>".
+    for row in products.head(50).itertuples():
+        words = row.name.split()
+        assert row.material.replace("_", " ") in row.name and row.style in words
+        assert row.name.endswith(f"{row.subcategory.replace('_', ' ')} {row.category.replace('_', ' ')}")
 
 
 def test_beauty_repurchase_gaps_follow_the_category_cycle(beauty):

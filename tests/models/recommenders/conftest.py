@@ -28,7 +28,6 @@ TINY = {
     "bpr": {"factors": 8, "iterations": 5},
     "ease": {"l2": 50.0, "max_items": 300},
     "tifu_knn": {"neighbours": 20},
-    "sasrec": {"dim": 16, "blocks": 1, "heads": 1, "max_len": 10, "epochs": 2, "batch_size": 64},
 }
 
 

@@ -34,7 +34,7 @@ def scramble_after(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, seed: 
     return out
 
 
-@pytest.mark.parametrize("name", ["popularity", "trending", "repeat", "bm25", "als", "ease", "sasrec", "clientele"])
+@pytest.mark.parametrize("name", ["popularity", "trending", "repeat", "bm25", "als", "ease", "clientele"])
 def test_the_future_never_changes_a_fit(name, synthetic, cutoff):
     params = tiny_two_stage() if name == "clientele" else TINY[name]
     customers = synthetic["transactions"]["customer_id"].drop_duplicates().head(40).tolist()

@@ -16,7 +16,7 @@ from models.uplift.model import UpliftModel
 
 @pytest.fixture(scope="module")
 def campaigns():
-    sim = simulate("beauty", 6000, seed=3)
+    sim = simulate("beauty", 6000, seed=4)
     tables = sim.tables
     rows = campaign_outcomes(tables, campaigns_table(tables))
     features = campaign_features(tables, rows)

@@ -1,0 +1,445 @@
+"""Attribute two-tower model (PyTorch): scores products nobody has bought yet from what they are.
+
+A product's representation is built from its attribute tokens only (:func:`features.products.attribute_tokens`:
+category levels, subcategory, brand, price band within the category, free attributes, name words and word
+pairs), never from its id, so a product launched yesterday has one as good as a best seller's. A customer is the
+recency-weighted mean of the *context* representations of the products they bought (a second token table: buying
+a product predicts what goes with it, not only more of the same). The score of customer ``u`` for product ``i``
+at time ``t`` is
+
+    score = u . e_i + b_i + a(t - launched_i)
+
+with ``b_i`` a popularity prior learned from the tokens and ``a`` a learned effect of the product's age (new
+arrivals sell differently from the back catalogue; a product without ``launched_at`` is dated by its first sale
+and a product never sold counts as launched at the cutoff). Training is causal, like the task it serves: every
+purchase before the cutoff is a target, predicted from the customer's purchases on earlier days only, with a
+softmax over every product on sale at that time (sampled over a shared random subset in very large catalogues).
+Recent purchases are drawn more often (``target_recency_days``).
+
+The artefact carries its own configuration, vocabulary and learned tables (``save`` / ``load``, no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import Field
+
+from features.columns import Columns as C
+from features.columns import Tables
+from features.configfile import ConfigModel
+from features.exceptions import DataError
+from features.idmap import IdMap
+from features.products import attribute_tokens, product_attributes
+from models.recommenders.config import Params, parse_params
+
+FORMAT = "clientele.attribute_tower"
+FORMAT_VERSION = 1
+_NS_PER_DAY = 86_400 * 10**9
+
+
+class AttributeTowerParams(Params):
+    """Hyperparameters (the ``model`` section of configs/new_products.yaml).
+
+    Attributes
+    ----------
+    dims
+        Size of the product and customer representations.
+    steps, batch_size, learning_rate, weight_decay
+        Adam optimisation: ``steps`` batches of ``batch_size`` purchases.
+    history
+        Latest purchase lines of a customer that make up their representation.
+    recency_days
+        A history line ``d`` days older than the moment scored weighs ``exp(-d / recency_days)``.
+    target_recency_days
+        Training purchases ``d`` days before the cutoff are drawn with weight ``exp(-d / target_recency_days)``.
+    price_bands, name_pairs, min_token_products
+        Tokens: price bands within a category, word pairs of names, and the fewest sold products a token must
+        describe to be learned (a rarer token cannot generalise).
+    launch_buckets_days
+        Product-age buckets of the age effect ``a``.
+    full_softmax_max_items, negatives
+        Above this catalogue size the softmax runs over the batch's targets plus this many shared random products.
+    threads, device, random_state
+        Torch CPU threads; ``auto`` picks a GPU when there is one; seed of every draw.
+    """
+
+    dims: int = Field(64, ge=2)
+    steps: int = Field(800, ge=1)
+    batch_size: int = Field(512, ge=8)
+    learning_rate: float = Field(0.01, gt=0)
+    weight_decay: float = Field(1e-6, ge=0)
+    history: int = Field(50, ge=1)
+    recency_days: float = Field(90.0, gt=0)
+    target_recency_days: float = Field(120.0, gt=0)
+    price_bands: int = Field(5, ge=1)
+    name_pairs: bool = True
+    min_token_products: int = Field(2, ge=1)
+    launch_buckets_days: tuple[int, ...] = (7, 14, 30, 60, 120, 240, 365)
+    full_softmax_max_items: int = Field(30_000, ge=1)
+    negatives: int = Field(4096, ge=1)
+    threads: int = Field(1, ge=1)
+    device: str = "auto"
+    random_state: int = 0
+
+
+class NewProductsEvaluation(Params):
+    """The ``evaluation`` section: the protocol of ``clientele evaluate new-products`` and its kNN peer."""
+
+    test_days: int = Field(30, ge=1)
+    k_recall: int = Field(20, ge=1)
+    k_ndcg: int = Field(10, ge=1)
+    knn_neighbours: int = Field(50, ge=1)
+    seed: int = 0
+
+
+class NewProductsConfig(ConfigModel):
+    """configs/new_products.yaml: the model's hyperparameters and the evaluation protocol."""
+
+    DEFAULT_FILE: ClassVar[str] = "new_products.yaml"
+    model: AttributeTowerParams = AttributeTowerParams()
+    evaluation: NewProductsEvaluation = NewProductsEvaluation()
+
+    def with_seed(self, seed: int) -> "NewProductsConfig":
+        """The same configuration with the model's ``random_state`` set to ``seed``."""
+        return self.model_copy(update={"model": self.model.model_copy(update={"random_state": seed})})
+
+
+@dataclass(frozen=True)
+class _History:
+    """Purchase lines sorted by (customer, time): ``user``, ``item``, ``day`` (days since the epoch)."""
+
+    user: np.ndarray
+    item: np.ndarray
+    day: np.ndarray
+    start: np.ndarray  # first line of each customer (length n_users + 1)
+
+
+class AttributeTower:
+    """The attribute two-tower model (see the module docstring).
+
+    Parameters
+    ----------
+    params
+        Hyperparameters; keyword arguments override single fields.
+    """
+
+    def __init__(self, params: AttributeTowerParams | dict[str, Any] | None = None, **overrides: Any):
+        base = params.model_dump() if isinstance(params, AttributeTowerParams) else dict(params or {})
+        self.params = parse_params(AttributeTowerParams, {**base, **overrides}, "new products: model")
+
+    # ------------------------------------------------------------------------------------------------ fit
+
+    def fit(self, tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp | str | None = None) -> "AttributeTower":
+        """Learn from the purchases before ``cutoff`` and the attributes of every product in the tables.
+
+        Parameters
+        ----------
+        tables
+            Canonical tables: ``transactions`` (with ``product_id``) and, when present, ``products`` (every
+            product it lists gets a representation, sold or not).
+        cutoff
+            Only purchases strictly before it are read (default: just after the latest transaction).
+
+        Returns
+        -------
+        AttributeTower
+            ``self``, fitted.
+
+        Raises
+        ------
+        DataError
+            No transactions with ``product_id``, or no purchase before the cutoff.
+        """
+        import torch
+
+        started = time.perf_counter()
+        p = self.params
+        tx = tables.get(Tables.transactions)
+        if tx is None or C.product_id not in tx.columns:
+            raise DataError("transactions: column 'product_id' is missing (required for new-product scores)")
+        cutoff = (pd.Timestamp(tx[C.timestamp].max()) + pd.Timedelta(1, "ns") if cutoff is None
+                  else pd.Timestamp(cutoff))
+        purchases = tx[(tx[C.timestamp] < cutoff) & tx[C.product_id].notna()]
+        if C.is_return in purchases.columns:
+            purchases = purchases[~purchases[C.is_return].to_numpy(dtype=bool)]
+        if purchases.empty:
+            raise DataError(f"transactions: no purchase with a product_id before {cutoff}")
+        attrs = product_attributes({Tables.transactions: purchases, **({Tables.products: tables[Tables.products]}
+                                    if Tables.products in tables else {})})
+        self.cutoff_ = cutoff
+        self.products_ = IdMap(attrs[C.product_id].astype("str").to_numpy())
+        self.customers_ = IdMap(np.sort(purchases[C.customer_id].astype("str").unique()))
+        history = self._history(purchases)
+        sold = np.zeros(len(self.products_), dtype=bool)
+        sold[history.item] = True
+        tokens = attribute_tokens(attrs, p.price_bands, p.name_pairs)
+        self.vocabulary_ = _vocabulary(tokens, sold, p.min_token_products)
+        self.launch_day_ = self._launch_days(attrs, history)
+        self.product_tokens_ = _token_matrix(tokens, self.vocabulary_)
+        self._train(history, torch)
+        self._profiles(history)
+        self.fit_seconds_ = round(time.perf_counter() - started, 2)
+        return self
+
+    def _history(self, purchases: pd.DataFrame) -> _History:
+        day = purchases[C.timestamp].to_numpy(dtype="datetime64[ns]").astype(np.int64) // _NS_PER_DAY
+        user = self.customers_.to_internal(purchases[C.customer_id].astype("str"))
+        item = self.products_.to_internal(purchases[C.product_id].astype("str"))
+        # One line per (customer, product, day): a quantity of ten is one choice.
+        key = pd.DataFrame({"u": user, "d": day, "i": item}).drop_duplicates().sort_values(["u", "d", "i"])
+        user, day, item = (key[c].to_numpy(np.int64) for c in ("u", "d", "i"))
+        start = np.searchsorted(user, np.arange(len(self.customers_) + 1))
+        return _History(user=user, item=item, day=day, start=start)
+
+    def _launch_days(self, attrs: pd.DataFrame, history: _History) -> np.ndarray:
+        """Launch day per product: ``launched_at``, else the first sale, else the cutoff (never sold: new)."""
+        cutoff_day = int(np.datetime64(self.cutoff_, "ns").astype(np.int64) // _NS_PER_DAY)
+        launch = np.full(len(self.products_), cutoff_day, dtype=np.int64)
+        first = np.full(len(self.products_), np.iinfo(np.int64).max)
+        np.minimum.at(first, history.item, history.day)
+        launch = np.where(first < np.iinfo(np.int64).max, first, launch)
+        if C.launched_at in attrs.columns:
+            listed = pd.to_datetime(attrs[C.launched_at], errors="coerce").to_numpy(dtype="datetime64[ns]")
+            known = ~np.isnat(listed)
+            launch[known] = np.minimum(listed[known].astype(np.int64) // _NS_PER_DAY, launch[known])
+        return launch
+
+    def _bucket(self, age_days: np.ndarray) -> np.ndarray:
+        """Age bucket: 0 for not launched yet (masked out), then 1.. by ``launch_buckets_days``."""
+        edges = np.asarray(self.params.launch_buckets_days, dtype=np.int64)
+        return np.where(age_days < 0, 0, 1 + np.searchsorted(edges, age_days, side="right"))
+
+    def _device(self, torch: Any) -> Any:
+        if self.params.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.params.device)
+
+    def _train(self, history: _History, torch: Any) -> None:
+        p = self.params
+        torch.set_num_threads(p.threads)
+        gen = torch.Generator().manual_seed(p.random_state)
+        rng = np.random.default_rng(p.random_state)
+        device = self._device(torch)
+        n_items, n_tokens = self.product_tokens_.shape
+        tokens = _torch_sparse(self.product_tokens_, torch).to(device)
+        scale = 1.0 / np.sqrt(p.dims)
+        emb = torch.nn.Parameter((torch.randn(n_tokens, p.dims, generator=gen) * scale).to(device))
+        ctx = torch.nn.Parameter((torch.randn(n_tokens, p.dims, generator=gen) * scale).to(device))
+        bias = torch.nn.Parameter(torch.zeros(n_tokens, 1, device=device))
+        age = torch.nn.Parameter(torch.zeros(len(p.launch_buckets_days) + 2, device=device))
+        opt = torch.optim.Adam([emb, ctx, bias, age], lr=p.learning_rate, weight_decay=p.weight_decay)
+        launch = torch.as_tensor(self.launch_day_, device=device)
+        edges = torch.as_tensor(np.asarray(p.launch_buckets_days, dtype=np.int64), device=device)
+        cutoff_day = int(np.datetime64(self.cutoff_, "ns").astype(np.int64) // _NS_PER_DAY)
+        weight = np.exp(-(cutoff_day - history.day) / p.target_recency_days)
+        weight /= weight.sum()
+        # First line of each example's day within its customer: the history ends just before it.
+        first_of_day = _first_of_group(history.user, history.day)
+        sampled = n_items > p.full_softmax_max_items
+        self.losses_ = []
+        for step in range(p.steps):
+            batch = rng.choice(len(history.user), size=p.batch_size, p=weight)
+            rows, cols, vals = self._history_rows(history, batch, first_of_day)
+            hist = torch.sparse_coo_tensor(np.vstack([rows, cols]), vals.astype(np.float32),
+                                           (p.batch_size, n_items), check_invariants=False).to(device)
+            t_day = torch.as_tensor(history.day[batch], device=device)
+            target = torch.as_tensor(history.item[batch], device=device)
+            if sampled:
+                cand = torch.as_tensor(np.unique(np.concatenate(
+                    [history.item[batch], rng.integers(0, n_items, p.negatives)])), device=device)
+                target = torch.searchsorted(cand, target)
+            else:
+                cand = None
+            item_tokens = tokens if cand is None else tokens.index_select(0, cand)
+            e = torch.sparse.mm(item_tokens, emb)
+            b = torch.sparse.mm(item_tokens, bias).squeeze(1)
+            user = torch.sparse.mm(hist, torch.sparse.mm(tokens, ctx))
+            item_launch = launch if cand is None else launch[cand]
+            item_age = t_day[:, None] - item_launch[None, :]
+            bucket = torch.where(item_age < 0, 0, 1 + torch.bucketize(item_age, edges, right=True))
+            logits = user @ e.T + b[None, :] + age[bucket]
+            logits = logits.masked_fill(item_age < 0, float("-inf"))
+            loss = torch.nn.functional.cross_entropy(logits, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step % 50 == 0 or step == p.steps - 1:
+                self.losses_.append(round(float(loss.detach()), 4))
+        with torch.no_grad():
+            self.embedding_ = emb.detach().cpu().numpy()
+            self.context_ = ctx.detach().cpu().numpy()
+            self.bias_ = bias.detach().cpu().numpy()[:, 0]
+            self.age_effect_ = age.detach().cpu().numpy()
+
+    def _history_rows(self, history: _History, lines: np.ndarray, end: np.ndarray | None,
+                      at_day: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sparse rows (row, product, weight) of the histories behind ``lines`` (training) or, with ``end=None``,
+        of every line of customers ``lines`` up to their latest ``history`` lines (scoring at ``at_day``)."""
+        p = self.params
+        if end is None:
+            users = lines
+            stop = history.start[users + 1]
+            day = at_day
+        else:
+            users = history.user[lines]
+            stop = end[lines]
+            day = history.day[lines]
+        lo = np.maximum(history.start[users], stop - p.history)
+        length = stop - lo
+        rows = np.repeat(np.arange(len(users)), length)
+        pos = np.repeat(lo - np.cumsum(np.r_[0, length[:-1]]), length) + np.arange(length.sum())
+        w = np.exp(-(day[rows] - history.day[pos]) / p.recency_days)
+        total = np.bincount(rows, weights=w, minlength=len(users))
+        return rows, history.item[pos], w / total[rows]
+
+    def _profiles(self, history: _History) -> None:
+        """Customer vectors at the cutoff (what scoring reads) and product vectors of the known catalogue."""
+        cutoff_day = int(np.datetime64(self.cutoff_, "ns").astype(np.int64) // _NS_PER_DAY)
+        users = np.arange(len(self.customers_))
+        rows, cols, vals = self._history_rows(history, users, None, np.full(len(users), cutoff_day))
+        hist = sp.csr_matrix((vals, (rows, cols)), shape=(len(users), len(self.products_)))
+        self.customer_vectors_ = np.asarray(hist @ (self.product_tokens_ @ self.context_), dtype=np.float32)
+        self.product_vectors_ = np.asarray(self.product_tokens_ @ self.embedding_, dtype=np.float32)
+        self.product_bias_ = np.asarray(self.product_tokens_ @ self.bias_, dtype=np.float32).ravel()
+        self.cutoff_day_ = cutoff_day
+
+    # --------------------------------------------------------------------------------------------- score
+
+    def product_representation(self, products: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Vectors, popularity priors and launch days of products described by a products frame (products the
+        model has never seen included: they are represented by their attribute tokens alone).
+
+        Price bands are quantiles within the frame's categories: pass the whole catalogue with the new products,
+        not a new product alone (alone, it is the cheapest of its category)."""
+        attrs = product_attributes({Tables.products: products})
+        matrix = _token_matrix(attribute_tokens(attrs, self.params.price_bands, self.params.name_pairs),
+                               self.vocabulary_)
+        launch = np.full(len(attrs), self.cutoff_day_, dtype=np.int64)
+        if C.launched_at in attrs.columns:
+            listed = pd.to_datetime(attrs[C.launched_at], errors="coerce").to_numpy(dtype="datetime64[ns]")
+            known = ~np.isnat(listed)
+            launch[known] = listed[known].astype(np.int64) // _NS_PER_DAY
+        return (np.asarray(matrix @ self.embedding_, dtype=np.float32),
+                np.asarray(matrix @ self.bias_, dtype=np.float32).ravel(), launch)
+
+    def score(self, customers: np.ndarray | list[str], products: np.ndarray | list[str]) -> np.ndarray:
+        """Scores (customers x products) at the cutoff; an unknown customer gets the attribute prior alone.
+
+        Raises
+        ------
+        DataError
+            A product id the model does not know (pass its attributes to :meth:`product_representation`).
+        """
+        items = self.products_.to_internal(list(map(str, products)), unknown="raise")
+        users = self.customers_.to_internal(list(map(str, customers)), unknown="missing")
+        prior = self.product_bias_[items] + self._age_effect(self.cutoff_day_ - self.launch_day_[items])
+        out = np.broadcast_to(prior, (len(users), len(items))).copy()
+        known = users >= 0
+        out[known] += self.customer_vectors_[users[known]] @ self.product_vectors_[items].T
+        return out
+
+    def _age_effect(self, age_days: np.ndarray) -> np.ndarray:
+        # At the cutoff nothing listed is "not launched yet": a future launch date counts as just launched.
+        return self.age_effect_[self._bucket(np.maximum(age_days, 0))]
+
+    def similar_vectors(self, products: np.ndarray | list[str]) -> np.ndarray:
+        """Unit-length product vectors (cosine similarity between products by their attributes)."""
+        items = self.products_.to_internal(list(map(str, products)), unknown="raise")
+        v = self.product_vectors_[items]
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+    # ------------------------------------------------------------------------------------- save / load
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model (configuration, vocabulary, id maps and learned tables) to folder ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        vocab = np.array(sorted(self.vocabulary_, key=self.vocabulary_.get), dtype=str)
+        tokens = self.product_tokens_.tocsr()
+        np.savez(path / "state.npz", vocabulary=vocab, customers=np.asarray(self.customers_.external_ids, dtype=str),
+                 products=np.asarray(self.products_.external_ids, dtype=str), launch_day=self.launch_day_,
+                 tokens_data=tokens.data, tokens_indices=tokens.indices, tokens_indptr=tokens.indptr,
+                 embedding=self.embedding_, context=self.context_, bias=self.bias_, age_effect=self.age_effect_,
+                 customer_vectors=self.customer_vectors_)
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "params": self.params.model_dump(mode="json"),
+                "cutoff": self.cutoff_.isoformat(), "losses": self.losses_, "fit_seconds": self.fit_seconds_}
+        (path / "meta.json").write_text(json.dumps(meta, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "AttributeTower":
+        """Read a model written by :meth:`save`; it scores with the configuration it was trained with.
+
+        Raises
+        ------
+        DataError
+            The folder does not hold an attribute-tower model of a readable version.
+        """
+        path = Path(path)
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+            state = np.load(path / "state.npz", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: not a saved attribute-tower model ({exc})") from None
+        if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
+            raise DataError(f"{path}: not a saved attribute-tower model of version {FORMAT_VERSION}")
+        model = cls(meta["params"])
+        model.cutoff_ = pd.Timestamp(meta["cutoff"])
+        model.losses_, model.fit_seconds_ = meta["losses"], meta["fit_seconds"]
+        model.vocabulary_ = {str(t): i for i, t in enumerate(state["vocabulary"])}
+        model.customers_ = IdMap(state["customers"].astype(object))
+        model.products_ = IdMap(state["products"].astype(object))
+        model.launch_day_ = state["launch_day"]
+        model.product_tokens_ = sp.csr_matrix((state["tokens_data"], state["tokens_indices"], state["tokens_indptr"]),
+                                              shape=(len(model.products_), len(model.vocabulary_)))
+        model.embedding_, model.context_ = state["embedding"], state["context"]
+        model.bias_, model.age_effect_ = state["bias"], state["age_effect"]
+        model.customer_vectors_ = state["customer_vectors"]
+        model.product_vectors_ = np.asarray(model.product_tokens_ @ model.embedding_, dtype=np.float32)
+        model.product_bias_ = np.asarray(model.product_tokens_ @ model.bias_, dtype=np.float32).ravel()
+        model.cutoff_day_ = int(np.datetime64(model.cutoff_, "ns").astype(np.int64) // _NS_PER_DAY)
+        return model
+
+
+def _vocabulary(tokens: list[list[str]], sold: np.ndarray, min_products: int) -> dict[str, int]:
+    """Tokens describing at least ``min_products`` sold products (only those get trained), in sorted order."""
+    counts: dict[str, int] = {}
+    for i in np.flatnonzero(sold):
+        for token in set(tokens[i]):
+            counts[token] = counts.get(token, 0) + 1
+    kept = sorted(t for t, c in counts.items() if c >= min_products)
+    return {t: i for i, t in enumerate(kept)}
+
+
+def _token_matrix(tokens: list[list[str]], vocabulary: dict[str, int]) -> sp.csr_matrix:
+    """Products x vocabulary, each row the mean of its known tokens (an empty row: no known token)."""
+    rows, cols = [], []
+    for i, toks in enumerate(tokens):
+        known = sorted({vocabulary[t] for t in toks if t in vocabulary})
+        rows.extend([i] * len(known))
+        cols.extend(known)
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    count = np.bincount(rows, minlength=len(tokens)).astype(np.float32)
+    vals = 1.0 / count[rows] if len(rows) else np.zeros(0, dtype=np.float32)
+    return sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(len(tokens), max(len(vocabulary), 1)))
+
+
+def _torch_sparse(matrix: sp.csr_matrix, torch: Any) -> Any:
+    coo = matrix.tocoo()
+    return torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]).astype(np.int64), coo.data.astype(np.float32),
+                                   coo.shape, check_invariants=False).coalesce()
+
+
+def _first_of_group(user: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """For lines sorted by (user, day): index of the first line of the same (user, day)."""
+    head = np.r_[True, (user[1:] != user[:-1]) | (day[1:] != day[:-1])] if len(user) else np.zeros(0, bool)
+    starts = np.flatnonzero(head)
+    return starts[np.cumsum(head) - 1]
