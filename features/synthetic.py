@@ -509,6 +509,13 @@ class _Simulator:
         products = np.concatenate([np.flatnonzero(self.cat == c)[
             rng.integers(0, int((self.cat == c).sum()), int((cat_a == c).sum()))] for c in np.unique(cat_a)])
         products = products[np.argsort(np.argsort(cat_a, kind="stable"), kind="stable")]
+        # Nothing is bought before its launch: a product not on sale yet gives way to an established one.
+        late = np.flatnonzero(self.launch_day[products] > day_a)
+        for c in np.unique(cat_a[late]):
+            rows = late[cat_a[late] == c]
+            established = np.flatnonzero((self.cat == c) & (self.launch_day <= 0))
+            if established.size:
+                products[rows] = established[rng.integers(0, established.size, rows.size)]
         sec = day_a.astype(np.int64) * _SECONDS_PER_DAY + rng.integers(11, 20, day_a.size) * _SECONDS_PER_HOUR
         chan = self.pref_channel[owner_a]
         tx = tables[Tables.transactions]
