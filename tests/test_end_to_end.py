@@ -18,6 +18,8 @@ import httpx
 import pandas as pd
 import pytest
 
+from features.i18n import code_of
+
 from tests.serving.helpers import free_port, wait_until_every_worker_ready
 from tests.training.test_train import write_config
 
@@ -263,6 +265,12 @@ def test_moments_through_the_api_and_the_batch_command(service):
     assert births["items"] and all(i["kind"] == "birthday" and i["consent_marketing"] is True
                                    for i in births["items"])
     assert all(i["products"] for i in births["items"])  # suggestions from the recommender's policy
+    # Stored as messages (descriptions and the suggestions' reasons), worded at the edge in the reader's language.
+    stored = [r for rs in moments["reasons"] if rs is not None for r in rs] + moments["description"].tolist()
+    assert stored and all(code_of(text) for text in stored)
+    zh = get(service, f"/v1/moments?from={start}&to={end}&limit=50", key="crm", **{"Accept-Language": "zh-CN"})
+    assert zh.headers["content-language"] == "zh-CN"
+    assert all(not r.isascii() for i in zh.json()["items"] for r in [i["description"], *i["reasons"]])
     csv = get(service, f"/v1/moments?from={start}&to={end}&kind=birthday&contactable=true", key="crm",
               Accept="text/csv")
     assert csv.status_code == 200 and csv.headers["x-total-count"] == str(births["total"])

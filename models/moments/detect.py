@@ -508,7 +508,7 @@ def recommender_suggestions(model: Any, n: int, batch: int = 10_000) -> Suggest:
             filters = Filters(categories=(category,)) if category else None
             ids = group[C.customer_id].astype("str").tolist()
             for start in range(0, len(ids), batch):
-                recs = model.recommend(ids[start:start + batch], n=n, filters=filters)
+                recs = model.recommend(ids[start:start + batch], n=n, filters=filters, locale=None)
                 lists = recs.groupby(C.customer_id, sort=False).agg(products=(C.product_id, list),
                                                                      reasons=("reason", list))
                 out.append(lists.reset_index().assign(category=category or None))
