@@ -113,12 +113,10 @@ def moments(
     from datetime import date
 
     from features.exceptions import ConfigError
-    from features.i18n import LOCALES
+    from features.i18n import check_locale
     from serving.moments import MOMENT_KINDS, MomentQuery, write_moments_csv
 
-    if lang not in LOCALES:
-        raise ConfigError(f"--lang: must be one of {', '.join(LOCALES)}, not {lang!r}")
-
+    check_locale(lang)
     dates = []
     for flag, value in (("--from", start), ("--to", end)):
         try:

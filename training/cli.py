@@ -297,15 +297,14 @@ def score(
     import pandas as pd
 
     from features.exceptions import ConfigError
-    from features.i18n import LOCALES, localise_frame
+    from features.i18n import check_locale, localise_frame
     from training.register import setup_tracking
     from training.score import (ScoringModels, bucket_scores, champion_recommendations, download_champions,
                                 name_customers, precomputed_scores, score_customers, write_outputs)
 
     if engine not in ("pandas", "dask"):
         raise ConfigError(f"--engine: must be pandas or dask, not {engine!r}")
-    if lang not in LOCALES:
-        raise ConfigError(f"--lang: must be one of {', '.join(LOCALES)}, not {lang!r}")
+    check_locale(lang)
     settings = get_settings()
     setup_tracking(settings, "clientele")
     with tempfile.TemporaryDirectory() as tmp:
@@ -537,12 +536,10 @@ def campaign_report_command(
     """Treated vs control: response, orders, revenue per customer, incremental revenue and ROI, with intervals."""
     from features.io import load_dataset
     from models.uplift.config import UpliftConfig
-    from features.exceptions import ConfigError
-    from features.i18n import LOCALES
+    from features.i18n import check_locale
     from training.campaigns import campaign_report, localise_report, print_report, write_report_plots
 
-    if lang not in LOCALES:
-        raise ConfigError(f"--lang: must be one of {', '.join(LOCALES)}, not {lang!r}")
+    check_locale(lang)
     uplift_config = UpliftConfig.load(config)
     with console.status("loading data"):
         tables = load_dataset(data, mapping, erasures=get_settings().erasures()).tables

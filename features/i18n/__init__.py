@@ -317,9 +317,20 @@ def negotiate(header: str | None) -> str:
     return DEFAULT_LOCALE
 
 
-# Coded columns of exports -> the label kind that names their values.
+# Coded columns of scores -> the label kind that names their values (API rows and export frames).
 LABELLED_COLUMNS = {"risk_band": "risk_band", "rfm_segment": "segment", "lifecycle_stage": "lifecycle",
                     "value_tier": "value_tier", "membership_tier": "membership"}
+# Columns holding lists of messages; each gets a ``<column without s>_codes`` beside it.
+REASON_COLUMNS = ("churn_reasons", "uplift_reasons")
+
+
+def check_locale(value: str, option: str = "--lang") -> str:
+    """``value`` when it is one of :data:`LOCALES`; a one-line ConfigError naming ``option`` otherwise."""
+    if value not in LOCALES:
+        from features.exceptions import ConfigError
+
+        raise ConfigError(f"{option}: must be one of {', '.join(LOCALES)}, not {value!r}")
+    return value
 
 
 def localise_frame(frame: Any, locale: str = DEFAULT_LOCALE) -> Any:
@@ -334,7 +345,7 @@ def localise_frame(frame: Any, locale: str = DEFAULT_LOCALE) -> Any:
         texts = dict(zip(distinct, (render(r, locale) for r in distinct)))
         out["reason_code"] = reasons.map(code_of)
         out["reason"] = reasons.map(texts)
-    for column in ("churn_reasons", "uplift_reasons"):
+    for column in REASON_COLUMNS:
         if column in out.columns:
             lists = out[column].map(_listed)
             out[column] = lists.map(lambda rs: "; ".join(render(r, locale) for r in rs) or None)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Iterable
 from fastapi import Depends, Header
 from starlette.types import Scope
 
-from features.i18n import code_of, label, negotiate, render
+from features.i18n import LABELLED_COLUMNS, REASON_COLUMNS, code_of, label, negotiate, render
 
 SCOPE_KEY = "clientele.locale"
 LANGUAGE_HEADER = Header(alias="Accept-Language", max_length=512,
@@ -51,20 +51,14 @@ def localise_items(items: list[dict[str, Any]], locale: str) -> list[dict[str, A
     return items
 
 
-# Fields holding lists of messages; each gets a ``<field without s>_codes`` list beside it.
-REASON_LISTS = ("churn_reasons", "uplift_reasons")
-LABELLED = {"risk_band": "risk_band", "rfm_segment": "segment", "lifecycle_stage": "lifecycle",
-            "value_tier": "value_tier", "membership_tier": "membership"}
-
-
 def localise_scores(row: dict[str, Any], locale: str) -> dict[str, Any]:
     """A scores row with its reasons in ``locale`` (their codes in ``churn_reason_codes``, ...) and a ``labels``
     object naming each coded field (risk band, segment, lifecycle stage, tiers) in ``locale``."""
-    for field in REASON_LISTS:
+    for field in REASON_COLUMNS:
         if field in row:
             reasons: Iterable[str] | None = row[field]
             row[f"{field[:-1]}_codes"] = None if reasons is None else [code_of(r) for r in reasons]
             row[field] = None if reasons is None else [render(r, locale) for r in reasons]
-    row["labels"] = {field: label(kind, row[field], locale) for field, kind in LABELLED.items()
+    row["labels"] = {field: label(kind, row[field], locale) for field, kind in LABELLED_COLUMNS.items()
                      if row.get(field) is not None}
     return row
