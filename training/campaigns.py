@@ -45,6 +45,7 @@ SEGMENT = "segment"  # exposure rows may carry the segment the customer was plan
 UPLIFT_COLUMNS = ("uplift", "incremental_spend", "expected_incremental_value", "best_offer", "p_purchase_if_contacted",
                   "p_purchase_if_not", "uplift_basis")
 REASON_COLUMNS = ("uplift_reasons", "uplift_reason_codes")
+NO_UPLIFT = "no_uplift"  # candidates' attrs: why no uplift model could be learned from the data's campaigns
 
 
 def retention_days(preset: str) -> int:
@@ -198,7 +199,11 @@ def candidates(tables: dict[str, pd.DataFrame], sent_at: pd.Timestamp, config: U
         extra = [c for c in scores.columns if c == C.customer_id or c not in frame.columns]
         frame = frame.merge(scores[extra], on=C.customer_id, how="inner")
     if tables.get(Tables.campaigns) is not None:
-        scorer = UpliftScorer.fit(tables, config, feature_config, preset)
+        try:
+            scorer = UpliftScorer.fit(tables, config, feature_config, preset)
+        except DataError as error:  # nothing to learn from (no control group, no complete campaign): plan without
+            frame.attrs[NO_UPLIFT] = str(error)
+            return frame
         frame = frame.merge(scorer.score(tables, sent_at, frame[C.customer_id]), on=C.customer_id, how="left")
     return frame
 
@@ -234,6 +239,10 @@ def plan_campaign(frame: pd.DataFrame, tables: dict[str, pd.DataFrame], campaign
     if not 0 <= holdout < 1:
         raise ConfigError(f"--holdout: must be at least 0 and below 1, not {holdout}")
     funnel = {"candidates": len(frame)}
+    notes = []
+    if frame.attrs.get(NO_UPLIFT):
+        notes.append(f"no uplift model ({frame.attrs[NO_UPLIFT]}): ranked by value at risk (or recency) instead of "
+                     "expected incremental value")
     if target:
         keep = Expression(target, "--target").evaluate(frame)
         keep = keep if isinstance(keep, pd.Series) else pd.Series(bool(keep), index=frame.index)
@@ -249,7 +258,6 @@ def plan_campaign(frame: pd.DataFrame, tables: dict[str, pd.DataFrame], campaign
     funnel["under_contact_cap"] = len(frame)
     if frame.empty:
         raise DataError(f"campaign {campaign_id}: no customer is left to contact ({funnel})")
-    notes = []
     # An uplift learned for everyone alike (too few past campaign customers) ranks no one: never rank by it.
     flat = "uplift_basis" in frame.columns and bool((frame["uplift_basis"] == AVERAGE).all())
     if flat and rank_by == "expected_incremental_value":

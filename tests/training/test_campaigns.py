@@ -136,3 +136,18 @@ def test_campaigns_too_small_to_learn_from_are_not_ranked_by():
     assert chosen["recency_days"].is_monotonic_decreasing
     with pytest.raises(ConfigError, match="ranks no one"):
         plan_campaign(frame, tables, "small", sent, 100, 0.2, 0, CONFIG, rank_by="expected_incremental_value")
+
+
+def test_campaigns_without_a_control_group_plan_by_value_at_risk():
+    """Past campaigns that held nobody out teach no uplift: the plan says why and ranks by value at risk (or
+    recency), instead of stopping."""
+    tables = dict(simulate("beauty", 800, 3).tables)
+    tables["campaigns"] = tables["campaigns"].assign(**{C.group: "treatment"})
+    sent = (data_end(tables) - pd.Timedelta(days=20)).normalize()
+    frame = candidates(tables, sent, CONFIG)
+    assert "uplift" not in frame.columns
+    plan = plan_campaign(frame, tables, "no-control", sent, 100, 0.2, 0, CONFIG)
+    assert len(plan.notes) == 1 and "no uplift model" in plan.notes[0] and "control" in plan.notes[0]
+    chosen = frame.set_index(C.customer_id).loc[plan.exposures[C.customer_id]]
+    rank = "value_at_risk" if "value_at_risk" in frame.columns else "recency_days"
+    assert chosen[rank].is_monotonic_decreasing and len(plan.exposures) == 100
