@@ -40,21 +40,41 @@ def test_true_effects_are_heterogeneous_and_observed_outcomes_follow_them(campai
     assert by_type["persuadable"] > 0.2 > by_type["sure_thing"] == 0 == by_type["lost_cause"] > by_type["sleeping_dog"]
 
 
-@pytest.mark.parametrize("name", ["clientele", "x_learner", "t_learner", "dr_learner", "class_transformation",
-                                  "s_learner"])
-def test_models_recover_the_true_uplift_ordering(campaigns, name):
-    rows, features, true, train, test = _split(campaigns)
-    y = rows["purchased"].to_numpy()
-    t = treatment_flag(rows)
-    model = UpliftModel(random_state=0) if name == "clientele" else LEARNERS[name](
-        BoosterSettings(num_leaves=4, min_child_samples=50), random_state=0)
-    model.fit(features[train], t[train], y[train])
-    predicted = pd.Series(model.predict(features[test]))
-    by_type = predicted.groupby(true.loc[test, "response_type"].to_numpy()).mean()
-    assert by_type["persuadable"] > by_type["sure_thing"]
-    assert by_type["persuadable"] > by_type["lost_cause"]
-    assert by_type["persuadable"] > by_type["sleeping_dog"]
-    assert spearmanr(predicted, true.loc[test, "true_uplift"]).statistic > 0.1
+MODELS = ("clientele", "x_learner", "t_learner", "dr_learner", "class_transformation", "s_learner")
+SEEDS = (3, 4, 5, 6)
+
+
+@pytest.fixture(scope="module")
+def recovered():
+    """Per generator seed and model: the Spearman correlation of predicted and true uplift on the second campaign
+    (trained on the first), and whether persuadables get the highest mean prediction."""
+    out = {}
+    for seed in SEEDS:
+        sim = simulate("beauty", 6000, seed=seed)
+        rows = campaign_outcomes(sim.tables, campaigns_table(sim.tables))
+        features = campaign_features(sim.tables, rows)
+        truth = sim.campaign_truth.set_index([C.campaign_id, C.customer_id])
+        true = truth.loc[list(zip(rows[C.campaign_id], rows[C.customer_id]))].reset_index(drop=True)
+        train = (rows[C.campaign_id] == "winback-1").to_numpy()
+        y, t = rows["purchased"].to_numpy(), treatment_flag(rows)
+        for name in MODELS:
+            model = UpliftModel(random_state=0) if name == "clientele" else LEARNERS[name](
+                BoosterSettings(num_leaves=4, min_child_samples=50), random_state=0)
+            model.fit(features[train], t[train], y[train])
+            predicted = pd.Series(model.predict(features[~train]))
+            by_type = predicted.groupby(true.loc[~train, "response_type"].to_numpy()).mean()
+            first = by_type["persuadable"] > by_type.drop("persuadable").max()
+            out[seed, name] = (spearmanr(predicted, true.loc[~train, "true_uplift"]).statistic, bool(first))
+    return out
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_models_recover_the_true_uplift_ordering(recovered, name):
+    """Over four generator seeds (one seed alone is noisy: 1,500 test customers, a few hundred persuadables)."""
+    rho = np.array([recovered[seed, name][0] for seed in SEEDS])
+    first = [recovered[seed, name][1] for seed in SEEDS]
+    assert rho.mean() > 0.12 and rho.min() > 0.05, rho
+    assert sum(first) >= 3, first
 
 
 def test_fit_refuses_a_campaign_without_control():
