@@ -31,7 +31,7 @@ from features.columns import Groups, Tables
 from features.config import FeatureConfig
 from features.exceptions import ConfigError, DataError
 from features.expressions import Expression
-from features.i18n import DEFAULT_LOCALE, code_of, message, render
+from features.i18n import DEFAULT_LOCALE, code_of, message, render, text_of
 from features.labels import data_end
 from features.pipeline import feature_frame
 from features.presets import load_preset
@@ -517,40 +517,45 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def print_report(report: dict[str, Any]) -> None:
-    """The report as a person reads it: one table per part (overall, then each segment)."""
+def print_report(report: dict[str, Any], locale: str = DEFAULT_LOCALE) -> None:
+    """The report as a person reads it, in ``locale``: one table per part (overall, then each segment). The report's
+    reason and notes are worded already (:func:`localise_report`); numbers stay machine-precise."""
     from rich.console import Console
     from rich.table import Table
 
+    def say(code: str, **params: Any) -> str:
+        return text_of(code, locale, **params)
+
     out = Console()
     info = report["_info"]
-    out.print(f"[bold]campaign {info['campaign_id']}[/] sent {info['sent_at']}: {info['treated']:,} contacted, "
-              f"{info['control']:,} held out; response window {', '.join(map(str, info['response_window_days']))} "
-              f"days")
+    out.print(say("report.sent", campaign=info["campaign_id"], date=info["sent_at"], treated=info["treated"],
+                  control=info["control"], windows=info["response_window_days"]))
     if not report["causal"]:
-        out.print(f"no causal figures: {report['reason']}")
-        out.print("observed (contacted customers): " + ", ".join(f"{k.replace('_', ' ')} {v:.4f}"
-                                                                  for k, v in report["observed"].items()))
+        out.print(say("report.no_causal", reason=report["reason"]))
+        out.print(say("report.observed", figures=", ".join(f"{say('report.' + k)} {v:.4f}"
+                                                           for k, v in report["observed"].items())))
         return
     if report.get("note"):
-        out.print(f"note: {report['note']}")
-    level = int(100 * info["confidence"])
+        out.print(say("report.note", note=report["note"]))
     fmt = lambda v: "-" if v is None else f"{v:,.4f}"  # noqa: E731
-    parts = {"all customers": report["overall"], **report.get("segments", {})}
+    parts = {say("report.all_customers"): report["overall"], **report.get("segments", {})}
     for name, part in parts.items():
-        table = Table(title=f"{name}: {part['treated']:,} treated, {part['control']:,} control")
-        for col in ("metric", "treated", "control", "difference", f"{level}% interval", "relative lift"):
-            table.add_column(col, justify="left" if col == "metric" else "right")
+        table = Table(title=say("report.part", part=name, treated=part["treated"], control=part["control"]))
+        columns = ("report.metric", "report.treated", "report.control", "report.difference", "report.interval",
+                   "report.relative_lift")
+        for col in columns:
+            table.add_column(say(col, level=info["confidence"]) if col == "report.interval" else say(col),
+                             justify="left" if col == "report.metric" else "right")
         for metric in METRICS:
             m = part[metric]
             rel = "-" if m["relative_lift"] is None else f"{100 * m['relative_lift']:+.1f}%"
-            table.add_row(metric.replace("_", " "), fmt(m["treated"]), fmt(m["control"]), fmt(m["difference"]),
+            table.add_row(say(f"report.{metric}"), fmt(m["treated"]), fmt(m["control"]), fmt(m["difference"]),
                           f"{fmt(m['ci_low'])} .. {fmt(m['ci_high'])}", rel)
         inc = part["incremental_revenue"]
-        table.add_row("incremental revenue", "", "", fmt(inc["value"]), f"{fmt(inc['ci_low'])} .. {fmt(inc['ci_high'])}",
-                      "")
+        table.add_row(say("report.incremental_revenue"), "", "", fmt(inc["value"]),
+                      f"{fmt(inc['ci_low'])} .. {fmt(inc['ci_high'])}", "")
         if part["roi"] is not None:
             roi = part["roi"]
-            table.add_row(f"ROI after cost {part['cost']:,.2f}", "", "", fmt(roi["value"]),
+            table.add_row(say("report.roi", cost=f"{part['cost']:,.2f}"), "", "", fmt(roi["value"]),
                           f"{fmt(roi['ci_low'])} .. {fmt(roi['ci_high'])}", "")
         out.print(table)

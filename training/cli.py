@@ -550,7 +550,7 @@ def campaign_report_command(
     if json_output:
         _print_json(report)
     else:
-        print_report(report)
+        print_report(report, lang)
 
 
 def main() -> None:

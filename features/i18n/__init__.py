@@ -111,6 +111,26 @@ TEMPLATES: dict[str, str] = {
     "uplift.flat": "the past campaigns ({treated} contacted, {control} held out) are too few for the uplift model to "
                    "tell customers apart (its trees need {count} customers per leaf in each group): every customer "
                    "gets the campaigns' average effect ({effect}), so the uplift ranks no one",
+    # the campaign report as `clientele campaign report` prints it (training/campaigns.py::print_report)
+    "report.sent": "campaign {campaign} sent {date}: {treated} contacted, {control} held out; response window "
+                   "{windows}",
+    "report.no_causal": "no causal figures: {reason}",
+    "report.observed": "observed (contacted customers): {figures}",
+    "report.note": "note: {note}",
+    "report.part": "{part}: {treated} treated, {control} control",
+    "report.all_customers": "all customers",
+    "report.metric": "metric",
+    "report.treated": "treated",
+    "report.control": "control",
+    "report.difference": "difference",
+    "report.interval": "{level} interval",
+    "report.relative_lift": "relative lift",
+    "report.response_rate": "response rate",
+    "report.orders_per_customer": "orders per customer",
+    "report.revenue_per_customer": "revenue per customer",
+    "report.retention_rate": "retention rate",
+    "report.incremental_revenue": "incremental revenue",
+    "report.roi": "ROI after cost {cost}",
     # moments to reach out (models/moments/)
     "moment.birthday": "birthday on {day}",
     "moment.occasion": "bought around {day} in {years}",
@@ -165,11 +185,11 @@ TEMPLATES: dict[str, str] = {
 
 # Parameter name -> how it is formatted; any other name is text inserted as it is (a product name).
 PARAM_KINDS: dict[str, str] = {
-    "days": "days", "every_days": "days", "due_days": "days",
+    "days": "days", "every_days": "days", "due_days": "days", "windows": "days_list",
     "count": "integer", "score": "integer", "treated": "integer", "control": "integer", "effect": "signed",
     "ratio": "ratio", "percent": "percent", "amount": "amount", "date": "date",
     "period": "period", "day": "month_day", "years": "years",
-    "tier": "label:membership", "current": "label:membership", "occasion": "label:occasion",
+    "level": "percent", "tier": "label:membership", "current": "label:membership", "occasion": "label:occasion",
 }
 LABEL_KINDS = ("risk_band", "segment", "lifecycle", "value_tier", "membership", "occasion")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -232,6 +252,9 @@ def _format(name: str, value: Any, locale: str) -> str:
     loc = _babel(locale)
     if kind == "days":
         return format_unit(round(float(value)), "duration-day", length="long", locale=loc)
+    if kind == "days_list":
+        return format_list([format_unit(round(float(v)), "duration-day", length="long", locale=loc) for v in value],
+                           locale=loc)
     if kind == "integer":
         return format_decimal(round(float(value)), locale=loc)
     if kind == "signed":

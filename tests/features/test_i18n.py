@@ -27,7 +27,7 @@ def test_every_message_has_every_language_with_the_same_placeholders():
 @pytest.mark.parametrize("code", sorted(TEMPLATES))
 def test_every_message_renders_in_every_language(code):
     examples = {"period": "quarter", "date": "2026-05-20", "day": "2026-05-20", "years": [2024, 2025],
-                "product": "Rose ring", "tier": "gold", "current": "silver", "occasion": "qixi"}
+                "windows": [14, 30], "product": "Rose ring", "tier": "gold", "current": "silver", "occasion": "qixi"}
     params = {name: examples.get(name, 3) for name in placeholders(TEMPLATES[code])}
     for locale in LOCALES:
         text = render(message(code, **params), locale)
@@ -43,6 +43,9 @@ def test_numbers_durations_and_percentages_follow_the_locale():
     assert render(down, "zh-CN") == "订单比上一个半年减少 42%"
     assert render(message("churn.spend", amount=12345.4)) == "spends 12,345 per order"
     assert code_of(due) == "rec.due_in"
+    sent = message("report.sent", campaign="spring", date="2026-05-20", treated=1200, control=300, windows=[14, 30])
+    assert render(sent).endswith("1,200 contacted, 300 held out; response window 14 days and 30 days")
+    assert "触达 1,200 人" in render(sent, "zh-CN") and "14天和30天" in render(sent, "zh-CN")
 
 
 def test_plain_text_and_unknown_codes_are_safe():

@@ -96,7 +96,7 @@ def test_a_campaign_without_control_gets_no_causal_figures(planned):
     assert "没有对照组" in render(report["reason"], "zh-CN")
 
 
-def test_plan_and_report_commands(tmp_path):
+def test_plan_and_report_commands(tmp_path, monkeypatch):
     write_tables(simulate("beauty", 1500, 5).tables, tmp_path / "data")
     env_dir = tmp_path / "home"  # the commands' working directory: their data folder (keys, rejects) goes there
     env_dir.mkdir()
@@ -119,6 +119,14 @@ def test_plan_and_report_commands(tmp_path):
     assert bad.returncode == 2 and "--by: no column 'loyalty'" in bad.stderr
     missing = clientele("campaign", "report", "--data", tmp_path / "data", "--campaign", "nope", cwd=env_dir)
     assert missing.returncode == 2 and "no campaign 'nope'" in missing.stderr
+    monkeypatch.setenv("COLUMNS", "200")  # the console's tables wrap at its width
+    for lang, words in (("en", ("contacted", "response rate", "incremental revenue", "ROI after cost")),
+                        ("zh-CN", ("触达", "响应率", "增量收入", "投资回报率"))):
+        printed = clientele("campaign", "report", "--data", tmp_path / "data", "--campaign", "winback-1", "--lang",
+                            lang, cwd=env_dir)
+        assert printed.returncode == 0, printed.stderr
+        assert all(w in printed.stdout for w in words), printed.stdout
+        assert (lang == "en") == ("response rate" in printed.stdout)
 
 
 def test_campaigns_too_small_to_learn_from_are_not_ranked_by():
