@@ -289,7 +289,7 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
             shared[cutoff] = TrainingData.build(source, cutoff, interactions)
         return shared[cutoff]
 
-    with track("models", len(names), "models") as bar:
+    with track("evaluating recommenders", len(names), "models") as bar:
         for name in names:
             began = started = tuned = time.perf_counter()
             if name == OWN:
