@@ -54,3 +54,12 @@ def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error(synthetic, cutoff):
     if not implicit.gpu.HAS_CUDA:
         with pytest.raises(ConfigError, match="als.*device 'cuda'"):
             ALS(factors=8, iterations=2, device="cuda").fit(synthetic, cutoff=cutoff)
+
+
+def test_weights_are_row_major_after_fit_and_load(synthetic, cutoff, tmp_path):
+    # Scoring multiplies sparse rows by the weights; a column-major matrix is copied on every product.
+    fitted = EASE(l2=50.0, max_items=300).fit(synthetic, cutoff=cutoff)
+    assert fitted.weights_.flags["C_CONTIGUOUS"]
+    loaded = EASE.load(fitted.save(tmp_path / "ease"))
+    assert loaded.weights_.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(loaded.weights_, fitted.weights_)
