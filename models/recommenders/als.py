@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
+from features.exceptions import ConfigError
 from features.i18n import message
 from models.recommenders.base import Recommender, RecommenderParams, _sparse, _unsparse
 from models.recommenders.data import TrainingData
@@ -30,6 +31,9 @@ class ALSParams(RecommenderParams):
         ALS sweeps.
     threads
         Solver threads (0: all cores); each customer's solve is independent, so the result does not depend on it.
+    device
+        ``cpu``, ``cuda`` (implicit's GPU solver: the same model, not the same digits) or ``auto`` (the GPU when
+        implicit was built with CUDA and sees one).
     """
 
     factors: int = 64
@@ -37,6 +41,7 @@ class ALSParams(RecommenderParams):
     alpha: float = 10.0
     iterations: int = 15
     threads: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 class ALS(Recommender):
@@ -49,10 +54,15 @@ class ALS(Recommender):
 
     def _fit(self, data: TrainingData) -> None:
         self.matrix_ = self._input_matrix(data)
-        # OpenBLAS threads fight implicit's own threads and slow ALS down many times over.
-        with threadpool_limits(1, "blas"):
-            model = self._model()
+        if _device(self.params.device) == "cuda":
+            model = self._gpu_model()
             model.fit(self.matrix_, show_progress=False)
+            model = model.to_cpu()
+        else:
+            # OpenBLAS threads fight implicit's own threads and slow ALS down many times over.
+            with threadpool_limits(1, "blas"):
+                model = self._model()
+                model.fit(self.matrix_, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
 
@@ -61,6 +71,13 @@ class ALS(Recommender):
         return AlternatingLeastSquares(factors=p.factors, regularization=p.regularization, alpha=p.alpha,
                                        iterations=p.iterations, num_threads=p.threads,
                                        random_state=p.random_state)
+
+    def _gpu_model(self) -> Any:
+        from implicit.gpu.als import AlternatingLeastSquares as GpuALS
+
+        p = self.params
+        return GpuALS(factors=p.factors, regularization=p.regularization, alpha=p.alpha, iterations=p.iterations,
+                      random_state=p.random_state)
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.user_factors_[users] @ self.item_factors_.T
@@ -105,3 +122,23 @@ class ALS(Recommender):
     def _load_state(self, state: dict[str, np.ndarray], meta: dict[str, Any], path: Path) -> None:
         self.user_factors_, self.item_factors_ = state["user_factors"], state["item_factors"]
         self.matrix_ = _unsparse("matrix", state)
+
+
+def _device(device: str) -> str:
+    """``auto`` resolved: ``cuda`` when implicit was built with CUDA and sees a GPU, else ``cpu``.
+
+    Raises
+    ------
+    ConfigError
+        ``cuda`` was asked for and implicit has no GPU solver here.
+    """
+    import implicit.gpu
+
+    if device == "cpu":
+        return "cpu"
+    if not implicit.gpu.HAS_CUDA:
+        if device == "cuda":
+            raise ConfigError("recommender 'als': device 'cuda' needs implicit built with CUDA and a GPU; "
+                              "use device 'auto' or 'cpu'")
+        return "cpu"
+    return "cuda"

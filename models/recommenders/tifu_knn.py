@@ -11,6 +11,7 @@ vector of their ``neighbours`` most similar customers (cosine): ``alpha`` x own 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,10 @@ from features.i18n import message
 from models.recommenders.base import Recommender, RecommenderParams, _sparse, _unsparse
 from models.recommenders.data import TrainingData
 from models.recommenders.signals import basket_positions
+
+# Neighbour weights a fitted model keeps from its latest searches (about 32 MB): an evaluation grid's batches of
+# validation customers at two values of ``neighbours``.
+_KEPT_WEIGHTS = 4_000_000
 
 
 class TifuParams(RecommenderParams):
@@ -57,6 +62,7 @@ class TifuKNN(Recommender):
     scoring_params = frozenset({"neighbours", "alpha"})  # the fit builds the vectors only
 
     def _fit(self, data: TrainingData) -> None:
+        self.__dict__["_neighbour_means"] = OrderedDict()  # before any with_params copy, so that they share it
         self.vectors_ = self._vectors(data)
         norms = np.sqrt(np.asarray(self.vectors_.multiply(self.vectors_).sum(axis=1)).ravel())
         self.unit_ = sp.csr_matrix(sp.diags(np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0))
@@ -89,20 +95,47 @@ class TifuKNN(Recommender):
         own = self.vectors_[users].toarray()
         scores = p.alpha * own if p.neighbours > 0 else own
         if p.neighbours > 0 and p.alpha < 1:
-            similarity = (self.unit_[users] @ self.unit_.T).toarray()
-            similarity[np.arange(len(users)), users] = -np.inf  # not their own neighbour
-            k = min(p.neighbours, similarity.shape[1] - 1)
-            if k > 0:
-                nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-                picked = np.take_along_axis(similarity, nearest, axis=1) > 0
-                rows = np.repeat(np.arange(len(users)), k)[picked.ravel()]
-                mean = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, nearest.ravel()[picked.ravel()])),
-                                     shape=(len(users), self.vectors_.shape[0]))
-                found = np.maximum(np.asarray(mean.sum(axis=1)).ravel(), 1.0)
-                scores = scores + (1 - p.alpha) * (sp.diags(1.0 / found) @ mean @ self.vectors_).toarray()
+            mean = self._neighbour_mean(users, p.neighbours)
+            if mean is not None:
+                scores = scores + (1 - p.alpha) * (mean @ self.vectors_).toarray()
         scores = scores.astype(np.float32)
         scores[scores <= 0] = -np.inf
         return scores
+
+    def _neighbour_mean(self, users: np.ndarray, neighbours: int) -> sp.csr_matrix | None:
+        """Per customer, the weights of their ``neighbours`` nearest customers (cosine, not themselves) in the
+        neighbours' mean vector; None when there is nobody else.
+
+        The search is most of the scoring's cost and depends on the fit and ``neighbours`` only, so a fitted
+        model and its :meth:`with_params` variants keep the latest searches (an evaluation grid scores the same
+        customers with every ``alpha``)."""
+        key = (neighbours, users.tobytes())
+        shared = self.__dict__.setdefault("_neighbour_means", OrderedDict())
+        kept = shared.get(key)
+        if kept is not None:
+            return kept
+        similarity = (self.unit_[users] @ self.unit_.T).toarray()
+        similarity[np.arange(len(users)), users] = -np.inf  # not their own neighbour
+        k = min(neighbours, similarity.shape[1] - 1)
+        mean = None
+        if k > 0:
+            nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+            picked = np.take_along_axis(similarity, nearest, axis=1) > 0
+            rows = np.repeat(np.arange(len(users)), k)[picked.ravel()]
+            mean = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, nearest.ravel()[picked.ravel()])),
+                                 shape=(len(users), self.vectors_.shape[0]))
+            found = np.maximum(np.asarray(mean.sum(axis=1)).ravel(), 1.0)
+            mean = sp.diags(1.0 / found) @ mean
+        if mean is None:
+            return None
+        # The oldest go first: memory stays bounded whatever the callers ask (serving threads may share it).
+        while shared and sum(m.nnz for m in list(shared.values())) + mean.nnz > _KEPT_WEIGHTS:
+            try:
+                shared.popitem(last=False)
+            except KeyError:
+                break
+        shared[key] = mean
+        return mean
 
     def _explain(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         own = np.zeros(items.shape, dtype=bool)
@@ -119,3 +152,4 @@ class TifuKNN(Recommender):
     def _load_state(self, state: dict[str, np.ndarray], meta: dict[str, Any], path: Path) -> None:
         self.vectors_ = _unsparse("vectors", state)
         self.unit_ = _unsparse("unit", state)
+        self.__dict__["_neighbour_means"] = OrderedDict()

@@ -47,3 +47,24 @@ def test_only_scoring_parameters_change_without_a_refit(synthetic, split):
     assert fitted.params.neighbours == 5  # the original keeps its own
     with pytest.raises(ConfigError, match="group_decay change the fit"):
         fitted.with_params(group_decay=0.5)
+
+
+def test_variants_share_the_neighbour_search_and_score_as_separate_fits(synthetic, split, monkeypatch):
+    train, validation = split
+    customers = validation.customers[:80]
+    fitted = TifuKNN(neighbours=30, alpha=0.5).fit(train, cutoff=validation.start)
+    fitted.recommend(customers, n=10, explain=False)
+    searches = len(fitted._neighbour_means)
+    assert searches > 0
+    for alpha in (0.7, 0.9):
+        shared = fitted.with_params(alpha=alpha).recommend(customers, n=10)
+        direct = TifuKNN(neighbours=30, alpha=alpha).fit(train, cutoff=validation.start).recommend(customers, n=10)
+        ev.pd.testing.assert_frame_equal(shared, direct)
+    assert len(fitted._neighbour_means) == searches  # the variants found the searches done
+    other = fitted.with_params(neighbours=10).recommend(customers, n=10)  # a search of its own
+    ev.pd.testing.assert_frame_equal(other, TifuKNN(neighbours=10, alpha=0.5).fit(
+        train, cutoff=validation.start).recommend(customers, n=10))
+    # The searches kept stay within their budget: the oldest are dropped first.
+    monkeypatch.setattr("models.recommenders.tifu_knn._KEPT_WEIGHTS", 1)
+    fitted.with_params(neighbours=10).recommend(customers[:40], n=10, explain=False)
+    assert len(fitted._neighbour_means) == 1
