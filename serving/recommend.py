@@ -16,7 +16,7 @@ import numpy as np
 from features.i18n import DEFAULT_LOCALE, code_of, render
 from models.recommenders import policy
 from models.recommenders.filters import Filters
-from models.recommenders.policy import EventSettings, ProductTable, Ranked
+from models.recommenders.policy import EventSettings, ProductTable, Ranked, StoreStock
 from serving.compiled import RecommenderPart
 from serving.snapshot import Snapshot
 from serving.visibility import CustomerView
@@ -55,10 +55,16 @@ class ServedLists:
     def __init__(self, rec: RecommenderPart):
         a = rec.a
         self.rec = rec
+        stock = None
+        if "stock_offsets" in a:
+            stock = StoreStock(stores=rec.stock_stores, offsets=a["stock_offsets"], items=a["stock_items"],
+                               size=len(rec.product_ids))
+        boosts = {c: a["chan_boost"][k] for k, c in enumerate(rec.channels)}
         self.products = ProductTable(in_stock=a["prod_in_stock"], category=a["prod_category"], price=a["prod_price"],
                                      category_index=rec.category_index, categories=rec.categories,
                                      product_codes=lambda ids: np.array([rec.product_index[i] for i in ids
-                                                                         if i in rec.product_index], dtype=np.int64))
+                                                                         if i in rec.product_index], dtype=np.int64),
+                                     stock=stock, channel_boost=boosts)
         self.settings = EventSettings.from_dict(rec.manifest.get("events"))
         self.exclude_bought_default = bool(rec.manifest.get("exclude_bought_default", False))
         share = rec.manifest.get("buy_again_share_default")

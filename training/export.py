@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from features.columns import Columns as C
 from features.progress import blocks
-from training.layout import write_campaign_reports, write_manifest, write_moments
+from training.layout import CHANNELS_FILE, INVENTORY_FILE, write_campaign_reports, write_manifest, write_moments
 
 RISK_BANDS = ("low", "medium", "high")
 
@@ -118,6 +118,23 @@ def _products(catalog: Any) -> pd.DataFrame:
     })
 
 
+def _store_tables(catalog: Any, out_dir: Path) -> None:
+    """The optional inventory and channel tables of the serving layout (:mod:`training.layout`)."""
+    products = np.asarray(catalog.products.external_ids, dtype=object)
+    stock = catalog.stock
+    if stock is not None:
+        counts = np.diff(np.asarray(stock.offsets))
+        pd.DataFrame({"store_id": pd.Series(np.repeat(np.asarray(stock.stores, dtype=object), counts), dtype="str"),
+                      C.product_id: pd.Series(products[np.asarray(stock.items, dtype=np.int64)], dtype="str")}
+                     ).to_parquet(out_dir / INVENTORY_FILE, index=False)
+    if catalog.channel_boost is not None:
+        n = len(products)
+        pd.DataFrame({"channel": pd.Series(np.repeat(np.asarray(catalog.channels, dtype=object), n), dtype="str"),
+                      C.product_id: pd.Series(np.tile(products, len(catalog.channels)), dtype="str"),
+                      "boost": np.asarray(catalog.channel_boost, dtype=np.float32).ravel()}
+                     ).to_parquet(out_dir / CHANNELS_FILE, index=False)
+
+
 def _lists_frame(lists: Any, keys: np.ndarray, key: str, item: str, products: np.ndarray) -> pd.DataFrame:
     """Ranked lists (:class:`models.recommenders.base.CandidateLists`) as rows: key, rank (1 = best), item,
     score, reason."""
@@ -168,6 +185,7 @@ def export_recommender(model: Any, out_dir: Path, preset: str, pseudonym_check: 
         out_dir / "bought.parquet", index=False)
     popular_frame(model).to_parquet(out_dir / "popular.parquet", index=False)
     _products(model.catalog_).to_parquet(out_dir / "products.parquet", index=False)
+    _store_tables(model.catalog_, out_dir)
     region = np.asarray(model.region_)
     regions = np.append(np.asarray(model.regions_, dtype=object), None)
     pd.DataFrame({C.customer_id: pd.Series(customers, dtype="str"),
