@@ -59,7 +59,8 @@ CLV (``{"kind": "clv", "format_version": 2, "cutoff", "created_at"}``)
 ``profiles.parquet``
     customer_id plus any profile columns (first_purchase, last_purchase, orders, total_spend,
     avg_order_value, distinct_products, top_category, region, member_tier, share_store / share_online /
-    share_app, consent_profiling, consent_marketing); every column beyond customer_id is optional and served
+    share_app, home_store, home_store_share (the store of most of their purchases and its share), consent_profiling,
+    consent_marketing); every column beyond customer_id is optional and served
     as it is.
 
 Uplift (``{"kind": "uplift", "format_version": 2, "cutoff", "created_at", "uplift_basis", "uplift_note"}``,
