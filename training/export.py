@@ -153,8 +153,11 @@ def _store_tables(catalog: Any, out_dir: Path) -> None:
     stock = catalog.stock
     if stock is not None:
         counts = np.diff(np.asarray(stock.offsets))
-        pd.DataFrame({"store_id": pd.Series(np.repeat(np.asarray(stock.stores, dtype=object), counts), dtype="str"),
-                      C.product_id: pd.Series(products[np.asarray(stock.items, dtype=np.int64)], dtype="str")}
+        stores = np.asarray(stock.stores, dtype=object)
+        empty = stores[counts == 0]  # listed with nothing on the shelf: one row without a product keeps them listed
+        pd.DataFrame({"store_id": pd.Series(np.concatenate([np.repeat(stores, counts), empty]), dtype="str"),
+                      C.product_id: pd.Series(np.concatenate([products[np.asarray(stock.items, dtype=np.int64)],
+                                                              np.full(len(empty), None, dtype=object)]), dtype="str")}
                      ).to_parquet(out_dir / INVENTORY_FILE, index=False)
     if catalog.channel_boost is not None:
         n = len(products)

@@ -36,8 +36,8 @@ Recommender (``manifest.json``: ``{"kind": "recommender", "format_version": 2, "
 ``customers.parquet``
     customer_id, region str|null, consent_profiling bool — every customer known at the cutoff.
 ``inventory.parquet`` (optional: trained without an inventory table, every store has the catalogue's in_stock)
-    store_id str, product_id str — what each store had in stock when the model was trained, one row per store and
-    product on its shelf.
+    store_id str, product_id str|null — what each store had in stock when the model was trained, one row per store and
+    product on its shelf (a store with nothing on it: one row with a null product).
 ``channels.parquet`` (optional: trained without a ``channel`` column, a channel changes no ranking)
     channel str, product_id str, boost float — each product's channel boost
     (:func:`models.recommenders.policy.channel_boosts`), every product in every channel the history shows.

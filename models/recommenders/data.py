@@ -366,31 +366,16 @@ def _catalog(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame, products:
 
 
 def store_stock(inventory: pd.DataFrame | None, products: IdMap) -> "StoreStock | None":
-    """What each store has in stock, from a validated inventory table: rows with ``in_stock`` true, or, where the
-    table has no ``in_stock``, a ``quantity`` above 0 (a row with neither is a product the store carries and has);
-    products the model does not know are left out. None without an inventory table."""
+    """What each store has on its shelf (:func:`features.stock.on_shelf`) on the model's product codes; products
+    the model does not know are left out. None without an inventory table."""
+    from features.stock import on_shelf
     from models.recommenders.policy import StoreStock
 
     if inventory is None:
         return None
-    on_shelf = np.ones(len(inventory), dtype=bool)
-    if C.in_stock in inventory.columns:
-        flag = inventory[C.in_stock]
-        if C.quantity in inventory.columns:  # in_stock where given, else the quantity says
-            flag = flag.fillna(inventory[C.quantity] > 0)
-        on_shelf = flag.fillna(True).to_numpy(dtype=bool)
-    elif C.quantity in inventory.columns:
-        on_shelf = (inventory[C.quantity] > 0).fillna(True).to_numpy(dtype=bool)
-    rows = inventory[on_shelf]
-    item = products.to_internal(rows[C.product_id].astype("str"), unknown="missing")
-    known = item >= 0
-    stores, store_code = np.unique(inventory[C.store_id].astype("str").to_numpy(), return_inverse=True)
-    code = store_code[on_shelf][known]
-    item = item[known].astype(np.int32)
-    order = np.lexsort((item, code))
-    offsets = np.zeros(len(stores) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(code, minlength=len(stores)), out=offsets[1:])
-    return StoreStock(stores=[str(s) for s in stores], offsets=offsets, items=item[order], size=len(products))
+    rows = on_shelf(inventory)
+    items = np.where(rows["on_shelf"].to_numpy(), products.to_internal(rows[C.product_id], unknown="missing"), -1)
+    return StoreStock.from_rows(rows[C.store_id].to_numpy(dtype=object), items, len(products))
 
 
 def _customer_regions(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame,

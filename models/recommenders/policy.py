@@ -133,6 +133,19 @@ class StoreStock:
     def __post_init__(self) -> None:
         self._index.update({str(s): k for k, s in enumerate(self.stores)})
 
+    @classmethod
+    def from_rows(cls, stores: np.ndarray, items: np.ndarray, size: int) -> "StoreStock":
+        """From rows of (store id, product code on its shelf; -1: not on the shelf, or a product the model does not
+        know); a store whose every row is -1 is still listed, with nothing on its shelf."""
+        names, code = np.unique(np.asarray(stores, dtype=object).astype(str), return_inverse=True)
+        items = np.asarray(items, dtype=np.int64)
+        known = items >= 0
+        code, items = code[known], items[known].astype(np.int32)
+        order = np.lexsort((items, code))
+        offsets = np.zeros(len(names) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(code, minlength=len(names)), out=offsets[1:])
+        return cls(stores=[str(s) for s in names], offsets=offsets, items=items[order], size=size)
+
     def __contains__(self, store_id: object) -> bool:
         return store_id in self._index
 

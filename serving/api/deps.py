@@ -20,6 +20,7 @@ from serving.schemas import (AVAILABILITY_TEXT, BUY_AGAIN_SHARE_TEXT, CHANNEL_TE
                              Availability, Category, Channel, StoreId)
 from serving.settings import ServingSettings
 from serving.snapshot import Snapshot
+from serving.stock import StockFile
 from serving.store import ModelStore
 from serving.visibility import CustomerView, customer_view
 
@@ -35,6 +36,7 @@ class Services:
     journal: EventJournal
     erasures: Erasures
     metrics: Metrics
+    stock: StockFile
 
 
 async def services_dep(request: Request) -> Services:

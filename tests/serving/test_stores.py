@@ -84,3 +84,29 @@ def test_openapi_documents_the_store_and_channel_parameters(served):
     assert set(params["channel"]["schema"]["anyOf"][0]["enum"]) == {"store", "online", "app"}
     assert "shelf" in params["store_id"]["description"]
     assert "order_online" in params["availability"]["description"]
+
+
+def test_a_stock_file_in_the_data_folder_is_the_served_shelf_until_it_goes(served, caplog):
+    """Stock changes faster than models: the data folder's inventory file, validated as training validates it,
+    replaces the model's store stock within a tick; a broken file keeps the previous stock; removing it brings
+    the model's back."""
+    url = f"/v1/customers/{customer(0)}/recommendations?n=6&store_id=S1&exclude_bought=false"
+    stock = served.services.stock
+    path = served.settings.data_dir / "inventory.csv"
+    path.write_text("product_id,store_id,quantity\nP001,S1,3\nP003,S1,1\nP005,S1,0\nP002,S1,-1\nP011,S2,2\n")
+    assert stock.refresh()
+    got = items(served, url)
+    assert {i["product_id"] for i in got} == {"P001", "P003"}  # P005 has none left, P002's row is rejected
+    marked = items(served, url + "&availability=order_online")
+    assert {i["product_id"] for i in marked if i["reason_code"] != "rec.order_online"} <= {"P001", "P003"}
+    similar = items(served, "/v1/products/P004/similar?n=5&store_id=S2")
+    assert [i["product_id"] for i in similar] == ["P011"]
+
+    path.write_text("product_id\nP001\n")  # no store_id column: refused in one line, the previous stock stays
+    assert not stock.refresh()
+    assert "inventory.csv: column 'store_id' is missing" in caplog.text
+    assert {i["product_id"] for i in items(served, url)} == {"P001", "P003"}
+
+    path.unlink()
+    assert stock.refresh()
+    assert {i["product_id"] for i in items(served, url)} <= EVEN - OUT

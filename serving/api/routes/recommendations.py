@@ -30,7 +30,7 @@ def _one(services: Services, snap: Snapshot, customer_id: str, n: int, filters: 
     journal = services.journal
     view = customer_view(snap, services.erasures, customer_id, services.settings.consent_when_unknown)
     events = journal.recent(view.pseudonym) if journal.active and not view.erased else []
-    strategy, items = recommend(snap, view, n, filters, events, locale)
+    strategy, items = recommend(snap, view, n, filters, events, locale, services.stock)
     return {"customer_id": customer_id, "strategy": strategy, "model_version": snap.label("recommender"),
             "items": items}
 
