@@ -108,8 +108,8 @@ def channel_boosts(code: np.ndarray, names: Sequence[str], item: np.ndarray, n_p
     """
     code = np.asarray(code, dtype=np.int64)
     known = code >= 0
-    counts = np.zeros((len(names), n_products), dtype=np.float64)
-    np.add.at(counts, (code[known], np.asarray(item, dtype=np.int64)[known]), 1.0)
+    flat = code[known] * n_products + np.asarray(item, dtype=np.int64)[known]
+    counts = np.bincount(flat, minlength=len(names) * n_products).reshape(len(names), n_products).astype(np.float64)
     total = counts.sum()
     if not total:
         return np.zeros((len(names), n_products), dtype=np.float32)
