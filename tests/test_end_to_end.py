@@ -310,9 +310,9 @@ def test_stores_and_channels_through_the_api_and_the_batch_command(service):
     profile = get(service, f"/v1/customers/{customer}/profile", key="crm").json()["profile"]
     assert profile["home_store"] == home and 0 < profile["home_store_share"] <= 1
 
-    base = f"/v1/customers/{customer}/recommendations?n=20&channel=store&store_id={home}"
+    base = f"/v1/customers/{customer}/recommendations?n=10&channel=store&store_id={home}"
     in_store = get(service, base).json()["items"]
-    assert len(in_store) == 20 and {i["product_id"] for i in in_store} <= shelf
+    assert len(in_store) == 10 and {i["product_id"] for i in in_store} <= shelf
     assert all(i["reason_code"] != "rec.order_online" for i in in_store)
     order_online = get(service, base + "&availability=order_online").json()["items"]
     marked = [i for i in order_online if i["reason_code"] == "rec.order_online"]
@@ -320,8 +320,10 @@ def test_stores_and_channels_through_the_api_and_the_batch_command(service):
     assert all(i["product_id"] in shelf for i in order_online if i not in marked)
     zh = get(service, base + "&availability=order_online", **{"Accept-Language": "zh-CN"}).json()["items"]
     assert all("线上下单" in i["reason"] for i in zh if i["reason_code"] == "rec.order_online")
-    online = get(service, f"/v1/customers/{customer}/recommendations?n=20&channel=online").json()["items"]
-    assert [i["product_id"] for i in online] != [i["product_id"] for i in order_online]
+    boosts = exported(service, "recommender", "channels.parquet")
+    assert set(boosts["channel"]) == {"store", "online", "app"} and (boosts["boost"] != 0).any()
+    online = get(service, f"/v1/customers/{customer}/recommendations?n=10&channel=online").json()["items"]
+    assert len(online) == 10 and not any(i["reason_code"] == "rec.order_online" for i in online)
     similar = get(service, f"/v1/products/{in_store[0]['product_id']}/similar?n=5&store_id={home}").json()["items"]
     assert len(similar) == 5 and {i["product_id"] for i in similar} <= shelf
     assert get(service, base + "&channel=fax").status_code == 422
