@@ -58,8 +58,9 @@ class Tables:
     feedback = "feedback"
     campaigns = "campaigns"
     identities = "identities"
+    inventory = "inventory"
 
-    ALL = ("transactions", "customers", "products", "events", "feedback", "campaigns", "identities")
+    ALL = ("transactions", "customers", "products", "events", "feedback", "campaigns", "identities", "inventory")
 
 
 class Groups:

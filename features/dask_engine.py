@@ -20,8 +20,9 @@ from features.columns import Columns as C
 from features.columns import Tables
 from features.csvsafe import write_csv
 from features.config import FeatureConfig
-from features.exceptions import ClusterError, ConfigError, DataError
-from features.io import PARQUET_SUFFIXES, find_sources
+from features.exceptions import ClusterError, DataError
+from features.io import PARQUET_SUFFIXES, find_sources, read_identities
+from features.linking import Links, apply_links
 from features.mapping import DatasetMapping, apply_mapping, load_mapping
 from features.privacy import ErasureList
 from features.schema import SCHEMAS, TIMESTAMP
@@ -150,10 +151,12 @@ def decide_date_formats(table: str, samples: list[dict[str, pd.Series]], mapping
 
 
 def validate_and_bucket(part: Part, mapping: DatasetMapping, n_buckets: int, keep_before: pd.Timestamp | None,
-                        date_formats: dict[str, DateFormat] | None = None, erasures: ErasureList | None = None
-                        ) -> tuple[dict[int, pd.DataFrame], dict[str, Any]]:
+                        date_formats: dict[str, DateFormat] | None = None, erasures: ErasureList | None = None,
+                        links: Links | None = None) -> tuple[dict[int, pd.DataFrame], dict[str, Any]]:
     """Validate one part (erased customers' rows dropped before any rejects file) and split its kept rows into
-    customer buckets (one Dask task).
+    customer buckets (one Dask task), by person when ``links`` joins ids (every id of a person in the bucket of
+    its canonical id; the rows keep their own ids until :func:`_run_bucket` links them, as the pandas engine does
+    after validation).
 
     The task writes nothing: its rejected rows travel back in the summary and the client writes them, so a task
     run twice (a worker lost, the task retried elsewhere) changes nothing and no file lands on a worker's disk.
@@ -171,7 +174,11 @@ def validate_and_bucket(part: Part, mapping: DatasetMapping, n_buckets: int, kee
             frame = frame[frame[C.timestamp] < keep_before]
     if C.customer_id not in frame.columns:  # products: small, broadcast whole
         return {-1: frame}, summary
-    buckets = customer_bucket(frame[C.customer_id], n_buckets)
+    ids = frame[C.customer_id]
+    if links:
+        person = ids.map(links.canonical)
+        ids = person.where(person.notna(), ids)
+    buckets = customer_bucket(ids, n_buckets)
     return {int(b): part_frame for b, part_frame in frame.groupby(buckets.to_numpy(), sort=True)}, summary
 
 
@@ -344,10 +351,14 @@ def run_bucketed(path: Location, mapping: str | Path | DatasetMapping | None, fu
     path = storage.absolute(storage.as_location(path))
     dataset_mapping = mapping if isinstance(mapping, DatasetMapping) else load_mapping(mapping)
     sources = find_sources(path, dataset_mapping)
+    links, identities = Links.none(), None
     if Tables.identities in sources:
-        # Buckets split customers by id: the ids of one person would land in different buckets.
-        raise ConfigError(f"{sources[Tables.identities]}: linking the ids of one person (the identities table) runs "
-                          f"on the pandas engine; drop --engine dask, or link the ids upstream")
+        # Linked on the client, by the pandas engine's own function; the parts are then bucketed by person.
+        file = sources.pop(Tables.identities)
+        links, erasures, identities = read_identities(file, dataset_mapping.table(Tables.identities), erasures)
+        _write_rejects(identities.rejects, rejects_dir, Tables.identities, "all")
+    shared_links = client.scatter(Links(canonical=links.canonical, audit=Links.none().audit,
+                                        shared_keys=Links.none().shared_keys), broadcast=True) if links else None
     parts = {table: parquet_parts(table, file) for table, file in sources.items()}
     check_workers_can_read(client, [ps[0].file for ps in parts.values() if ps])
     n_buckets = n_buckets or bucket_count(client, [p for ps in parts.values() for p in ps])
@@ -358,7 +369,8 @@ def run_bucketed(path: Location, mapping: str | Path | DatasetMapping | None, fu
     validated: dict[str, list[Any]] = {}
     for table, table_parts in parts.items():
         validated[table] = [dask.delayed(validate_and_bucket, pure=True)(
-            part, dataset_mapping, n_buckets, keep_before, date_formats[table], erasures) for part in table_parts]
+            part, dataset_mapping, n_buckets, keep_before, date_formats[table], erasures, shared_links)
+            for part in table_parts]
     # Materialise the validated parts on the workers once; both the summaries and the buckets read them. A part
     # lost with its worker is validated again from the graph (every task is pure).
     persisted = {t: client.persist(v) for t, v in validated.items()}
@@ -368,6 +380,8 @@ def run_bucketed(path: Location, mapping: str | Path | DatasetMapping | None, fu
         for summary in table_summaries:
             _write_rejects(summary["rejects"], rejects_dir, table, summary["label"])
     reports = {t: merge_reports([s["report"] for s in parts]) for t, parts in summaries.items()}
+    if identities is not None:
+        reports[Tables.identities] = identities.report
     tx_report = reports[Tables.transactions]
     if tx_report.rows_kept == 0:
         top = next(iter(tx_report.rejected_by_reason), "no rows")
@@ -384,8 +398,10 @@ def run_bucketed(path: Location, mapping: str | Path | DatasetMapping | None, fu
                                                      dataset_mapping.table(Tables.products).duplicates)
         _write_rejects(rejects, rejects_dir, Tables.products, "all")
         _count_duplicates(reports[Tables.products], rejects, found)
-    templates = client.gather(client.compute(
-        {t: next((dask.delayed(_empty_like)(d) for d in v), None) for t, v in persisted.items()}))
+    # An empty frame of each table for buckets without its rows: from any part that kept a row (the first part may
+    # have kept none: all rejected, or all an erased customer's).
+    empties = client.gather(client.compute({t: [dask.delayed(_empty_like)(d) for d in v] for t, v in persisted.items()}))
+    templates = {t: next((e for e in found if e is not None), None) for t, found in empties.items()}
     policies = {t: dataset_mapping.table(t).duplicates for t in persisted}
     starts = [s["start"] for s in summaries[Tables.transactions] if s["start"] is not None]
     start = pd.Timestamp(min(starts))
@@ -393,7 +409,7 @@ def run_bucketed(path: Location, mapping: str | Path | DatasetMapping | None, fu
         func_kwargs = func_kwargs(start, end)
     tasks = [dask.delayed(_run_bucket, pure=True)(
         {t: [dask.delayed(_piece)(d, b) for d in v] for t, v in persisted.items()}, templates, products, policies,
-        func, end, func_kwargs) for b in range(n_buckets)]
+        func, end, func_kwargs, shared_links) for b in range(n_buckets)]
     outputs = client.compute(tasks)
     results = client.map(_bucket_result, outputs)
     returns = {"rows": 0, "amount": 0.0}
@@ -490,14 +506,17 @@ def _count_duplicates(report: TableReport, rejects: pd.DataFrame, found: int) ->
 
 def _run_bucket(pieces: dict[str, list[pd.DataFrame | None]], templates: dict[str, pd.DataFrame | None],
                 products: pd.DataFrame | None, policies: dict[str, str], func: Any, data_end: pd.Timestamp,
-                kwargs: dict
+                kwargs: dict, links: Links | None = None
                 ) -> tuple[Any, dict[str, tuple[pd.DataFrame, int]], dict[str, Any]]:
-    """Duplicates of a row share its customer, so they meet in one bucket: detect them here, then run ``func``."""
+    """Duplicates of a row share its customer, so they meet in one bucket: detect them here, link the ids of one
+    person (all in this bucket) into its canonical id as the pandas engine does, then run ``func``."""
     tables = _bucket_tables(pieces, templates, None)
     duplicates = {}
     for table, frame in tables.items():
         tables[table], rejects, found = reject_duplicates(frame, SCHEMAS[table], policies[table])
         duplicates[table] = (rejects, found)  # written by the client, as the parts' rejects are
+    if links:
+        tables = apply_links(tables, links)
     if products is not None:
         tables[Tables.products] = products
     return func(tables, data_end=data_end, **kwargs), duplicates, returns_summary(tables[Tables.transactions])

@@ -299,29 +299,50 @@ def load_dataset(path: str | Path, mapping: str | Path | DatasetMapping | None =
     links = Links.none()
     # The identities table first: an erasure of any id of a person erases every id linked to it, in every table.
     for table in sorted(sources, key=lambda name: name != Tables.identities):
-        file = sources[table]
-        schema = SCHEMAS[table]
-        table_mapping = dataset_mapping.table(table)
-        raw, long_lines = read_source(file, table_mapping, schema)
         if table == Tables.identities:
-            links = link_customers(validate_table(raw, schema, table_mapping, str(file), allow_empty=True).frame)
-            if erasures and links:
-                gone = links.linked(erasures.among(links.ids()))
-                erasures, links = erasures.with_ids(gone), links.without(gone)
-        result = validate_table(raw, schema, table_mapping, str(file), erasures=erasures)
-        if long_lines:
-            result = _with_long_lines(result, long_lines, list(raw.columns), table_mapping.read.get("encoding"),
-                                      erasures)
-        del raw  # the next table is read before this name would be reassigned
+            links, erasures, result = read_identities(sources[table], dataset_mapping.table(table), erasures)
+        else:
+            result = _read_and_validate(sources[table], dataset_mapping.table(table), SCHEMAS[table], erasures)
         tables[table], reports[table], rejects[table] = result.frame, result.report, result.rejects
         erased |= result.erased
     if links:
         tables = apply_links(tables, links)
-        reports[Tables.identities].details.update(links.details)
     _cross_table_checks(tables, reports)
     return Dataset(tables=tables, reports=reports, rejects=rejects, source=str(path),
                    mapping=str(dataset_mapping.path) if dataset_mapping.path else "canonical",
                    erased_customers=len(erased), links=links)
+
+
+def _read_and_validate(file: Location, table_mapping: Any, schema: TableSchema, erasures: ErasureList | None,
+                       read: tuple[pd.DataFrame, list[Any]] | None = None) -> TableResult:
+    raw, long_lines = read if read is not None else read_source(file, table_mapping, schema)
+    result = validate_table(raw, schema, table_mapping, str(file), erasures=erasures)
+    if long_lines:
+        result = _with_long_lines(result, long_lines, list(raw.columns), table_mapping.read.get("encoding"), erasures)
+    return result
+
+
+def read_identities(file: Location, table_mapping: Any, erasures: ErasureList | None
+                    ) -> tuple[Links, ErasureList | None, TableResult]:
+    """Read, validate and link the identities table (the one place both engines do it, on the client).
+
+    Returns
+    -------
+    (Links, ErasureList or None, TableResult)
+        The persons behind the ids (erased persons left out), the erasure list widened to every id linked to an
+        erased one (an erasure of any id of a person erases them all, in every table), and the validated table
+        with its report (the links' counts in its details).
+    """
+    schema = SCHEMAS[Tables.identities]
+    read = read_source(file, table_mapping, schema)
+    links = link_customers(validate_table(read[0], schema, table_mapping, str(file), allow_empty=True).frame)
+    if erasures and links:
+        gone = links.linked(erasures.among(links.ids()))
+        erasures, links = erasures.with_ids(gone), links.without(gone)
+    result = _read_and_validate(file, table_mapping, schema, erasures, read)
+    if links:
+        result.report.details.update(links.details)
+    return links, erasures, result
 
 
 def _cross_table_checks(tables: dict[str, pd.DataFrame], reports: dict[str, TableReport]) -> None:

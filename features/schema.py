@@ -123,6 +123,16 @@ IDENTITIES = TableSchema(
     key=(C.customer_id, C.id_type, C.id_value),
 )
 
+# Store-level stock: one row per store and product it carries; ``in_stock`` (or ``quantity`` > 0 when there is no
+# ``in_stock``) says whether it is on the shelf now. A product without a row is not in that store.
+INVENTORY = TableSchema(
+    name=Tables.inventory,
+    required=(C.product_id, C.store_id),
+    optional=(C.in_stock, C.quantity),
+    kinds={C.product_id: ID, C.store_id: ID, C.in_stock: BOOL, C.quantity: NUMBER},
+    key=(C.product_id, C.store_id),
+)
+
 SCHEMAS: dict[str, TableSchema] = {
-    s.name: s for s in (TRANSACTIONS, CUSTOMERS, PRODUCTS, EVENTS, FEEDBACK, CAMPAIGNS, IDENTITIES)
+    s.name: s for s in (TRANSACTIONS, CUSTOMERS, PRODUCTS, EVENTS, FEEDBACK, CAMPAIGNS, IDENTITIES, INVENTORY)
 }

@@ -424,7 +424,8 @@ class _Simulator:
     """
 
     # New stages go last: each stage's stream is the seed's child at its position, so earlier draws stay put.
-    _STAGES = ("catalog", "customers", "orders", "lines", "returns", "events", "feedback", "campaigns", "moments")
+    _STAGES = ("catalog", "customers", "orders", "lines", "returns", "events", "feedback", "campaigns", "moments",
+               "stock")
 
     def __init__(self, g: _Section, n: int, seed: int):
         self.g, self.n = g, n
@@ -436,6 +437,7 @@ class _Simulator:
         self._catalog()
         self._customers()
         self._orders()
+        self._channel_catalog()
         self._lines()
         self.cust_ids = _Ids("customer", self.n)
         self.prod_ids = _Ids("product", self.n_products)
@@ -450,6 +452,9 @@ class _Simulator:
                       Tables.events: events.result(), Tables.feedback: self._feedback_table()}
         tables, occasion_truth = self._moments(tables)
         tables, campaign_truth = self._campaigns(tables)
+        inventory = self._inventory_table()
+        if inventory is not None:
+            tables[Tables.inventory] = inventory
         return Simulation(tables={t: tables[t] for t in Tables.ALL if t in tables}, truth=self._truth(), stores=self._stores(),
                           calendar=self._calendar_table(), campaign_truth=campaign_truth,
                           occasion_truth=occasion_truth)
@@ -666,6 +671,7 @@ class _Simulator:
         logits = log_pop[None, :] + taste.number("strength", 0) * (u @ v.T) / np.sqrt(dims)
         w = np.exp(logits - logits.max(axis=1, keepdims=True))
         self.k_seg = k_seg
+        self.taste_weights = w
         est = self.established[None, :]
         tilt = self.price[None, :] ** g["occasions"].number("price_tilt", 0)
         self.s_seg = _Sampler(w)
@@ -676,6 +682,49 @@ class _Simulator:
         self.s_gift_est = _Sampler(w * tilt * est)
         replenishable = ~np.isnan(self.cycle_of_cat[cat])
         self.s_regimen = _Sampler(w * est * replenishable[None, :]) if replenishable.any() else None
+
+    def _channel_catalog(self) -> None:
+        """Products sold only online and in the app (``channels.online_only`` of them): never on a store's shelf,
+        so a store order that drew one takes another product of the same taste instead (the stock stage's
+        stream: the other stages' draws stay as they were)."""
+        rng = self.rngs["stock"]
+        self.online_only = rng.random(self.n_products) < self.g["channels"].prob("online_only", 0.0)
+        if self.online_only.any():
+            shelf = ~self.online_only[None, :]
+            self.s_store = _Sampler(self.taste_weights * shelf, self.cat)
+            self.s_store_est = _Sampler(self.taste_weights * shelf * self.established[None, :], self.cat)
+
+    def _in_store_lines(self, line_order: np.ndarray, line_prod: np.ndarray, order_seg: np.ndarray) -> None:
+        """Swap, in place, the online-only products of store orders for products a store sells, of the same
+        category under the order's taste."""
+        if not self.online_only.any():
+            return
+        swap = np.flatnonzero((self.order_channel[line_order] == self.store_code) & self.online_only[line_prod])
+        o = line_order[swap]
+        groups = order_seg[o] * self.n_cats + self.cat[line_prod[swap]]
+        line_prod[swap] = self._draw(self.s_store, self.s_store_est, groups, self.order_t[o], self.rngs["stock"])
+
+    def _inventory_table(self) -> pd.DataFrame | None:
+        """Store-level stock (``generator.stock``): each store carries what it sold and ``carried`` of the other
+        products it may sell (never an online-only one), ``quantity`` on the shelf now (``in_stock`` when above 0),
+        0 for ``out_of_stock`` of them and for products out of stock everywhere. None when the preset has no ``stock`` section."""
+        spec = self.g.get("stock")
+        if spec is None:
+            return None
+        rng = self.rngs["stock"]
+        carried = rng.random((self.n_stores, self.n_products)) < spec.prob("carried")
+        sold = self.order_channel[self.line_order] == self.store_code
+        carried[self.order_store[self.line_order[sold]], self.line_prod[sold]] = True
+        carried[:, self.online_only] = False
+        store, prod = np.nonzero(carried)
+        quantity = 1 + rng.poisson(max(spec.number("quantity_mean", 1) - 1, 0.0), store.size)
+        empty = (rng.random(store.size) < spec.prob("out_of_stock")) | ~self.in_stock[prod]
+        return pd.DataFrame(copy=False, data={
+            C.product_id: self.prod_ids.take(prod),
+            C.store_id: self.store_ids.take(store),
+            C.in_stock: _bool(~empty),
+            C.quantity: np.where(empty, 0, quantity).astype(float),
+        })
 
     def _attribute_tastes(self, cat_cfg: _Section, taste: _Section, rng: np.random.Generator,
                           dims: int) -> np.ndarray:
@@ -997,6 +1046,7 @@ class _Simulator:
 
         line_order = np.concatenate([trips, e_order, self.fixed_order])
         line_prod = np.concatenate([anchor, e_prod, f_prod])
+        self._in_store_lines(line_order, line_prod, order_seg)
         qty = np.ones(line_prod.size, dtype=np.int64)
         extra_mean = self.qty_extra_of_cat[self.cat[line_prod]]
         multi = np.flatnonzero(extra_mean > 0)

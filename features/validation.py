@@ -312,6 +312,8 @@ def validate_table(raw: pd.DataFrame, schema: TableSchema, mapping: TableMapping
         _transaction_rules(frame, mapped, reasons)
     elif schema.name == Tables.products and C.price in frame.columns:
         reasons.reject(frame[C.price] < 0, "negative_price")
+    elif schema.name == Tables.inventory and C.quantity in frame.columns:
+        reasons.reject(frame[C.quantity] < 0, "negative_quantity")
     elif schema.name == Tables.events:
         frame[C.event_type] = frame[C.event_type].str.lower()
         reasons.reject(~frame[C.event_type].isin(EventTypes.ALL) & frame[C.event_type].notna(),
@@ -492,6 +494,8 @@ def capabilities(tables: dict[str, pd.DataFrame]) -> dict[str, bool]:
         "replenishment": has_products,
         "category_filters": catalogue is not None and C.category in catalogue.columns,
         "stock_filters": catalogue is not None and C.in_stock in catalogue.columns,
+        "store_stock": Tables.inventory in tables,
+        "channel_mix": C.channel in tx.columns,
         "price_filters": catalogue is not None and C.price in catalogue.columns,
         "event_features": Tables.events in tables,
         "feedback_features": Tables.feedback in tables,

@@ -27,6 +27,7 @@ from serving.events import EventJournal
 from serving.metrics import Metrics, mark_worker_dead
 from serving.ratelimit import RateLimiter
 from serving.settings import ServingSettings, get_serving_settings
+from serving.stock import StockFile
 from serving.store import ModelStore
 
 log = logging.getLogger("clientele.serving")
@@ -47,8 +48,9 @@ def create_app(settings: ServingSettings, *, start_background: bool = True) -> F
                            max_customers=settings.events_max_customers, replay_days=settings.events_replay_days)
     store = ModelStore(settings, erasures, metrics)
     keys = KeyStore(settings.keys_file)
+    stock = StockFile(settings.inventory_files)
     services = Services(settings=settings, store=store, keys=keys, limiter=RateLimiter(settings.workers, settings.rate_limit_burst_s),
-                        journal=journal, erasures=erasures, metrics=metrics)
+                        journal=journal, erasures=erasures, metrics=metrics, stock=stock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +59,8 @@ def create_app(settings: ServingSettings, *, start_background: bool = True) -> F
             log.warning("no API keys in %s: every /v1 call gets 401 until `clientele keys create` adds one",
                         settings.keys_file)
         store.on_tick(metrics.flush)
+        stock.refresh()  # before the first request: a worker serves the current stock from the start
+        store.on_tick(stock.refresh)
         log.info("worker %d up; %d events replayed; loading models from %s", os.getpid(), journal.replayed,
                  re.sub(r"//[^/@]*@", "//", settings.tracking_uri))  # no credentials in logs
         if start_background:

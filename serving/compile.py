@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from serving.compiled import NULL_INT, Bundle
-from training.layout import MOMENTS_FILE, ArtifactError, read_campaign_reports, read_manifest
+from training.layout import (CHANNELS_FILE, INVENTORY_FILE, MOMENTS_FILE, ArtifactError, read_campaign_reports,
+                             read_manifest)
 from features.settings import CLV, RECOMMENDER, UPLIFT
 
 _BATCH_ROWS = 1 << 20
@@ -243,7 +244,34 @@ def compile_recommender(folder: Path, out: Path) -> None:
         "customer_ids": customers.values(), "regions": regions.values(), "reasons": reasons.values(),
         "pop_groups": groups.values(),
     })
+    _compile_store_tables(folder, pid, n_prod, b)
     b.save(out)
+
+
+def _compile_store_tables(folder: Path, pid: StringCodes, n_prod: int, b: Bundle) -> None:
+    """The optional inventory and channel tables: store stock as offsets and sorted product codes per store
+    (``stock_*``), channel boosts as one row of ``n_prod`` per channel (``chan_boost``); products they name that
+    no other table does are left out (the model cannot recommend them)."""
+    if (folder / INVENTORY_FILE).exists():
+        stock = pq.read_table(folder / INVENTORY_FILE, columns=["store_id", "product_id"])
+        stores = StringCodes()
+        store = stores.encode(stock["store_id"])
+        item = pid.encode(stock["product_id"], add=False)
+        keep = (store >= 0) & (item >= 0)
+        store, item = store[keep], item[keep]
+        order = np.lexsort((item, store))
+        b.arrays.update({"stock_offsets": _csr(store[order], len(stores)), "stock_items": item[order]})
+        b.strings["stock_stores"] = stores.values()
+    if (folder / CHANNELS_FILE).exists():
+        table = pq.read_table(folder / CHANNELS_FILE, columns=["channel", "product_id", "boost"])
+        channels = StringCodes()
+        channel = channels.encode(table["channel"])
+        item = pid.encode(table["product_id"], add=False)
+        keep = (channel >= 0) & (item >= 0)
+        boost = np.zeros((len(channels), n_prod), np.float32)
+        boost[channel[keep], item[keep]] = np.nan_to_num(_floats(table["boost"], np.float32), nan=0.0)[keep]
+        b.arrays["chan_boost"] = boost
+        b.strings["channels"] = channels.values()
 
 
 def _compile_columns(table: pa.Table, prefix: str, bundle: Bundle) -> dict[str, dict[str, Any]]:

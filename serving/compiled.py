@@ -23,7 +23,7 @@ import pyarrow.ipc as ipc
 from training.layout import ArtifactError
 from features.settings import RECOMMENDER
 
-COMPILED_FORMAT = 3
+COMPILED_FORMAT = 4
 
 
 class Bundle:
@@ -159,6 +159,8 @@ class RecommenderPart:
     pop_groups: dict[tuple[str, str], int]
     a: dict[str, np.ndarray]
     cutoff_ts: float = field(default=0.0)
+    stock_stores: list[str] = field(default_factory=list)  # stores of the stock arrays (none: no inventory)
+    channels: list[str] = field(default_factory=list)  # channels of the chan_boost rows
 
     @classmethod
     def load(cls, folder: Path) -> "RecommenderPart":
@@ -173,7 +175,8 @@ class RecommenderPart:
                    product_index={p: i for i, p in enumerate(s["product_ids"])}, categories=s["categories"],
                    category_index={c: i for i, c in enumerate(s["categories"])}, folder=folder,
                    regions=s["regions"], reasons=s["reasons"], pop_groups=groups, a=b.arrays,
-                   cutoff_ts=_timestamp(manifest.get("cutoff")))
+                   cutoff_ts=_timestamp(manifest.get("cutoff")), stock_stores=s.get("stock_stores", []),
+                   channels=s.get("channels", []))
 
     def __post_init__(self) -> None:
         # The storefront's usual request reads these through memoryviews: plain Python indexing and slicing,

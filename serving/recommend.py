@@ -8,6 +8,7 @@ keeps one shortcut for the storefront's usual call that gives what the policy gi
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -16,9 +17,10 @@ import numpy as np
 from features.i18n import DEFAULT_LOCALE, code_of, render
 from models.recommenders import policy
 from models.recommenders.filters import Filters
-from models.recommenders.policy import EventSettings, ProductTable, Ranked
+from models.recommenders.policy import EventSettings, ProductTable, Ranked, StoreStock
 from serving.compiled import RecommenderPart
 from serving.snapshot import Snapshot
+from serving.stock import StockFile
 from serving.visibility import CustomerView
 
 PERSONAL = policy.PERSONAL
@@ -55,10 +57,16 @@ class ServedLists:
     def __init__(self, rec: RecommenderPart):
         a = rec.a
         self.rec = rec
+        stock = None
+        if "stock_offsets" in a:
+            stock = StoreStock(stores=rec.stock_stores, offsets=a["stock_offsets"], items=a["stock_items"],
+                               size=len(rec.product_ids))
+        boosts = {c: a["chan_boost"][k] for k, c in enumerate(rec.channels)}
         self.products = ProductTable(in_stock=a["prod_in_stock"], category=a["prod_category"], price=a["prod_price"],
                                      category_index=rec.category_index, categories=rec.categories,
                                      product_codes=lambda ids: np.array([rec.product_index[i] for i in ids
-                                                                         if i in rec.product_index], dtype=np.int64))
+                                                                         if i in rec.product_index], dtype=np.int64),
+                                     stock=stock, channel_boost=boosts)
         self.settings = EventSettings.from_dict(rec.manifest.get("events"))
         self.exclude_bought_default = bool(rec.manifest.get("exclude_bought_default", False))
         share = rec.manifest.get("buy_again_share_default")
@@ -101,12 +109,17 @@ class ServedLists:
         return a["bought_items"][int(a["bought_offsets"][row]):int(a["bought_offsets"][row + 1])]
 
 
-def lists_of(rec: RecommenderPart) -> ServedLists:
-    """The policy's view of a loaded recommender, built once per loaded version."""
+def lists_of(rec: RecommenderPart, stock: StockFile | None = None) -> ServedLists:
+    """The policy's view of a loaded recommender, built once per loaded version; with the data folder's store
+    stock (:mod:`serving.stock`) when there is a file."""
     found = rec.__dict__.get("_policy_lists")
     if found is None:
         found = rec.__dict__["_policy_lists"] = ServedLists(rec)
-    return found
+    if stock is None or stock.rows is None:
+        return found
+    refreshed = copy.copy(found)
+    refreshed.products = stock.products(found.products, rec.product_index, rec.__dict__.setdefault("_stock", {}))
+    return refreshed
 
 
 def reason_table(rec: RecommenderPart, locale: str) -> tuple[list[str], list[str | None]]:
@@ -126,12 +139,12 @@ def _body(rec: RecommenderPart, picked: policy.Picked, locale: str) -> list[dict
 
 
 def recommend(snap: Snapshot, view: CustomerView, n: int, f: Filters, events: Sequence[RecentEvent] = (),
-              locale: str = DEFAULT_LOCALE) -> tuple[str, list[dict[str, Any]]]:
+              locale: str = DEFAULT_LOCALE, stock: StockFile | None = None) -> tuple[str, list[dict[str, Any]]]:
     """Strategy and items for one customer as :func:`serving.visibility.customer_view` sees them (the snapshot
-    must hold a recommender), reasons in ``locale``."""
+    must hold a recommender), reasons in ``locale``, store stock from ``stock`` when it holds a file."""
     rec = snap.recommender
     assert rec is not None
-    lists = lists_of(rec)
+    lists = lists_of(rec, stock if f.store_id is not None else None)
     code, consent = view.code, view.consent
     row = code if code is not None and code < snap.n_rec else -1
     exclude_bought = f.exclude_bought if f.exclude_bought is not None else lists.exclude_bought_default
@@ -166,7 +179,8 @@ def recommend(snap: Snapshot, view: CustomerView, n: int, f: Filters, events: Se
     return picked.strategy, _body(rec, picked, locale)
 
 
-def similar(rec: RecommenderPart, item: int, n: int, f: Filters, locale: str = DEFAULT_LOCALE
-            ) -> list[dict[str, Any]]:
-    """Products similar to ``item``, by the policy, reasons in ``locale``."""
-    return _body(rec, policy.similar_one(lists_of(rec), item, n, f), locale)
+def similar(rec: RecommenderPart, item: int, n: int, f: Filters, locale: str = DEFAULT_LOCALE,
+            stock: StockFile | None = None) -> list[dict[str, Any]]:
+    """Products similar to ``item``, by the policy, reasons in ``locale``, store stock from ``stock``."""
+    lists = lists_of(rec, stock if f.store_id is not None else None)
+    return _body(rec, policy.similar_one(lists, item, n, f), locale)

@@ -21,12 +21,21 @@ MAX_BATCH = 1000
 MAX_CATEGORIES = 20
 BUY_AGAIN_SHARE_TEXT = ("Share of the list for products the customer bought before (buy again), the rest new to "
                         "them (explore), 0 to 1 (default: the model's setting; none: the model's own mix).")
+CHANNEL_TEXT = ("The channel asking: store, online or app. Products its customers buy more through this channel "
+                "than through the others rank higher (learned from the history); none: no channel preference.")
+STORE_ID_TEXT = ("The store whose shelf counts (the inventory table the model was trained with; for a store it does "
+                 "not list, or without one, the catalogue's in_stock). See availability.")
+AVAILABILITY_TEXT = ("With store_id: in_store keeps only what the store has in stock; order_online keeps the rest too, "
+                     "each with the reason code rec.order_online (\"not in this store: order online\").")
 
 # The pattern bounds the length too, and its message says the whole rule.
 CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN)]
 ProductId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Category = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+StoreId = Annotated[str, StringConstraints(pattern=CONTRACT_ID_PATTERN)]
 Strategy = Literal["personal", "cold_start", "non_personal"]
+Channel = Literal["store", "online", "app"]
+Availability = Literal["in_store", "order_online"]
 EventType = Literal["view", "cart", "wishlist", "try_on", "purchase"]
 
 
@@ -52,6 +61,9 @@ class BatchRecommendationsRequest(Strict):
     price_min: float | None = Field(None, ge=0, strict=True)
     price_max: float | None = Field(None, ge=0, strict=True)
     buy_again_share: float | None = Field(None, ge=0, le=1, strict=True, description=BUY_AGAIN_SHARE_TEXT)
+    channel: Channel | None = Field(None, description=CHANNEL_TEXT)
+    store_id: StoreId | None = Field(None, description=STORE_ID_TEXT)
+    availability: Availability = Field("in_store", description=AVAILABILITY_TEXT)
 
 
 class EventRequest(Strict):

@@ -29,6 +29,11 @@ class ServingSettings(Settings):
     cache_path: Path | None = None
     """Downloaded model versions and their memory-mappable arrays; default <data_dir>/serving/cache."""
 
+    inventory_path: Path | None = None
+    """Store stock refreshed between trainings (canonical inventory columns, Parquet or CSV; read again within a
+    second of a change, see serving/stock.py); default <data_dir>/inventory.parquet, else <data_dir>/inventory.csv.
+    Without the file, the served model's own inventory."""
+
     poll_interval_s: float = Field(30.0, gt=0)
     """How often the background check asks the registry for a new champion."""
 
@@ -91,6 +96,14 @@ class ServingSettings(Settings):
     def events_dir(self) -> Path:
         """Folder of the event journal."""
         return self.events_path or self.data_dir / "events"
+
+    @property
+    def inventory_files(self) -> list[Path]:
+        """Where the store stock file is looked for, first found first (:attr:`inventory_path`, else the data
+        folder's Parquet, then its CSV)."""
+        if self.inventory_path is not None:
+            return [self.inventory_path]
+        return [self.data_dir / "inventory.parquet", self.data_dir / "inventory.csv"]
 
     @property
     def cache_dir(self) -> Path:

@@ -291,3 +291,55 @@ def test_moments_through_the_api_and_the_batch_command(service):
     assert out.read_text().splitlines() == lines  # the very rows the API streams
     bad = run_cli("moments", "--from", "2025-13-01", "--to", end, "--out", str(out), env=service["env"], timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--from" in bad.stderr
+
+
+def test_stores_and_channels_through_the_api_and_the_batch_command(service):
+    """The demo store's inventory reaches the served model: an in-store list holds only what the store has, the
+    rest is marked "order online" when asked, the profile names the home store, `clientele score --store-id` lists
+    the same shelf, and the OpenAPI document describes the new parameters."""
+    inventory = exported(service, "recommender", "inventory.parquet")
+    profiles = exported(service, "clv", "profiles.parquet").set_index("customer_id")
+    recs = exported(service, "recommender", "recommendations.parquet")
+    pseudonym = next(p for p in recs["customer_id"].unique() if p in profiles.index
+                     and isinstance(profiles.loc[p, "home_store"], str))
+    customer = own_id(service, pseudonym)
+    home = profiles.loc[pseudonym, "home_store"]
+    shelf = set(inventory.loc[inventory["store_id"] == home, "product_id"])
+    assert 0 < len(shelf) < inventory["product_id"].nunique()
+
+    profile = get(service, f"/v1/customers/{customer}/profile", key="crm").json()["profile"]
+    assert profile["home_store"] == home and 0 < profile["home_store_share"] <= 1
+
+    base = f"/v1/customers/{customer}/recommendations?n=10&channel=store&store_id={home}"
+    in_store = get(service, base).json()["items"]
+    assert len(in_store) == 10 and {i["product_id"] for i in in_store} <= shelf
+    assert all(i["reason_code"] != "rec.order_online" for i in in_store)
+    order_online = get(service, base + "&availability=order_online").json()["items"]
+    marked = [i for i in order_online if i["reason_code"] == "rec.order_online"]
+    assert marked and all(i["product_id"] not in shelf for i in marked)
+    assert all(i["product_id"] in shelf for i in order_online if i not in marked)
+    zh = get(service, base + "&availability=order_online", **{"Accept-Language": "zh-CN"}).json()["items"]
+    assert all("线上下单" in i["reason"] for i in zh if i["reason_code"] == "rec.order_online")
+    boosts = exported(service, "recommender", "channels.parquet")
+    assert set(boosts["channel"]) == {"store", "online", "app"} and (boosts["boost"] != 0).any()
+    online = get(service, f"/v1/customers/{customer}/recommendations?n=10&channel=online").json()["items"]
+    assert len(online) == 10 and not any(i["reason_code"] == "rec.order_online" for i in online)
+    similar = get(service, f"/v1/products/{in_store[0]['product_id']}/similar?n=5&store_id={home}").json()["items"]
+    assert len(similar) == 5 and {i["product_id"] for i in similar} <= shelf
+    assert get(service, base + "&channel=fax").status_code == 422
+
+    spec = get(service, "/openapi.json").json()
+    for path in ("/v1/customers/{customer_id}/recommendations", "/v1/products/{product_id}/similar"):
+        names = {p["name"] for p in spec["paths"][path]["get"]["parameters"]}
+        assert {"channel", "store_id", "availability"} <= names, path
+    assert {"channel", "store_id", "availability"} <= set(
+        spec["components"]["schemas"]["BatchRecommendationsRequest"]["properties"])
+
+    out = service["folder"] / "store-campaign"
+    done = run_cli("score", "--out", str(out), "--n", "5", "--channel", "store", "--store-id", home,
+                   env=service["env"], timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    listed = pd.read_parquet(out / "recommendations.parquet")
+    assert len(listed) and set(listed["product_id"]) <= shelf
+    bad = run_cli("score", "--out", str(out), "--channel", "fax", env=service["env"], timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--channel" in bad.stderr

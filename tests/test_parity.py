@@ -86,6 +86,8 @@ class World:
         self.categories = [str(c) for c in m.catalog_.categories[:2]]
         prices = m.catalog_.price[np.isfinite(m.catalog_.price)]
         self.band = (float(np.quantile(prices, 0.25)), float(np.quantile(prices, 0.75)))
+        assert m.catalog_.stock is not None and m.catalog_.channels  # the generator's inventory and channels
+        self.store = str(m.catalog_.stock.stores[0])
         self.history = []
         for k, customer in enumerate(self.kinds["known_with_events"] + self.kinds["unknown_with_events"]
                                      + self.kinds["refused_with_events"]):
@@ -131,6 +133,12 @@ class World:
                                                                               buy_again_share=0.0)),
             "everything": (f"category={quote(one)}&exclude_bought=true&price_max={hi}&in_stock_only=false",
                            Filters(categories=[one], exclude_bought=True, price_max=hi, in_stock_only=False)),
+            "store_shelf": (f"channel=store&store_id={self.store}", Filters(channel="store", store_id=self.store)),
+            "order_online": (f"channel=store&store_id={self.store}&availability=order_online&category={quote(one)}",
+                             Filters(channel="store", store_id=self.store, availability="order_online",
+                                     categories=[one])),
+            "app": ("channel=app&exclude_bought=false", Filters(channel="app", exclude_bought=False)),
+            "store_not_listed": ("store_id=nowhere&price_max=" + str(hi), Filters(store_id="nowhere", price_max=hi)),
         }
 
     def model_says(self, customer: str, n: int, filters: Filters) -> dict:

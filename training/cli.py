@@ -290,6 +290,12 @@ def score(
     n: Annotated[int, typer.Option("--n", min=1, max=1000, help="Recommendations per customer.")] = 10,
     lang: Annotated[str, typer.Option("--lang", help="Language of reasons and labels: en or zh-CN (codes stay "
                                                      "the same).")] = "en",
+    channel: Annotated[Optional[str], typer.Option(help="Rank recommendations for this channel: store, online or "
+                                                        "app.")] = None,
+    store_id: Annotated[Optional[str], typer.Option("--store-id", help="Recommend from this store's shelf (a "
+                                                                       "store campaign); see --availability.")] = None,
+    availability: Annotated[str, typer.Option(help="With --store-id: in_store (only what the store has) or "
+                                                   "order_online (the rest too, marked).")] = "in_store",
 ) -> None:
     """Write the champions' recommendations and customer scores for every customer, for CRM campaigns."""
     import tempfile
@@ -305,6 +311,13 @@ def score(
     if engine not in ("pandas", "dask"):
         raise ConfigError(f"--engine: must be pandas or dask, not {engine!r}")
     check_locale(lang)
+    from models.recommenders.filters import AVAILABILITY, CHANNELS, Filters
+
+    if channel is not None and channel not in CHANNELS:
+        raise ConfigError(f"--channel: must be one of {', '.join(CHANNELS)}, not {channel!r}")
+    if availability not in AVAILABILITY:
+        raise ConfigError(f"--availability: must be one of {', '.join(AVAILABILITY)}, not {availability!r}")
+    filters = Filters(channel=channel, store_id=store_id, availability=availability)
     settings = get_settings()
     setup_tracking(settings, "clientele")
     with tempfile.TemporaryDirectory() as tmp:
@@ -315,7 +328,7 @@ def score(
         unnamed = 0
         if "recommender" in champions.folders:
             with console.status("recommending for every customer"):
-                frames["recommendations"], missing = name_customers(champion_recommendations(champions, n),
+                frames["recommendations"], missing = name_customers(champion_recommendations(champions, n, filters=filters),
                                                                     identities)
                 unnamed = max(unnamed, missing)
         if data is None:

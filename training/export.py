@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from features.columns import Columns as C
 from features.progress import blocks
-from training.layout import write_campaign_reports, write_manifest, write_moments
+from training.layout import CHANNELS_FILE, INVENTORY_FILE, write_campaign_reports, write_manifest, write_moments
 
 RISK_BANDS = ("low", "medium", "high")
 
@@ -67,8 +67,32 @@ PROFILE_COLUMNS = {
 }
 
 
-def profiles(features: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """What the CRM shows on a customer page, from the same features the models saw."""
+def home_stores(transactions: pd.DataFrame | None, cutoff: pd.Timestamp) -> pd.DataFrame | None:
+    """Each customer's home store: the store of most of their purchases before ``cutoff`` (orders when the log has
+    order ids, else lines; ties to the store bought at last) and its share of their purchases in any channel
+    (``home_store``, ``home_store_share``); None when the log has no ``store_id``."""
+    if transactions is None or C.store_id not in transactions.columns:
+        return None
+    tx = transactions[transactions[C.timestamp] < cutoff]
+    if C.is_return in tx.columns:
+        tx = tx[~tx[C.is_return].fillna(False).to_numpy(dtype=bool)]
+    if C.order_id in tx.columns:
+        tx = tx.drop_duplicates([C.customer_id, C.order_id])
+    total = tx.groupby(C.customer_id, observed=True).size()
+    in_store = tx[tx[C.store_id].notna()]
+    counts = (in_store.groupby([C.customer_id, C.store_id], observed=True)
+              .agg(n=(C.timestamp, "size"), last=(C.timestamp, "max")).reset_index()
+              .sort_values([C.customer_id, "n", "last"], ascending=[True, False, False], kind="stable")
+              .drop_duplicates(C.customer_id))
+    return pd.DataFrame({C.customer_id: counts[C.customer_id].astype("str").to_numpy(),
+                         "home_store": counts[C.store_id].astype("str").to_numpy(),
+                         "home_store_share": (counts["n"].to_numpy()
+                                              / total.reindex(counts[C.customer_id]).to_numpy()).round(4)})
+
+
+def profiles(features: pd.DataFrame, cutoff: pd.Timestamp, transactions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What the CRM shows on a customer page, from the same features the models saw (and the home store, from
+    ``transactions``, :func:`home_stores`)."""
     out = pd.DataFrame({C.customer_id: features[C.customer_id].astype("str").to_numpy()})
     cutoff = pd.Timestamp(cutoff)
     for days, name in (("tenure_days", "first_purchase"), ("recency_days", "last_purchase")):
@@ -77,13 +101,18 @@ def profiles(features: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     for source, target in PROFILE_COLUMNS.items():
         if source in features.columns:
             out[target] = features[source].to_numpy()
+    homes = home_stores(transactions, cutoff)
+    if homes is not None:
+        out = out.merge(homes, on=C.customer_id, how="left")
     return out
 
 
 def export_clv(values: pd.DataFrame, segments: pd.DataFrame, features: pd.DataFrame, out_dir: Path,
-               cutoff: pd.Timestamp, pseudonym_check: str, moments: pd.DataFrame | None = None) -> Path:
+               cutoff: pd.Timestamp, pseudonym_check: str, moments: pd.DataFrame | None = None,
+               transactions: pd.DataFrame | None = None) -> Path:
     """``values``: training.churn.clv_frame output; ``segments``: models.segments.segment_customers output;
-    ``moments``: models.moments.detect.find_moments output (written as the optional moments table)."""
+    ``moments``: models.moments.detect.find_moments output (written as the optional moments table);
+    ``transactions``: the log the profiles' home store is read from."""
     seg = segments.set_index(C.customer_id)
     frame = pd.DataFrame({
         C.customer_id: values[C.customer_id].astype("str").to_numpy(),
@@ -98,7 +127,7 @@ def export_clv(values: pd.DataFrame, segments: pd.DataFrame, features: pd.DataFr
             column.dtype, pd.CategoricalDtype) else column.to_numpy()
     write_manifest(out_dir, "clv", cutoff, pseudonym_check)
     frame.to_parquet(out_dir / "scores.parquet", index=False)
-    profiles(features, cutoff).to_parquet(out_dir / "profiles.parquet", index=False)
+    profiles(features, cutoff, transactions).to_parquet(out_dir / "profiles.parquet", index=False)
     if moments is not None:
         write_moments(out_dir, moments)
     return out_dir
@@ -116,6 +145,26 @@ def _products(catalog: Any) -> pd.DataFrame:
         "price": np.asarray(catalog.price, dtype=float),
         "in_stock": np.asarray(catalog.in_stock, dtype=bool),
     })
+
+
+def _store_tables(catalog: Any, out_dir: Path) -> None:
+    """The optional inventory and channel tables of the serving layout (:mod:`training.layout`)."""
+    products = np.asarray(catalog.products.external_ids, dtype=object)
+    stock = catalog.stock
+    if stock is not None:
+        counts = np.diff(np.asarray(stock.offsets))
+        stores = np.asarray(stock.stores, dtype=object)
+        empty = stores[counts == 0]  # listed with nothing on the shelf: one row without a product keeps them listed
+        pd.DataFrame({"store_id": pd.Series(np.concatenate([np.repeat(stores, counts), empty]), dtype="str"),
+                      C.product_id: pd.Series(np.concatenate([products[np.asarray(stock.items, dtype=np.int64)],
+                                                              np.full(len(empty), None, dtype=object)]), dtype="str")}
+                     ).to_parquet(out_dir / INVENTORY_FILE, index=False)
+    if catalog.channel_boost is not None:
+        n = len(products)
+        pd.DataFrame({"channel": pd.Series(np.repeat(np.asarray(catalog.channels, dtype=object), n), dtype="str"),
+                      C.product_id: pd.Series(np.tile(products, len(catalog.channels)), dtype="str"),
+                      "boost": np.asarray(catalog.channel_boost, dtype=np.float32).ravel()}
+                     ).to_parquet(out_dir / CHANNELS_FILE, index=False)
 
 
 def _lists_frame(lists: Any, keys: np.ndarray, key: str, item: str, products: np.ndarray) -> pd.DataFrame:
@@ -168,6 +217,7 @@ def export_recommender(model: Any, out_dir: Path, preset: str, pseudonym_check: 
         out_dir / "bought.parquet", index=False)
     popular_frame(model).to_parquet(out_dir / "popular.parquet", index=False)
     _products(model.catalog_).to_parquet(out_dir / "products.parquet", index=False)
+    _store_tables(model.catalog_, out_dir)
     region = np.asarray(model.region_)
     regions = np.append(np.asarray(model.regions_, dtype=object), None)
     pd.DataFrame({C.customer_id: pd.Series(customers, dtype="str"),

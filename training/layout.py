@@ -35,6 +35,12 @@ Recommender (``manifest.json``: ``{"kind": "recommender", "format_version": 2, "
     reason ("popular in London") — cold start and non-personal results.
 ``customers.parquet``
     customer_id, region str|null, consent_profiling bool — every customer known at the cutoff.
+``inventory.parquet`` (optional: trained without an inventory table, every store has the catalogue's in_stock)
+    store_id str, product_id str|null — what each store had in stock when the model was trained, one row per store and
+    product on its shelf (a store with nothing on it: one row with a null product).
+``channels.parquet`` (optional: trained without a ``channel`` column, a channel changes no ranking)
+    channel str, product_id str, boost float — each product's channel boost
+    (:func:`models.recommenders.policy.channel_boosts`), every product in every channel the history shows.
 
 Churn (``{"kind": "churn", "format_version": 2, "cutoff", "horizon_days", "created_at"}``)
 
@@ -53,7 +59,8 @@ CLV (``{"kind": "clv", "format_version": 2, "cutoff", "created_at"}``)
 ``profiles.parquet``
     customer_id plus any profile columns (first_purchase, last_purchase, orders, total_spend,
     avg_order_value, distinct_products, top_category, region, member_tier, share_store / share_online /
-    share_app, consent_profiling, consent_marketing); every column beyond customer_id is optional and served
+    share_app, home_store, home_store_share (the store of most of their purchases and its share), consent_profiling,
+    consent_marketing); every column beyond customer_id is optional and served
     as it is.
 
 Uplift (``{"kind": "uplift", "format_version": 2, "cutoff", "created_at", "uplift_basis", "uplift_note"}``,
@@ -111,6 +118,8 @@ REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 MOMENTS_FILE = "moments.parquet"  # optional table of the CLV folder
+INVENTORY_FILE = "inventory.parquet"  # optional tables of the recommender folder
+CHANNELS_FILE = "channels.parquet"
 MOMENT_COLUMNS = ("customer_id", "kind", "name", "date", "confidence", "description", "products", "reasons")
 
 CLV_SCORE_COLUMNS = ("p_alive", "expected_purchases_12m", "expected_spend", "clv", "value_tier", "rfm_segment",
@@ -182,8 +191,10 @@ def write_recommender_artifacts(folder: str | Path, *, products: pd.DataFrame, r
                                 bought: pd.DataFrame, similar: pd.DataFrame, popular: pd.DataFrame,
                                 customers: pd.DataFrame, cutoff: str = "2024-01-01", preset: str = "beauty",
                                 exclude_bought_default: bool = True, k: int | None = None,
-                                events: dict[str, Any] | None = None, pseudonym_check: str | None = None) -> Path:
-    """Write a recommender serving folder from its six tables (see the module docstring)."""
+                                events: dict[str, Any] | None = None, pseudonym_check: str | None = None,
+                                inventory: pd.DataFrame | None = None, channels: pd.DataFrame | None = None) -> Path:
+    """Write a recommender serving folder from its six tables and the optional inventory and channel tables (see
+    the module docstring)."""
     folder = Path(folder)
     recommendations = recommendations.sort_values(["customer_id", "rank"], kind="stable")
     k = k if k is not None else int(recommendations.groupby("customer_id").size().max()) if len(recommendations) \
@@ -195,6 +206,10 @@ def write_recommender_artifacts(folder: str | Path, *, products: pd.DataFrame, r
               "similar.parquet": similar, "popular.parquet": popular, "customers.parquet": customers}
     for name, frame in tables.items():
         write_table(folder, name, frame, REQUIRED[RECOMMENDER][name])
+    if inventory is not None:
+        write_table(folder, INVENTORY_FILE, inventory, ("store_id", "product_id"))
+    if channels is not None:
+        write_table(folder, CHANNELS_FILE, channels, ("channel", "product_id", "boost"))
     return folder
 
 

@@ -80,10 +80,11 @@ def download_champions(settings: Settings, dst: Path, kinds: tuple[str, ...] = (
     return Champions(folders=folders, versions=versions)
 
 
-def champion_recommendations(champions: Champions, n: int, batch: int = 10_000) -> pd.DataFrame:
-    """Top-``n`` products for every customer the recommender champion knows, by the model's own policy with the
-    default filters (:meth:`Recommender.recommend`): exactly what the API answers them, never the raw lists.
-    Customers are named by pseudonym, as the model knows them (:func:`name_customers` gives their own ids).
+def champion_recommendations(champions: Champions, n: int, batch: int = 10_000, filters: Any = None) -> pd.DataFrame:
+    """Top-``n`` products for every customer the recommender champion knows, by the model's own policy with
+    ``filters`` (default: the default filters; :meth:`Recommender.recommend`): exactly what the API answers them,
+    never the raw lists. Customers are named by pseudonym, as the model knows them (:func:`name_customers` gives
+    their own ids).
 
     Returns
     -------
@@ -93,9 +94,9 @@ def champion_recommendations(champions: Champions, n: int, batch: int = 10_000) 
     """
     model = champions.recommender()
     ids = model.customers_.external_ids
-    parts = [model.recommend(list(ids[start:start + batch]), n=n, locale=None)
+    parts = [model.recommend(list(ids[start:start + batch]), n=n, filters=filters, locale=None)
              for start in range(0, len(ids), batch)]
-    return pd.concat(parts, ignore_index=True) if parts else model.recommend([], n=n, locale=None)
+    return pd.concat(parts, ignore_index=True) if parts else model.recommend([], n=n, filters=filters, locale=None)
 
 
 def precomputed_scores(champions: Champions) -> pd.DataFrame:

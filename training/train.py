@@ -436,7 +436,8 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
     moments = find_training_moments(tables, cutoff, configs.segments.moments, features, segmenter, segments, values,
                                     recommender)
     timings["moments"] = round(time.perf_counter() - found_at, 2)
-    export_clv(values, segments, features, clv_dir / "serving", cutoff, check, moments=moments)
+    export_clv(values, segments, features, clv_dir / "serving", cutoff, check, moments=moments,
+               transactions=tables[Tables.transactions])
     summary = clv_summary(tables[Tables.transactions], cutoff, configs.churn.clv.time_unit_days)
     info = _log_model(CLV,
                       artifacts={"model": str(clv_dir / "model.json"),

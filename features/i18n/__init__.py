@@ -86,6 +86,7 @@ TEMPLATES: dict[str, str] = {
     "rec.popular_region": "popular in {region}",
     "rec.popular_category": "popular in {category}",
     "rec.popular": "popular right now",
+    "rec.popular_in_store": "popular, and on the shelf in this store",
     "rec.trending": "trending now",
     "rec.seasonal": "popular at this time of year",
     "rec.due_in": "you buy this about every {every_days} (due in about {due_days})",
@@ -97,6 +98,7 @@ TEMPLATES: dict[str, str] = {
     "rec.event_wishlist": "similar to {product} on your wishlist",
     "rec.event_try_on": "similar to {product} you tried on",
     "rec.event_view": "similar to {product} you viewed",
+    "rec.order_online": "{reason} (not in this store: order online)",
     # campaigns and uplift (training/campaigns.py, models/uplift/)
     "campaign.no_control": "campaign {campaign} has no control group: without customers randomly held out, what "
                            "the contacted customers would have done anyway is unknown, so no lift, incremental "
@@ -190,6 +192,7 @@ PARAM_KINDS: dict[str, str] = {
     "ratio": "ratio", "percent": "percent", "amount": "amount", "date": "date",
     "period": "period", "day": "month_day", "years": "years",
     "level": "percent", "tier": "label:membership", "current": "label:membership", "occasion": "label:occasion",
+    "reason": "message",
 }
 LABEL_KINDS = ("risk_band", "segment", "lifecycle", "value_tier", "membership", "occasion")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -273,6 +276,8 @@ def _format(name: str, value: Any, locale: str) -> str:
         return format_skeleton("MMMd", _dt.date.fromisoformat(str(value)[:10]), locale=loc)
     if kind == "years":
         return format_list([str(int(y)) for y in value], locale=loc)
+    if kind == "message":
+        return render(str(value), locale)
     if kind.startswith("label:"):
         return label(kind[6:], value, locale)
     return str(value)

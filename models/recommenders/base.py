@@ -447,8 +447,9 @@ class Recommender:
         return lists, rows, cols
 
     def popular_lists(self) -> dict[tuple[str, str], "Ranked"]:
-        """What is popular overall (``("all", "")``), per region and per category, ``serve_depth`` deep: the
-        cold-start, non-personal and top-up lists of every path (the model's own fallback popularity)."""
+        """What is popular overall (``("all", "")``), per region, per category and on each store's shelf (with an
+        inventory table), ``serve_depth`` deep: the cold-start, non-personal and top-up lists of every path (the
+        model's own fallback popularity)."""
         self._check_fitted()
         cached = self.__dict__.get("_popular_lists")  # a cache, rebuilt after load
         if cached is not None:
@@ -461,6 +462,12 @@ class Recommender:
         lists.update({("region", str(name)): self._popular(i, ok, k) for i, name in enumerate(self.regions_)})
         lists.update({("category", str(name)): self._popular_in_category(i, ok, k)
                       for i, name in enumerate(self.catalog_.categories)})
+        stock = self.catalog_.stock
+        if stock is not None:  # what an in-store list is topped up from: the popular products on the store's shelf
+            for store in stock.stores:
+                picks, scores, _ = self._popular(-1, ok & stock.mask(store), k)
+                lists[("store", str(store))] = (picks, scores, np.full(len(picks), message("rec.popular_in_store"),
+                                                                       dtype=object))
         out = {key: Ranked(items=np.asarray(picks, dtype=np.int64), scores=np.asarray(scores, dtype=np.float32),
                            reasons=np.asarray(why, dtype=object))
                for key, (picks, scores, why) in lists.items()}

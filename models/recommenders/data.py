@@ -19,7 +19,7 @@ from features.interactions import interaction_matrix
 from features.products import NAME_COLUMNS
 
 if TYPE_CHECKING:
-    from models.recommenders.policy import ProductTable
+    from models.recommenders.policy import ProductTable, StoreStock
 
 NS_PER_DAY = 86_400 * 10**9
 UNKNOWN = -1
@@ -41,6 +41,11 @@ class Catalog:
         False only where the products table says so.
     names
         Human name (products table or a transaction description column), the product id when there is none.
+    stock
+        What each store has in stock (the inventory table); None without one.
+    channels, channel_boost
+        Channel names and each product's boost in each (:func:`models.recommenders.policy.channel_boosts`, shape
+        channels x products); empty without a ``channel`` column.
     """
 
     products: IdMap
@@ -49,6 +54,9 @@ class Catalog:
     categories: np.ndarray
     in_stock: np.ndarray
     names: np.ndarray
+    stock: "StoreStock | None" = None
+    channels: tuple[str, ...] = ()
+    channel_boost: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -67,19 +75,42 @@ class Catalog:
                             price=np.asarray(self.price, dtype=np.float64),
                             category_index={str(c): i for i, c in enumerate(self.categories)},
                             categories=[str(c) for c in self.categories],
-                            product_codes=lambda ids: self.products.to_internal(list(ids), unknown="skip"))
+                            product_codes=lambda ids: self.products.to_internal(list(ids), unknown="skip"),
+                            stock=self.stock, channel_boost=self.boosts())
+
+    def boosts(self) -> dict[str, np.ndarray]:
+        """Channel name -> each product's boost in it."""
+        if self.channel_boost is None:
+            return {}
+        return {c: self.channel_boost[k] for k, c in enumerate(self.channels)}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Arrays for :func:`numpy.savez` (text as fixed-width unicode, so no pickle is needed)."""
-        return {"catalog_products": _text(self.products.external_ids), "catalog_price": self.price,
-                "catalog_category": self.category, "catalog_categories": _text(self.categories),
-                "catalog_in_stock": self.in_stock, "catalog_names": _text(self.names)}
+        out = {"catalog_products": _text(self.products.external_ids), "catalog_price": self.price,
+               "catalog_category": self.category, "catalog_categories": _text(self.categories),
+               "catalog_in_stock": self.in_stock, "catalog_names": _text(self.names)}
+        if self.stock is not None:
+            out.update({"catalog_stock_stores": _text(np.asarray(self.stock.stores, dtype=object)),
+                        "catalog_stock_offsets": self.stock.offsets, "catalog_stock_items": self.stock.items})
+        if self.channel_boost is not None:
+            out.update({"catalog_channels": _text(np.asarray(self.channels, dtype=object)),
+                        "catalog_channel_boost": self.channel_boost})
+        return out
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Catalog":
+        from models.recommenders.policy import StoreStock
+
+        stock = None
+        if "catalog_stock_stores" in arrays:
+            stock = StoreStock(stores=[str(s) for s in arrays["catalog_stock_stores"]],
+                               offsets=arrays["catalog_stock_offsets"], items=arrays["catalog_stock_items"],
+                               size=len(arrays["catalog_products"]))
+        boost = arrays.get("catalog_channel_boost")
         return cls(products=IdMap(arrays["catalog_products"]), price=arrays["catalog_price"],
                    category=arrays["catalog_category"], categories=arrays["catalog_categories"].astype(object),
-                   in_stock=arrays["catalog_in_stock"], names=arrays["catalog_names"].astype(object))
+                   in_stock=arrays["catalog_in_stock"], names=arrays["catalog_names"].astype(object), stock=stock,
+                   channels=tuple(str(c) for c in arrays.get("catalog_channels", ())), channel_boost=boost)
 
 
 @dataclass(frozen=True)
@@ -320,8 +351,35 @@ def _catalog(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame, products:
         found = text.astype("str").str.strip().reindex(ids)
         fill = found.notna().to_numpy() & (names == ids.to_numpy(dtype=object))
         names[fill] = found.to_numpy(dtype=object)[fill]
+    channels: tuple[str, ...] = ()
+    boost = None
+    if C.channel in purchases.columns:
+        from models.recommenders.policy import channel_boosts
+
+        # Factorised first, the few distinct values normalised after: no string operation per purchase line.
+        raw_code, raw = pd.factorize(purchases[C.channel])
+        spelled = [str(v).strip().lower() for v in raw]
+        channels = tuple(sorted({name for name in spelled if name}))
+        index = {name: k for k, name in enumerate(channels)}
+        code = np.array([index.get(name, -1) for name in spelled] + [-1], dtype=np.int64)[raw_code]  # -1: none
+        if channels:
+            boost = channel_boosts(code, channels, products.to_internal(purchases[C.product_id].astype("str")), n)
     return Catalog(products=products, price=price, category=category, categories=categories, in_stock=in_stock,
-                   names=names)
+                   names=names, stock=store_stock(tables.get(Tables.inventory), products), channels=channels,
+                   channel_boost=boost)
+
+
+def store_stock(inventory: pd.DataFrame | None, products: IdMap) -> "StoreStock | None":
+    """What each store has on its shelf (:func:`features.stock.on_shelf`) on the model's product codes; products
+    the model does not know are left out. None without an inventory table."""
+    from features.stock import on_shelf
+    from models.recommenders.policy import StoreStock
+
+    if inventory is None:
+        return None
+    rows = on_shelf(inventory)
+    items = np.where(rows["on_shelf"].to_numpy(), products.to_internal(rows[C.product_id], unknown="missing"), -1)
+    return StoreStock.from_rows(rows[C.store_id].to_numpy(dtype=object), items, len(products))
 
 
 def _customer_regions(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame,

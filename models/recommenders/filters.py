@@ -1,4 +1,5 @@
-"""Business filters applied on every recommendation path: already bought, stock, category and price band."""
+"""Business filters applied on every recommendation path: already bought, stock (overall and per store), category,
+price band, and the channel that asks."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import numpy as np
 
 from features.exceptions import DataError
 from models.recommenders.data import Catalog
+
+
+CHANNELS = ("store", "online", "app")
+IN_STORE = "in_store"
+ORDER_ONLINE = "order_online"
+AVAILABILITY = (IN_STORE, ORDER_ONLINE)
 
 
 def _texts(values: Iterable[str] | str | None) -> tuple[str, ...] | None:
@@ -45,6 +52,17 @@ class Filters:
         kind runs short the other fills its places. ``None`` takes the model's default (the industry preset's
         ``recommend.buy_again_share``; ``None`` there: the mix the reranker ranked). ``exclude_bought`` wins over
         it.
+    channel
+        The channel asking (``store``, ``online``, ``app``): products its customers buy more through it than
+        through the others rank higher, those they rarely buy through it lower (the product's channel mix learned
+        from the history, :mod:`models.recommenders.policy`); ``None``: no channel preference.
+    store_id
+        The store whose shelf counts (the store associate's tablet, "reserve online, try in store"): see
+        ``availability``. Without an inventory table, or for a store it does not list, the store's stock is the
+        catalogue's ``in_stock``.
+    availability
+        ``in_store`` (default): only products the store has in stock; ``order_online``: products it does not have
+        stay, their reason marked "order online" (code ``rec.order_online``). Ignored without ``store_id``.
     """
 
     exclude_bought: bool | None = None
@@ -55,6 +73,9 @@ class Filters:
     price_max: float | None = None
     exclude_products: tuple[str, ...] = field(default=())
     buy_again_share: float | None = None
+    channel: str | None = None
+    store_id: str | None = None
+    availability: str = IN_STORE
 
     def __post_init__(self) -> None:
         # No category named is no category filter (an empty list from a query string is not "nothing").
@@ -67,14 +88,22 @@ class Filters:
                 raise DataError(f"filters: {name} must be a finite number, got {value!r}")
         if self.buy_again_share is not None and not 0.0 <= float(self.buy_again_share) <= 1.0:
             raise DataError(f"filters: buy_again_share must be between 0 and 1, got {self.buy_again_share!r}")
+        if self.channel is not None and self.channel not in CHANNELS:
+            raise DataError(f"filters: channel must be one of {', '.join(CHANNELS)}, got {self.channel!r}")
+        if self.availability not in AVAILABILITY:
+            raise DataError(f"filters: availability must be one of {', '.join(AVAILABILITY)}, "
+                            f"got {self.availability!r}")
+        if self.store_id is not None:
+            object.__setattr__(self, "store_id", str(self.store_id))
         if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
             raise DataError(f"filters: price_min ({self.price_min}) is above price_max ({self.price_max})")
 
     @property
     def plain(self) -> bool:
-        """No category, price or product filter (only stock and already bought)."""
+        """No category, price, product, channel or store filter (only stock and already bought)."""
         return (self.categories is None and not self.exclude_categories and self.price_min is None
-                and self.price_max is None and not self.exclude_products)
+                and self.price_max is None and not self.exclude_products and self.channel is None
+                and self.store_id is None)
 
     def allowed(self, catalog: Catalog) -> np.ndarray:
         """Boolean mask over the catalogue's internal product indices of what these filters let through

@@ -34,6 +34,17 @@ Decisions, each settled on purpose:
 - **Top-up.** A list that runs short (filters, short history) is topped up from what is popular in the asked
   category (when exactly one is asked), then in the customer's region, then overall; scores never rise down a
   list. Similar products are topped up from the product's category (overall when it has none).
+- **Store stock.** With a ``store_id``, the store's shelf is the inventory's (a product it does not list is not
+  there; a store the inventory does not list, or a model trained without one, has the catalogue's ``in_stock``).
+  ``availability=in_store`` keeps only what is on that shelf, in every list and top-up; ``order_online`` keeps the
+  rest too, each marked by its reason (``rec.order_online`` around the reason it had), in rank order: the store
+  associate sells what is there and orders the rest. The overall ``in_stock_only`` still applies: what cannot be
+  ordered online is not offered for ordering. An in-store list running short is topped up from what is popular on
+  that store's shelf (``("store", store_id)``) before the region's and the overall lists.
+- **Channel.** With a ``channel``, each list (personal, popular, similar) is scaled to 0..1 and every product's
+  channel boost (:func:`channel_boosts`, learned from the channels its buyers used, saved with the model) is added
+  before the filters and the top-up: a product bought mostly online sinks in a store list and rises in the app.
+  A channel the history never shows, or no channel, changes nothing.
 - **Scores** are rounded to six decimals (float32 scores printed as float64 read 0.8999999761581421).
 """
 
@@ -46,7 +57,7 @@ import numpy as np
 
 from features.i18n import message
 from features.config import InteractionConfig
-from models.recommenders.filters import Filters
+from models.recommenders.filters import IN_STORE, ORDER_ONLINE, Filters
 
 PERSONAL = "personal"
 COLD_START = "cold_start"
@@ -60,6 +71,97 @@ _DEFAULT_EVENT_REASON = "rec.event_view"
 EVENT_DECAY = 0.85
 EVENT_MAX_PRODUCTS = 10
 EVENT_BOOST = 0.5
+
+# Channel mix: a product's share of purchases through a channel is shrunk towards the channel's overall share with
+# this many pseudo-purchases (a product bought twice says little), its lift over the overall share is taken in
+# logs, clipped, and weighted against a list scaled to 0..1. Measured in benchmarks/bench_channels.py.
+CHANNEL_PRIOR = 20.0
+CHANNEL_CLIP = 2.0
+CHANNEL_WEIGHT = 0.15
+
+
+def channel_boosts(code: np.ndarray, names: Sequence[str], item: np.ndarray, n_products: int,
+                   prior: float = CHANNEL_PRIOR, clip: float = CHANNEL_CLIP,
+                   weight: float = CHANNEL_WEIGHT) -> np.ndarray:
+    """Each product's boost in each channel, from purchase lines.
+
+    ``weight * clip(log(lift))``, ``lift`` = the product's share of purchases through the channel (shrunk towards
+    the channel's overall share by ``prior`` pseudo-purchases) over the channel's overall share: positive where
+    its buyers use the channel more than buyers at large, negative where less, about 0 where the history says
+    nothing.
+
+    Parameters
+    ----------
+    code
+        Channel code of each purchase line (index into ``names``; -1 unknown, left out).
+    names
+        Channel names.
+    item
+        Product code of each line.
+    n_products
+        Products in the catalogue.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boosts, shape (channels, products), float32.
+    """
+    code = np.asarray(code, dtype=np.int64)
+    known = code >= 0
+    flat = code[known] * n_products + np.asarray(item, dtype=np.int64)[known]
+    counts = np.bincount(flat, minlength=len(names) * n_products).reshape(len(names), n_products).astype(np.float64)
+    total = counts.sum()
+    if not total:
+        return np.zeros((len(names), n_products), dtype=np.float32)
+    overall = np.maximum(counts.sum(axis=1) / total, 1e-12)
+    share = (counts + prior * overall[:, None]) / (counts.sum(axis=0)[None, :] + prior)
+    lift = np.log(share / overall[:, None])
+    return (weight * np.clip(lift, -clip, clip)).astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class StoreStock:
+    """What each store has on its shelf: per store, the product codes in stock (sorted), as offsets and items."""
+
+    stores: Sequence[str]
+    offsets: np.ndarray
+    items: np.ndarray
+    size: int  # products in the catalogue
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+    _masks: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index.update({str(s): k for k, s in enumerate(self.stores)})
+
+    @classmethod
+    def from_rows(cls, stores: np.ndarray, items: np.ndarray, size: int) -> "StoreStock":
+        """From rows of (store id, product code on its shelf; -1: not on the shelf, or a product the model does not
+        know); a store whose every row is -1 is still listed, with nothing on its shelf."""
+        names, code = np.unique(np.asarray(stores, dtype=object).astype(str), return_inverse=True)
+        items = np.asarray(items, dtype=np.int64)
+        known = items >= 0
+        code, items = code[known], items[known].astype(np.int32)
+        order = np.lexsort((items, code))
+        offsets = np.zeros(len(names) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(code, minlength=len(names)), out=offsets[1:])
+        return cls(stores=[str(s) for s in names], offsets=offsets, items=items[order], size=size)
+
+    def __contains__(self, store_id: object) -> bool:
+        return store_id in self._index
+
+    def mask(self, store_id: str) -> np.ndarray | None:
+        """Boolean mask over the products of what ``store_id`` has in stock; None for a store not listed."""
+        k = self._index.get(store_id)
+        if k is None:
+            return None
+        found = self._masks.get(k)
+        if found is None:
+            found = np.zeros(self.size, dtype=bool)
+            found[np.asarray(self.items[int(self.offsets[k]):int(self.offsets[k + 1])], dtype=np.int64)] = True
+            if len(self._masks) >= 256:  # a few hundred stores at most are asked at once; keep memory bounded
+                self._masks.clear()
+            self._masks[k] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -109,10 +211,18 @@ class ProductTable:
     category_index: Mapping[str, int]
     product_codes: Callable[[Sequence[str]], np.ndarray]  # external ids -> codes (unknown ones left out)
     categories: Sequence[str] = ()  # names by code
+    stock: StoreStock | None = None  # store-level stock (the inventory table), None without one
+    channel_boost: Mapping[str, np.ndarray] = field(default_factory=dict)  # channel -> boost per product
 
     @property
     def size(self) -> int:
         return len(self.in_stock)
+
+
+def shelf(products: ProductTable, store_id: str) -> np.ndarray:
+    """Mask over the products of what ``store_id`` has in stock: the inventory's, else the catalogue's in_stock."""
+    found = products.stock.mask(store_id) if products.stock is not None else None
+    return np.asarray(products.in_stock, dtype=bool) if found is None else found
 
 
 def allowed(filters: Filters, products: ProductTable, items: np.ndarray) -> np.ndarray:
@@ -136,6 +246,8 @@ def allowed(filters: Filters, products: ProductTable, items: np.ndarray) -> np.n
     codes = np.where(keep, items, 0)
     if filters.in_stock_only:
         keep &= products.in_stock[codes]
+    if filters.store_id is not None and filters.availability == IN_STORE:
+        keep &= shelf(products, filters.store_id)[codes]
     if filters.categories is not None:
         wanted = [products.category_index[c] for c in filters.categories if c in products.category_index]
         keep &= np.isin(products.category[codes], wanted)
@@ -171,6 +283,34 @@ class Ranked:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+def channel_view(ranked: Ranked, products: ProductTable, channel: str | None) -> Ranked:
+    """``ranked`` for ``channel``: scaled to 0..1, each product's channel boost added, re-sorted (stable); as it is
+    when there is no channel or the model learned no boost for it."""
+    boost = products.channel_boost.get(channel) if channel is not None else None
+    if boost is None or not len(ranked):
+        return ranked
+    items = np.asarray(ranked.items)
+    scores = np.asarray(ranked.scores, dtype=np.float64)
+    lo, hi = scores.min(), scores.max()
+    base = (scores - lo) / (hi - lo) if hi > lo else np.ones(len(scores))
+    new = base + np.asarray(boost, dtype=np.float64)[np.clip(items, 0, None)] * (items >= 0)
+    order = np.argsort(-new, kind="stable")
+    reasons = None if ranked.reasons is None else [ranked.reasons[k] for k in order.tolist()]
+    return Ranked(items=items[order], scores=new[order], reasons=reasons,
+                  bought=None if ranked.bought is None else np.asarray(ranked.bought)[order])
+
+
+def mark_order_online(out: "Picked", products: ProductTable, filters: Filters) -> None:
+    """Mark the items ``filters.store_id`` does not have with the ``order_online`` reason (availability
+    ``order_online`` only; ``in_store`` lists hold none)."""
+    if filters.store_id is None or filters.availability != ORDER_ONLINE or not out.items:
+        return
+    on_shelf = shelf(products, filters.store_id)
+    for k, item in enumerate(out.items):
+        if not on_shelf[item]:
+            out.reasons[k] = message("rec.order_online", reason=out.reasons[k])
 
 
 class Lists(Protocol):
@@ -291,9 +431,12 @@ def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, 
     if not consent:
         out.strategy = NON_PERSONAL
         groups = [("category", filters.categories[0])] if filters.categories and len(filters.categories) == 1 else []
-        _fill(lists, out, n, groups + [("all", "")], filters, excluded)
+        _fill(lists, out, n, groups + _store_group(filters) + [("all", "")], filters, excluded)
+        mark_order_online(out, products, filters)
         return out
     has_list = ranked is not None and len(ranked) > 0
+    if has_list and filters.channel is not None:
+        ranked = channel_view(ranked, products, filters.channel)  # type: ignore[arg-type]
     if touched.products:
         _blend(lists, out, n, filters, ranked if has_list else None, touched, excluded, settings,
                bought if share is not None else None, share)
@@ -313,9 +456,11 @@ def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, 
     out.strategy = PERSONAL if has_list else COLD_START
     if len(out.items) < n:
         groups = [("category", filters.categories[0])] if filters.categories and len(filters.categories) == 1 else []
+        groups += _store_group(filters)
         if region:
             groups.append(("region", region))
         _fill(lists, out, n, groups + [("all", "")], filters, excluded)
+    mark_order_online(out, products, filters)
     return out
 
 
@@ -324,7 +469,7 @@ def similar_one(lists: Lists, item: int, n: int, filters: Filters) -> Picked:
     popular in its category (overall when it has none); the product itself never."""
     out = Picked()
     products = lists.products
-    similar = lists.similar(item)
+    similar = channel_view(lists.similar(item), products, filters.channel)
     keep = allowed(filters, products, similar.items) & (similar.items != item)
     for k in np.flatnonzero(keep)[:n].tolist():
         out.add(int(similar.items[k]), _round(similar.scores[k]), _reason(similar.reasons, k))
@@ -332,8 +477,14 @@ def similar_one(lists: Lists, item: int, n: int, filters: Filters) -> Picked:
         category = int(products.category[item]) if 0 <= item < products.size else -1
         name = _category_name(products, category)
         group = [("category", name)] if name is not None else [("all", "")]
-        _fill(lists, out, n, group, filters, {item})
+        _fill(lists, out, n, group + _store_group(filters), filters, {item})
+    mark_order_online(out, products, filters)
     return out
+
+
+def _store_group(filters: Filters) -> list[tuple[str, str]]:
+    """The store's popular list, for an in-store list's top-up."""
+    return [("store", filters.store_id)] if filters.store_id is not None and filters.availability == IN_STORE else []
 
 
 def _category_name(products: ProductTable, code: int) -> str | None:
@@ -350,6 +501,7 @@ def _fill(lists: Lists, out: Picked, n: int, groups: list[tuple[str, str]], filt
         popular = lists.popular(scope, key)
         if popular is None or not len(popular):
             continue
+        popular = channel_view(popular, lists.products, filters.channel)
         keep = allowed(filters, lists.products, popular.items)
         floor = out.scores[-1] if out.scores else None
         for k in np.flatnonzero(keep).tolist():

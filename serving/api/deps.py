@@ -16,9 +16,11 @@ from serving.events import EventJournal
 from serving.metrics import Metrics
 from serving.ratelimit import RateLimiter, retry_after
 from models.recommenders.filters import Filters
-from serving.schemas import BUY_AGAIN_SHARE_TEXT, MAX_CATEGORIES, Category
+from serving.schemas import (AVAILABILITY_TEXT, BUY_AGAIN_SHARE_TEXT, CHANNEL_TEXT, MAX_CATEGORIES, STORE_ID_TEXT,
+                             Availability, Category, Channel, StoreId)
 from serving.settings import ServingSettings
 from serving.snapshot import Snapshot
+from serving.stock import StockFile
 from serving.store import ModelStore
 from serving.visibility import CustomerView, customer_view
 
@@ -34,6 +36,7 @@ class Services:
     journal: EventJournal
     erasures: Erasures
     metrics: Metrics
+    stock: StockFile
 
 
 async def services_dep(request: Request) -> Services:
@@ -128,14 +131,19 @@ async def filters_dep(
     price_min: Annotated[float | None, Query(ge=0, description="Lowest price.")] = None,
     price_max: Annotated[float | None, Query(ge=0, description="Highest price.")] = None,
     buy_again_share: Annotated[float | None, Query(ge=0, le=1, description=BUY_AGAIN_SHARE_TEXT)] = None,
+    channel: Annotated[Channel | None, Query(description=CHANNEL_TEXT)] = None,
+    store_id: Annotated[StoreId | None, Query(description=STORE_ID_TEXT)] = None,
+    availability: Annotated[Availability, Query(description=AVAILABILITY_TEXT)] = "in_store",
 ) -> Filters:
     return make_filters(exclude_bought, category, exclude_category, in_stock_only, price_min, price_max,
-                        buy_again_share=buy_again_share)
+                        buy_again_share=buy_again_share, channel=channel, store_id=store_id,
+                        availability=availability)
 
 
 def make_filters(exclude_bought: bool | None, category: list[str] | None, exclude_category: list[str] | None,
                  in_stock_only: bool, price_min: float | None, price_max: float | None, source: str = "query",
-                 buy_again_share: float | None = None) -> Filters:
+                 buy_again_share: float | None = None, channel: str | None = None, store_id: str | None = None,
+                 availability: str = "in_store") -> Filters:
     """Filters from request parameters; a price that is not a finite number or a band upside down is a 422."""
     for name, value in (("price_min", price_min), ("price_max", price_max)):
         if value is not None and not math.isfinite(value):
@@ -146,7 +154,8 @@ def make_filters(exclude_bought: bool | None, category: list[str] | None, exclud
         raise invalid("buy_again_share", "must be a finite number", source)
     return Filters(exclude_bought=exclude_bought, categories=tuple(category or ()),
                    exclude_categories=tuple(exclude_category or ()), in_stock_only=in_stock_only,
-                   price_min=price_min, price_max=price_max, buy_again_share=buy_again_share)
+                   price_min=price_min, price_max=price_max, buy_again_share=buy_again_share, channel=channel,
+                   store_id=store_id, availability=availability)
 
 
 ServicesDep = Annotated[Services, Depends(services_dep)]

@@ -33,7 +33,10 @@ CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN)
 _N = re.compile(r"[1-9][0-9]{0,2}")
 _PRICE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?")
 _BOOLS = {"true": True, "false": False, "1": True, "0": False}
-_FILTER_KEYS = {"n", "exclude_bought", "category", "exclude_category", "in_stock_only", "price_min", "price_max"}
+_FILTER_KEYS = {"n", "exclude_bought", "category", "exclude_category", "in_stock_only", "price_min", "price_max",
+                "channel", "store_id", "availability"}
+_CHANNELS = {"store", "online", "app"}
+_AVAILABILITY = {"in_store", "order_online"}
 _LISTS = {"category", "exclude_category"}
 # Parameters the fast lane does not parse: the router validates and answers them.
 _ROUTER_KEYS = {"buy_again_share"}
@@ -145,6 +148,12 @@ def query(scope: Scope) -> tuple[int, Filters] | None:
     lo, hi = prices["price_min"], prices["price_max"]
     if lo is not None and hi is not None and lo > hi:
         return None
+    channel, store_id = scalars.get("channel"), scalars.get("store_id")
+    availability = scalars.get("availability", "in_store")
+    if (channel is not None and channel not in _CHANNELS) or availability not in _AVAILABILITY \
+            or (store_id is not None and not CUSTOMER_ID.fullmatch(store_id)):
+        return None
     return n, Filters(exclude_bought=bools.get("exclude_bought"), categories=tuple(lists["category"]),
                       exclude_categories=tuple(lists["exclude_category"]),
-                      in_stock_only=bools.get("in_stock_only", True), price_min=lo, price_max=hi)
+                      in_stock_only=bools.get("in_stock_only", True), price_min=lo, price_max=hi, channel=channel,
+                      store_id=store_id, availability=availability)

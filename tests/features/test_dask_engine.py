@@ -120,3 +120,35 @@ def test_parts_that_each_prove_another_order_stop_as_a_mixed_column(tmp_path, cl
     write_date_parts(tmp_path / "data" / "transactions", ["01/03/2024", "20/03/2024"], ["01/03/2024", "03/20/2024"])
     with pytest.raises(DataError, match="mixes date formats.*timestamps.format"):
         run_bucketed(tmp_path / "data", None, _dates, {}, scheduler=cluster, n_buckets=2)
+
+
+def test_an_identities_table_links_one_person_on_both_engines_alike(tmp_path, cluster):
+    """Ids of one person are linked on the client by the pandas engine's function, then bucketed by person: the
+    features, the identities report and erasures through a linked id are the pandas engine's."""
+    from features.privacy import ErasureList, pseudonymise
+
+    tables = tiny_tables()
+    # c4 is c1's app id (a shared phone hash), c5 shares c2's member card, c3 stands alone.
+    tables["identities"] = pd.DataFrame({
+        "customer_id": ["c1", "c4", "c2", "c5", "c3"],
+        "id_type": ["phone_sha256", "phone_sha256", "member_card", "member_card", "email_sha256"],
+        "id_value": ["h1", "h1", "m7", "m7", "e3"],
+    })
+    write_parts(tables, tmp_path / "data")
+    dataset = load_dataset(tmp_path / "data")
+    assert dataset.links.canonical == {"c1": "c1", "c4": "c1", "c2": "c2", "c5": "c2"}
+    expected = feature_frame(dataset.tables, CUTOFF, 30)
+    got, reports = features_on_dask(tmp_path / "data", None, CUTOFF, 30, FeatureConfig(), scheduler=cluster,
+                                    n_buckets=3)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert "c4" not in set(got["customer_id"]) and "c1" in set(got["customer_id"])
+    assert reports["identities"].details == dataset.reports["identities"].details
+    assert reports["identities"].details["ids_merged_away"] == 2
+
+    # Erasing the app id erases the person: none of c1's rows reach the features on either engine.
+    erasures = ErasureList(frozenset({pseudonymise("c4", "k")}), "k")
+    gone_pandas = feature_frame(load_dataset(tmp_path / "data", erasures=erasures).tables, CUTOFF, 30)
+    gone_dask, _ = features_on_dask(tmp_path / "data", None, CUTOFF, 30, FeatureConfig(), scheduler=cluster,
+                                    n_buckets=3, erasures=erasures)
+    pd.testing.assert_frame_equal(gone_dask, gone_pandas, check_exact=True)
+    assert "c1" not in set(gone_dask["customer_id"]) and "c2" in set(gone_dask["customer_id"])

@@ -101,14 +101,22 @@ def test_erasing_one_id_of_a_person_erases_every_id_linked_to_it(tmp_path):
     assert "app-1" not in text and "pos-1" not in text
 
 
-def test_the_dask_engine_says_it_cannot_link_ids_rather_than_splitting_a_person(tmp_path):
-    import pytest
+def _ids_by_table(tables, data_end):
+    """A bucket's customer ids per table (a module-level function: Dask ships it to the workers)."""
+    return {name: sorted(t["customer_id"]) for name, t in tables.items() if "customer_id" in t.columns}
 
+
+def test_the_dask_engine_links_the_ids_of_one_person_as_the_pandas_engine_does(tmp_path):
     from features.dask_engine import run_bucketed
-    from features.exceptions import ConfigError
 
-    with pytest.raises(ConfigError, match="identities.parquet: linking the ids of one person"):
-        run_bucketed(shop(tmp_path / "shop"), None, lambda tables, **_: tables, {}, n_buckets=2, workers=1)
+    folder = shop(tmp_path / "shop")
+    run = run_bucketed(folder, None, _ids_by_table, {}, n_buckets=2, workers=1, rejects_dir=tmp_path / "rejects")
+    dataset = load_dataset(folder)
+    for table in ("transactions", "events"):
+        got = sorted(c for bucket in run.results for c in bucket.get(table, []))
+        assert got == sorted(dataset.tables[table]["customer_id"]), table
+    assert run.reports["identities"].details == dataset.reports["identities"].details
+    assert run.reports["identities"].rows_rejected == 1 and (tmp_path / "rejects" / "identities.rejects.all.csv").exists()
 
 
 def test_the_generators_channel_ids_are_recovered_exactly_and_its_shop_phone_links_nobody(tmp_path):

@@ -140,6 +140,46 @@ c1,p2,teleport,2024-01-01
     assert ds.report()["tables"]["feedback"]["rejected_by_reason"] == {"unparseable_complaint": 1}
 
 
+def test_inventory_is_validated_mapped_and_counted(tmp_path):
+    """Store stock: bad rows rejected with their reason (and kept in the rejects file), a mapping renames a
+    shop system's columns, the report says the data supports store stock."""
+    write_csv(tmp_path / "transactions.csv", "customer_id,timestamp,amount,product_id\nc1,2024-01-01,3,p1")
+    write_csv(tmp_path / "inventory.csv", """
+sku,shop,on_hand
+p1,S1,4
+p2,S1,-2
+p1,S1,5
+,S2,1
+p3,,1
+p3,S2,many
+p4,S2,0
+""")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(yaml.safe_dump({"inventory": {"rename": {"product_id": "sku", "store_id": "shop",
+                                                                "quantity": "on_hand"}}}))
+    ds = load_dataset(tmp_path, mapping)
+    inventory = ds.get("inventory")
+    assert inventory[["product_id", "store_id"]].values.tolist() == [["p1", "S1"], ["p4", "S2"]]
+    assert inventory["quantity"].tolist() == [4.0, 0.0]
+    report = ds.report()["tables"]["inventory"]
+    assert report["rows_read"] == 7 and report["rows_kept"] == 2
+    assert report["rejected_by_reason"] == {"negative_quantity": 1, "duplicate_product_id_store_id": 1,
+                                            "missing_product_id": 1, "missing_store_id": 1,
+                                            "unparseable_quantity": 1}
+    assert ds.report()["capabilities"]["store_stock"]
+    written = ds.write_rejects(tmp_path / "rejects")
+    rejects = pd.read_csv(written["inventory"])
+    assert sorted(rejects["row"]) == [2, 3, 4, 5, 6]
+
+
+def test_inventory_without_its_store_column_is_one_line(tmp_path):
+    write_csv(tmp_path / "transactions.csv", "customer_id,timestamp,amount\nc1,2024-01-01,3")
+    write_csv(tmp_path / "inventory.csv", "product_id,in_stock\np1,true")
+    with pytest.raises(DataError) as err:
+        load_dataset(tmp_path)
+    assert "inventory.csv: column 'store_id' is missing" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_mapping_renames_derives_filters_and_returns(tmp_path):
     write_csv(tmp_path / "export.csv", """
 Invoice;Client;When;Qty;Price;Code

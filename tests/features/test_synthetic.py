@@ -345,6 +345,27 @@ def test_channels_stores_and_profiles(beauty):
     assert by_tier["platinum"] > by_tier["basic"]
 
 
+def test_store_stock_and_online_only_products(beauty):
+    """Each store carries what it sold; some products are sold online and in the app only (never on a shelf, never
+    bought in a store); quantities say what is on the shelf now."""
+    tx = beauty.tables[Tables.transactions]
+    inventory = beauty.tables[Tables.inventory]
+    products = beauty.tables[Tables.products]
+    share = load_preset("beauty")["generator"]["channels"]["online_only"]
+    sold = tx[tx[C.channel] == STORE_CHANNEL][[C.store_id, C.product_id]].drop_duplicates()
+    carried = sold.merge(inventory, on=[C.store_id, C.product_id], how="left", indicator=True)
+    assert (carried["_merge"] == "both").all()
+    off_shelf = ~products[C.product_id].isin(inventory[C.product_id])
+    assert abs(off_shelf.mean() - share) < 0.03
+    online_only = set(products.loc[off_shelf, C.product_id])
+    assert not tx.loc[tx[C.channel] == STORE_CHANNEL, C.product_id].isin(online_only).any()
+    assert tx.loc[tx[C.channel] != STORE_CHANNEL, C.product_id].isin(online_only).any()
+    assert set(inventory[C.store_id]) <= set(beauty.stores[C.store_id])
+    assert (inventory[C.in_stock] == (inventory[C.quantity] > 0)).all() and 0.05 < (~inventory[C.in_stock]).mean() < 0.3
+    gone = set(products.loc[~products[C.in_stock].astype(bool), C.product_id])
+    assert not inventory.loc[inventory[C.product_id].isin(gone), C.in_stock].any()
+
+
 def test_weekly_and_annual_seasonality(grocery):
     g = load_preset("grocery")["generator"]["seasonality"]
     buys = _purchases(grocery)

@@ -22,6 +22,7 @@ from serving.settings import ServingSettings
 from features.settings import CHAMPION, CHURN, CLV, RECOMMENDER, UPLIFT, Settings
 
 CATEGORIES = ("lipstick", "serum", "mascara")
+STORES = ("S1", "S2")
 REGIONS = ("London", "Leeds")
 SCOPE_KEYS = {"storefront": "recommendations:read", "crm": "scores:read", "ingest": "events:write",
               "admin": "admin"}
@@ -40,7 +41,8 @@ def layout_tables(n_customers: int = 40, n_products: int = 30, k: int = 20, seed
     """Tables of the three serving folders. ``tag`` shows in every reason, so a response tells its version.
 
     Customers 0..n-1 have history; customer 3 has no profiling consent; products with an index divisible by 7
-    are out of stock; customer i bought products i % n_products and (i + 1) % n_products.
+    are out of stock; customer i bought products i % n_products and (i + 1) % n_products. Store S1 has the even
+    products on its shelf, store S2 the first half; products with an index divisible by 5 sell mostly online.
     """
     rng = np.random.default_rng(seed)
     products = pd.DataFrame({
@@ -129,8 +131,14 @@ def layout_tables(n_customers: int = 40, n_products: int = 30, k: int = 20, seed
         "products": [[product(c % n_products), product((c + 5) % n_products)] for c in range(n_customers)],
         "reasons": [[f"{tag}: for you", f"{tag}: popular"] for c in range(n_customers)],
     }).sort_values(["date", "customer_id"], kind="stable").reset_index(drop=True)
+    inventory = pd.DataFrame([(store, product(p)) for store in STORES for p in range(n_products)
+                              if (p % 2 == 0 if store == "S1" else p < n_products // 2)],
+                             columns=["store_id", "product_id"])
+    channels = pd.DataFrame([(ch, product(p), (0.3 if p % 5 == 0 else -0.05) * (1 if ch != "store" else -1))
+                             for ch in ("store", "online", "app") for p in range(n_products)],
+                            columns=["channel", "product_id", "boost"])
     return {RECOMMENDER: dict(products=products, recommendations=recommendations, bought=bought, similar=similar,
-                              popular=popular, customers=customers),
+                              popular=popular, customers=customers, inventory=inventory, channels=channels),
             CHURN: dict(scores=churn), CLV: dict(scores=clv, profiles=profiles, moments=moments)}
 
 

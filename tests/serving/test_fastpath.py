@@ -19,6 +19,9 @@ VALUES = {
     "price_min": st.sampled_from(["0", "5", "10.5", "20", "-1", "1e3", "abc", "", "12.", "00"]),
     "price_max": st.sampled_from(["0", "15", "30.25", "99999", "-3", "nan", "inf", ""]),
     "utm_source": st.sampled_from(["mail", ""]),
+    "channel": st.sampled_from(["store", "online", "app", "web", "", "STORE"]),
+    "store_id": st.sampled_from(["S1", "S2", "S9", "", "bad id", "x" * 300]),
+    "availability": st.sampled_from(["in_store", "order_online", "online", ""]),
 }
 PAIRS = st.lists(st.sampled_from(sorted(VALUES)).flatmap(lambda k: st.tuples(st.just(k), VALUES[k])), max_size=6)
 CUSTOMERS = st.sampled_from(["C0001", "C0003", "C0041", "C0010", "someone-new", "bad id", "x" * 65, "a.b:c-d_e"])

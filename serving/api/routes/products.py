@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from starlette.responses import Response
 from starlette.types import Scope
 
-from serving.api.deps import FiltersDep, ModelsDep, RecommendationsKey, require_recommender
+from serving.api.deps import FiltersDep, ModelsDep, RecommendationsKey, ServicesDep, require_recommender
 from serving.api.language import LocaleDep, scope_locale
 from serving.api.fastpath import authorise, path_id, query, with_fast_path
 from serving.api.responses import AUTH_RESPONSES, MODEL_RESPONSES, OrjsonResponse, problem
@@ -31,8 +31,9 @@ def _fast_similar(scope: Scope) -> Response | None:
     if item is None or authorise(scope, RECOMMENDATIONS_READ) is None:
         return None
     n, filters = parsed
+    stock = scope["app"].state.services.stock
     return OrjsonResponse({"product_id": product_id, "model_version": snap.label("recommender"),
-                           "items": similar(rec, item, n, filters, scope_locale(scope))})
+                           "items": similar(rec, item, n, filters, scope_locale(scope), stock)})
 
 
 @router.get("/v1/products/{product_id}/similar", response_model=SimilarProductsResponse,
@@ -42,6 +43,7 @@ async def similar_products(
     product_id: Annotated[str, Path(pattern=ID_PATTERN, description=f"Product id ({ID_RULE}).")],
     key: RecommendationsKey,
     snap: ModelsDep,
+    services: ServicesDep,
     filters: FiltersDep,
     locale: LocaleDep,
     n: Annotated[int, Query(ge=1, le=MAX_N, description="How many items.")] = 10,
@@ -54,4 +56,4 @@ async def similar_products(
     if item is None:
         raise HTTPException(404, f"product {product_id!r} is unknown to {snap.label('recommender')}")
     return OrjsonResponse({"product_id": product_id, "model_version": snap.label("recommender"),
-                           "items": similar(rec, item, n, filters, locale)})
+                           "items": similar(rec, item, n, filters, locale, services.stock)})

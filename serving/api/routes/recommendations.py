@@ -30,7 +30,7 @@ def _one(services: Services, snap: Snapshot, customer_id: str, n: int, filters: 
     journal = services.journal
     view = customer_view(snap, services.erasures, customer_id, services.settings.consent_when_unknown)
     events = journal.recent(view.pseudonym) if journal.active and not view.erased else []
-    strategy, items = recommend(snap, view, n, filters, events, locale)
+    strategy, items = recommend(snap, view, n, filters, events, locale, services.stock)
     return {"customer_id": customer_id, "strategy": strategy, "model_version": snap.label("recommender"),
             "items": items}
 
@@ -76,7 +76,8 @@ async def batch_recommendations(
     """Recommendations for up to 1000 customers in one call, all from the same model version."""
     require_recommender(snap)
     filters = make_filters(body.exclude_bought, body.category, body.exclude_category, body.in_stock_only,
-                           body.price_min, body.price_max, source="body", buy_again_share=body.buy_again_share)
+                           body.price_min, body.price_max, source="body", buy_again_share=body.buy_again_share,
+                           channel=body.channel, store_id=body.store_id, availability=body.availability)
     services.journal.sync()
     results = [_one(services, snap, cid, body.n, filters, locale) for cid in body.customer_ids]
     return OrjsonResponse({"model_version": snap.label("recommender"), "results": results})

@@ -1,5 +1,6 @@
 """Filters are never violated, whatever the combination (property-based), on every path: personal, cold start,
-fold-in, the top-up of short lists, similar products."""
+fold-in, the top-up of short lists, similar products; channel and store included (an in-store list holds only what
+the store has, or marks the rest "order online")."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.exceptions import DataError
+from features.i18n import code_of
+from models.recommenders.policy import shelf
 from models.recommenders import Filters, registry
 from tests.models.recommenders.conftest import TINY, tiny_two_stage
 
@@ -34,6 +37,9 @@ filters = st.fixed_dictionaries(dict(
     exclude_categories=st.lists(st.sampled_from(CATEGORIES), max_size=2),
     price_min=st.one_of(st.none(), st.floats(0, 400)),
     price_max=st.one_of(st.none(), st.floats(100, 2000)),
+    channel=st.sampled_from([None, "store", "online", "app"]),
+    store_id=st.sampled_from([None, "S0001", "S0002", "S0050", "no-such-store"]),
+    availability=st.sampled_from(["in_store", "order_online"]),
 )).filter(lambda f: f["price_min"] is None or f["price_max"] is None or f["price_min"] <= f["price_max"]).map(
     lambda f: Filters(**f))
 
@@ -41,6 +47,15 @@ filters = st.fixed_dictionaries(dict(
 def check(model, out: pd.DataFrame, f: Filters, product_column: str = "product_id") -> None:
     catalog = model.catalog_
     codes = catalog.products.to_internal(out[product_column])
+    if f.store_id is not None:
+        on_shelf = shelf(catalog.table(), f.store_id)[codes]
+        marked = out["reason"].map(code_of).eq("rec.order_online").to_numpy()
+        if f.availability == "in_store":
+            assert on_shelf.all()
+        # What the store lacks is said so, and only that.
+        assert (marked == ~on_shelf).all()
+    else:
+        assert not out["reason"].map(code_of).eq("rec.order_online").any()
     names = np.append(catalog.categories.astype(object), None)
     category = names[catalog.category[codes]]
     price = catalog.price[codes]
@@ -68,7 +83,7 @@ def test_filters_are_never_violated(models, f, which, n, data):
     f = Filters(**{**f.__dict__, "exclude_products": tuple(data.draw(st.lists(st.sampled_from(list(products[:50])),
                                                                              max_size=3)))})
     history = pd.DataFrame({"customer_id": ["folded"] * 2, "product_id": products[[1, 2]]})
-    out = model.recommend(customers + ["folded"], n=n, filters=f, history=history)
+    out = model.recommend(customers + ["folded"], n=n, filters=f, history=history, locale=None)
     check(model, out, f)
     assert (out.groupby("customer_id").size() <= n).all()
     exclude = model.params.exclude_bought if f.exclude_bought is None else f.exclude_bought
@@ -78,7 +93,7 @@ def test_filters_are_never_violated(models, f, which, n, data):
                                model.catalog_.products.to_external(bought.col)))
         assert not bought_pairs & set(zip(out["customer_id"], out["product_id"]))
         assert not out[out["customer_id"] == "folded"]["product_id"].isin(products[[1, 2]]).any()
-    similar = model.similar(list(products[:3]), n=n, filters=f)
+    similar = model.similar(list(products[:3]), n=n, filters=f, locale=None)
     check(model, similar, f, "similar_product_id")
 
 
