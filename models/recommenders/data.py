@@ -41,6 +41,9 @@ class Catalog:
         False only where the products table says so.
     names
         Human name (products table or a transaction description column), the product id when there is none.
+    launch_age
+        Days from each product's launch to the cutoff: ``launched_at`` where the products table has it, else the
+        first sale; NaN for a product neither dated nor ever sold (``None``: a model saved without it).
     """
 
     products: IdMap
@@ -49,6 +52,15 @@ class Catalog:
     categories: np.ndarray
     in_stock: np.ndarray
     names: np.ndarray
+    launch_age: np.ndarray | None = None
+
+    def new_arrivals(self, days: float) -> np.ndarray:
+        """Which products are new arrivals at the cutoff: launched less than ``days`` days before it (or announced
+        after it), or never sold."""
+        if self.launch_age is None:
+            return np.zeros(self.size, dtype=bool)
+        age = np.asarray(self.launch_age, dtype=np.float64)
+        return np.isnan(age) | (age < days)
 
     @property
     def size(self) -> int:
@@ -73,13 +85,15 @@ class Catalog:
         """Arrays for :func:`numpy.savez` (text as fixed-width unicode, so no pickle is needed)."""
         return {"catalog_products": _text(self.products.external_ids), "catalog_price": self.price,
                 "catalog_category": self.category, "catalog_categories": _text(self.categories),
-                "catalog_in_stock": self.in_stock, "catalog_names": _text(self.names)}
+                "catalog_in_stock": self.in_stock, "catalog_names": _text(self.names),
+                **({"catalog_launch_age": self.launch_age} if self.launch_age is not None else {})}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Catalog":
         return cls(products=IdMap(arrays["catalog_products"]), price=arrays["catalog_price"],
                    category=arrays["catalog_category"], categories=arrays["catalog_categories"].astype(object),
-                   in_stock=arrays["catalog_in_stock"], names=arrays["catalog_names"].astype(object))
+                   in_stock=arrays["catalog_in_stock"], names=arrays["catalog_names"].astype(object),
+                   launch_age=arrays.get("catalog_launch_age"))
 
 
 @dataclass(frozen=True)
@@ -194,7 +208,7 @@ class TrainingData:
                                       shape=(len(customers), len(products)))
         purchase_days.sum_duplicates()
         region, regions = _customer_regions(tables, purchases, customers)
-        return cls(cutoff=cutoff, customers=customers, catalog=_catalog(tables, purchases, products),
+        return cls(cutoff=cutoff, customers=customers, catalog=_catalog(tables, purchases, products, cutoff),
                    interactions=matrix, purchase_days=purchase_days, log=log, region=region, regions=regions,
                    consent=_profiling_consent(tables, customers))
 
@@ -284,7 +298,8 @@ def _purchase_log(purchases: pd.DataFrame, customers: IdMap, products: IdMap,
                        amount=purchases[C.amount].to_numpy(dtype=np.float64), time=time)
 
 
-def _catalog(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame, products: IdMap) -> Catalog:
+def _catalog(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame, products: IdMap,
+             cutoff: pd.Timestamp) -> Catalog:
     ids = pd.Index(products.external_ids)
     n = len(ids)
     catalogue = tables.get(Tables.products)
@@ -321,7 +336,25 @@ def _catalog(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame, products:
         fill = found.notna().to_numpy() & (names == ids.to_numpy(dtype=object))
         names[fill] = found.to_numpy(dtype=object)[fill]
     return Catalog(products=products, price=price, category=category, categories=categories, in_stock=in_stock,
-                   names=names)
+                   names=names, launch_age=_launch_age(catalogue, purchases, ids, cutoff))
+
+
+def _launch_age(catalogue: pd.DataFrame | None, purchases: pd.DataFrame, ids: pd.Index,
+                cutoff: pd.Timestamp) -> np.ndarray:
+    """Days from launch to the cutoff (:attr:`Catalog.launch_age`); a launch date after the first sale gives
+    way to the sale."""
+    at = np.datetime64(pd.Timestamp(cutoff), "ns").astype(np.int64)
+    first = purchases.groupby(purchases[C.product_id].astype("str"))[C.timestamp].min().reindex(ids)
+    launch = first.to_numpy(dtype="datetime64[ns]")
+    if catalogue is not None and C.launched_at in catalogue.columns:
+        listed = pd.to_datetime(catalogue[C.launched_at], errors="coerce").reindex(ids).to_numpy(
+            dtype="datetime64[ns]")
+        use = ~np.isnat(listed) & (np.isnat(launch) | (listed < launch))
+        launch = np.where(use, listed, launch)
+    age = np.full(len(ids), np.nan)
+    known = ~np.isnat(launch)
+    age[known] = (at - launch[known].astype(np.int64)) / NS_PER_DAY
+    return age
 
 
 def _customer_regions(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame,

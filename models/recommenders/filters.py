@@ -45,6 +45,13 @@ class Filters:
         kind runs short the other fills its places. ``None`` takes the model's default (the industry preset's
         ``recommend.buy_again_share``; ``None`` there: the mix the reranker ranked). ``exclude_bought`` wins over
         it.
+    new_only
+        Keep only new arrivals (launched within the model's ``new_arrival_days`` before its cutoff, or never
+        sold): "new arrivals for you".
+    new_arrival_share
+        Share of a personal list kept for new arrivals: at least ``round(share * n)`` places go to the best new
+        arrivals of the customer's list when it has them, the rest stays in rank order. ``None`` takes the
+        model's default (the preset's ``recommend.new_arrival_share``); 0 leaves the list as ranked.
     """
 
     exclude_bought: bool | None = None
@@ -55,6 +62,8 @@ class Filters:
     price_max: float | None = None
     exclude_products: tuple[str, ...] = field(default=())
     buy_again_share: float | None = None
+    new_only: bool = False
+    new_arrival_share: float | None = None
 
     def __post_init__(self) -> None:
         # No category named is no category filter (an empty list from a query string is not "nothing").
@@ -67,14 +76,16 @@ class Filters:
                 raise DataError(f"filters: {name} must be a finite number, got {value!r}")
         if self.buy_again_share is not None and not 0.0 <= float(self.buy_again_share) <= 1.0:
             raise DataError(f"filters: buy_again_share must be between 0 and 1, got {self.buy_again_share!r}")
+        if self.new_arrival_share is not None and not 0.0 <= float(self.new_arrival_share) <= 1.0:
+            raise DataError(f"filters: new_arrival_share must be between 0 and 1, got {self.new_arrival_share!r}")
         if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
             raise DataError(f"filters: price_min ({self.price_min}) is above price_max ({self.price_max})")
 
     @property
     def plain(self) -> bool:
-        """No category, price or product filter (only stock and already bought)."""
+        """No category, price, product or new-arrival filter (only stock and already bought)."""
         return (self.categories is None and not self.exclude_categories and self.price_min is None
-                and self.price_max is None and not self.exclude_products)
+                and self.price_max is None and not self.exclude_products and not self.new_only)
 
     def allowed(self, catalog: Catalog) -> np.ndarray:
         """Boolean mask over the catalogue's internal product indices of what these filters let through
