@@ -21,6 +21,8 @@ MAX_BATCH = 1000
 MAX_CATEGORIES = 20
 BUY_AGAIN_SHARE_TEXT = ("Share of the list for products the customer bought before (buy again), the rest new to "
                         "them (explore), 0 to 1 (default: the model's setting; none: the model's own mix).")
+NEW_ONLY_TEXT = ("Only new arrivals (launched within the model's new-arrival window, or never sold and undated): "
+                 "\"new arrivals for you\", ranked for the customer, topped up with the newest arrivals overall.")
 
 # The pattern bounds the length too, and its message says the whole rule.
 CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN)]
@@ -52,6 +54,7 @@ class BatchRecommendationsRequest(Strict):
     price_min: float | None = Field(None, ge=0, strict=True)
     price_max: float | None = Field(None, ge=0, strict=True)
     buy_again_share: float | None = Field(None, ge=0, le=1, strict=True, description=BUY_AGAIN_SHARE_TEXT)
+    new_only: bool = Field(False, strict=True, description=NEW_ONLY_TEXT)
 
 
 class EventRequest(Strict):

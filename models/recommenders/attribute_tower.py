@@ -668,10 +668,11 @@ class AttributeRecommender(Recommender):
         return scores
 
     def attribute_similarity(self, items: np.ndarray) -> np.ndarray:
-        """Cosine similarity (len(items), n_products) of products' attribute vectors."""
-        unit = self.product_vectors_ / np.maximum(np.linalg.norm(self.product_vectors_, axis=1, keepdims=True),
-                                                  1e-12)
-        return unit[np.asarray(items, dtype=np.int64)] @ unit.T
+        """Cosine similarity (len(items), n_products) of products' attribute vectors (float64, then float32: the
+        same values whichever batch a product is scored in, so a page and the exported lists agree)."""
+        vectors = self.product_vectors_.astype(np.float64)
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return (unit[np.asarray(items, dtype=np.int64)] @ unit.T).astype(np.float32)
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
         return self.attribute_similarity(items)

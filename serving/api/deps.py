@@ -16,7 +16,7 @@ from serving.events import EventJournal
 from serving.metrics import Metrics
 from serving.ratelimit import RateLimiter, retry_after
 from models.recommenders.filters import Filters
-from serving.schemas import BUY_AGAIN_SHARE_TEXT, MAX_CATEGORIES, Category
+from serving.schemas import BUY_AGAIN_SHARE_TEXT, MAX_CATEGORIES, NEW_ONLY_TEXT, Category
 from serving.settings import ServingSettings
 from serving.snapshot import Snapshot
 from serving.store import ModelStore
@@ -128,14 +128,15 @@ async def filters_dep(
     price_min: Annotated[float | None, Query(ge=0, description="Lowest price.")] = None,
     price_max: Annotated[float | None, Query(ge=0, description="Highest price.")] = None,
     buy_again_share: Annotated[float | None, Query(ge=0, le=1, description=BUY_AGAIN_SHARE_TEXT)] = None,
+    new_only: Annotated[bool, Query(description=NEW_ONLY_TEXT)] = False,
 ) -> Filters:
     return make_filters(exclude_bought, category, exclude_category, in_stock_only, price_min, price_max,
-                        buy_again_share=buy_again_share)
+                        buy_again_share=buy_again_share, new_only=new_only)
 
 
 def make_filters(exclude_bought: bool | None, category: list[str] | None, exclude_category: list[str] | None,
                  in_stock_only: bool, price_min: float | None, price_max: float | None, source: str = "query",
-                 buy_again_share: float | None = None) -> Filters:
+                 buy_again_share: float | None = None, new_only: bool = False) -> Filters:
     """Filters from request parameters; a price that is not a finite number or a band upside down is a 422."""
     for name, value in (("price_min", price_min), ("price_max", price_max)):
         if value is not None and not math.isfinite(value):
@@ -146,7 +147,7 @@ def make_filters(exclude_bought: bool | None, category: list[str] | None, exclud
         raise invalid("buy_again_share", "must be a finite number", source)
     return Filters(exclude_bought=exclude_bought, categories=tuple(category or ()),
                    exclude_categories=tuple(exclude_category or ()), in_stock_only=in_stock_only,
-                   price_min=price_min, price_max=price_max, buy_again_share=buy_again_share)
+                   price_min=price_min, price_max=price_max, buy_again_share=buy_again_share, new_only=new_only)
 
 
 ServicesDep = Annotated[Services, Depends(services_dep)]

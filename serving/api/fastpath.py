@@ -36,7 +36,7 @@ _BOOLS = {"true": True, "false": False, "1": True, "0": False}
 _FILTER_KEYS = {"n", "exclude_bought", "category", "exclude_category", "in_stock_only", "price_min", "price_max"}
 _LISTS = {"category", "exclude_category"}
 # Parameters the fast lane does not parse: the router validates and answers them.
-_ROUTER_KEYS = {"buy_again_share"}
+_ROUTER_KEYS = {"buy_again_share", "new_only"}
 _DEFAULT = Filters()
 
 

@@ -76,7 +76,8 @@ async def batch_recommendations(
     """Recommendations for up to 1000 customers in one call, all from the same model version."""
     require_recommender(snap)
     filters = make_filters(body.exclude_bought, body.category, body.exclude_category, body.in_stock_only,
-                           body.price_min, body.price_max, source="body", buy_again_share=body.buy_again_share)
+                           body.price_min, body.price_max, source="body", buy_again_share=body.buy_again_share,
+                           new_only=body.new_only)
     services.journal.sync()
     results = [_one(services, snap, cid, body.n, filters, locale) for cid in body.customer_ids]
     return OrjsonResponse({"model_version": snap.label("recommender"), "results": results})
