@@ -477,8 +477,13 @@ class TowerView:
 
 def _purchase_history(user: np.ndarray, item: np.ndarray, day: np.ndarray, n_users: int) -> _History:
     # One line per (customer, product, day): a quantity of ten is one choice.
-    key = np.unique(np.column_stack([user, day, item]), axis=0) if len(user) else np.zeros((0, 3), np.int64)
-    user, day, item = key[:, 0].copy(), key[:, 1].copy(), key[:, 2].copy()
+    user, item, day = (np.asarray(a, dtype=np.int64) for a in (user, item, day))
+    if len(user):
+        first = int(day.min())
+        days, items = int(day.max()) - first + 1, int(item.max()) + 1
+        key = np.unique((user * days + (day - first)) * items + item)  # (user, day, item) order, one sort
+        user, rest = key // (days * items), key % (days * items)
+        day, item = rest // items + first, rest % items
     start = np.searchsorted(user, np.arange(n_users + 1))
     return _History(user=user, item=item, day=day, start=start)
 
