@@ -715,8 +715,13 @@ class TwoStage(Recommender):
         return self.generators_[names[0]] if names else None
 
     def _unsold(self) -> np.ndarray:
-        """Products nobody bought before the cutoff."""
-        return np.diff(self.bought_.tocsc().indptr) == 0
+        """Products nobody bought before the cutoff (worked out once per fitted history: every batch of similar
+        lists asks)."""
+        cached = self.__dict__.get("_unsold_cache")
+        if cached is None or cached[0] is not self.bought_:
+            counts = np.bincount(self.bought_.indices, minlength=self.bought_.shape[1])
+            cached = self.__dict__["_unsold_cache"] = (self.bought_, counts == 0)
+        return cached[1]
 
     # ------------------------------------------------------------------------------------------ save/load
 
