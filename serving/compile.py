@@ -112,6 +112,8 @@ def compile_recommender(folder: Path, out: Path) -> None:
     category = categories.encode(products["category"]).tolist()
     price = _floats(products["price"]).tolist()
     in_stock = _bools(products["in_stock"], True).tolist()
+    new_arrival = (_bools(pq.read_table(folder / "products.parquet", columns=["new"])["new"], False).tolist()
+                   if "new" in pq.read_schema(folder / "products.parquet").names else [False] * len(in_stock))
     n_known = len(pid)
 
     def product_codes(array: pa.Array | pa.ChunkedArray, what: str) -> np.ndarray:
@@ -191,6 +193,7 @@ def compile_recommender(folder: Path, out: Path) -> None:
     category += [-1] * extra
     price += [float("nan")] * extra
     in_stock += [False] * extra
+    new_arrival += [False] * extra
 
     region = np.full(n_cust, -1, np.int32)
     consent = np.ones(n_cust, bool)
@@ -227,7 +230,7 @@ def compile_recommender(folder: Path, out: Path) -> None:
 
     b.arrays.update({
         "prod_in_stock": np.array(in_stock, bool), "prod_price": np.array(price, np.float64),
-        "prod_category": np.array(category, np.int32),
+        "prod_category": np.array(category, np.int32), "prod_new": np.array(new_arrival, bool),
         "cust_region": region, "cust_consent": consent,
         "rec_offsets": rec_offsets, "rec_ok_count": ok_count, "rec_items": r_item, "rec_scores": r_score,
         "rec_reasons": _small_codes(r_reason, n_reasons), "rec_bought": rec_bought,

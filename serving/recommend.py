@@ -66,11 +66,13 @@ class ServedLists:
                                      category_index=rec.category_index, categories=rec.categories,
                                      product_codes=lambda ids: np.array([rec.product_index[i] for i in ids
                                                                          if i in rec.product_index], dtype=np.int64),
-                                     stock=stock, channel_boost=boosts)
+                                     stock=stock, channel_boost=boosts, new=a.get("prod_new"))
         self.settings = EventSettings.from_dict(rec.manifest.get("events"))
         self.exclude_bought_default = bool(rec.manifest.get("exclude_bought_default", False))
         share = rec.manifest.get("buy_again_share_default")
         self.buy_again_share_default = None if share is None else float(share)
+        self.new_arrival_share_default = float(rec.manifest.get("new_arrival_share_default") or 0.0)
+        self.any_new = self.products.new is not None and bool(self.products.new.any())
 
     def popular(self, scope: str, key: str) -> Ranked | None:
         g = self.rec.pop_groups.get((scope, key))
@@ -149,12 +151,14 @@ def recommend(snap: Snapshot, view: CustomerView, n: int, f: Filters, events: Se
     row = code if code is not None and code < snap.n_rec else -1
     exclude_bought = f.exclude_bought if f.exclude_bought is not None else lists.exclude_bought_default
     share = f.buy_again_share if f.buy_again_share is not None else lists.buy_again_share_default
+    new_share = f.new_arrival_share if f.new_arrival_share is not None else lists.new_arrival_share_default
 
     if consent and row >= 0 and not events and exclude_bought and f.in_stock_only and f.plain:
         # The storefront's usual call: the first n stored rows are the policy's answer (the rows the default
-        # filters allow are stored first, in rank order; see serving/compile.py).
+        # filters allow are stored first, in rank order; see serving/compile.py) when they already hold the new
+        # arrivals new_arrival_share keeps (policy.new_arrival_mix leaves such a list as it is).
         start = rec.mv_offsets[row]
-        if rec.mv_ok_count[row] >= n:
+        if rec.mv_ok_count[row] >= n and (not new_share or not lists.any_new or _holds_new(rec, start, n, new_share)):
             end = start + n
             ids, (reasons, codes) = rec.product_ids, reason_table(rec, locale)
             return PERSONAL, [{"product_id": ids[i], "score": round(score, 6), "reason": reasons[r],
@@ -175,8 +179,13 @@ def recommend(snap: Snapshot, view: CustomerView, n: int, f: Filters, events: Se
     picked = policy.recommend_one(lists, n, f, exclude_bought, consent=consent,
                                   ranked=lists.ranked(row) if row >= 0 and consent else None,
                                   bought=lists.bought(row) if row >= 0 else None, region=region, touched=touched,
-                                  settings=lists.settings, buy_again_share=share)
+                                  settings=lists.settings, buy_again_share=share, new_arrival_share=new_share)
     return picked.strategy, _body(rec, picked, locale)
+
+
+def _holds_new(rec: RecommenderPart, start: int, n: int, share: float) -> bool:
+    """Whether the first ``n`` stored rows from ``start`` hold the new arrivals ``share`` keeps."""
+    return int(rec.a["prod_new"][rec.a["rec_items"][start:start + n]].sum()) >= min(int(round(share * n)), n)
 
 
 def similar(rec: RecommenderPart, item: int, n: int, f: Filters, locale: str = DEFAULT_LOCALE,

@@ -27,6 +27,8 @@ STORE_ID_TEXT = ("The store whose shelf counts (the inventory table the model wa
                  "not list, or without one, the catalogue's in_stock). See availability.")
 AVAILABILITY_TEXT = ("With store_id: in_store keeps only what the store has in stock; order_online keeps the rest too, "
                      "each with the reason code rec.order_online (\"not in this store: order online\").")
+NEW_ONLY_TEXT = ("Only new arrivals (launched within the model's new-arrival window, or never sold and undated): "
+                 "\"new arrivals for you\", ranked for the customer, topped up with the newest arrivals overall.")
 
 # The pattern bounds the length too, and its message says the whole rule.
 CustomerId = Annotated[str, StringConstraints(pattern=CUSTOMER_ID_PATTERN)]
@@ -64,6 +66,7 @@ class BatchRecommendationsRequest(Strict):
     channel: Channel | None = Field(None, description=CHANNEL_TEXT)
     store_id: StoreId | None = Field(None, description=STORE_ID_TEXT)
     availability: Availability = Field("in_store", description=AVAILABILITY_TEXT)
+    new_only: bool = Field(False, strict=True, description=NEW_ONLY_TEXT)
 
 
 class EventRequest(Strict):

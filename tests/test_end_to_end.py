@@ -109,6 +109,36 @@ def test_recommendations_similar_and_batch_come_from_the_trained_champion(servic
     assert batch.status_code == 200, batch.text
 
 
+def test_a_product_nobody_bought_reaches_personal_lists_and_similar_answers(service):
+    """New arrivals without a single purchase: in "new arrivals for you", and related to products by what they
+    are on product pages, both ways."""
+    products = exported(service, "recommender", "products.parquet")
+    bought = exported(service, "recommender", "bought.parquet")
+    recs = exported(service, "recommender", "recommendations.parquet")
+    new = set(products.loc[products["new"], "product_id"])
+    unsold = new - set(bought["product_id"])
+    assert unsold, "the synthetic store launched products in the last weeks that nobody has bought yet"
+    listed = set()
+    for pseudonym in recs["customer_id"].drop_duplicates().head(25):
+        body = get(service, f"/v1/customers/{own_id(service, pseudonym)}/recommendations?n=10&new_only=true").json()
+        assert body["strategy"] == "personal" and len(body["items"]) == 10
+        assert {item["product_id"] for item in body["items"]} <= new
+        assert all(item["reason_code"].startswith("rec.new") for item in body["items"])
+        listed |= {item["product_id"] for item in body["items"]} & unsold
+    assert listed, "no product without purchases in anyone's new arrivals"
+    product = sorted(listed)[0]
+    page = get(service, f"/v1/products/{product}/similar?n=5")
+    assert page.status_code == 200, page.text
+    items = page.json()["items"]
+    assert len(items) == 5 and {item["reason_code"] for item in items} == {"rec.same_kind"}
+    similar = exported(service, "recommender", "similar.parquet")
+    holders = similar[similar["similar_product_id"].isin(unsold) & ~similar["product_id"].isin(unsold)]
+    assert len(holders), "no product page relates a product nobody bought"
+    row = holders.sort_values("rank").iloc[0]
+    answer = get(service, f"/v1/products/{row['product_id']}/similar?n={int(row['rank'])}").json()["items"]
+    assert row["similar_product_id"] in [item["product_id"] for item in answer]
+
+
 def test_scores_profile_and_export_come_from_the_trained_champions(service):
     churn = exported(service, "churn", "scores.parquet").set_index("customer_id")
     clv = exported(service, "clv", "scores.parquet").set_index("customer_id")

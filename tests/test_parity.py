@@ -53,7 +53,8 @@ class World:
         tables, pairs = pseudonymise_tables(tables, self.settings.pseudonym_key)
         self.settings.identities().record(pairs)
         own = dict(zip(pairs["pseudonym"], pairs["customer_id"]))
-        self.model = TwoStage(**tiny_two_stage()).fit(tables, cutoff=cutoff)
+        # New arrivals keep a place in every personal list, so the policy's mix is part of what is compared.
+        self.model = TwoStage(**tiny_two_stage(new_arrival_share=0.2)).fit(tables, cutoff=cutoff)
         m = self.model
         mlflow.set_tracking_uri(self.settings.tracking_uri)
         mlflow.set_registry_uri(self.settings.tracking_uri)
@@ -131,6 +132,9 @@ class World:
                                Filters(exclude_bought=False, buy_again_share=0.5)),
             "explore_only": ("exclude_bought=false&buy_again_share=0", Filters(exclude_bought=False,
                                                                               buy_again_share=0.0)),
+            "new_only": ("new_only=true", Filters(new_only=True)),
+            "new_only_include_bought": ("new_only=true&exclude_bought=false",
+                                        Filters(new_only=True, exclude_bought=False)),
             "everything": (f"category={quote(one)}&exclude_bought=true&price_max={hi}&in_stock_only=false",
                            Filters(categories=[one], exclude_bought=True, price_max=hi, in_stock_only=False)),
             "store_shelf": (f"channel=store&store_id={self.store}", Filters(channel="store", store_id=self.store)),

@@ -133,7 +133,7 @@ def export_clv(values: pd.DataFrame, segments: pd.DataFrame, features: pd.DataFr
     return out_dir
 
 
-def _products(catalog: Any) -> pd.DataFrame:
+def _products(catalog: Any, new_arrivals: np.ndarray) -> pd.DataFrame:
     """Catalogue attributes the API filters on, for every product the recommender knows."""
     category = np.asarray(catalog.category, dtype=np.int64)
     names = np.asarray(catalog.categories, dtype=object)
@@ -144,6 +144,7 @@ def _products(catalog: Any) -> pd.DataFrame:
                                        None), dtype="str"),
         "price": np.asarray(catalog.price, dtype=float),
         "in_stock": np.asarray(catalog.in_stock, dtype=bool),
+        "new": np.asarray(new_arrivals, dtype=bool),
     })
 
 
@@ -216,7 +217,7 @@ def export_recommender(model: Any, out_dir: Path, preset: str, pseudonym_check: 
                   C.product_id: pd.Series(products[bought.col], dtype="str")}).to_parquet(
         out_dir / "bought.parquet", index=False)
     popular_frame(model).to_parquet(out_dir / "popular.parquet", index=False)
-    _products(model.catalog_).to_parquet(out_dir / "products.parquet", index=False)
+    _products(model.catalog_, model.new_arrivals()).to_parquet(out_dir / "products.parquet", index=False)
     _store_tables(model.catalog_, out_dir)
     region = np.asarray(model.region_)
     regions = np.append(np.asarray(model.regions_, dtype=object), None)
@@ -226,7 +227,8 @@ def export_recommender(model: Any, out_dir: Path, preset: str, pseudonym_check: 
         out_dir / "customers.parquet", index=False)
     write_manifest(out_dir, "recommender", model.cutoff_, pseudonym_check, preset=preset,
                    exclude_bought_default=bool(model.params.exclude_bought),
-                   buy_again_share_default=model.params.buy_again_share, k=model.params.serve_depth,
+                   buy_again_share_default=model.params.buy_again_share,
+                   new_arrival_share_default=model.params.new_arrival_share, k=model.params.serve_depth,
                    events=model.event_settings().as_dict())
     return out_dir
 

@@ -14,14 +14,15 @@ the data folder's identity map. Format 1 (own ids) is refused: such a version is
 Columns beyond those listed are ignored; a listed column that is missing is an :class:`ArtifactError`.
 
 Recommender (``manifest.json``: ``{"kind": "recommender", "format_version": 2, "cutoff": ISO date,
-"preset": str, "exclude_bought_default": bool, "buy_again_share_default": float|null, "k": int, "events":
-{"weights", "decay", "max_products", "boost"}, "created_at": ISO}``; ``exclude_bought_default``,
-``buy_again_share_default`` (null when absent: the lists' own mix) and ``events`` are the model's policy settings,
+"preset": str, "exclude_bought_default": bool, "buy_again_share_default": float|null,
+"new_arrival_share_default": float, "k": int, "events": {"weights", "decay", "max_products", "boost"},
+"created_at": ISO}``; ``exclude_bought_default``, ``buy_again_share_default`` (null when absent: the lists' own
+mix), ``new_arrival_share_default`` (0 when absent) and ``events`` are the model's policy settings,
 :class:`models.recommenders.policy.EventSettings`, the package's defaults when absent)
 
 ``products.parquet``
-    product_id str, name str|null, category str|null, price float|null, in_stock bool — every product the
-    other tables mention.
+    product_id str, name str|null, category str|null, price float|null, in_stock bool, new bool (a new arrival;
+    optional, none when absent) — every product the other tables mention.
 ``recommendations.parquet``
     customer_id str, rank int (1 = best), product_id str, score float, reason str — each personal customer's
     ranked candidates (:meth:`Recommender.candidate_lists`: the best k products merged with the best k not bought

@@ -1,11 +1,13 @@
 """Recommenders behind one contract (fit / recommend / similar / save / load) and the two-stage model.
 
 Candidate generators and peers: :class:`Popularity` / :class:`Trending`, :class:`RepeatPurchase`,
-:class:`ItemKNN` / :class:`BM25`, :class:`ALS`, :class:`BPR`, :class:`EASE`, :class:`TifuKNN`. The product's own
+:class:`ItemKNN` / :class:`BM25`, :class:`ALS`, :class:`BPR`, :class:`EASE`, :class:`TifuKNN`, :class:`AttributeRecommender` (new products, by their
+attributes). The product's own
 recommender, :class:`TwoStage` (registry name ``clientele``), reranks the union of their candidates.
 """
 
 from models.recommenders.als import ALS
+from models.recommenders.attribute_tower import AttributeRecommender
 from models.recommenders.base import Recommender
 from models.recommenders.bpr import BPR
 from models.recommenders.ease import EASE
@@ -17,7 +19,7 @@ from models.recommenders.repeat import RepeatPurchase
 from models.recommenders.tifu_knn import TifuKNN
 from models.recommenders.two_stage import TwoStage
 
-__all__ = ["ALS", "BM25", "BPR", "COLD_START", "EASE", "Filters", "ItemKNN", "NON_PERSONAL", "PERSONAL", "Popularity",
+__all__ = ["ALS", "AttributeRecommender", "BM25", "BPR", "COLD_START", "EASE", "Filters", "ItemKNN", "NON_PERSONAL", "PERSONAL", "Popularity",
            "Recommender", "RepeatPurchase", "Seasonal", "TifuKNN", "Trending", "TwoStage", "registry"]
 
 

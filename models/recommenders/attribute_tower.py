@@ -34,11 +34,15 @@ from pydantic import Field
 
 from features.columns import Columns as C
 from features.columns import Tables
+from features.config import InteractionConfig
 from features.configfile import ConfigModel
-from features.exceptions import DataError
+from features.exceptions import ConfigError, DataError
+from features.i18n import message
 from features.idmap import IdMap
 from features.products import attribute_tokens, product_attributes
+from models.recommenders.base import Recommender, RecommenderParams
 from models.recommenders.config import Params, parse_params
+from models.recommenders.data import Catalog, TrainingData
 
 FORMAT = "clientele.attribute_tower"
 FORMAT_VERSION = 1
@@ -158,10 +162,6 @@ class AttributeTower:
         DataError
             No transactions with ``product_id``, or no purchase before the cutoff.
         """
-        import torch
-
-        started = time.perf_counter()
-        p = self.params
         tx = tables.get(Tables.transactions)
         if tx is None or C.product_id not in tx.columns:
             raise DataError("transactions: column 'product_id' is missing (required for new-product scores)")
@@ -174,30 +174,52 @@ class AttributeTower:
             raise DataError(f"transactions: no purchase with a product_id before {cutoff}")
         attrs = product_attributes({Tables.transactions: purchases, **({Tables.products: tables[Tables.products]}
                                     if Tables.products in tables else {})})
-        self.cutoff_ = cutoff
+        customers = IdMap(np.sort(purchases[C.customer_id].astype("str").unique()))
+        products = IdMap(attrs[C.product_id].astype("str").to_numpy())
+        day = purchases[C.timestamp].to_numpy(dtype="datetime64[ns]").astype(np.int64) // _NS_PER_DAY
+        return self.fit_purchases(attrs, customers, customers.to_internal(purchases[C.customer_id].astype("str")),
+                                  products.to_internal(purchases[C.product_id].astype("str")), day, cutoff)
+
+    def fit_purchases(self, attrs: pd.DataFrame, customers: IdMap, user: np.ndarray, item: np.ndarray,
+                      day: np.ndarray, cutoff: pd.Timestamp) -> "AttributeTower":
+        """:meth:`fit` on purchase lines already on indices (what a recommender's training data holds).
+
+        Parameters
+        ----------
+        attrs
+            :func:`features.products.product_attributes` of every product, row ``i`` describing product ``i``.
+        customers
+            Customer ids; ``user`` indexes them.
+        user, item, day
+            One entry per purchase line before ``cutoff``: customer and product indices, day since the epoch.
+        cutoff
+            The as-of time.
+
+        Returns
+        -------
+        AttributeTower
+            ``self``, fitted.
+        """
+        started = time.perf_counter()
+        p = self.params
+        self.cutoff_ = pd.Timestamp(cutoff)
         self.products_ = IdMap(attrs[C.product_id].astype("str").to_numpy())
-        self.customers_ = IdMap(np.sort(purchases[C.customer_id].astype("str").unique()))
-        history = self._history(purchases)
+        self.customers_ = customers
+        history = self._history(np.asarray(user, dtype=np.int64), np.asarray(item, dtype=np.int64),
+                                np.asarray(day, dtype=np.int64))
         sold = np.zeros(len(self.products_), dtype=bool)
         sold[history.item] = True
         tokens = attribute_tokens(attrs, p.price_bands, p.name_pairs)
         self.vocabulary_ = _vocabulary(tokens, sold, p.min_token_products)
         self.launch_day_ = self._launch_days(attrs, history)
         self.product_tokens_ = _token_matrix(tokens, self.vocabulary_)
-        self._train(history, torch)
+        self._train(history)
         self._profiles(history)
         self.fit_seconds_ = round(time.perf_counter() - started, 2)
         return self
 
-    def _history(self, purchases: pd.DataFrame) -> _History:
-        day = purchases[C.timestamp].to_numpy(dtype="datetime64[ns]").astype(np.int64) // _NS_PER_DAY
-        user = self.customers_.to_internal(purchases[C.customer_id].astype("str"))
-        item = self.products_.to_internal(purchases[C.product_id].astype("str"))
-        # One line per (customer, product, day): a quantity of ten is one choice.
-        key = pd.DataFrame({"u": user, "d": day, "i": item}).drop_duplicates().sort_values(["u", "d", "i"])
-        user, day, item = (key[c].to_numpy(np.int64) for c in ("u", "d", "i"))
-        start = np.searchsorted(user, np.arange(len(self.customers_) + 1))
-        return _History(user=user, item=item, day=day, start=start)
+    def _history(self, user: np.ndarray, item: np.ndarray, day: np.ndarray) -> _History:
+        return _purchase_history(user, item, day, len(self.customers_))
 
     def _launch_days(self, attrs: pd.DataFrame, history: _History) -> np.ndarray:
         """Launch day per product: ``launched_at``, else the first sale, else the cutoff (never sold: new)."""
@@ -222,62 +244,66 @@ class AttributeTower:
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.params.device)
 
-    def _train(self, history: _History, torch: Any) -> None:
+    def _train(self, history: _History) -> None:
+        import torch
+
         p = self.params
         torch.set_num_threads(p.threads)
         gen = torch.Generator().manual_seed(p.random_state)
         rng = np.random.default_rng(p.random_state)
         device = self._device(torch)
         n_items, n_tokens = self.product_tokens_.shape
-        tokens = _torch_sparse(self.product_tokens_, torch).to(device)
+        bags = _Bags(self.product_tokens_, torch, device)
         scale = 1.0 / np.sqrt(p.dims)
-        emb = torch.nn.Parameter((torch.randn(n_tokens, p.dims, generator=gen) * scale).to(device))
-        ctx = torch.nn.Parameter((torch.randn(n_tokens, p.dims, generator=gen) * scale).to(device))
-        bias = torch.nn.Parameter(torch.zeros(n_tokens, 1, device=device))
-        age = torch.nn.Parameter(torch.zeros(len(p.launch_buckets_days) + 2, device=device))
-        opt = torch.optim.Adam([emb, ctx, bias, age], lr=p.learning_rate, weight_decay=p.weight_decay)
+        emb = (torch.randn(n_tokens, p.dims, generator=gen) * scale).to(device).requires_grad_()
+        ctx = (torch.randn(n_tokens, p.dims, generator=gen) * scale).to(device).requires_grad_()
+        bias = torch.zeros(n_tokens, 1, device=device, requires_grad=True)
+        age = torch.zeros(len(p.launch_buckets_days) + 2, device=device, requires_grad=True)
+        opt = _Adam([emb, ctx, bias, age], p.learning_rate, p.weight_decay, torch)
         launch = torch.as_tensor(self.launch_day_, device=device)
-        edges = torch.as_tensor(np.asarray(p.launch_buckets_days, dtype=np.int64), device=device)
+        # Age bucket of every age a batch can hold, looked up instead of searched (a gather, not a bisection).
+        oldest = int(max(history.day.max() - self.launch_day_.min(), 0)) + 1
+        newest = int(max(self.launch_day_.max() - history.day.min(), 0)) + 1
+        buckets = torch.as_tensor(self._bucket(np.arange(-newest, oldest + 1)), device=device)
+        bucket_effect = _bucket_effect(torch)
         cutoff_day = int(np.datetime64(self.cutoff_, "ns").astype(np.int64) // _NS_PER_DAY)
-        weight = np.exp(-(cutoff_day - history.day) / p.target_recency_days)
-        weight /= weight.sum()
+        weight = np.cumsum(np.exp(-(cutoff_day - history.day) / p.target_recency_days))
+        weight /= weight[-1]
         # First line of each example's day within its customer: the history ends just before it.
         first_of_day = _first_of_group(history.user, history.day)
         sampled = n_items > p.full_softmax_max_items
         self.losses_ = []
         for step in range(p.steps):
-            batch = rng.choice(len(history.user), size=p.batch_size, p=weight)
+            batch = np.minimum(np.searchsorted(weight, rng.random(p.batch_size), side="right"), len(weight) - 1)
             rows, cols, vals = self._history_rows(history, batch, first_of_day)
-            hist = torch.sparse_coo_tensor(np.vstack([rows, cols]), vals.astype(np.float32),
-                                           (p.batch_size, n_items), check_invariants=False).to(device)
             t_day = torch.as_tensor(history.day[batch], device=device)
             target = torch.as_tensor(history.item[batch], device=device)
             if sampled:
-                cand = torch.as_tensor(np.unique(np.concatenate(
-                    [history.item[batch], rng.integers(0, n_items, p.negatives)])), device=device)
+                chosen = np.unique(np.concatenate([history.item[batch], rng.integers(0, n_items, p.negatives)]))
+                cand = torch.as_tensor(chosen, device=device)
                 target = torch.searchsorted(cand, target)
+                item_bags = _Bags(self.product_tokens_[chosen], torch, device)
             else:
-                cand = None
-            item_tokens = tokens if cand is None else tokens.index_select(0, cand)
-            e = torch.sparse.mm(item_tokens, emb)
-            b = torch.sparse.mm(item_tokens, bias).squeeze(1)
-            user = torch.sparse.mm(hist, torch.sparse.mm(tokens, ctx))
+                cand, item_bags = None, bags
+            e = item_bags.sum(emb)
+            b = item_bags.sum(bias).squeeze(1)
+            # A customer: the weighted sum of the context vectors of the products in their history.
+            user = torch.nn.functional.embedding_bag(
+                torch.as_tensor(cols, device=device), bags.sum(ctx),
+                torch.as_tensor(np.searchsorted(rows, np.arange(p.batch_size)), device=device), mode="sum",
+                per_sample_weights=torch.as_tensor(vals.astype(np.float32), device=device))
             item_launch = launch if cand is None else launch[cand]
-            item_age = t_day[:, None] - item_launch[None, :]
-            bucket = torch.where(item_age < 0, 0, 1 + torch.bucketize(item_age, edges, right=True))
-            logits = user @ e.T + b[None, :] + age[bucket]
-            logits = logits.masked_fill(item_age < 0, float("-inf"))
+            bucket = buckets[t_day[:, None] - item_launch[None, :] + newest]
+            logits = user @ e.T + b[None, :] + bucket_effect(age, bucket)
+            logits = logits.masked_fill(bucket == 0, float("-inf"))
             loss = torch.nn.functional.cross_entropy(logits, target)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            opt.step(loss)
             if step % 50 == 0 or step == p.steps - 1:
                 self.losses_.append(round(float(loss.detach()), 4))
-        with torch.no_grad():
-            self.embedding_ = emb.detach().cpu().numpy()
-            self.context_ = ctx.detach().cpu().numpy()
-            self.bias_ = bias.detach().cpu().numpy()[:, 0]
-            self.age_effect_ = age.detach().cpu().numpy()
+        self.embedding_ = emb.detach().cpu().numpy()
+        self.context_ = ctx.detach().cpu().numpy()
+        self.bias_ = bias.detach().cpu().numpy()[:, 0]
+        self.age_effect_ = age.detach().cpu().numpy()
 
     def _history_rows(self, history: _History, lines: np.ndarray, end: np.ndarray | None,
                       at_day: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -312,6 +338,36 @@ class AttributeTower:
         self.cutoff_day_ = cutoff_day
 
     # --------------------------------------------------------------------------------------------- score
+
+    def at(self, attrs: pd.DataFrame, launch_day: np.ndarray, n_users: int, user: np.ndarray, item: np.ndarray,
+           day: np.ndarray, cutoff: pd.Timestamp) -> "TowerView":
+        """The learned tables applied to a catalogue and purchase history of another moment (a later cutoff, a
+        catalogue with products launched since the fit): products by their tokens, customers by their latest
+        purchases, the age effect at ``cutoff``. No training: a fit serves every later moment it did not see.
+
+        Parameters
+        ----------
+        attrs
+            :func:`features.products.product_attributes` of the catalogue, row ``i`` product ``i``.
+        launch_day
+            Launch day (days since the epoch) of every product of ``attrs``.
+        n_users, user, item, day
+            Customers, and their purchase lines before ``cutoff`` on the catalogue's indices.
+        cutoff
+            The moment scored.
+        """
+        p = self.params
+        tokens = _token_matrix(attribute_tokens(attrs, p.price_bands, p.name_pairs), self.vocabulary_)
+        cutoff_day = int(np.datetime64(pd.Timestamp(cutoff), "ns").astype(np.int64) // _NS_PER_DAY)
+        history = _purchase_history(np.asarray(user, np.int64), np.asarray(item, np.int64), np.asarray(day, np.int64),
+                                    n_users)
+        rows, cols, vals = self._history_rows(history, np.arange(n_users), None, np.full(n_users, cutoff_day))
+        hist = sp.csr_matrix((vals, (rows, cols)), shape=(n_users, len(attrs)))
+        prior = np.asarray(tokens @ self.bias_, dtype=np.float32).ravel() + \
+            self._age_effect(cutoff_day - np.asarray(launch_day, dtype=np.int64))
+        return TowerView(customers=np.asarray(hist @ (tokens @ self.context_), dtype=np.float32),
+                         products=np.asarray(tokens @ self.embedding_, dtype=np.float32),
+                         prior=prior.astype(np.float32))
 
     def product_representation(self, products: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vectors, popularity priors and launch days of products described by a products frame (products the
@@ -409,6 +465,29 @@ class AttributeTower:
         return model
 
 
+@dataclass(frozen=True)
+class TowerView:
+    """A fitted tower applied at one moment (:meth:`AttributeTower.at`): customer and product vectors and each
+    product's prior (token popularity plus the effect of its age); score = customers @ products.T + prior."""
+
+    customers: np.ndarray
+    products: np.ndarray
+    prior: np.ndarray
+
+
+def _purchase_history(user: np.ndarray, item: np.ndarray, day: np.ndarray, n_users: int) -> _History:
+    # One line per (customer, product, day): a quantity of ten is one choice.
+    user, item, day = (np.asarray(a, dtype=np.int64) for a in (user, item, day))
+    if len(user):
+        first = int(day.min())
+        days, items = int(day.max()) - first + 1, int(item.max()) + 1
+        key = np.unique((user * days + (day - first)) * items + item)  # (user, day, item) order, one sort
+        user, rest = key // (days * items), key % (days * items)
+        day, item = rest // items + first, rest % items
+    start = np.searchsorted(user, np.arange(n_users + 1))
+    return _History(user=user, item=item, day=day, start=start)
+
+
 def _vocabulary(tokens: list[list[str]], sold: np.ndarray, min_products: int) -> dict[str, int]:
     """Tokens describing at least ``min_products`` sold products (only those get trained), in sorted order."""
     counts: dict[str, int] = {}
@@ -432,10 +511,68 @@ def _token_matrix(tokens: list[list[str]], vocabulary: dict[str, int]) -> sp.csr
     return sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(len(tokens), max(len(vocabulary), 1)))
 
 
-def _torch_sparse(matrix: sp.csr_matrix, torch: Any) -> Any:
-    coo = matrix.tocoo()
-    return torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]).astype(np.int64), coo.data.astype(np.float32),
-                                   coo.shape, check_invariants=False).coalesce()
+class _Bags:
+    """The rows of a products x tokens matrix as embedding bags: ``sum(table)`` is ``matrix @ table``, with a
+    backward pass that adds into the rows of ``table`` it read (a sparse COO product's backward is several times
+    slower)."""
+
+    def __init__(self, matrix: sp.csr_matrix, torch: Any, device: Any):
+        matrix = sp.csr_matrix(matrix)
+        self.torch = torch
+        self.indices = torch.as_tensor(matrix.indices.astype(np.int64), device=device)
+        self.offsets = torch.as_tensor(matrix.indptr[:-1].astype(np.int64), device=device)
+        self.weights = torch.as_tensor(matrix.data.astype(np.float32), device=device)
+
+    def sum(self, table: Any) -> Any:
+        return self.torch.nn.functional.embedding_bag(self.indices, table, self.offsets, mode="sum",
+                                                      per_sample_weights=self.weights)
+
+
+def _bucket_effect(torch: Any) -> Any:
+    """``effect[bucket]`` whose backward sums the gradient per bucket with one bincount (autograd's generic
+    indexing backward scatters a batch x catalogue gradient into a handful of cells, element by element)."""
+
+    class BucketEffect(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, effect: Any, bucket: Any) -> Any:
+            ctx.save_for_backward(bucket)
+            ctx.size = effect.shape[0]
+            return effect[bucket]
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            (bucket,) = ctx.saved_tensors
+            summed = torch.bincount(bucket.reshape(-1), weights=grad.reshape(-1), minlength=ctx.size)
+            return summed.to(grad.dtype), None
+
+    return BucketEffect.apply
+
+
+class _Adam:
+    """Adam (Kingma & Ba, 2015) with L2 weight decay, as ``torch.optim.Adam`` computes it; written out because
+    ``torch.optim`` imports the compiler stack on first use (3 s per process, more than a small fit)."""
+
+    def __init__(self, params: list[Any], lr: float, weight_decay: float, torch: Any,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.weight_decay, self.betas, self.eps = params, lr, weight_decay, betas, eps
+        self.torch = torch
+        self.m = [torch.zeros_like(q) for q in params]
+        self.v = [torch.zeros_like(q) for q in params]
+        self.t = 0
+
+    def step(self, loss: Any) -> None:
+        torch = self.torch
+        grads = torch.autograd.grad(loss, self.params)
+        self.t += 1
+        b1, b2 = self.betas
+        with torch.no_grad():
+            for q, g, m, v in zip(self.params, grads, self.m, self.v):
+                if self.weight_decay:
+                    g = g + self.weight_decay * q
+                m.mul_(b1).add_(g, alpha=1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                denom = (v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
+                q.addcdiv_(m, denom, value=-self.lr / (1 - b1 ** self.t))
 
 
 def _first_of_group(user: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -443,3 +580,143 @@ def _first_of_group(user: np.ndarray, day: np.ndarray) -> np.ndarray:
     head = np.r_[True, (user[1:] != user[:-1]) | (day[1:] != day[:-1])] if len(user) else np.zeros(0, bool)
     starts = np.flatnonzero(head)
     return starts[np.cumsum(head) - 1]
+
+
+# ------------------------------------------------------------------------------------------- the recommender
+
+
+class AttributeRecommenderParams(RecommenderParams):
+    """Hyperparameters of :class:`AttributeRecommender`.
+
+    Attributes
+    ----------
+    tower
+        The attribute model's (:class:`AttributeTowerParams`).
+    only_new
+        Score only new arrivals (:attr:`RecommenderParams.new_arrival_days`), every other product ``-inf``: the
+        two-stage model's generator of new products, whose score the reranker learns to trust.
+    """
+
+    tower: AttributeTowerParams = AttributeTowerParams()
+    only_new: bool = True
+
+
+class AttributeRecommender(Recommender):
+    """The attribute two-tower model behind the recommender contract (registry name ``attributes``).
+
+    It scores products from what they are, so new arrivals nobody has bought yet get a personal score, and it
+    relates products by their attributes (similar products of a product without purchases).
+
+    Attributes
+    ----------
+    product_vectors_, prior_ : numpy.ndarray
+        Product vectors and priors at the cutoff, on the catalogue's indices.
+    customer_vectors_ : numpy.ndarray or None
+        Customer vectors at the cutoff (None once dropped by :meth:`without_customers`: similar products only).
+    """
+
+    name = "attributes"
+    Params = AttributeRecommenderParams
+    default_reason = message("rec.new_for_taste")
+
+    def _fit(self, data: TrainingData) -> None:
+        self._apply(data, None, None)
+
+    def fit_tower(self, data: TrainingData, attrs: pd.DataFrame | None, tower: AttributeTower | None,
+                  interactions: InteractionConfig | None = None) -> "AttributeRecommender":
+        """Fit on ``data`` with an attribute model already trained (at this cutoff or an earlier one: it is
+        applied to this catalogue and history without training, :meth:`AttributeTower.at`).
+
+        Parameters
+        ----------
+        data
+            The training data of this cutoff.
+        attrs
+            :func:`features.products.product_attributes` of a catalogue holding every product of ``data``
+            (other rows are ignored); None: the names, prices and categories of ``data``'s catalogue.
+        tower
+            The trained model; None trains one on ``data``.
+        interactions
+            Interaction matrix weights.
+        """
+        self._fit_common(data, interactions)
+        self._apply(data, attrs, tower)
+        return self
+
+    def _apply(self, data: TrainingData, attrs: pd.DataFrame | None, tower: AttributeTower | None) -> None:
+        frame = catalogue_attributes(data.catalog, attrs)
+        cutoff_day = int(np.datetime64(pd.Timestamp(data.cutoff), "ns").astype(np.int64) // _NS_PER_DAY)
+        age = data.catalog.launch_age
+        age = np.zeros(data.n_items) if age is None else np.nan_to_num(np.asarray(age, dtype=np.float64), nan=0.0)
+        launch_day = cutoff_day - np.floor(age).astype(np.int64)
+        log = data.log
+        day = log.day.astype(np.int64)
+        if tower is None:
+            tower = AttributeTower(self.params.tower).fit_purchases(frame, data.customers, log.user, log.item, day,
+                                                                    data.cutoff)
+        view = tower.at(frame, launch_day, data.n_users, log.user, log.item, day, data.cutoff)
+        self.customer_vectors_ = view.customers
+        self.product_vectors_ = view.products
+        self.prior_ = view.prior
+
+    def without_customers(self) -> "AttributeRecommender":
+        """This model without its customer vectors (what a product page needs; they are most of its size)."""
+        self.customer_vectors_ = None
+        return self
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        if self.customer_vectors_ is None:
+            raise ConfigError("recommender 'attributes': kept for similar products only (without_customers())")
+        scores = self.customer_vectors_[users] @ self.product_vectors_.T + self.prior_[None, :]
+        if self.params.only_new:
+            scores[:, ~self.new_arrivals()] = -np.inf
+        return scores
+
+    def attribute_similarity(self, items: np.ndarray) -> np.ndarray:
+        """Cosine similarity (len(items), n_products) of products' attribute vectors (float64, then float32: the
+        same values whichever batch a product is scored in, so a page and the exported lists agree)."""
+        vectors = self.product_vectors_.astype(np.float64)
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return (unit[np.asarray(items, dtype=np.int64)] @ unit.T).astype(np.float32)
+
+    def _similar_scores(self, items: np.ndarray) -> np.ndarray:
+        return self.attribute_similarity(items)
+
+    def _explain_similar(self, items: np.ndarray, similar: np.ndarray) -> np.ndarray:
+        names = self.catalog_.names[items]
+        text = np.array([message("rec.same_kind", product=name) for name in names], dtype=object)
+        return np.where(similar >= 0, text[:, None], "").astype(object)
+
+    def _state(self) -> dict[str, np.ndarray]:
+        state = {"product_vectors": self.product_vectors_, "prior": self.prior_}
+        if self.customer_vectors_ is not None:
+            state["customer_vectors"] = self.customer_vectors_
+        return state
+
+    def _load_state(self, state: dict[str, np.ndarray], meta: dict[str, Any], path: Path) -> None:
+        self.product_vectors_, self.prior_ = state["product_vectors"], state["prior"]
+        self.customer_vectors_ = state.get("customer_vectors")
+
+
+def catalogue_attributes(catalog: Catalog, attrs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`features.products.product_attributes` rows of every product of a recommender's catalogue, in its
+    index order: the rows of ``attrs`` for the products it describes, the catalogue's names, prices and
+    categories for the rest."""
+    ids = pd.Index(catalog.products.external_ids.astype(str), name=C.product_id)
+    names = np.asarray(catalog.names, dtype=object)
+    categories = np.asarray(catalog.categories, dtype=object)
+    code = np.asarray(catalog.category, dtype=np.int64)
+    own = pd.DataFrame({C.name: np.where(names.astype(str) != ids.to_numpy(), names, None),
+                        C.price: np.asarray(catalog.price, dtype=np.float64),
+                        C.category: np.where(code >= 0, categories[np.maximum(code, 0)] if len(categories) else None,
+                                             None)}, index=ids)
+    if attrs is not None:
+        given = attrs.assign(**{C.product_id: attrs[C.product_id].astype(str)}).drop_duplicates(C.product_id)
+        given = given.set_index(C.product_id).reindex(ids)
+        for column in own.columns:
+            given[column] = given[column].where(given[column].notna(), own[column]) if column in given.columns \
+                else own[column]
+        own = given
+    if own[C.category].isna().all():
+        own = own.drop(columns=C.category)
+    return product_attributes({Tables.products: own.reset_index()})

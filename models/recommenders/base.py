@@ -16,6 +16,7 @@ popular in the customer's region, each such item with its own reason.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ from models.recommenders import signals
 from models.recommenders.config import Params, model_section, parse_params, preset_defaults
 from models.recommenders.data import Catalog, TrainingData, _text
 from models.recommenders.filters import Filters
-from models.recommenders.policy import EVENT_BOOST, EVENT_DECAY, EVENT_MAX_PRODUCTS, EventSettings, Ranked, Touched
+from models.recommenders.policy import (EVENT_BOOST, EVENT_DECAY, EVENT_MAX_PRODUCTS, EventSettings, ProductTable,
+                                       Ranked, Touched)
 
 FORMAT = "clientele.recommender"
 FORMAT_VERSION = 1
@@ -84,6 +86,12 @@ class RecommenderParams(Params):
         before), and the popular lists. A request is answered from these lists (the API serves up to 100).
     similar_depth
         Similar products precomputed per product (product pages, and the fold-in of live events).
+    new_arrival_days
+        A product launched less than this many days before the cutoff, or never sold, is a new arrival: what
+        the ``new_only`` filter keeps and ``new_arrival_share`` keeps visible.
+    new_arrival_share
+        Default of :attr:`Filters.new_arrival_share`: the share of a personal list kept for new arrivals when the
+        list has them (the industry preset's ``recommend.new_arrival_share``; 0: the list as ranked).
     event_decay, event_products, event_boost
         How live events change a list (:class:`models.recommenders.policy.EventSettings`): each older touched
         product counts ``event_decay`` times the one after it, the latest ``event_products`` count, and their
@@ -100,6 +108,8 @@ class RecommenderParams(Params):
     batch_size: int = 1024
     serve_depth: int = Field(100, ge=1, le=1000)
     similar_depth: int = Field(50, ge=1, le=500)
+    new_arrival_days: float = Field(30.0, gt=0)
+    new_arrival_share: float = Field(0.0, ge=0, le=1)
     event_decay: float = Field(EVENT_DECAY, gt=0, le=1)
     event_products: int = Field(EVENT_MAX_PRODUCTS, ge=1)
     event_boost: float = Field(EVENT_BOOST, ge=0)
@@ -170,7 +180,7 @@ class Recommender:
             raise ConfigError(f"recommender '{self.name}': {', '.join(fitted)} change the fit; only "
                               f"{', '.join(sorted(self.scoring_params)) or 'no parameter'} can change without one")
         model = copy.copy(self)
-        model.__dict__ = {k: v for k, v in self.__dict__.items() if k != "_popular_lists"}
+        model.__dict__ = {k: v for k, v in self.__dict__.items() if k not in ("_popular_lists", "_product_table")}
         model.params = parse_params(self.Params, {**self.get_params(), **changes}, f"recommender '{self.name}'")
         return model
 
@@ -218,6 +228,7 @@ class Recommender:
         self.consent_ = data.consent
         self.event_weights_ = dict((interactions or InteractionConfig()).weights)
         self.__dict__.pop("_popular_lists", None)
+        self.__dict__.pop("_product_table", None)
         self._fit_fallback(data)
 
     def _fit(self, data: TrainingData) -> None:
@@ -304,6 +315,8 @@ class Recommender:
         filters = filters or Filters()
         exclude = self.params.exclude_bought if filters.exclude_bought is None else bool(filters.exclude_bought)
         share = self.params.buy_again_share if filters.buy_again_share is None else filters.buy_again_share
+        new_share = self.params.new_arrival_share if filters.new_arrival_share is None else \
+            filters.new_arrival_share
         ids = _id_array(customers)
         codes = self.customers_.to_internal(ids, unknown="missing")
         gone = np.isin(ids, _id_array(list(erased))) if erased else np.zeros(len(ids), dtype=bool)
@@ -336,7 +349,8 @@ class Recommender:
                 bought=self.bought_.indices[self.bought_.indptr[code]:self.bought_.indptr[code + 1]]
                 if code >= 0 else None,
                 region=str(self.regions_[region]) if region >= 0 else None,
-                touched=touched.get(r, policy.NOTHING), settings=settings, buy_again_share=share)
+                touched=touched.get(r, policy.NOTHING), settings=settings, buy_again_share=share,
+                new_arrival_share=new_share)
             out_items.append(picked.items)
             out_scores.append(picked.scores)
             out_reasons.append(picked.reasons)
@@ -468,11 +482,42 @@ class Recommender:
                 picks, scores, _ = self._popular(-1, ok & stock.mask(store), k)
                 lists[("store", str(store))] = (picks, scores, np.full(len(picks), message("rec.popular_in_store"),
                                                                        dtype=object))
+        lists[("new", "")] = self._new_arrivals_list(k)
         out = {key: Ranked(items=np.asarray(picks, dtype=np.int64), scores=np.asarray(scores, dtype=np.float32),
                            reasons=np.asarray(why, dtype=object))
                for key, (picks, scores, why) in lists.items()}
         self.__dict__["_popular_lists"] = out
         return out
+
+    def new_arrivals(self) -> np.ndarray:
+        """Which products are new arrivals at the cutoff (:attr:`RecommenderParams.new_arrival_days`)."""
+        return self.catalog_.new_arrivals(self.params.new_arrival_days)
+
+    def product_table(self) -> "ProductTable":
+        """The product attributes the policy's filters read, new arrivals flagged (built once)."""
+        found = self.__dict__.get("_product_table")
+        if found is None:
+            found = self.__dict__["_product_table"] = dataclasses.replace(self.catalog_.table(),
+                                                                          new=self.new_arrivals())
+        return found
+
+    def _new_arrival_scores(self) -> np.ndarray:
+        """How new arrivals rank among themselves in the non-personal "new arrivals" list: buyers so far, then
+        the latest launched first."""
+        age = self.catalog_.launch_age
+        recency = np.zeros(self.catalog_.size) if age is None else 1.0 / (2.0 + np.nan_to_num(np.maximum(age, 0)))
+        return self.fallback_score_ + recency * 1e-9
+
+    def _new_arrivals_list(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The overall new-arrivals list: the top-up of ``new_only`` requests and their cold start."""
+        new = np.flatnonzero(self.new_arrivals())
+        score = self._new_arrival_scores()[new]
+        order = np.lexsort((new, -score))[:n]
+        picks = new[order]
+        categories = self.catalog_.categories
+        why = [message("rec.new_in_category", category=categories[c]) if c >= 0 else message("rec.new_arrival")
+               for c in self.catalog_.category[picks].tolist()]
+        return picks, score[order], np.array(why, dtype=object)
 
     def similar_lists(self, items: np.ndarray, explain: bool = True) -> "CandidateLists":
         """Each product's ``similar_depth`` most similar products (what the model relates, then what is
@@ -796,7 +841,7 @@ class ModelLists:
     def __init__(self, model: Recommender, explain: bool = True):
         self.model = model
         self.explain = explain
-        self.products = model.catalog_.table()
+        self.products = model.product_table()
         self._popular = model.popular_lists()
         self._similar: dict[int, Ranked] = {}
 

@@ -90,17 +90,20 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def preset_defaults(preset: str | Path | None) -> dict[str, Any]:
-    """Recommender settings an industry preset decides (``recommend.exclude_bought`` and
-    ``recommend.buy_again_share``: repeat purchase matters in beauty and grocery, rarely in jewellery); empty
-    without a preset."""
+    """Recommender settings an industry preset decides (``recommend.exclude_bought``,
+    ``recommend.buy_again_share``: repeat purchase matters in beauty and grocery, rarely in jewellery, and
+    ``recommend.new_arrival_share``); empty without a preset."""
     if preset is None:
         return {}
     from features.presets import load_preset
 
     recommend = load_preset(preset)["recommend"]
     share = recommend.get("buy_again_share")
-    return {"exclude_bought": bool(recommend["exclude_bought"]),
-            "buy_again_share": None if share is None else float(share)}
+    values = {"exclude_bought": bool(recommend["exclude_bought"]),
+              "buy_again_share": None if share is None else float(share)}
+    if recommend.get("new_arrival_share") is not None:
+        values["new_arrival_share"] = float(recommend["new_arrival_share"])
+    return values
 
 
 def model_section(name: str, config: dict[str, Any] | None = None) -> dict[str, Any]:

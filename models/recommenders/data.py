@@ -46,6 +46,9 @@ class Catalog:
     channels, channel_boost
         Channel names and each product's boost in each (:func:`models.recommenders.policy.channel_boosts`, shape
         channels x products); empty without a ``channel`` column.
+    launch_age
+        Days from each product's launch to the cutoff: ``launched_at`` where the products table has it, else the
+        first sale; NaN for a product neither dated nor ever sold (``None``: a model saved without it).
     """
 
     products: IdMap
@@ -57,6 +60,15 @@ class Catalog:
     stock: "StoreStock | None" = None
     channels: tuple[str, ...] = ()
     channel_boost: np.ndarray | None = None
+    launch_age: np.ndarray | None = None
+
+    def new_arrivals(self, days: float) -> np.ndarray:
+        """Which products are new arrivals at the cutoff: launched less than ``days`` days before it (or announced
+        after it), or never sold."""
+        if self.launch_age is None:
+            return np.zeros(self.size, dtype=bool)
+        age = np.asarray(self.launch_age, dtype=np.float64)
+        return np.isnan(age) | (age < days)
 
     @property
     def size(self) -> int:
@@ -95,6 +107,8 @@ class Catalog:
         if self.channel_boost is not None:
             out.update({"catalog_channels": _text(np.asarray(self.channels, dtype=object)),
                         "catalog_channel_boost": self.channel_boost})
+        if self.launch_age is not None:
+            out["catalog_launch_age"] = self.launch_age
         return out
 
     @classmethod
@@ -110,7 +124,8 @@ class Catalog:
         return cls(products=IdMap(arrays["catalog_products"]), price=arrays["catalog_price"],
                    category=arrays["catalog_category"], categories=arrays["catalog_categories"].astype(object),
                    in_stock=arrays["catalog_in_stock"], names=arrays["catalog_names"].astype(object), stock=stock,
-                   channels=tuple(str(c) for c in arrays.get("catalog_channels", ())), channel_boost=boost)
+                   channels=tuple(str(c) for c in arrays.get("catalog_channels", ())), channel_boost=boost,
+                   launch_age=arrays.get("catalog_launch_age"))
 
 
 @dataclass(frozen=True)
@@ -225,7 +240,7 @@ class TrainingData:
                                       shape=(len(customers), len(products)))
         purchase_days.sum_duplicates()
         region, regions = _customer_regions(tables, purchases, customers)
-        return cls(cutoff=cutoff, customers=customers, catalog=_catalog(tables, purchases, products),
+        return cls(cutoff=cutoff, customers=customers, catalog=_catalog(tables, purchases, products, cutoff),
                    interactions=matrix, purchase_days=purchase_days, log=log, region=region, regions=regions,
                    consent=_profiling_consent(tables, customers))
 
@@ -315,7 +330,8 @@ def _purchase_log(purchases: pd.DataFrame, customers: IdMap, products: IdMap,
                        amount=purchases[C.amount].to_numpy(dtype=np.float64), time=time)
 
 
-def _catalog(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame, products: IdMap) -> Catalog:
+def _catalog(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame, products: IdMap,
+             cutoff: pd.Timestamp) -> Catalog:
     ids = pd.Index(products.external_ids)
     n = len(ids)
     catalogue = tables.get(Tables.products)
@@ -366,7 +382,7 @@ def _catalog(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame, products:
             boost = channel_boosts(code, channels, products.to_internal(purchases[C.product_id].astype("str")), n)
     return Catalog(products=products, price=price, category=category, categories=categories, in_stock=in_stock,
                    names=names, stock=store_stock(tables.get(Tables.inventory), products), channels=channels,
-                   channel_boost=boost)
+                   channel_boost=boost, launch_age=_launch_age(catalogue, purchases, ids, cutoff))
 
 
 def store_stock(inventory: pd.DataFrame | None, products: IdMap) -> "StoreStock | None":
@@ -380,6 +396,24 @@ def store_stock(inventory: pd.DataFrame | None, products: IdMap) -> "StoreStock 
     rows = on_shelf(inventory)
     items = np.where(rows["on_shelf"].to_numpy(), products.to_internal(rows[C.product_id], unknown="missing"), -1)
     return StoreStock.from_rows(rows[C.store_id].to_numpy(dtype=object), items, len(products))
+
+
+def _launch_age(catalogue: pd.DataFrame | None, purchases: pd.DataFrame, ids: pd.Index,
+                cutoff: pd.Timestamp) -> np.ndarray:
+    """Days from launch to the cutoff (:attr:`Catalog.launch_age`); a launch date after the first sale gives
+    way to the sale."""
+    at = np.datetime64(pd.Timestamp(cutoff), "ns").astype(np.int64)
+    first = purchases.groupby(purchases[C.product_id].astype("str"))[C.timestamp].min().reindex(ids)
+    launch = first.to_numpy(dtype="datetime64[ns]")
+    if catalogue is not None and C.launched_at in catalogue.columns:
+        listed = pd.to_datetime(catalogue[C.launched_at], errors="coerce").reindex(ids).to_numpy(
+            dtype="datetime64[ns]")
+        use = ~np.isnat(listed) & (np.isnat(launch) | (listed < launch))
+        launch = np.where(use, listed, launch)
+    age = np.full(len(ids), np.nan)
+    known = ~np.isnat(launch)
+    age[known] = (at - launch[known].astype(np.int64)) / NS_PER_DAY
+    return age
 
 
 def _customer_regions(tables: dict[str, pd.DataFrame], purchases: pd.DataFrame,

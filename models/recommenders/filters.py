@@ -63,6 +63,13 @@ class Filters:
     availability
         ``in_store`` (default): only products the store has in stock; ``order_online``: products it does not have
         stay, their reason marked "order online" (code ``rec.order_online``). Ignored without ``store_id``.
+    new_only
+        Keep only new arrivals (launched within the model's ``new_arrival_days`` before its cutoff, or never
+        sold): "new arrivals for you".
+    new_arrival_share
+        Share of a personal list kept for new arrivals: at least ``round(share * n)`` places go to the best new
+        arrivals of the customer's list when it has them, the rest stays in rank order. ``None`` takes the
+        model's default (the preset's ``recommend.new_arrival_share``); 0 leaves the list as ranked.
     """
 
     exclude_bought: bool | None = None
@@ -76,6 +83,8 @@ class Filters:
     channel: str | None = None
     store_id: str | None = None
     availability: str = IN_STORE
+    new_only: bool = False
+    new_arrival_share: float | None = None
 
     def __post_init__(self) -> None:
         # No category named is no category filter (an empty list from a query string is not "nothing").
@@ -95,15 +104,17 @@ class Filters:
                             f"got {self.availability!r}")
         if self.store_id is not None:
             object.__setattr__(self, "store_id", str(self.store_id))
+        if self.new_arrival_share is not None and not 0.0 <= float(self.new_arrival_share) <= 1.0:
+            raise DataError(f"filters: new_arrival_share must be between 0 and 1, got {self.new_arrival_share!r}")
         if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
             raise DataError(f"filters: price_min ({self.price_min}) is above price_max ({self.price_max})")
 
     @property
     def plain(self) -> bool:
-        """No category, price, product, channel or store filter (only stock and already bought)."""
+        """No category, price, product, channel, store or new-arrival filter (only stock and already bought)."""
         return (self.categories is None and not self.exclude_categories and self.price_min is None
                 and self.price_max is None and not self.exclude_products and self.channel is None
-                and self.store_id is None)
+                and self.store_id is None and not self.new_only)
 
     def allowed(self, catalog: Catalog) -> np.ndarray:
         """Boolean mask over the catalogue's internal product indices of what these filters let through

@@ -23,6 +23,11 @@ Decisions, each settled on purpose:
   that share of a personal list to products bought before and the rest to new ones, each the best of its kind,
   in rank order (:func:`buy_again_mix`); ``None`` keeps the reranker's own mix. Cold-start and non-personal lists
   have no purchase history to mix.
+- **New arrivals.** ``new_only`` keeps only products the model counts as new arrivals (launched within its
+  ``new_arrival_days``, or never sold), topped up from the overall new-arrivals list. ``new_arrival_share`` (the
+  request's, else the model's default from the preset) keeps at least that share of a personal list for the best
+  new arrivals the customer's list holds (:func:`new_arrival_mix`); a list that already has them is unchanged,
+  and 0 leaves it as ranked.
 - **Purchases since the cutoff** (live events) are always left out, whatever ``exclude_bought`` says: the
   customer has just bought the product, its repurchase is not due on the next page. They also count as touched
   products below ("goes with X you bought").
@@ -213,6 +218,7 @@ class ProductTable:
     categories: Sequence[str] = ()  # names by code
     stock: StoreStock | None = None  # store-level stock (the inventory table), None without one
     channel_boost: Mapping[str, np.ndarray] = field(default_factory=dict)  # channel -> boost per product
+    new: np.ndarray | None = None  # new arrivals (None: none known)
 
     @property
     def size(self) -> int:
@@ -265,7 +271,17 @@ def allowed(filters: Filters, products: ProductTable, items: np.ndarray) -> np.n
                 keep &= price <= filters.price_max
     if filters.exclude_products:
         keep &= ~np.isin(items, products.product_codes(filters.exclude_products))
+    if filters.new_only:
+        keep &= products.new[codes] if products.new is not None else False
     return keep
+
+
+def is_new(products: ProductTable, items: np.ndarray) -> np.ndarray:
+    """Which of ``items`` (internal codes) are new arrivals."""
+    items = np.asarray(items, dtype=np.int64)
+    if products.new is None:
+        return np.zeros(items.shape, dtype=bool)
+    return (items >= 0) & products.new[np.maximum(items, 0)]
 
 
 @dataclass(frozen=True)
@@ -389,7 +405,8 @@ def _reason(reasons: Sequence[str] | None, k: int) -> str:
 
 def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, *, consent: bool,
                   ranked: Ranked | None, bought: np.ndarray | None, region: str | None, touched: Touched,
-                  settings: EventSettings, buy_again_share: float | None = None) -> Picked:
+                  settings: EventSettings, buy_again_share: float | None = None,
+                  new_arrival_share: float = 0.0) -> Picked:
     """Top-``n`` products for one customer (see the module docstring for every decision).
 
     Parameters
@@ -417,6 +434,8 @@ def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, 
     buy_again_share
         Share of the list for products bought before (already resolved from the model's default; ``None``: as
         ranked).
+    new_arrival_share
+        Share of a personal list kept for new arrivals (already resolved from the model's default).
 
     Returns
     -------
@@ -428,10 +447,11 @@ def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, 
     excluded = set(touched.bought)
     if exclude_bought and bought is not None:
         excluded.update(np.asarray(bought).tolist())
+    arrivals = [("new", "")] if filters.new_only else []
     if not consent:
         out.strategy = NON_PERSONAL
         groups = [("category", filters.categories[0])] if filters.categories and len(filters.categories) == 1 else []
-        _fill(lists, out, n, groups + _store_group(filters) + [("all", "")], filters, excluded)
+        _fill(lists, out, n, arrivals + groups + _store_group(filters) + [("all", "")], filters, excluded)
         mark_order_online(out, products, filters)
         return out
     has_list = ranked is not None and len(ranked) > 0
@@ -439,7 +459,7 @@ def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, 
         ranked = channel_view(ranked, products, filters.channel)  # type: ignore[arg-type]
     if touched.products:
         _blend(lists, out, n, filters, ranked if has_list else None, touched, excluded, settings,
-               bought if share is not None else None, share)
+               bought if share is not None else None, share, new_arrival_share)
     elif has_list:
         assert ranked is not None
         keep = allowed(filters, products, ranked.items)
@@ -450,7 +470,10 @@ def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, 
         places = np.flatnonzero(keep)
         if share is not None:
             was_bought = ranked.bought[places] if ranked.bought is not None else np.isin(ranked.items[places], bought)
-            places = places[buy_again_mix(was_bought, n, share)]
+            places = places[buy_again_mix(was_bought, n, share, is_new(products, ranked.items[places]),
+                                          new_arrival_share)]
+        elif new_arrival_share:
+            places = places[new_arrival_mix(is_new(products, ranked.items[places]), n, new_arrival_share)]
         for k in places[:n].tolist():
             out.add(int(ranked.items[k]), _round(ranked.scores[k]), _reason(ranked.reasons, k))
     out.strategy = PERSONAL if has_list else COLD_START
@@ -459,7 +482,7 @@ def recommend_one(lists: Lists, n: int, filters: Filters, exclude_bought: bool, 
         groups += _store_group(filters)
         if region:
             groups.append(("region", region))
-        _fill(lists, out, n, groups + [("all", "")], filters, excluded)
+        _fill(lists, out, n, arrivals + groups + [("all", "")], filters, excluded)
     mark_order_online(out, products, filters)
     return out
 
@@ -542,7 +565,32 @@ def _boosts(lists: Lists, touched: Touched, settings: EventSettings) -> dict[int
     return {q: (v, best[q][1]) for q, v in acc.items() if q in best}
 
 
-def buy_again_mix(bought: np.ndarray, n: int, share: float) -> np.ndarray:
+def new_arrival_mix(new: np.ndarray, n: int, share: float) -> np.ndarray:
+    """Positions (in rank order) of the top-``n`` list that keeps at least ``round(share * n)`` places for new
+    arrivals: the best ones of the candidates, the other places in rank order.
+
+    Parameters
+    ----------
+    new
+        Whether each candidate, best first, is a new arrival.
+    n
+        Length of the list.
+    share
+        Share of the places kept for new arrivals (0..1); fewer when the candidates hold fewer.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Indices into ``new``, ascending; the plain top ``n`` when it already holds enough new arrivals.
+    """
+    new = np.asarray(new, dtype=bool)
+    kept = np.flatnonzero(new)[:min(int(round(share * n)), n)]
+    others = np.setdiff1d(np.arange(len(new)), kept, assume_unique=True)[:max(n - len(kept), 0)]
+    return np.sort(np.concatenate([kept, others]))
+
+
+def buy_again_mix(bought: np.ndarray, n: int, share: float, new: np.ndarray | None = None,
+                  new_share: float = 0.0) -> np.ndarray:
     """Positions (in rank order) of the top-``n`` list that gives ``round(share * n)`` places to products bought
     before and the rest to new ones.
 
@@ -554,6 +602,9 @@ def buy_again_mix(bought: np.ndarray, n: int, share: float) -> np.ndarray:
         Length of the list.
     share
         Share of the places for bought products (0..1).
+    new, new_share
+        Which candidates are new arrivals, and the share of the places to keep for them among the products not
+        bought before (:func:`new_arrival_mix`).
 
     Returns
     -------
@@ -562,16 +613,20 @@ def buy_again_mix(bought: np.ndarray, n: int, share: float) -> np.ndarray:
         fills the places.
     """
     bought = np.asarray(bought, dtype=bool)
-    old, new = np.flatnonzero(bought), np.flatnonzero(~bought)
+    old, fresh = np.flatnonzero(bought), np.flatnonzero(~bought)
     want_old = min(int(round(share * n)), len(old))
-    take_new = min(n - want_old, len(new))
+    take_new = min(n - want_old, len(fresh))
     take_old = min(n - take_new, len(old))
-    return np.sort(np.concatenate([old[:take_old], new[:take_new]]))
+    if new is not None and new_share:
+        # The new arrivals' places come out of the share of products not bought before.
+        fresh = fresh[new_arrival_mix(np.asarray(new, dtype=bool)[fresh], take_new,
+                                      new_share * n / max(take_new, 1))]
+    return np.sort(np.concatenate([old[:take_old], fresh[:take_new]]))
 
 
 def _blend(lists: Lists, out: Picked, n: int, filters: Filters, ranked: Ranked | None, touched: Touched,
            excluded: set[int], settings: EventSettings, bought: np.ndarray | None = None,
-           share: float | None = None) -> None:
+           share: float | None = None, new_share: float = 0.0) -> None:
     """The personal list (scaled to 0..1) plus the boosts of recent events, re-ranked (mixed by
     :func:`buy_again_mix` when ``share`` is given, ``bought`` the customer's earlier purchases)."""
     candidates: dict[int, list[Any]] = {}  # item -> [score, reason, the list's own part]
@@ -596,6 +651,8 @@ def _blend(lists: Lists, out: Picked, n: int, filters: Filters, ranked: Ranked |
     keys = keys[allowed(filters, lists.products, keys)]
     best = np.array(sorted(keys.tolist(), key=lambda i: -candidates[i][0]), dtype=np.int64)
     if share is not None and bought is not None:
-        best = best[buy_again_mix(np.isin(best, bought), n, share)]
+        best = best[buy_again_mix(np.isin(best, bought), n, share, is_new(lists.products, best), new_share)]
+    elif new_share and ranked is not None:
+        best = best[new_arrival_mix(is_new(lists.products, best), n, new_share)]
     for item in best[:n].tolist():
         out.add(item, _round(candidates[item][0]), candidates[item][1])

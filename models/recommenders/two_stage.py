@@ -33,6 +33,7 @@ from features.columns import Tables
 from features.config import FeatureConfig, InteractionConfig
 from features.customer import CATEGORICAL_FEATURES
 from features.exceptions import ConfigError, DataError
+from features.products import product_attributes
 from features.progress import blocks, stage, steps
 from models.ranking.features import CandidateFeatures, PairFeatures
 from models.ranking.lambdarank import LambdaRanker, RankerParams
@@ -52,7 +53,9 @@ GENERATOR_DIR = "generators"
 
 # Reason kinds of the precomputed lists (rendered to text at request time).
 REASON_NONE, REASON_REPEAT, REASON_TOGETHER, REASON_TASTE, REASON_REGION, REASON_TRENDING, REASON_POPULAR, \
-    REASON_SEQUENCE, REASON_SEASONAL = range(9)  # REASON_SEQUENCE is retired; saved lists keep their codes
+    REASON_SEQUENCE, REASON_SEASONAL, REASON_NEW, REASON_NEW_BOUGHT = range(11)  # REASON_SEQUENCE is retired
+# The generator model that scores new arrivals by their attributes (models/recommenders/attribute_tower.py).
+ATTRIBUTES = "attributes"
 
 
 class GeneratorSpec(Params):
@@ -114,6 +117,9 @@ class TwoStageParams(RecommenderParams):
         reranker's cost grows with the candidates per customer; most are easy negatives.
     max_cells
         Customers x products scores held at once while generating candidates (bounds memory).
+    new_arrival_depth
+        With an ``attributes`` generator: the best-ranked new arrivals kept per customer beside the two lists
+        (what ``new_only`` requests and ``new_arrival_share`` draw on, however low the reranker puts them).
     """
 
     window_days: float = 30.0
@@ -128,6 +134,7 @@ class TwoStageParams(RecommenderParams):
     max_train_customers: int = Field(30_000, ge=1)
     max_negatives: int | None = Field(None, ge=1)
     max_cells: int = Field(8_000_000, ge=1)
+    new_arrival_depth: int = Field(20, ge=1, le=1000)
 
 
 class TwoStage(Recommender):
@@ -237,12 +244,15 @@ class TwoStage(Recommender):
         clock = _Clock()
         first = _first_purchase(tables)
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        attributes = self._attribute_models(tables, self._label_windows(cutoff, first), cutoff)
+        if attributes is not None:
+            clock.lap("attribute model")
         for k, start in enumerate(self._label_windows(cutoff, first), start=1):
             if parts and sum(len(y) for _, y, _ in parts) >= p.max_train_rows:
                 break
             with stage("training candidates"):
                 rows = self._training_rows(tables, start, start + window, interactions,
-                                           group_offset=k * _GROUP_STRIDE)
+                                           group_offset=k * _GROUP_STRIDE, attributes=attributes)
             if rows is not None:
                 parts.append(rows)
             clock.lap(f"label window from {start.date()} (generators, candidates, features)")
@@ -264,7 +274,7 @@ class TwoStage(Recommender):
             codes = data.customers.to_internal(_id_array(list(listed)), unknown="missing")
             self.listed_ = np.zeros(data.n_users, dtype=bool)
             self.listed_[codes[codes >= 0]] = True
-        self._fit_lists(data, tables, interactions, clock)
+        self._fit_lists(data, tables, interactions, clock, attributes)
         self.fit_seconds_ = clock.laps
         return self
 
@@ -283,21 +293,71 @@ class TwoStage(Recommender):
         starts += recent[1:]
         return [start for start in starts if start - first >= window]
 
-    def _fit_generators(self, data: TrainingData,
-                        interactions: InteractionConfig | None) -> dict[str, Recommender]:
+    def _fit_generators(self, data: TrainingData, interactions: InteractionConfig | None,
+                        attributes: "_AttributeModels | None" = None) -> dict[str, Recommender]:
         registry = Recommender._registry
         gens = {}
         for name, spec in self.params.generators.items():
             params = {**spec.params, "random_state": self.params.random_state}
+            if attributes is not None and name in attributes.towers:
+                gens[name] = registry[spec.model](**params).fit_tower(data, attributes.products,
+                                                                      attributes.towers[name], interactions)
+                continue
             gens[name] = registry[spec.model](**params).fit_data(data, interactions)
         return gens
 
+    def _attribute_names(self) -> list[str]:
+        return [name for name, spec in self.params.generators.items() if spec.model == ATTRIBUTES]
+
+    def _attribute_models(self, tables: dict[str, pd.DataFrame], starts: list[pd.Timestamp],
+                          cutoff: pd.Timestamp) -> "_AttributeModels | None":
+        """The attribute generators' models, each trained once on the data before the earliest label window and
+        applied at every later moment without training (:meth:`AttributeTower.at`): no label window's purchases
+        reach it, and a fit costs one training, not one per window."""
+        from models.recommenders.attribute_tower import AttributeTower
+
+        names = self._attribute_names()
+        if not names:
+            return None
+        earliest = min(starts) if starts else cutoff
+        towers = {name: AttributeTower(self.params.generators[name].params.get("tower") or {},
+                                       random_state=self.params.random_state).fit(tables, earliest)
+                  for name in names}
+        return _AttributeModels(products=product_attributes(tables), towers=towers)
+
+    def _with_launches(self, tables: dict[str, pd.DataFrame], start: pd.Timestamp,
+                       end: pd.Timestamp) -> dict[str, pd.DataFrame]:
+        """The tables of a label window ``[start, end)`` with the catalogue the store had at its start: products
+        first sold inside the window are in it (a shop lists what it launches; without them a window holds no
+        new product to learn from), products launched after the window are not."""
+        if not self._attribute_names():
+            return tables
+        tx = tables[Tables.transactions]
+        catalogue = tables.get(Tables.products)
+        if catalogue is not None and C.launched_at in catalogue.columns:
+            launched = pd.to_datetime(catalogue[C.launched_at], errors="coerce")
+            catalogue = catalogue[~(launched >= end)]
+        known = pd.Index(tx.loc[tx[C.timestamp] < start, C.product_id].dropna().astype("str").unique())
+        if catalogue is not None:
+            known = known.union(pd.Index(catalogue[C.product_id].astype("str")))
+        inside = tx[(tx[C.timestamp] >= start) & (tx[C.timestamp] < end) & tx[C.product_id].notna()]
+        launched_inside = pd.Index(inside[C.product_id].astype("str").unique()).difference(known)
+        if not len(launched_inside):
+            return {**tables, Tables.products: catalogue} if catalogue is not None else tables
+        listed = product_attributes({Tables.transactions: inside})
+        listed = listed[listed[C.product_id].isin(launched_inside)][[C.product_id, C.name]]
+        listed = listed.astype({C.product_id: "str"})
+        if catalogue is not None:
+            listed = pd.concat([catalogue.astype({C.product_id: "str"}), listed], ignore_index=True)
+        return {**tables, Tables.products: listed}
+
     def _training_rows(self, tables: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp,
-                       interactions: InteractionConfig | None,
-                       group_offset: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+                       interactions: InteractionConfig | None, group_offset: int,
+                       attributes: "_AttributeModels | None" = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Candidates, features and labels of one label window ``[start, end)``; None when nobody bought both
         before and inside it."""
-        data = TrainingData.build(tables, start, interactions)
+        data = TrainingData.build(self._with_launches(tables, start, end), start, interactions)
         tx = tables[Tables.transactions]
         inside = tx[(tx[C.timestamp] >= start) & (tx[C.timestamp] < end)]
         if C.is_return in inside.columns:
@@ -312,14 +372,15 @@ class TwoStage(Recommender):
         if len(buyers) > self.params.max_train_customers:
             rng = np.random.default_rng(self.params.random_state)
             buyers = np.sort(rng.choice(buyers, self.params.max_train_customers, replace=False))
-        gens = self._fit_generators(data, interactions)
+        gens = self._fit_generators(data, interactions, attributes)
         buyers = self._within_budget(gens, data, buyers)
         described = CandidateFeatures(data, tables, self.params.features, self._vocab, self.params.window_days)
         xs, ys, gs = [], [], []
         for batch_users, rows, items_, gen_features in self._candidates(gens, data, buyers,
                                                                          f"training candidates from {start.date()}"):
             users_ = batch_users[rows]
-            pair, pair_names = described.build(users_, items_)
+            pair, pair_names = _with_launch(*described.build(users_, items_), data.catalog, items_,
+                                            self.params.new_arrival_days)
             xs.append(np.hstack([gen_features, pair]))
             keys = users_.astype(np.int64) * data.n_items + items_
             ys.append(np.isin(keys, label_keys).astype(np.float32))
@@ -397,12 +458,12 @@ class TwoStage(Recommender):
                           "prepared training data: its reranker needs earlier label windows")
 
     def _fit_lists(self, data: TrainingData, tables: dict[str, pd.DataFrame], interactions: InteractionConfig | None,
-                   clock: "_Clock") -> None:
+                   clock: "_Clock", attributes: "_AttributeModels | None" = None) -> None:
         """Refit the generators on all the data and precompute every known customer's reranked lists."""
         p = self.params
         step = steps()
         step("generators")
-        gens = self._fit_generators(data, interactions)
+        gens = self._fit_generators(data, interactions, attributes)
         described = CandidateFeatures(data, tables, p.features, self._vocab, p.window_days)
         clock.lap("generators at the cutoff")
         step("reranked lists")
@@ -411,10 +472,15 @@ class TwoStage(Recommender):
         shape = (data.n_users, depth)
         lists = {kind: {"items": np.full(shape, -1, dtype=np.int32), "score": np.zeros(shape, dtype=np.float32),
                         "source": np.full(shape, -1, dtype=np.int8)} for kind in ("all", "new")}
+        arrivals = data.catalog.new_arrivals(p.new_arrival_days) if attributes is not None else None
+        if arrivals is not None:
+            fresh = (data.n_users, p.new_arrival_depth)
+            lists["fresh"] = {"items": np.full(fresh, -1, dtype=np.int32), "score": np.zeros(fresh, dtype=np.float32),
+                              "source": np.full(fresh, -1, dtype=np.int8)}
         names = list(gens)
         for chunk, rows, items, gen_features in self._candidates(gens, data, users, "reranking"):
             users_ = chunk[rows]
-            pair, pair_names = described.build(users_, items)
+            pair, pair_names = _with_launch(*described.build(users_, items), data.catalog, items, p.new_arrival_days)
             if self._generator_feature_names(gens) + pair_names != self.feature_names_:
                 raise DataError("recommender 'clientele': the features at the cutoff differ from those the reranker "
                                 "was trained on; this is a bug, please report it with the data's columns")
@@ -423,6 +489,10 @@ class TwoStage(Recommender):
             bought = pair[:, pair_names.index("x_days")] > 0  # the pairs of the purchase history
             for kind, keep in (("all", np.ones(len(rows), dtype=bool)), ("new", ~bought)):
                 _keep_top(lists[kind], users_[keep], items[keep], predicted[keep], source[keep], depth)
+            if arrivals is not None:
+                keep = arrivals[items] & ~bought
+                _keep_top(lists["fresh"], users_[keep], items[keep], predicted[keep], source[keep],
+                          p.new_arrival_depth)
         self.serve_ = lists
         clock.lap(f"reranked lists of {len(users):,} customers")
         if self.listed_ is None:
@@ -431,6 +501,8 @@ class TwoStage(Recommender):
             clock.lap("reasons")
         step.close()
         self.generators_ = {name: gens[name] for name in dict.fromkeys([p.fold_in, p.similar])}
+        for name in self._attribute_names():  # products without purchases are related by their attributes
+            self.generators_[name] = gens[name].without_customers()
 
     def _best_source(self, names: list[str], gen_features: np.ndarray) -> np.ndarray:
         """Index (in ``names``) of the generator that ranks each candidate best relative to how many it
@@ -451,15 +523,24 @@ class TwoStage(Recommender):
         product, worked out per block of customers (memory stays that of one block beside the lists)."""
         shape = self.serve_["all"]["items"].shape
         for lists in self.serve_.values():
+            shape = lists["items"].shape
             lists["reason"] = np.full(shape, REASON_NONE, dtype=np.int8)
             lists["anchor"] = np.full(shape, -1, dtype=np.int32)
             for field in ("gap", "since"):
                 lists[field] = np.full(shape, np.nan, dtype=np.float32)
             lists["days"] = np.zeros(shape, dtype=np.float32)
+        shape = self.serve_["all"]["items"].shape
+        n_categories = len(data.catalog.categories) + 1
+        category = np.asarray(data.catalog.category, dtype=np.int64) + 1  # 0: unknown
         context = _ReasonContext(keys=described.history.key(data.n_items), history=described.history,
                                  knn=gens[self.params.fold_in],
                                  models=np.array([self.params.generators[name].model for name in gens] + [""],
-                                                 dtype=object))
+                                                 dtype=object),
+                                 arrivals=data.catalog.new_arrivals(self.params.new_arrival_days)
+                                 if self._attribute_names() else np.zeros(data.n_items, dtype=bool),
+                                 category=category,
+                                 bought_categories=np.unique(data.log.user.astype(np.int64) * n_categories
+                                                             + category[data.log.item]))
         step = max(1, _REASON_PLACES // max(2 * shape[1], 1))
         for start in blocks("reasons", shape[0], step, "customers"):
             self._block_reasons(np.arange(start, min(start + step, shape[0])), data, context)
@@ -497,12 +578,20 @@ class TwoStage(Recommender):
             trending = todo & (source == "trending")
             seasonal = todo & (source == "seasonal")
             popular = todo & (source == "popularity")
+            arrival = todo & ~trending & ~seasonal & ~popular & context.arrivals[np.maximum(flat, 0)]
             reason[trending] = REASON_TRENDING
             reason[seasonal] = REASON_SEASONAL
             reason[popular & region_ok] = REASON_REGION
             anchor[popular & region_ok] = region[popular & region_ok]
             reason[popular & ~region_ok] = REASON_POPULAR
-            personal = todo & ~trending & ~seasonal & ~popular
+            personal = todo & ~trending & ~seasonal & ~popular & ~arrival
+            # A new arrival: "new in <its category>", "like the ones you bought" when the customer bought there.
+            item_category = context.category[np.maximum(flat, 0)]
+            in_bought = np.isin(users.astype(np.int64) * (len(data.catalog.categories) + 1) + item_category,
+                                context.bought_categories)
+            reason[arrival] = np.where(in_bought[arrival] & (item_category[arrival] > 0), REASON_NEW_BOUGHT,
+                                       REASON_NEW)
+            anchor[arrival] = item_category[arrival] - 1
             # The product of the customer's history that relates most to the recommendation (item-item); the two
             # lists share most of their products, so each (customer, product) is worked out once.
             anchors = np.full(len(flat), -1, dtype=np.int64)
@@ -541,8 +630,11 @@ class TwoStage(Recommender):
             raise ConfigError("recommender 'clientele': fitted for an evaluation (fit(listed=...)): it answers only "
                               "the customers it listed, without reasons")
         full, new = self.serve_["all"], self.serve_["new"]
-        items = np.hstack([full["items"][users], new["items"][users]]).astype(np.int64)
-        scores = np.hstack([full["score"][users], new["score"][users]])
+        fresh = self.serve_.get("fresh")  # new arrivals, with an attributes generator
+        items = np.hstack([full["items"][users], new["items"][users]]
+                          + ([fresh["items"][users]] if fresh is not None else [])).astype(np.int64)
+        scores = np.hstack([full["score"][users], new["score"][users]]
+                           + ([fresh["score"][users]] if fresh is not None else []))
         lists, rows, cols = self._merged(users, items, scores)
         if not explain:
             return lists
@@ -554,18 +646,26 @@ class TwoStage(Recommender):
         """Reason texts of places of the precomputed lists (``cols`` below ``depth``: the "all" list, else the
         "new" one), each distinct wording built once: 1M customers x 100 places need no per-place Python."""
         full, new = self.serve_["all"], self.serve_["new"]
+        fresh = self.serve_.get("fresh")
         slot, first = cols % depth, cols < depth
+        later = cols >= 2 * depth  # the new arrivals' list
 
         def pick(field: str) -> np.ndarray:
-            return np.where(first, full[field][users, slot], new[field][users, slot])
+            out = np.where(first, full[field][users, slot], new[field][users, slot])
+            if fresh is not None and later.any():
+                out[later] = fresh[field][users[later], cols[later] - 2 * depth]
+            return out
 
         kind, anchor = pick("reason").astype(np.int64), pick("anchor").astype(np.int64)
         out = np.full(len(users), message("rec.similar_taste"), dtype=object)
         for code, text in ((REASON_TRENDING, message("rec.trending")), (REASON_SEASONAL, message("rec.seasonal")),
-                           (REASON_POPULAR, message("rec.popular"))):
+                           (REASON_POPULAR, message("rec.popular")), (REASON_NEW, message("rec.new_for_taste"))):
             out[kind == code] = text
         for code, template, key, names in ((REASON_TOGETHER, "rec.bought_together", "product", self.catalog_.names),
-                                           (REASON_REGION, "rec.popular_region", "region", self.regions_)):
+                                           (REASON_REGION, "rec.popular_region", "region", self.regions_),
+                                           (REASON_NEW, "rec.new_in_category", "category", self.catalog_.categories),
+                                           (REASON_NEW_BOUGHT, "rec.new_in_category_bought", "category",
+                                            self.catalog_.categories)):
             where = (kind == code) & (anchor >= 0)
             if where.any():
                 distinct, inverse = np.unique(anchor[where], return_inverse=True)
@@ -576,10 +676,52 @@ class TwoStage(Recommender):
         return out
 
     def _similar_scores(self, items: np.ndarray) -> np.ndarray:
-        return self.generators_[self.params.similar]._similar_scores(items)
+        scores = self.generators_[self.params.similar]._similar_scores(items)
+        attributes = self._attribute_generator()
+        if attributes is None:
+            return scores
+        scores = np.array(scores, dtype=np.float32)
+        by_attributes = attributes.attribute_similarity(items).astype(np.float32)
+        unsold = self._unsold()[items]
+        # A product nobody bought is related by what it is; others keep what was bought with them, and new
+        # arrivals like them enter below their strongest relations.
+        scores[unsold] = by_attributes[unsold]
+        arrivals = self.new_arrivals()
+        if arrivals.any() and (~unsold).any():
+            k = min(self.params.similar_depth // 5 + 1, scores.shape[1]) - 1
+            kth = -np.partition(-scores[~unsold], k, axis=1)[:, k]
+            mixed = np.maximum(scores[~unsold][:, arrivals], np.maximum(by_attributes[~unsold][:, arrivals], 0)
+                               * np.maximum(kth, 0)[:, None])
+            rows = np.flatnonzero(~unsold)
+            scores[np.ix_(rows, np.flatnonzero(arrivals))] = mixed
+        return scores
 
     def _explain_similar(self, items: np.ndarray, similar: np.ndarray) -> np.ndarray:
-        return self.generators_[self.params.similar]._explain_similar(items, similar)
+        reasons = self.generators_[self.params.similar]._explain_similar(items, similar)
+        attributes = self._attribute_generator()
+        if attributes is None:
+            return reasons
+        reasons = np.array(reasons, dtype=object)
+        unsold = self._unsold()[items]
+        reasons[unsold] = attributes._explain_similar(items[unsold], similar[unsold])
+        names = self.catalog_.names
+        arrival = self.new_arrivals()[np.maximum(similar, 0)] & (similar >= 0) & ~unsold[:, None]
+        rows, cols = np.nonzero(arrival)
+        reasons[rows, cols] = [message("rec.new_like", product=names[items[r]]) for r in rows.tolist()]
+        return reasons
+
+    def _attribute_generator(self) -> Recommender | None:
+        names = [name for name in self._attribute_names() if name in getattr(self, "generators_", {})]
+        return self.generators_[names[0]] if names else None
+
+    def _unsold(self) -> np.ndarray:
+        """Products nobody bought before the cutoff (worked out once per fitted history: every batch of similar
+        lists asks)."""
+        cached = self.__dict__.get("_unsold_cache")
+        if cached is None or cached[0] is not self.bought_:
+            counts = np.bincount(self.bought_.indices, minlength=self.bought_.shape[1])
+            cached = self.__dict__["_unsold_cache"] = (self.bought_, counts == 0)
+        return cached[1]
 
     # ------------------------------------------------------------------------------------------ save/load
 
@@ -627,6 +769,28 @@ class _ReasonContext:
     history: signals.PairHistory
     knn: Recommender
     models: np.ndarray
+    arrivals: np.ndarray  # new arrivals (with an attributes generator)
+    category: np.ndarray  # category code + 1 per product (0: unknown)
+    bought_categories: np.ndarray  # customer * (categories + 1) + category + 1 of their purchases, sorted
+
+
+@dataclass(frozen=True)
+class _AttributeModels:
+    """The attribute generators' trained models and the product attributes they read (one fit's)."""
+
+    products: pd.DataFrame
+    towers: dict[str, Any]
+
+
+def _with_launch(pair: np.ndarray, names: list[str], catalog: Any, items: np.ndarray,
+                 new_days: float) -> tuple[np.ndarray, list[str]]:
+    """The pair features with the product's launch beside them: whether it is a new arrival and the days since
+    its launch (NaN: never sold, no launch date), so the reranker learns how new products sell."""
+    age = catalog.launch_age
+    days = np.full(len(items), np.nan, dtype=np.float32) if age is None else \
+        np.asarray(age, dtype=np.float32)[items]
+    new = catalog.new_arrivals(new_days)[items].astype(np.float32)
+    return np.hstack([pair, new[:, None], days[:, None]]), names + ["p_new_arrival", "p_days_since_launch"]
 
 
 class _Clock:

@@ -16,8 +16,8 @@ from serving.events import EventJournal
 from serving.metrics import Metrics
 from serving.ratelimit import RateLimiter, retry_after
 from models.recommenders.filters import Filters
-from serving.schemas import (AVAILABILITY_TEXT, BUY_AGAIN_SHARE_TEXT, CHANNEL_TEXT, MAX_CATEGORIES, STORE_ID_TEXT,
-                             Availability, Category, Channel, StoreId)
+from serving.schemas import (AVAILABILITY_TEXT, BUY_AGAIN_SHARE_TEXT, CHANNEL_TEXT, MAX_CATEGORIES, NEW_ONLY_TEXT,
+                             STORE_ID_TEXT, Availability, Category, Channel, StoreId)
 from serving.settings import ServingSettings
 from serving.snapshot import Snapshot
 from serving.stock import StockFile
@@ -134,16 +134,17 @@ async def filters_dep(
     channel: Annotated[Channel | None, Query(description=CHANNEL_TEXT)] = None,
     store_id: Annotated[StoreId | None, Query(description=STORE_ID_TEXT)] = None,
     availability: Annotated[Availability, Query(description=AVAILABILITY_TEXT)] = "in_store",
+    new_only: Annotated[bool, Query(description=NEW_ONLY_TEXT)] = False,
 ) -> Filters:
     return make_filters(exclude_bought, category, exclude_category, in_stock_only, price_min, price_max,
                         buy_again_share=buy_again_share, channel=channel, store_id=store_id,
-                        availability=availability)
+                        availability=availability, new_only=new_only)
 
 
 def make_filters(exclude_bought: bool | None, category: list[str] | None, exclude_category: list[str] | None,
                  in_stock_only: bool, price_min: float | None, price_max: float | None, source: str = "query",
                  buy_again_share: float | None = None, channel: str | None = None, store_id: str | None = None,
-                 availability: str = "in_store") -> Filters:
+                 availability: str = "in_store", new_only: bool = False) -> Filters:
     """Filters from request parameters; a price that is not a finite number or a band upside down is a 422."""
     for name, value in (("price_min", price_min), ("price_max", price_max)):
         if value is not None and not math.isfinite(value):
@@ -155,7 +156,7 @@ def make_filters(exclude_bought: bool | None, category: list[str] | None, exclud
     return Filters(exclude_bought=exclude_bought, categories=tuple(category or ()),
                    exclude_categories=tuple(exclude_category or ()), in_stock_only=in_stock_only,
                    price_min=price_min, price_max=price_max, buy_again_share=buy_again_share, channel=channel,
-                   store_id=store_id, availability=availability)
+                   store_id=store_id, availability=availability, new_only=new_only)
 
 
 ServicesDep = Annotated[Services, Depends(services_dep)]

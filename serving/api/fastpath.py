@@ -39,7 +39,7 @@ _CHANNELS = {"store", "online", "app"}
 _AVAILABILITY = {"in_store", "order_online"}
 _LISTS = {"category", "exclude_category"}
 # Parameters the fast lane does not parse: the router validates and answers them.
-_ROUTER_KEYS = {"buy_again_share"}
+_ROUTER_KEYS = {"buy_again_share", "new_only"}
 _DEFAULT = Filters()
 
 

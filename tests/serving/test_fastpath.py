@@ -18,6 +18,7 @@ VALUES = {
     "exclude_category": st.sampled_from(list(CATEGORIES) + ["", "unknown"]),
     "price_min": st.sampled_from(["0", "5", "10.5", "20", "-1", "1e3", "abc", "", "12.", "00"]),
     "price_max": st.sampled_from(["0", "15", "30.25", "99999", "-3", "nan", "inf", ""]),
+    "new_only": st.sampled_from(["true", "false", "1", "x", ""]),
     "utm_source": st.sampled_from(["mail", ""]),
     "channel": st.sampled_from(["store", "online", "app", "web", "", "STORE"]),
     "store_id": st.sampled_from(["S1", "S2", "S9", "", "bad id", "x" * 300]),
@@ -77,8 +78,8 @@ def test_the_fast_lane_is_taken_for_plain_requests_only(fast_served, monkeypatch
         assert fast_served.get(f"/v1/customers/C0001/recommendations?{query}", key="storefront").status_code == 200
     assert fast_served.get("/v1/products/P001/similar?n=3", key="storefront").status_code == 200
     assert slow_lane == []
-    for query in ("n=abc", "in_stock_only=yes", "n=3&n=4"):
+    for query in ("n=abc", "in_stock_only=yes", "n=3&n=4", "new_only=true"):  # new arrivals: the FastAPI lane
         fast_served.get(f"/v1/customers/C0001/recommendations?{query}", key="storefront")
     fast_served.get("/v1/customers/C0001/recommendations", key="crm")  # 403 comes from the FastAPI lane
     fast_served.get("/v1/products/P999/similar", key="storefront")  # so does 404
-    assert len(slow_lane) == 5
+    assert len(slow_lane) == 6

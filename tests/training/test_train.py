@@ -23,6 +23,9 @@ def light_recommender_config(path: Path) -> Path:
     config = yaml.safe_load((CONFIG_DIR / "recommender.yaml").read_text())
     gens = config["clientele"]["generators"]
     config["clientele"]["generators"] = {k: gens[k] for k in ("repeat", "bm25", "itemknn", "popularity") if k in gens}
+    # New arrivals by their attributes, with a small attribute model.
+    config["clientele"]["generators"]["attributes"] = {"model": "attributes", "candidates": 10,
+                                                       "params": {"tower": {"dims": 16, "steps": 60}}}
     config["clientele"]["ranker"] = {**(config["clientele"].get("ranker") or {}), "n_estimators": 60,
                                      "early_stopping_rounds": 10}
     config["clientele"].update({"serve_depth": 20, "similar_depth": 10})

@@ -77,7 +77,8 @@ async def batch_recommendations(
     require_recommender(snap)
     filters = make_filters(body.exclude_bought, body.category, body.exclude_category, body.in_stock_only,
                            body.price_min, body.price_max, source="body", buy_again_share=body.buy_again_share,
-                           channel=body.channel, store_id=body.store_id, availability=body.availability)
+                           channel=body.channel, store_id=body.store_id, availability=body.availability,
+                           new_only=body.new_only)
     services.journal.sync()
     results = [_one(services, snap, cid, body.n, filters, locale) for cid in body.customer_ids]
     return OrjsonResponse({"model_version": snap.label("recommender"), "results": results})

@@ -31,8 +31,12 @@ TINY = {
 }
 
 
+# The attribute model behind the new-arrivals generator, small enough for CI.
+TINY_TOWER = {"dims": 8, "steps": 30, "batch_size": 64, "history": 10}
+
+
 def tiny_two_stage(**overrides) -> dict:
-    """Parameters of a small ``clientele`` model (four generators, a short reranker)."""
+    """Parameters of a small ``clientele`` model (five generators, a short reranker)."""
     params = {
         "window_days": 60,
         "serve_depth": 30,
@@ -43,6 +47,7 @@ def tiny_two_stage(**overrides) -> dict:
             "knn": {"model": "bm25", "candidates": 20, "params": TINY["bm25"]},
             "ease": {"model": "ease", "candidates": 20, "params": TINY["ease"]},
             "popularity": {"model": "popularity", "candidates": 10, "params": {"by_region": True}},
+            "arrivals": {"model": "attributes", "candidates": 10, "params": {"tower": TINY_TOWER}},
         },
         "ranker": {"n_estimators": 30, "num_leaves": 7, "min_child_samples": 5, "threads": 1},
     }
