@@ -40,6 +40,8 @@ filters = st.fixed_dictionaries(dict(
     channel=st.sampled_from([None, "store", "online", "app"]),
     store_id=st.sampled_from([None, "S0001", "S0002", "S0050", "no-such-store"]),
     availability=st.sampled_from(["in_store", "order_online"]),
+    new_only=st.booleans(),
+    new_arrival_share=st.sampled_from([None, 0.0, 0.3, 1.0]),
 )).filter(lambda f: f["price_min"] is None or f["price_max"] is None or f["price_min"] <= f["price_max"]).map(
     lambda f: Filters(**f))
 
@@ -69,6 +71,8 @@ def check(model, out: pd.DataFrame, f: Filters, product_column: str = "product_i
     if f.price_max is not None:
         assert (price <= f.price_max).all()
     assert not out[product_column].isin(f.exclude_products).any()
+    if f.new_only:
+        assert model.new_arrivals()[codes].all()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
