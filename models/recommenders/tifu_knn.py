@@ -39,6 +39,9 @@ class TifuParams(RecommenderParams):
         Nearest customers whose mean vector is blended in (k).
     alpha
         Weight of the customer's own vector against the neighbours' mean.
+    neighbour_pool
+        Customers the neighbours are drawn from at most: beyond it, a fixed random share of them (drawn at the
+        fit), so that scoring one customer costs the same whatever the size of the customer base.
     """
 
     group_size: int = Field(7, ge=1)
@@ -46,6 +49,7 @@ class TifuParams(RecommenderParams):
     group_decay: float = Field(0.7, gt=0, le=1)
     neighbours: int = Field(300, ge=0)
     alpha: float = Field(0.7, ge=0, le=1)
+    neighbour_pool: int = Field(30_000, ge=1)
 
 
 class TifuKNN(Recommender):
@@ -57,10 +61,21 @@ class TifuKNN(Recommender):
     scoring_params = frozenset({"neighbours", "alpha"})  # the fit builds the vectors only
 
     def _fit(self, data: TrainingData) -> None:
+        p = self.params
         self.vectors_ = self._vectors(data)
         norms = np.sqrt(np.asarray(self.vectors_.multiply(self.vectors_).sum(axis=1)).ravel())
         self.unit_ = sp.csr_matrix(sp.diags(np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0))
                                    @ self.vectors_).astype(np.float32)
+        n_users = self.vectors_.shape[0]
+        self.pool_ = np.arange(n_users) if n_users <= p.neighbour_pool else \
+            np.sort(np.random.default_rng(p.random_state).choice(n_users, p.neighbour_pool, replace=False))
+        self._prepare_pool()
+
+    def _prepare_pool(self) -> None:
+        # The pool's unit vectors, transposed once; and the last block's neighbour means, which copies sharing
+        # this fit (:meth:`with_params`: another alpha) read instead of searching the same neighbours again.
+        self._pool_unit_t = sp.csr_matrix(self.unit_[self.pool_].T)
+        self._neighbour_memo: dict[str, Any] = {}
 
     def _vectors(self, data: TrainingData) -> sp.csr_matrix:
         """Each customer's decayed, grouped item-frequency vector (section 3.2)."""
@@ -89,20 +104,39 @@ class TifuKNN(Recommender):
         own = self.vectors_[users].toarray()
         scores = p.alpha * own if p.neighbours > 0 else own
         if p.neighbours > 0 and p.alpha < 1:
-            similarity = (self.unit_[users] @ self.unit_.T).toarray()
-            similarity[np.arange(len(users)), users] = -np.inf  # not their own neighbour
-            k = min(p.neighbours, similarity.shape[1] - 1)
-            if k > 0:
-                nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-                picked = np.take_along_axis(similarity, nearest, axis=1) > 0
-                rows = np.repeat(np.arange(len(users)), k)[picked.ravel()]
-                mean = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, nearest.ravel()[picked.ravel()])),
-                                     shape=(len(users), self.vectors_.shape[0]))
-                found = np.maximum(np.asarray(mean.sum(axis=1)).ravel(), 1.0)
-                scores = scores + (1 - p.alpha) * (sp.diags(1.0 / found) @ mean @ self.vectors_).toarray()
+            scores = scores + (1 - p.alpha) * self._neighbour_mean(users)
         scores = scores.astype(np.float32)
         scores[scores <= 0] = -np.inf
         return scores
+
+    def _neighbour_mean(self, users: np.ndarray) -> np.ndarray:
+        """Mean vector of each customer's ``neighbours`` most similar customers of the pool (cosine > 0), worked
+        out for a few customers at a time (memory: ``_NEIGHBOUR_CELLS`` similarities, whatever the block)."""
+        users = np.asarray(users, dtype=np.int64)
+        memo = self._neighbour_memo
+        key = f"{self.params.neighbours}:{hash(users.tobytes())}:{len(users)}"
+        if memo.get("key") == key and np.array_equal(memo["users"], users):
+            return memo["mean"]
+        pool = self.pool_
+        k = min(self.params.neighbours, len(pool) - 1)
+        out = np.zeros((len(users), self.vectors_.shape[1]), dtype=np.float64)
+        step = max(1, _NEIGHBOUR_CELLS // max(len(pool), 1))
+        for start in range(0, len(users) if k > 0 else 0, step):
+            chunk = users[start:start + step]
+            similarity = (self.unit_[chunk] @ self._pool_unit_t).toarray()
+            at = np.minimum(np.searchsorted(pool, chunk), len(pool) - 1)
+            mine = pool[at] == chunk
+            similarity[np.flatnonzero(mine), at[mine]] = -np.inf  # not their own neighbour
+            nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+            picked = np.take_along_axis(similarity, nearest, axis=1) > 0
+            rows = np.repeat(np.arange(len(chunk)), k)[picked.ravel()]
+            mean = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, pool[nearest.ravel()[picked.ravel()]])),
+                                 shape=(len(chunk), self.vectors_.shape[0]))
+            found = np.maximum(np.asarray(mean.sum(axis=1)).ravel(), 1.0)
+            out[start:start + len(chunk)] = (sp.diags(1.0 / found) @ mean @ self.vectors_).toarray()
+        memo.clear()
+        memo.update(key=key, users=users.copy(), mean=out)
+        return out
 
     def _explain(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         own = np.zeros(items.shape, dtype=bool)
@@ -114,8 +148,14 @@ class TifuKNN(Recommender):
         return out
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {**_sparse("vectors", self.vectors_), **_sparse("unit", self.unit_)}
+        return {**_sparse("vectors", self.vectors_), **_sparse("unit", self.unit_), "pool": self.pool_}
 
     def _load_state(self, state: dict[str, np.ndarray], meta: dict[str, Any], path: Path) -> None:
         self.vectors_ = _unsparse("vectors", state)
         self.unit_ = _unsparse("unit", state)
+        self.pool_ = state["pool"].astype(np.int64) if "pool" in state else np.arange(self.vectors_.shape[0])
+        self._prepare_pool()
+
+
+# Similarities held at once while searching neighbours (float32 and their int64 order: about 100 MB).
+_NEIGHBOUR_CELLS = 8_000_000

@@ -17,6 +17,8 @@ moment's popularity otherwise.
 
 from __future__ import annotations
 
+import json
+
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,10 +288,19 @@ class TwoStage(Recommender):
     def _fit_generators(self, data: TrainingData,
                         interactions: InteractionConfig | None) -> dict[str, Recommender]:
         registry = Recommender._registry
-        gens = {}
+        gens: dict[str, Recommender] = {}
+        fitted: dict[str, Recommender] = {}
         for name, spec in self.params.generators.items():
             params = {**spec.params, "random_state": self.params.random_state}
-            gens[name] = registry[spec.model](**params).fit_data(data, interactions)
+            model_cls = registry[spec.model]
+            # Generators that differ only in what scoring reads share one fit (and what their scoring shares).
+            scoring = {k: v for k, v in params.items() if k in model_cls.scoring_params}
+            same_fit = json.dumps([spec.model, {k: v for k, v in model_cls(**params).get_params().items()
+                                                 if k not in model_cls.scoring_params}], sort_keys=True, default=str)
+            if same_fit in fitted:
+                gens[name] = fitted[same_fit].with_params(**scoring)
+            else:
+                gens[name] = fitted[same_fit] = model_cls(**params).fit_data(data, interactions)
         return gens
 
     def _training_rows(self, tables: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp,
