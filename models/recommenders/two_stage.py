@@ -517,8 +517,9 @@ class TwoStage(Recommender):
             # The product of the customer's history that relates most to the recommendation (item-item); the two
             # lists share most of their products, so each (customer, product) is worked out once.
             anchors = np.full(len(flat), -1, dtype=np.int64)
-            found = personal & np.isin(pair_keys, known_keys)
-            anchors[found] = known_anchors[np.searchsorted(known_keys, pair_keys[found])]
+            at = np.minimum(np.searchsorted(known_keys, pair_keys), max(len(known_keys) - 1, 0))
+            found = personal & (known_keys[at] == pair_keys) if len(known_keys) else np.zeros(len(flat), dtype=bool)
+            anchors[found] = known_anchors[at[found]]
             todo_anchor = personal & ~found
             grid = np.where(todo_anchor.reshape(items.shape), items, -1).astype(np.int64)
             rows_needed = np.flatnonzero((grid >= 0).any(axis=1))
