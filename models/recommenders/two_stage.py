@@ -388,18 +388,16 @@ class TwoStage(Recommender):
                 flat = top.ravel()
                 ok = flat >= 0
                 union[rows[ok], flat[ok]] = True
-                tops[name] = (pd.Index(rows[ok].astype(np.int64) * n_items + flat[ok]), rank[ok])
+                # Each generator's rank of every product in the block (NaN: not proposed), read at the union.
+                grid = np.full((len(chunk), n_items), np.nan, dtype=np.float32)
+                grid[rows[ok], flat[ok]] = rank[ok]
+                tops[name] = grid
             rows, items = np.nonzero(union)
-            keys = rows.astype(np.int64) * n_items + items
             columns = []
             for name in gens:
                 score = dense[name][rows, items]
                 score[~np.isfinite(score)] = np.nan
-                rank = np.full(len(rows), np.nan, dtype=np.float32)
-                if name in tops:
-                    index, ranks = tops[name]
-                    where = index.get_indexer(keys)
-                    rank[where >= 0] = ranks[where[where >= 0]]
+                rank = tops[name][rows, items] if name in tops else np.full(len(rows), np.nan, dtype=np.float32)
                 columns += [score, rank]
             yield chunk, rows, items.astype(np.int64), np.column_stack(columns).astype(np.float32)
 
