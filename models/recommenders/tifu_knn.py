@@ -121,16 +121,23 @@ class TifuKNN(Recommender):
         k = min(self.params.neighbours, len(pool) - 1)
         out = np.zeros((len(users), self.vectors_.shape[1]), dtype=np.float64)
         step = max(1, _NEIGHBOUR_CELLS // max(len(pool), 1))
+        sampled = len(pool) < self.vectors_.shape[0]
         for start in range(0, len(users) if k > 0 else 0, step):
             chunk = users[start:start + step]
-            similarity = (self.unit_[chunk] @ self._pool_unit_t).toarray()
+            product = self.unit_[chunk] @ self._pool_unit_t
             at = np.minimum(np.searchsorted(pool, chunk), len(pool) - 1)
             mine = pool[at] == chunk
-            similarity[np.flatnonzero(mine), at[mine]] = -np.inf  # not their own neighbour
-            nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-            picked = np.take_along_axis(similarity, nearest, axis=1) > 0
-            rows = np.repeat(np.arange(len(chunk)), k)[picked.ravel()]
-            mean = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, pool[nearest.ravel()[picked.ravel()]])),
+            if sampled:
+                rows, chosen = _nearest_sparse(sp.csr_matrix(product), np.where(mine, at, -1), k)
+            else:
+                # Everyone is in the pool: the exact dense search of the paper (ties cut as argpartition cuts them).
+                similarity = product.toarray()
+                similarity[np.flatnonzero(mine), at[mine]] = -np.inf  # not their own neighbour
+                nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+                picked = np.take_along_axis(similarity, nearest, axis=1) > 0
+                rows = np.repeat(np.arange(len(chunk)), k)[picked.ravel()]
+                chosen = nearest.ravel()[picked.ravel()]
+            mean = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, pool[chosen])),
                                  shape=(len(chunk), self.vectors_.shape[0]))
             found = np.maximum(np.asarray(mean.sum(axis=1)).ravel(), 1.0)
             out[start:start + len(chunk)] = (sp.diags(1.0 / found) @ mean @ self.vectors_).toarray()
@@ -155,6 +162,29 @@ class TifuKNN(Recommender):
         self.unit_ = _unsparse("unit", state)
         self.pool_ = state["pool"].astype(np.int64) if "pool" in state else np.arange(self.vectors_.shape[0])
         self._prepare_pool()
+
+
+def _nearest_sparse(similarity: sp.csr_matrix, own: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of each row's ``k`` largest positive entries, the lower column first among equals, leaving
+    out column ``own[row]`` (-1: none). Only the stored entries are read: a customer shares products with a few
+    thousand of the pool, and the pool's other customers (similarity 0) are never neighbours."""
+    similarity.sort_indices()
+    rows_out, cols_out = [], []
+    indptr, indices, data = similarity.indptr, similarity.indices, similarity.data
+    for row in range(similarity.shape[0]):
+        cols, values = indices[indptr[row]:indptr[row + 1]], data[indptr[row]:indptr[row + 1]]
+        keep = (values > 0) & (cols != own[row])
+        cols, values = cols[keep], values[keep]
+        if len(values) > k:
+            kth = np.partition(values, len(values) - k)[len(values) - k]  # the k-th largest
+            above = np.flatnonzero(values > kth)
+            tied = np.flatnonzero(values == kth)[:k - len(above)]  # equals: the lower columns
+            cols = cols[np.sort(np.concatenate([above, tied]))]
+        rows_out.append(np.full(len(cols), row, dtype=np.int64))
+        cols_out.append(cols.astype(np.int64))
+    if not rows_out:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return np.concatenate(rows_out), np.concatenate(cols_out)
 
 
 # Similarities held at once while searching neighbours (float32 and their int64 order: about 100 MB).
