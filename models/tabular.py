@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,3 +69,9 @@ class FrameEncoder:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FrameEncoder":
         return cls(columns=list(data["columns"]), categories={k: list(v) for k, v in data["categories"].items()})
+
+
+def prediction_threads() -> int:
+    """Threads for LightGBM predictions: every core. Each row is scored on its own, so the scores are the same
+    whatever the thread count (training keeps its configured threads: there, they can change the model)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))

@@ -24,6 +24,9 @@ class SyntheticConfig(_Strict):
 
 class EvaluationConfig(_Strict):
     recommender_test_days: int = Field(30, ge=1)
+    # The holdout scores a random sample of this many test customers at most: its cost stops growing with the
+    # customer base (the metrics' `customers` says how many were scored, `test_customers` how many there were).
+    recommender_test_customers: int | None = Field(25_000, ge=1)
     compare_peers: bool = False
 
 

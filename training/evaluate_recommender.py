@@ -62,6 +62,13 @@ class TemporalSplit:
     target: pd.DataFrame
     seen: pd.DataFrame
 
+    def sample(self, n: int, seed: int = 0) -> "TemporalSplit":
+        """The split of ``n`` test customers drawn at random (the same ``n`` and seed draw the same ones)."""
+        keep = np.sort(np.random.default_rng(seed).choice(self.customers, n, replace=False))
+        return TemporalSplit(start=self.start, end=self.end, customers=keep,
+                             target=self.target[self.target[C.customer_id].isin(keep)].reset_index(drop=True),
+                             seen=self.seen[self.seen[C.customer_id].isin(keep)].reset_index(drop=True))
+
     @property
     def new_target(self) -> pd.DataFrame:
         """The target without products the customer had bought before the window."""
@@ -238,7 +245,8 @@ def tune_peer(name: str, peer: PeerSpec, config: dict[str, Any], tables: dict[st
 def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None = None,
                           config: dict[str, Any] | None = None, models: list[str] | None = None,
                           progress: Progress | None = None,
-                          features: FeatureConfig | None = None) -> dict[str, dict[str, Any]]:
+                          features: FeatureConfig | None = None,
+                          test_customers: int | None = None) -> dict[str, dict[str, Any]]:
     """Fit the project's recommender and every peer on the data before the test window and score them on it.
 
     Parameters
@@ -256,6 +264,10 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
     features
         The project's feature settings: every model's interaction matrix and the reranker's customer features
         (default: the features package's defaults).
+    test_customers
+        Score a random sample of at most this many test customers (seeded: the same sample for the same data);
+        every test customer by default. The metrics' ``customers`` counts those scored, ``test_customers``
+        all of them.
 
     Returns
     -------
@@ -270,6 +282,9 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
     metric = settings.metric
     start, end = window_start(tables, test_days)
     split = temporal_split(tables, start, end)
+    every_test_customer = len(split.customers)
+    if test_customers is not None and every_test_customer > test_customers:
+        split = split.sample(test_customers)
     # Everything below sees the test window only through `split`; fits get rows before `start` only.
     train = tables_before(tables, start)
     validation = temporal_split(train, start - pd.Timedelta(days=test_days), start)
@@ -310,6 +325,7 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
             fit_seconds = time.perf_counter() - started
             metrics = evaluate_model(model, split, k_recall, k_ndcg, k_hit)
             metrics["fit_seconds"] = round(fit_seconds, 2)
+            metrics["test_customers"] = every_test_customer
             # Not a number: the holdout metrics a training run logs are the numbers only.
             metrics["timing"] = {"tuning": round(tuned - began, 2), "fit": round(fit_seconds, 2),
                                  "all": round(time.perf_counter() - began, 2)}

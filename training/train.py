@@ -107,9 +107,13 @@ def metric_key(name: str) -> str:
     return name.replace("@", "_at_").replace("%", "pct")
 
 
-def holdout_id(fingerprint: dict[str, Any], test_days: int, horizon_days: int) -> str:
-    """Identifies the holdout: the same data and split give the same id, so metrics are comparable."""
+def holdout_id(fingerprint: dict[str, Any], test_days: int, horizon_days: int,
+               test_customers: int | None = None) -> str:
+    """Identifies the holdout: the same data, split and sample of test customers give the same id, so metrics
+    are comparable."""
     raw = f"{fingerprint['sha256']}|recommender_test_days={test_days}|churn_horizon_days={horizon_days}"
+    if test_customers is not None:
+        raw += f"|recommender_test_customers={test_customers}"
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -142,8 +146,10 @@ def evaluate_clv(tables: dict[str, pd.DataFrame], horizon_days: int, config: Chu
 
 def evaluate_holdout(tables: dict[str, pd.DataFrame], configs: ModelConfigs, horizon_days: int, test_days: int,
                      compare_peers: bool, kinds: tuple[str, ...] = MODEL_KINDS, plots_dir: Path | None = None,
-                     progress: Progress | None = None) -> tuple[dict[str, dict[str, Any]], list[Path], dict]:
-    """Holdout metrics of each model kind (fitted on data before the holdout only), plus plots."""
+                     progress: Progress | None = None,
+                     test_customers: int | None = None) -> tuple[dict[str, dict[str, Any]], list[Path], dict]:
+    """Holdout metrics of each model kind (fitted on data before the holdout only), plus plots; the recommenders
+    are scored on a random sample of at most ``test_customers`` test customers."""
     metrics: dict[str, dict[str, Any]] = {}
     plots: list[Path] = []
     reports: dict[str, Any] = {}
@@ -153,7 +159,8 @@ def evaluate_holdout(tables: dict[str, pd.DataFrame], configs: ModelConfigs, hor
         say(progress, f"recommender: holdout = the last {test_days} days")
         with stage("recommender holdout"):
             results = evaluate_recommenders(tables, test_days, configs.recommender,
-                                            models=None if compare_peers else [OWN], features=configs.features)
+                                            models=None if compare_peers else [OWN], features=configs.features,
+                                            test_customers=test_customers)
         metrics[RECOMMENDER] = {k: v for k, v in results[OWN].items() if isinstance(v, (int, float))}
         reports[RECOMMENDER] = results
     if CHURN in kinds:
@@ -262,7 +269,7 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
     with stage("load"):
         data: ValidatedData = load_training_data(config, settings)
     test_days = config.evaluation.recommender_test_days
-    holdout = holdout_id(data.fingerprint, test_days, horizon)
+    holdout = holdout_id(data.fingerprint, test_days, horizon, config.evaluation.recommender_test_customers)
     t = step("load", t)
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{config.preset}") as run:
@@ -277,9 +284,10 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
         with tempfile.TemporaryDirectory() as tmp:
             tmp_path = Path(tmp)
             with stage("evaluate"):
-                metrics, plots, reports = evaluate_holdout(data.tables, configs, horizon, test_days,
-                                                           config.evaluation.compare_peers,
-                                                           plots_dir=tmp_path / "plots", progress=progress)
+                metrics, plots, reports = evaluate_holdout(
+                    data.tables, configs, horizon, test_days, config.evaluation.compare_peers,
+                    plots_dir=tmp_path / "plots", progress=progress,
+                    test_customers=config.evaluation.recommender_test_customers)
             for kind, values in metrics.items():
                 mlflow.log_metrics({f"{kind}.{metric_key(k)}": float(v) for k, v in values.items()
                                     if isinstance(v, (int, float)) and np.isfinite(v)})
@@ -331,7 +339,8 @@ def champion_values(candidates: list[Candidate], rules: dict[str, Any], settings
                 continue
             say(progress, f"{cand.kind}: replaying champion v{champion.version} on this holdout")
             replayed, _, _ = evaluate_holdout(data.tables, ModelConfigs.from_dict(logged), horizon, test_days, False,
-                                              kinds=(cand.kind,))
+                                              kinds=(cand.kind,),
+                                              test_customers=config.evaluation.recommender_test_customers)
             value = replayed.get(cand.kind, {}).get(rules[cand.kind].metric)
             if value is not None:
                 mlflow.log_metric(f"champion_replay.{cand.kind}.{metric_key(rules[cand.kind].metric)}", float(value))

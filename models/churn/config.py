@@ -46,7 +46,7 @@ class ChurnTrainingConfig(_Strict):
     max_cutoffs: int = Field(16, ge=1)
     min_history_days: int = Field(30, ge=0)
     calibrate_on_latest: bool = True
-    max_rows: int = Field(4_000_000, ge=1)
+    max_rows: int = Field(1_000_000, ge=1)
 
 
 class RiskBands(_Strict):

@@ -15,7 +15,7 @@ from features.exceptions import ClienteleError, DataError
 from models.churn.calibration import Calibrator
 from models.churn.config import ChurnModelConfig, ReasonConfig
 from models.churn.reasons import top_reasons
-from models.tabular import NON_FEATURES, FrameEncoder
+from models.tabular import NON_FEATURES, FrameEncoder, prediction_threads
 
 LABEL = "churned"
 # The defaults are ChurnModelConfig's, the one place they live (configs/churn.yaml overrides them for training).
@@ -138,7 +138,7 @@ class ChurnModel:
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """Uncalibrated log-odds of churn."""
         self._check_fitted()
-        return self.booster_.predict(self.encoder_.transform(frame), raw_score=True)
+        return self.booster_.predict(self.encoder_.transform(frame), raw_score=True, num_threads=prediction_threads())
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of churn for each row of ``frame``."""
@@ -147,7 +147,8 @@ class ChurnModel:
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
         """Per-feature contributions to the raw score (the last column is the bias); rows sum to the raw score."""
         self._check_fitted()
-        return np.asarray(self.booster_.predict(self.encoder_.transform(frame), pred_contrib=True))
+        return np.asarray(self.booster_.predict(self.encoder_.transform(frame), pred_contrib=True,
+                                                num_threads=prediction_threads()))
 
     def reasons(self, frame: pd.DataFrame, top: int = _REASONS.top) -> list[list[dict[str, Any]]]:
         """The ``top`` plain-language reasons raising each customer's risk (see :mod:`models.churn.reasons`)."""

@@ -182,17 +182,33 @@ def top_reasons(contributions: np.ndarray, feature_names: list[str], frame: pd.D
     for i, fam in enumerate(families):
         membership[i, index[fam]] = 1.0
     per_family = contributions[:, : len(feature_names)] @ membership
+    members = {fam: [f for f, ff in zip(feature_names, families) if ff == fam] for fam in names}
+    # Column arrays read once: a pandas row per customer would cost more than the rest (1M customers).
+    columns = {col: frame[col].to_numpy() for col in frame.columns}
     out = []
-    rows = frame.reset_index(drop=True)
     for i in range(len(per_family)):
         order = np.argsort(-per_family[i], kind="stable")[:top]
         reasons = []
+        row = _Row(columns, i)
         for j in order:
             if per_family[i, j] < min_contribution:
                 break
             fam = names[j]
-            reasons.append({"code": fam, "text": reason_text(fam, rows.iloc[i]),
+            reasons.append({"code": fam, "text": reason_text(fam, row),
                             "contribution": round(float(per_family[i, j]), 4),
-                            "features": [f for f, ff in zip(feature_names, families) if ff == fam]})
+                            "features": list(members[fam])})
         out.append(reasons)
     return out
+
+
+class _Row:
+    """One customer's feature values, read as the templates read a row (``row.get(column, default)``)."""
+
+    __slots__ = ("_columns", "_i")
+
+    def __init__(self, columns: dict[str, np.ndarray], i: int):
+        self._columns, self._i = columns, i
+
+    def get(self, column: str, default: Any = None) -> Any:
+        values = self._columns.get(column)
+        return default if values is None else values[self._i]

@@ -9,6 +9,7 @@ import numpy as np
 
 from features.exceptions import DataError
 from models.recommenders.config import Params
+from models.tabular import prediction_threads
 
 
 class RankerParams(Params):
@@ -35,7 +36,7 @@ class RankerParams(Params):
     validation_share
         Share of customers (groups) held out for early stopping.
     threads
-        LightGBM threads (0: all cores).
+        LightGBM training threads (0: all cores); predictions use every core (the scores are the same).
     """
 
     objective: Literal["lambdarank", "rank_xendcg", "binary"] = "lambdarank"
@@ -141,12 +142,12 @@ class LambdaRanker:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Ranking scores (higher first) of candidate rows."""
-        return self.booster_.predict(features, num_threads=self.params.threads)
+        return self.booster_.predict(features, num_threads=prediction_threads())
 
     def contributions(self, features: np.ndarray) -> np.ndarray:
         """Per-feature contributions (SHAP values, LightGBM's ``pred_contrib``) of each row's score; the last
         column is the expected value."""
-        return self.booster_.predict(features, pred_contrib=True, num_threads=self.params.threads)
+        return self.booster_.predict(features, pred_contrib=True, num_threads=prediction_threads())
 
     def importance(self) -> dict[str, float]:
         """Total gain of each feature."""

@@ -945,9 +945,16 @@ def _best_anchor(history: sp.csr_matrix, rows: np.ndarray, targets: np.ndarray, 
     target = targets[place]
     value = weight * relation(bought, target)
     value[bought == target] = 0
-    order = np.lexsort((bought, -value, place))
-    first = order[np.r_[True, place[order][1:] != place[order][:-1]]] if len(order) else order
     out = np.full(len(rows), -1, dtype=np.int64)
-    best = first[value[first] > 0]
-    out[place[best]] = bought[best]
+    if not len(place):
+        return out
+    # Entries are grouped by place already: the largest value of each group, then the lowest product holding it
+    # (one pass each, no sort: 1M customers x 200 places x their history).
+    begins = np.flatnonzero(np.r_[True, place[1:] != place[:-1]])
+    top = np.maximum.reduceat(value, begins)
+    places = place[begins]
+    holds = (value == np.repeat(top, np.diff(np.r_[begins, len(place)]))) & (value > 0)
+    lowest = np.minimum.reduceat(np.where(holds, bought, np.iinfo(np.int64).max), begins)
+    found = top > 0
+    out[places[found]] = lowest[found]
     return out

@@ -17,6 +17,8 @@ moment's popularity otherwise.
 
 from __future__ import annotations
 
+import json
+
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,14 +298,23 @@ class TwoStage(Recommender):
     def _fit_generators(self, data: TrainingData, interactions: InteractionConfig | None,
                         attributes: "_AttributeModels | None" = None) -> dict[str, Recommender]:
         registry = Recommender._registry
-        gens = {}
+        gens: dict[str, Recommender] = {}
+        fitted: dict[str, Recommender] = {}
         for name, spec in self.params.generators.items():
             params = {**spec.params, "random_state": self.params.random_state}
             if attributes is not None and name in attributes.towers:
                 gens[name] = registry[spec.model](**params).fit_tower(data, attributes.products,
                                                                       attributes.towers[name], interactions)
                 continue
-            gens[name] = registry[spec.model](**params).fit_data(data, interactions)
+            model_cls = registry[spec.model]
+            # Generators that differ only in what scoring reads share one fit (and what their scoring shares).
+            scoring = {k: v for k, v in params.items() if k in model_cls.scoring_params}
+            same_fit = json.dumps([spec.model, {k: v for k, v in model_cls(**params).get_params().items()
+                                                 if k not in model_cls.scoring_params}], sort_keys=True, default=str)
+            if same_fit in fitted:
+                gens[name] = fitted[same_fit].with_params(**scoring)
+            else:
+                gens[name] = fitted[same_fit] = model_cls(**params).fit_data(data, interactions)
         return gens
 
     def _attribute_names(self) -> list[str]:
@@ -438,18 +449,16 @@ class TwoStage(Recommender):
                 flat = top.ravel()
                 ok = flat >= 0
                 union[rows[ok], flat[ok]] = True
-                tops[name] = (pd.Index(rows[ok].astype(np.int64) * n_items + flat[ok]), rank[ok])
+                # Each generator's rank of every product in the block (NaN: not proposed), read at the union.
+                grid = np.full((len(chunk), n_items), np.nan, dtype=np.float32)
+                grid[rows[ok], flat[ok]] = rank[ok]
+                tops[name] = grid
             rows, items = np.nonzero(union)
-            keys = rows.astype(np.int64) * n_items + items
             columns = []
             for name in gens:
                 score = dense[name][rows, items]
                 score[~np.isfinite(score)] = np.nan
-                rank = np.full(len(rows), np.nan, dtype=np.float32)
-                if name in tops:
-                    index, ranks = tops[name]
-                    where = index.get_indexer(keys)
-                    rank[where >= 0] = ranks[where[where >= 0]]
+                rank = tops[name][rows, items] if name in tops else np.full(len(rows), np.nan, dtype=np.float32)
                 columns += [score, rank]
             yield chunk, rows, items.astype(np.int64), np.column_stack(columns).astype(np.float32)
 
@@ -595,8 +604,9 @@ class TwoStage(Recommender):
             # The product of the customer's history that relates most to the recommendation (item-item); the two
             # lists share most of their products, so each (customer, product) is worked out once.
             anchors = np.full(len(flat), -1, dtype=np.int64)
-            found = personal & np.isin(pair_keys, known_keys)
-            anchors[found] = known_anchors[np.searchsorted(known_keys, pair_keys[found])]
+            at = np.minimum(np.searchsorted(known_keys, pair_keys), max(len(known_keys) - 1, 0))
+            found = personal & (known_keys[at] == pair_keys) if len(known_keys) else np.zeros(len(flat), dtype=bool)
+            anchors[found] = known_anchors[at[found]]
             todo_anchor = personal & ~found
             grid = np.where(todo_anchor.reshape(items.shape), items, -1).astype(np.int64)
             rows_needed = np.flatnonzero((grid >= 0).any(axis=1))

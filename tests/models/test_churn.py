@@ -98,6 +98,24 @@ def test_reason_codes_name_real_features_and_sum_to_the_raw_score(frames):
             assert all(family_of(f) == r["code"] for f in r["features"])
 
 
+def test_scores_and_reasons_are_those_of_one_thread_and_of_a_row_by_row_reading(frames):
+    # Predictions use every core (each row is scored on its own) and the wording reads column arrays, not one
+    # pandas row per customer: both give exactly what one thread and a row read through pandas give.
+    from models.churn.reasons import reason_text, top_reasons
+
+    train, calibration, test = split(frames)
+    model = ChurnModel(n_estimators=60).fit(train, calibration)
+    X = model.encoder_.transform(test)
+    np.testing.assert_array_equal(model.raw_score(test), model.booster_.predict(X, raw_score=True, num_threads=1))
+    contributions = model.booster_.predict(X, pred_contrib=True, num_threads=1)
+    np.testing.assert_array_equal(model.contributions(test), contributions)
+    reasons = top_reasons(contributions, model.feature_names_, test, 3)
+    rows = test.reset_index(drop=True)
+    assert any(reasons)
+    for i, row in enumerate(reasons):
+        assert [r["text"] for r in row] == [reason_text(r["code"], rows.iloc[i]) for r in row]
+
+
 def test_reason_wording_uses_the_customers_values():
     row = pd.Series({"recency_days": 143.0, "gap_median_days": 47.0, "spend_trend_90d": -0.5,
                      "complaints_90d": 2.0})

@@ -41,3 +41,42 @@ def test_neighbours_bring_in_what_similar_customers_buy(handmade):
     nearest = np.argsort(-similarity, kind="stable")[:2]
     expected = 0.5 * vectors[user[0]] + 0.5 * vectors[nearest].mean(axis=0)
     assert np.allclose(np.where(np.isfinite(mixed), mixed, 0.0), expected, atol=1e-6)
+
+
+def test_neighbours_come_from_a_bounded_pool_of_customers(synthetic, cutoff):
+    # Beyond `neighbour_pool` customers, neighbours are searched among a fixed random share of them only (the
+    # cost of scoring one customer stops growing with the base): the k most similar of the pool, cosine > 0,
+    # the lower pool place first among equal similarities. Below it, among everyone, as before.
+    everyone = TifuKNN(neighbours=5, alpha=0.5).fit(synthetic, cutoff=cutoff)
+    pooled = TifuKNN(neighbours=5, alpha=0.5, neighbour_pool=60).fit(synthetic, cutoff=cutoff)
+    n_users = everyone.vectors_.shape[0]
+    assert n_users > 60 and np.array_equal(everyone.pool_, np.arange(n_users))
+    assert len(pooled.pool_) == 60 and len(np.unique(pooled.pool_)) == 60
+    assert np.array_equal(pooled.pool_, TifuKNN(neighbours=5, neighbour_pool=60).fit(synthetic, cutoff=cutoff).pool_)
+    users = np.concatenate([np.arange(40), pooled.pool_[:5]])
+    mean = (pooled._neighbour_mean(users, 5) @ pooled.vectors_).toarray()
+    vectors = pooled.vectors_.toarray().astype(np.float64)
+    pool = pooled.pool_
+    more_than_k = 0
+    for row, user in enumerate(users):
+        similarity = (pooled.unit_[[user]] @ pooled.unit_[pool].T).toarray().ravel()
+        similarity[pool == user] = 0.0  # not their own neighbour
+        more_than_k += (similarity > 0).sum() > 5
+        order = np.argsort(-similarity, kind="stable")[:5]
+        chosen = pool[order[similarity[order] > 0]]
+        expected = vectors[chosen].mean(axis=0) if len(chosen) else np.zeros(vectors.shape[1])
+        np.testing.assert_allclose(mean[row], expected, rtol=1e-5, atol=1e-7)
+    assert more_than_k > 10  # the choice among more candidates than neighbours is exercised
+
+
+def test_copies_sharing_a_fit_score_as_separate_fits(synthetic, cutoff):
+    # A copy with another alpha reads the neighbours its original found for the same block; the scores are those
+    # of a model fitted on its own.
+    fitted = TifuKNN(neighbours=10, alpha=0.7).fit(synthetic, cutoff=cutoff)
+    other = fitted.with_params(alpha=0.0)
+    alone = TifuKNN(neighbours=10, alpha=0.0).fit(synthetic, cutoff=cutoff)
+    users = np.arange(0, 50)
+    fitted._score(users)
+    assert np.array_equal(other._score(users), alone._score(users))
+    assert np.array_equal(fitted._score(users), TifuKNN(neighbours=10, alpha=0.7).fit(synthetic, cutoff=cutoff)
+                          ._score(users))
