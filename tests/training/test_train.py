@@ -34,7 +34,7 @@ def light_recommender_config(path: Path) -> Path:
 
 
 def write_config(folder: Path, name: str, churn: dict | None = None, recommender: dict | None = None,
-                 clv_penalizer: float | None = None, seed: int = 0) -> Path:
+                 clv_penalizer: float | None = None, seed: int = 0, linked_share: float = 0.0) -> Path:
     churn_cfg = yaml.safe_load((CONFIG_DIR / "churn.yaml").read_text()) or {}
     churn_cfg.setdefault("model", {}).update(churn or {})
     churn_cfg.setdefault("training", {}).update({"max_cutoffs": 6})
@@ -46,7 +46,8 @@ def write_config(folder: Path, name: str, churn: dict | None = None, recommender
         cfg = yaml.safe_load(rec.read_text())
         cfg["clientele"]["ranker"].update(recommender)
         rec.write_text(yaml.safe_dump(cfg))
-    train = {"seed": seed, "synthetic": {"preset": "beauty", "customers": 800, "seed": 3, "out": str(folder / "demo")},
+    train = {"seed": seed, "synthetic": {"preset": "beauty", "customers": 800, "seed": 3, "out": str(folder / "demo"),
+                                         "linked_share": linked_share},
              "churn": str(folder / f"{name}-churn.yaml"), "recommender": str(rec)}
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(train))
