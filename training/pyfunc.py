@@ -90,10 +90,49 @@ class ClvPyfunc(mlflow.pyfunc.PythonModel):
         return self.model.predict(summary).reset_index(drop=True)
 
 
+# The registered recommender's request options: (MLflow type, default, shape); None or no category: the
+# model's own default.
+RECOMMENDER_PARAMS: dict[str, tuple[str, Any, tuple[int, ...] | None]] = {
+    "channel": ("string", None, None),
+    "store_id": ("string", None, None),
+    "availability": ("string", "in_store", None),
+    "new_only": ("boolean", False, None),
+    "categories": ("string", [], (-1,)),
+    "buy_again_share": ("double", None, None),
+    "lang": ("string", "en", None),
+}
+
+
+def recommender_param_schema() -> Any:
+    """The MLflow parameter schema of :data:`RECOMMENDER_PARAMS`, logged in the recommender's signature (MLflow
+    passes only the params its signature names)."""
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    return ParamSchema([ParamSpec(name, dtype, default, shape)
+                        for name, (dtype, default, shape) in RECOMMENDER_PARAMS.items()])
+
+
+def recommender_options(params: dict[str, Any] | None) -> tuple[Any, str]:
+    """The :class:`Filters` and reason language that ``params`` ask for; an unknown value is a one-line error."""
+    from features.i18n import check_locale
+    from models.recommenders.filters import Filters
+
+    given = {name: value for name, value in (params or {}).items()
+             if name in RECOMMENDER_PARAMS and value is not None}
+    locale = str(given.pop("lang", "en"))
+    check_locale(locale, "lang")
+    return Filters(**given), locale
+
+
 class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
     """Input: ``customer_id`` (the customer's own id) and optionally ``n`` per row (default 10). Output: one row per
     recommended product with ``rank``, ``score``, ``reason`` and ``strategy``, customers in the order of the input
     rows.
+
+    Params (MLflow's ``predict(..., params=...)``; :data:`RECOMMENDER_PARAMS`): the request options of the API
+    and of ``clientele score`` -- ``channel``, ``store_id``, ``availability``, ``new_only``, ``categories``,
+    ``buy_again_share`` and ``lang`` (the reasons' language) -- decided by the same policy
+    (:class:`models.recommenders.filters.Filters`).
 
     The model knows customers by pseudonym only (:mod:`features.identities`): ids are pseudonymised with the
     installation's key, taken from the settings (``CLIENTELE_DATA_DIR`` or ``CLIENTELE_PSEUDONYM_KEY``), and
@@ -109,6 +148,7 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         from features.privacy import pseudonymise_many
 
+        filters, locale = recommender_options(params)
         own = model_input["customer_id"].astype("str").to_numpy()
         customers = pseudonymise_many(own, self.settings.pseudonym_key)
         erased = self.settings.erasures().pseudonyms
@@ -120,12 +160,13 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
         parts = []
         for n in distinct:
             rows = np.flatnonzero(wanted == n)
-            result = self.model.recommend(list(dict.fromkeys(customers[rows].tolist())), n=int(n), erased=erased)
+            result = self.model.recommend(list(dict.fromkeys(customers[rows].tolist())), n=int(n), filters=filters,
+                                          erased=erased, locale=locale)
             result = result.assign(_order=np.arange(len(result)))
             asked = pd.DataFrame({"_row": rows, "_pseudonym": customers[rows], "_own": own[rows]})
             parts.append(asked.merge(result, left_on="_pseudonym", right_on="customer_id", how="inner"))
         if not parts:
-            return self.model.recommend([], n=DEFAULT_N)
+            return self.model.recommend([], n=DEFAULT_N, filters=filters, locale=locale)
         out = pd.concat(parts, ignore_index=True).sort_values(["_row", "_order"], kind="stable")
         out["customer_id"] = out["_own"]
         return out[[c for c in result.columns if c != "_order"]].reset_index(drop=True)

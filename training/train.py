@@ -23,6 +23,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
+from mlflow.types.schema import ColSpec, Schema
 
 from features.clv_summary import clv_summary
 from features.columns import Columns as C
@@ -43,7 +44,7 @@ from training.data import ValidatedData, load_training_data
 from training.evaluate_churn import evaluate_churn, evaluation_cutoff, evaluation_report, write_plots
 from training.export import export_churn, export_clv, export_recommender, export_uplift, profiling_allowed
 from training.moments import find_training_moments
-from training.pyfunc import code_paths, pip_requirements
+from training.pyfunc import code_paths, pip_requirements, recommender_param_schema
 from training.register import (MODEL_KINDS, Candidate, Decision, code_version, log_json, register_and_promote,
                                setup_tracking)
 from features.settings import CHURN, CLV, RECOMMENDER, UPLIFT, Settings
@@ -244,8 +245,11 @@ def log_recommender(model: Any, folder: Path, preset: str, requirements: list[st
     export_recommender(model, folder / "serving", preset, pseudonym_check)
     # A made-up customer: the example is stored with the model, real ids are not.
     example = pd.DataFrame({C.customer_id: ["example-customer"], "n": [3]})
+    signature = _signature(example, model.recommend(list(example[C.customer_id]), n=3))
+    signature.inputs = Schema([ColSpec("string", C.customer_id), ColSpec("long", "n", required=False)])
+    signature.params = recommender_param_schema()
     return _log_model(RECOMMENDER, artifacts={"model": str(folder / "model"), "serving": str(folder / "serving")},
-                      signature=_signature(example, model.recommend(list(example[C.customer_id]), n=3)),
+                      signature=signature,
                       input_example=example, pip_requirements=requirements)
 
 

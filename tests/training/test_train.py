@@ -324,6 +324,25 @@ def test_batch_recommendations_are_the_registered_models_answers(store, tmp_path
     pd.testing.assert_frame_equal(mine[["product_id", "score", "reason", "strategy"]],
                                   theirs[["product_id", "score", "reason", "strategy"]], check_dtype=False)
 
+    # A store campaign's options reach the registered model as params and are decided by the same policy.
+    from models.recommenders.filters import Filters
+
+    shelf = pd.read_parquet(folder / "demo" / "inventory.parquet")
+    store_id = str(shelf["store_id"].value_counts().index[0])
+    filters = Filters(channel="store", store_id=store_id, availability="order_online")
+    options = {"channel": "store", "store_id": store_id, "availability": "order_online", "lang": "zh-CN"}
+    asked = sample[:6]
+    mine = name_customers(champion_recommendations(champions, n=5, filters=filters), settings.identities())[0]
+    mine = localise_frame(mine[mine["customer_id"].isin(asked)], "zh-CN").set_index(["customer_id", "rank"])
+    theirs = loaded.predict(pd.DataFrame({"customer_id": asked, "n": [5] * len(asked)}), params=options)
+    theirs = theirs.set_index(["customer_id", "rank"])
+    pd.testing.assert_frame_equal(mine.sort_index()[["product_id", "score", "reason", "strategy"]],
+                                  theirs.sort_index()[["product_id", "score", "reason", "strategy"]], check_dtype=False)
+    default = predicted.set_index(["customer_id", "rank"]).loc[asked].sort_index()
+    assert not default["product_id"].equals(theirs.sort_index()["product_id"]), "the options changed nothing"
+    with pytest.raises(Exception, match="availability"):
+        loaded.predict(pd.DataFrame({"customer_id": asked[:1]}), params={"store_id": store_id, "availability": "x"})
+
 
 def test_customers_without_profiling_consent_get_no_scores(store, tmp_path):
     import pandas as pd
