@@ -11,6 +11,25 @@ DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_uris_per_file():
+    """Each test file starts from the process's MLflow stores: a file that points MLflow at its own temporary
+    store (training does, globally) leaves neither that store nor an open run to the next file of the worker."""
+    import os
+    import sys
+
+    before = os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI")
+    yield
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+        if before[1] is None:  # MLflow keeps the variable it set when the registry is reset to none
+            os.environ.pop("MLFLOW_REGISTRY_URI", None)
+
+
 def real_dataset(name: str) -> Path:
     """Path of a file in ../shared/datasets, or skip the test when it is not there."""
     path = DATASETS / name
