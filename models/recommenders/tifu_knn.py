@@ -188,8 +188,9 @@ class TifuKNN(Recommender):
 def _nearest_sparse(similarity: sp.csr_matrix, own: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(row, column) of each row's ``k`` largest positive entries, the lower column first among equals, leaving
     out column ``own[row]`` (-1: none). Only the stored entries are read: a customer shares products with a few
-    thousand of the pool, and the pool's other customers (similarity 0) are never neighbours."""
-    similarity.sort_indices()
+    thousand of the pool, and the pool's other customers (similarity 0) are never neighbours. Each row's columns
+    come out in increasing order, whatever the order they are stored in (a sparse product leaves them unsorted,
+    and sorting every stored entry costs more than the search)."""
     rows_out, cols_out = [], []
     indptr, indices, data = similarity.indptr, similarity.indices, similarity.data
     for row in range(similarity.shape[0]):
@@ -198,9 +199,10 @@ def _nearest_sparse(similarity: sp.csr_matrix, own: np.ndarray, k: int) -> tuple
         cols, values = cols[keep], values[keep]
         if len(values) > k:
             kth = np.partition(values, len(values) - k)[len(values) - k]  # the k-th largest
-            above = np.flatnonzero(values > kth)
-            tied = np.flatnonzero(values == kth)[:k - len(above)]  # equals: the lower columns
-            cols = cols[np.sort(np.concatenate([above, tied]))]
+            above = cols[values > kth]
+            tied = np.sort(cols[values == kth])[:k - len(above)]  # equals: the lower columns
+            cols = np.concatenate([above, tied])
+        cols = np.sort(cols)
         rows_out.append(np.full(len(cols), row, dtype=np.int64))
         cols_out.append(cols.astype(np.int64))
     if not rows_out:

@@ -37,7 +37,7 @@ from features.customer import CATEGORICAL_FEATURES
 from features.exceptions import ConfigError, DataError
 from features.products import product_attributes
 from features.progress import blocks, stage, steps
-from models.ranking.features import CandidateFeatures, PairFeatures
+from models.ranking.features import CandidateFeatures, PairFeatures, stack_columns
 from models.ranking.lambdarank import LambdaRanker, RankerParams
 from models.recommenders import signals
 from models.recommenders.base import CandidateLists, Recommender, RecommenderParams, _id_array
@@ -390,9 +390,9 @@ class TwoStage(Recommender):
         for batch_users, rows, items_, gen_features in self._candidates(gens, data, buyers,
                                                                          f"training candidates from {start.date()}"):
             users_ = batch_users[rows]
-            pair, pair_names = _with_launch(*described.build(users_, items_), data.catalog, items_,
+            x, pair_names = _block_features(described, gen_features, users_, items_, data.catalog,
                                             self.params.new_arrival_days)
-            xs.append(np.hstack([gen_features, pair]))
+            xs.append(x)
             keys = users_.astype(np.int64) * data.n_items + items_
             ys.append(np.isin(keys, label_keys).astype(np.float32))
             gs.append(group_offset + users_.astype(np.int64))
@@ -449,18 +449,22 @@ class TwoStage(Recommender):
                 flat = top.ravel()
                 ok = flat >= 0
                 union[rows[ok], flat[ok]] = True
-                # Each generator's rank of every product in the block (NaN: not proposed), read at the union.
-                grid = np.full((len(chunk), n_items), np.nan, dtype=np.float32)
-                grid[rows[ok], flat[ok]] = rank[ok]
-                tops[name] = grid
+                tops[name] = (rows[ok], flat[ok], rank[ok])
             rows, items = np.nonzero(union)
+            # Each generator's rank of the union's candidates (NaN: not proposed), through one grid of the
+            # candidates' places in the union.
+            place = np.full((len(chunk), n_items), -1, dtype=np.int32)
+            place[rows, items] = np.arange(len(rows))
             columns = []
             for name in gens:
                 score = dense[name][rows, items]
                 score[~np.isfinite(score)] = np.nan
-                rank = tops[name][rows, items] if name in tops else np.full(len(rows), np.nan, dtype=np.float32)
+                rank = np.full(len(rows), np.nan, dtype=np.float32)
+                if name in tops:
+                    top_rows, top_items, top_rank = tops[name]
+                    rank[place[top_rows, top_items]] = top_rank
                 columns += [score, rank]
-            yield chunk, rows, items.astype(np.int64), np.column_stack(columns).astype(np.float32)
+            yield chunk, rows, items.astype(np.int64), stack_columns(columns, len(rows))
 
     def _fit(self, data: TrainingData) -> None:
         raise ConfigError("recommender 'clientele': the two-stage model learns from the tables (fit()), not from "
@@ -489,13 +493,14 @@ class TwoStage(Recommender):
         names = list(gens)
         for chunk, rows, items, gen_features in self._candidates(gens, data, users, "reranking"):
             users_ = chunk[rows]
-            pair, pair_names = _with_launch(*described.build(users_, items), data.catalog, items, p.new_arrival_days)
+            x, pair_names = _block_features(described, gen_features, users_, items, data.catalog,
+                                            p.new_arrival_days)
             if self._generator_feature_names(gens) + pair_names != self.feature_names_:
                 raise DataError("recommender 'clientele': the features at the cutoff differ from those the reranker "
                                 "was trained on; this is a bug, please report it with the data's columns")
-            predicted = self.ranker_.predict(np.hstack([gen_features, pair]))
+            predicted = self.ranker_.predict(x)
             source = self._best_source(names, gen_features)
-            bought = pair[:, pair_names.index("x_days")] > 0  # the pairs of the purchase history
+            bought = x[:, gen_features.shape[1] + pair_names.index("x_days")] > 0  # the pairs of the purchase history
             for kind, keep in (("all", np.ones(len(rows), dtype=bool)), ("new", ~bought)):
                 _keep_top(lists[kind], users_[keep], items[keep], predicted[keep], source[keep], depth)
             if arrivals is not None:
@@ -792,15 +797,19 @@ class _AttributeModels:
     towers: dict[str, Any]
 
 
-def _with_launch(pair: np.ndarray, names: list[str], catalog: Any, items: np.ndarray,
-                 new_days: float) -> tuple[np.ndarray, list[str]]:
-    """The pair features with the product's launch beside them: whether it is a new arrival and the days since
-    its launch (NaN: never sold, no launch date), so the reranker learns how new products sell."""
+def _block_features(described: CandidateFeatures, gen_features: np.ndarray, users: np.ndarray, items: np.ndarray,
+                    catalog: Any, new_days: float) -> tuple[np.ndarray, list[str]]:
+    """The reranker's matrix of a block of candidates: the generators' scores and ranks, the customer, product
+    and pair features, and the product's launch: whether it is a new arrival and the days since its launch (NaN:
+    never sold, no launch date), so the reranker learns how new products sell. Returns the matrix and the names
+    of its columns after the generators'."""
+    parts, names = described.columns(users, items)
     age = catalog.launch_age
     days = np.full(len(items), np.nan, dtype=np.float32) if age is None else \
         np.asarray(age, dtype=np.float32)[items]
     new = catalog.new_arrivals(new_days)[items].astype(np.float32)
-    return np.hstack([pair, new[:, None], days[:, None]]), names + ["p_new_arrival", "p_days_since_launch"]
+    return stack_columns([gen_features, *parts, new, days], len(items)), \
+        names + ["p_new_arrival", "p_days_since_launch"]
 
 
 class _Clock:

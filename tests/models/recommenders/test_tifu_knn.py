@@ -80,3 +80,32 @@ def test_copies_sharing_a_fit_score_as_separate_fits(synthetic, cutoff):
     assert np.array_equal(other._score(users), alone._score(users))
     assert np.array_equal(fitted._score(users), TifuKNN(neighbours=10, alpha=0.7).fit(synthetic, cutoff=cutoff)
                           ._score(users))
+
+
+def test_the_sparse_search_reads_unsorted_rows_as_sorted_ones():
+    # A sparse product leaves each row's columns unsorted; the search takes the k largest positive similarities,
+    # the lower column first among equals, leaving out the customer's own place, and lists columns in order.
+    import scipy.sparse as sp
+
+    from models.recommenders.tifu_knn import _nearest_sparse
+
+    rng = np.random.default_rng(5)
+    dense = rng.choice([0.0, 0.2, 0.5, 0.5, 0.9, -0.1], size=(30, 40))  # ties and non-positive values
+    own = rng.integers(-1, 40, size=30)
+    k = 4
+    sorted_rows = sp.csr_matrix(dense)
+    shuffled = sorted_rows.copy()
+    for row in range(30):  # reverse each row's storage order
+        lo, hi = shuffled.indptr[row], shuffled.indptr[row + 1]
+        shuffled.indices[lo:hi] = shuffled.indices[lo:hi][::-1].copy()
+        shuffled.data[lo:hi] = shuffled.data[lo:hi][::-1].copy()
+    assert not shuffled.has_sorted_indices or not np.array_equal(shuffled.indices, sorted_rows.indices)
+    rows, cols = _nearest_sparse(shuffled, own, k)
+    for row in range(30):
+        similarity = dense[row].copy()
+        if own[row] >= 0:
+            similarity[own[row]] = 0.0
+        order = np.argsort(-similarity, kind="stable")[:k]
+        expected = np.sort(order[similarity[order] > 0])
+        assert np.array_equal(cols[rows == row], expected)
+    assert np.array_equal((rows, cols)[1], _nearest_sparse(sorted_rows, own, k)[1])
