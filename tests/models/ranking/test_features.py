@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import models.recommenders  # noqa: F401  (loads the ranking features the way the models do)
 from models.ranking import features
 from models.ranking.features import stack_columns
 
