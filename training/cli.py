@@ -299,6 +299,7 @@ def score(
 ) -> None:
     """Write the champions' recommendations and customer scores for every customer, for CRM campaigns."""
     import tempfile
+    from contextlib import ExitStack
 
     import pandas as pd
 
@@ -320,16 +321,21 @@ def score(
     filters = Filters(channel=channel, store_id=store_id, availability=availability)
     settings = get_settings()
     setup_tracking(settings, "clientele")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         with console.status("downloading the champions"):
             champions = download_champions(settings, Path(tmp))
+        client = None
+        if engine == "dask":
+            from features.dask_engine import dask_client
+
+            client = stack.enter_context(dask_client(scheduler))
         frames: dict[str, pd.DataFrame] = {}
         identities = settings.identities()
         unnamed = 0
         if "recommender" in champions.folders:
-            with console.status("recommending for every customer"):
-                frames["recommendations"], missing = name_customers(champion_recommendations(champions, n, filters=filters),
-                                                                    identities)
+            with console.status(f"recommending for every customer ({engine})"):
+                frames["recommendations"], missing = name_customers(
+                    champion_recommendations(champions, n, filters=filters, client=client), identities)
                 unnamed = max(unnamed, missing)
         if data is None:
             frames["customer_scores"], missing = name_customers(precomputed_scores(champions), identities)
@@ -337,10 +343,10 @@ def score(
         else:
             models_ = ScoringModels.from_champions(champions)
             with console.status(f"scoring every customer in {data} ({engine})"):
-                if engine == "dask":
+                if client is not None:
                     from features.dask_engine import run_bucketed
 
-                    run = run_bucketed(data, mapping, bucket_scores, {"models": models_}, scheduler=scheduler,
+                    run = run_bucketed(data, mapping, bucket_scores, {"models": models_}, client=client,
                                        erasures=settings.erasures())
                     scores_ = pd.concat([r for r in run.results if len(r)], ignore_index=True)
                 else:
