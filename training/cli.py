@@ -195,7 +195,8 @@ def train(
     mapping: MappingOpt = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for every model (default: the config's).")] = None,
     engine: Annotated[Optional[str], typer.Option(help="dask: train the churn model on a Dask cluster through "
-                                                       "LightGBM's Dask API (Parquet data).")] = None,
+                                                       "LightGBM's Dask API (Parquet data) and rerank every "
+                                                       "customer's recommendations there.")] = None,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: a LocalCluster).")] = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -285,7 +286,8 @@ def score(
     data: Annotated[Optional[str], typer.Option("--data", help="Rescore this data as of its end; without it "
                                                  "the champions' precomputed tables are exported.")] = None,
     mapping: MappingOpt = None,
-    engine: Annotated[str, typer.Option(help="pandas (default) or dask (Parquet input).")] = "pandas",
+    engine: Annotated[str, typer.Option(help="pandas (default) or dask: recommendations and --data scoring "
+                                             "(Parquet input) per customer partition on a cluster.")] = "pandas",
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: a LocalCluster).")] = None,
     n: Annotated[int, typer.Option("--n", min=1, max=1000, help="Recommendations per customer.")] = 10,
     lang: Annotated[str, typer.Option("--lang", help="Language of reasons and labels: en or zh-CN (codes stay "
