@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -269,6 +270,9 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
         every test customer by default. The metrics' ``customers`` counts those scored, ``test_customers``
         all of them.
 
+    Models are evaluated ``evaluation.workers`` at a time (default: one per core), each in a process of its own
+    that fits and scores it exactly as a run one model after the other would: the same metrics and settings.
+
     Returns
     -------
     dict
@@ -278,8 +282,7 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
     config = config if config is not None else load_config()
     settings = evaluation_settings(config)
     test_days = int(test_days or settings.test_days)
-    k_recall, k_ndcg, k_hit = settings.k_recall, settings.k_ndcg, settings.k_hit
-    metric = settings.metric
+    k_recall, k_ndcg = settings.k_recall, settings.k_ndcg
     start, end = window_start(tables, test_days)
     split = temporal_split(tables, start, end)
     every_test_customer = len(split.customers)
@@ -291,53 +294,114 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
     if progress:
         progress(f"test window [{start.date()}, {end.date()}): {len(split.customers):,} customers; "
                  f"validation window from {validation.start.date()}: {len(validation.customers):,} customers")
+    names = [OWN] + list(settings.peers) if models is None else models
+    for name in names:
+        if name != OWN and name not in settings.peers:
+            raise DataError(f"unknown peer '{name}' (configured: {', '.join(settings.peers)})")
+    run = _Run(train=train, split=split, validation=validation, config=config, features=features,
+               test_days=test_days, every_test_customer=every_test_customer)
     results: dict[str, dict[str, Any]] = {}
-    # Every model learns from the interaction matrix the project's features.yaml describes.
-    interactions = features.interactions if features is not None else None
-    peers = settings.peers
-    names = [OWN] + list(peers) if models is None else models
-    # Every peer learns from the same matrices: built once per window, not once per grid point.
-    shared: dict[pd.Timestamp, TrainingData] = {}
-
-    def data_before(cutoff: pd.Timestamp, source: dict[str, pd.DataFrame]) -> TrainingData:
-        if cutoff not in shared:
-            shared[cutoff] = TrainingData.build(source, cutoff, interactions)
-        return shared[cutoff]
-
+    workers = min(len(names), settings.workers or os.cpu_count() or 1)
     with track("evaluating recommenders", len(names), "models") as bar:
-        for name in names:
-            began = started = tuned = time.perf_counter()
-            if name == OWN:
-                model = registry()[OWN].from_config(config, feature_config=features, window_days=test_days)
-                chosen = {}
-            else:
-                if name not in peers:
-                    raise DataError(f"unknown peer '{name}' (configured: {', '.join(peers)})")
-                chosen = tune_peer(name, peers[name], config, train, validation, metric, progress, interactions,
-                                   data_before(validation.start, train))
-                started = tuned = time.perf_counter()
-                model = _build(name, peers[name], config, chosen)
-            if name == OWN:
-                # Lists of the test customers only, without reasons: the rest is never asked for here.
-                model.fit(train, cutoff=start, interactions=interactions, listed=split.customers)
-            else:
-                model.fit_data(data_before(start, train), interactions)
-            fit_seconds = time.perf_counter() - started
-            metrics = evaluate_model(model, split, k_recall, k_ndcg, k_hit)
-            metrics["fit_seconds"] = round(fit_seconds, 2)
-            metrics["test_customers"] = every_test_customer
-            # Not a number: the holdout metrics a training run logs are the numbers only.
-            metrics["timing"] = {"tuning": round(tuned - began, 2), "fit": round(fit_seconds, 2),
-                                 "all": round(time.perf_counter() - began, 2)}
-            metrics["params"] = chosen
-            if hasattr(model, "fit_seconds_"):
-                metrics["fit_steps"] = dict(model.fit_seconds_)
-            results[name] = metrics
-            if progress:
-                progress(f"{name}: ndcg@{k_ndcg} {metrics[f'ndcg@{k_ndcg}']:.4f}, recall@{k_recall} "
-                         f"{metrics[f'recall@{k_recall}']:.4f}, fit {fit_seconds:.1f} s")
-            bar.advance()
-    return results
+        if workers == 1:
+            for name in names:
+                results[name] = _done(name, run.evaluate(name, progress), progress, k_ndcg, k_recall)
+                bar.advance()
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            # Processes of their own (spawned: OpenMP in implicit and LightGBM does not survive a fork), each
+            # sent the run once; the biggest grids start first, so no long one is left to run alone at the end.
+            first = sorted(names, key=lambda n: (n != OWN, -len(_grid(settings.peers[n].grid)) if n != OWN else 0))
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_start_worker, initargs=(run,)) as pool:
+                pending = {pool.submit(_evaluate_in_worker, name, _to_stderr if progress else None): name
+                           for name in first}
+                for future in as_completed(pending):
+                    name = pending[future]
+                    results[name] = _done(name, future.result(), progress, k_ndcg, k_recall)
+                    bar.advance()
+    return {name: results[name] for name in names}
+
+
+@dataclass
+class _Run:
+    """What every model's evaluation reads: the data before the test window, the two windows and the settings
+    (sent once to each worker process)."""
+
+    train: dict[str, pd.DataFrame]
+    split: TemporalSplit
+    validation: TemporalSplit
+    config: dict[str, Any]
+    features: FeatureConfig | None
+    test_days: int
+    every_test_customer: int
+    # Every peer learns from the same matrices: built once per window (and process), not once per grid point.
+    shared: dict[pd.Timestamp, TrainingData] = field(default_factory=dict)
+
+    @property
+    def interactions(self) -> InteractionConfig | None:
+        """The interaction matrix the project's features.yaml describes, which every model learns from."""
+        return self.features.interactions if self.features is not None else None
+
+    def data_before(self, cutoff: pd.Timestamp) -> TrainingData:
+        if cutoff not in self.shared:
+            self.shared[cutoff] = TrainingData.build(self.train, cutoff, self.interactions)
+        return self.shared[cutoff]
+
+    def evaluate(self, name: str, progress: Progress | None = None) -> dict[str, Any]:
+        """One model's metrics on the test window: tuned on the validation window first when it is a peer."""
+        config, settings = self.config, evaluation_settings(self.config)
+        start = self.split.start
+        began = started = tuned = time.perf_counter()
+        if name == OWN:
+            model = registry()[OWN].from_config(config, feature_config=self.features, window_days=self.test_days)
+            chosen: dict[str, Any] = {}
+            # Lists of the test customers only, without reasons: the rest is never asked for here.
+            model.fit(self.train, cutoff=start, interactions=self.interactions, listed=self.split.customers)
+        else:
+            peer = settings.peers[name]
+            chosen = tune_peer(name, peer, config, self.train, self.validation, settings.metric, progress,
+                               self.interactions, self.data_before(self.validation.start))
+            started = tuned = time.perf_counter()
+            model = _build(name, peer, config, chosen)
+            model.fit_data(self.data_before(start), self.interactions)
+        fit_seconds = time.perf_counter() - started
+        metrics = evaluate_model(model, self.split, settings.k_recall, settings.k_ndcg, settings.k_hit)
+        metrics["fit_seconds"] = round(fit_seconds, 2)
+        metrics["test_customers"] = self.every_test_customer
+        # Not a number: the holdout metrics a training run logs are the numbers only.
+        metrics["timing"] = {"tuning": round(tuned - began, 2), "fit": round(fit_seconds, 2),
+                             "all": round(time.perf_counter() - began, 2)}
+        metrics["params"] = chosen
+        if hasattr(model, "fit_seconds_"):
+            metrics["fit_steps"] = dict(model.fit_seconds_)
+        return metrics
+
+
+def _done(name: str, metrics: dict[str, Any], progress: Progress | None, k_ndcg: int, k_recall: int
+          ) -> dict[str, Any]:
+    if progress:
+        progress(f"{name}: ndcg@{k_ndcg} {metrics[f'ndcg@{k_ndcg}']:.4f}, recall@{k_recall} "
+                 f"{metrics[f'recall@{k_recall}']:.4f}, fit {metrics['fit_seconds']:.1f} s")
+    return metrics
+
+
+_WORKER_RUN: list[_Run] = []
+
+
+def _start_worker(run: _Run) -> None:
+    """A worker process's copy of the run (its training data built once per window, for every model it gets)."""
+    _WORKER_RUN[:] = [run]
+
+
+def _evaluate_in_worker(name: str, progress: Progress | None) -> dict[str, Any]:
+    return _WORKER_RUN[0].evaluate(name, progress)
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def best_peer_ratios(results: dict[str, dict[str, Any]], metrics: tuple[str, ...] = ("ndcg@10", "recall@20")

@@ -35,6 +35,8 @@ class EvaluationSettings(Params):
     k_hit: int = Field(10, ge=1)
     select_by: str = "ndcg@{k_ndcg}"
     peers: dict[str, PeerSpec] = Field(default_factory=dict)
+    # Models evaluated at once, each in a process of its own (None: one per core); 1: one after the other.
+    workers: int | None = Field(None, ge=1)
 
     @property
     def metric(self) -> str:
