@@ -217,30 +217,54 @@ def tune_peer(name: str, peer: PeerSpec, config: dict[str, Any], tables: dict[st
     """The grid setting with the best ``metric`` on the validation window (fits see only rows before it).
 
     The grid points share what they can: one training data build (``data``, built here when not given), and one
-    fit per setting of the parameters the fit depends on, each scored with every value of the model's
-    :attr:`Recommender.scoring_params` in the grid. The first best setting in grid order wins, as if every
-    point were fitted on its own.
+    fit per setting of the parameters the fit depends on (:func:`fit_groups`), each scored with every value of
+    the model's :attr:`Recommender.scoring_params` in the grid (:func:`score_fit`). The first best setting in
+    grid order wins, as if every point were fitted on its own (:func:`best_setting`).
     """
     data = data if data is not None else TrainingData.build(tables, validation.start, interactions)
     settings = _grid(peer.grid)
-    scoring = registry()[peer.model].scoring_params if peer.model in registry() else frozenset()
     values: dict[int, float] = {}
-    fits: dict[tuple, list[int]] = {}
-    for k, setting in enumerate(settings):
-        fits.setdefault(tuple(sorted((key, repr(v)) for key, v in setting.items() if key not in scoring)), []).append(k)
     with track(f"{name}: validation grid", len(settings), "settings") as bar:
-        for members in fits.values():
-            fit_part = {key: v for key, v in settings[members[0]].items() if key not in scoring}
-            fitted = _build(name, peer, config, fit_part).fit_data(data, interactions)
-            for k in members:
-                score_part = {key: v for key, v in settings[k].items() if key in scoring}
-                model = fitted.with_params(**score_part) if score_part else fitted
-                values[k] = evaluate_model(model, validation, new_variant=False)[metric]
-                if progress:
-                    progress(f"  {name} {settings[k] or '(no grid)'}: validation {metric} {values[k]:.4f}")
-                bar.advance()
-    best = max(range(len(settings)), key=lambda k: (values[k], -k))
-    return settings[best]
+        for members in fit_groups(peer):
+            values.update(score_fit(name, peer, config, data, validation, metric, members, interactions, progress,
+                                    bar.advance))
+    return best_setting(peer, values)
+
+
+def fit_groups(peer: PeerSpec) -> list[list[int]]:
+    """The peer's grid points (indices in grid order) grouped by the setting of the parameters its fit depends
+    on: one fit per group."""
+    scoring = registry()[peer.model].scoring_params if peer.model in registry() else frozenset()
+    fits: dict[tuple, list[int]] = {}
+    for k, setting in enumerate(_grid(peer.grid)):
+        fits.setdefault(tuple(sorted((key, repr(v)) for key, v in setting.items() if key not in scoring)), []).append(k)
+    return list(fits.values())
+
+
+def score_fit(name: str, peer: PeerSpec, config: dict[str, Any], data: TrainingData, validation: TemporalSplit,
+              metric: str, members: list[int], interactions: InteractionConfig | None = None,
+              progress: Progress | None = None, advance: Callable[[], None] | None = None) -> dict[int, float]:
+    """One fit of a peer's grid (:func:`fit_groups`) and the validation ``metric`` of each of its ``members``."""
+    settings = _grid(peer.grid)
+    scoring = registry()[peer.model].scoring_params if peer.model in registry() else frozenset()
+    fit_part = {key: v for key, v in settings[members[0]].items() if key not in scoring}
+    fitted = _build(name, peer, config, fit_part).fit_data(data, interactions)
+    values = {}
+    for k in members:
+        score_part = {key: v for key, v in settings[k].items() if key in scoring}
+        model = fitted.with_params(**score_part) if score_part else fitted
+        values[k] = evaluate_model(model, validation, new_variant=False)[metric]
+        if progress:
+            progress(f"  {name} {settings[k] or '(no grid)'}: validation {metric} {values[k]:.4f}")
+        if advance:
+            advance()
+    return values
+
+
+def best_setting(peer: PeerSpec, values: dict[int, float]) -> dict[str, Any]:
+    """The grid setting with the best value, the first in grid order among equals."""
+    settings = _grid(peer.grid)
+    return settings[max(range(len(settings)), key=lambda k: (values[k], -k))]
 
 
 def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None = None,
@@ -270,8 +294,9 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
         every test customer by default. The metrics' ``customers`` counts those scored, ``test_customers``
         all of them.
 
-    Models are evaluated ``evaluation.workers`` at a time (default: one per core), each in a process of its own
-    that fits and scores it exactly as a run one model after the other would: the same metrics and settings.
+    The work is spread over ``evaluation.workers`` processes (default: one per core; 1: everything here, one
+    model after the other): the two-stage fit, each fit of every peer's grid, each peer's final fit. Every fit
+    and score is the one a single process would make: the same metrics and settings.
 
     Returns
     -------
@@ -309,19 +334,41 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
                 bar.advance()
         else:
             import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-            # Processes of their own (spawned: OpenMP in implicit and LightGBM does not survive a fork), each
-            # sent the run once; the biggest grids start first, so no long one is left to run alone at the end.
-            first = sorted(names, key=lambda n: (n != OWN, -len(_grid(settings.peers[n].grid)) if n != OWN else 0))
+            # Processes of their own (spawned: OpenMP in implicit and LightGBM does not survive a fork), each sent
+            # the run once. Tasks are the two-stage fit (the longest, started first), every fit of each peer's
+            # grid, then each peer's final fit once its grid is done, so the workers stay busy to the end.
+            line = _to_stderr if progress else None
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_start_worker, initargs=(run,)) as pool:
-                pending = {pool.submit(_evaluate_in_worker, name, _to_stderr if progress else None): name
-                           for name in first}
-                for future in as_completed(pending):
-                    name = pending[future]
-                    results[name] = _done(name, future.result(), progress, k_ndcg, k_recall)
-                    bar.advance()
+                pending: dict[Any, tuple[str, str]] = {}
+                values: dict[str, dict[int, float]] = {}
+                left: dict[str, int] = {}
+                tuning: dict[str, float] = {}
+                for name in sorted(names, key=lambda n: n != OWN):
+                    if name == OWN:
+                        pending[pool.submit(_final_in_worker, name, {}, 0.0)] = ("final", name)
+                        continue
+                    groups = fit_groups(settings.peers[name])
+                    values[name], left[name], tuning[name] = {}, len(groups), 0.0
+                    for members in groups:
+                        pending[pool.submit(_group_in_worker, name, members, line)] = ("grid", name)
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        kind, name = pending.pop(future)
+                        if kind == "final":
+                            results[name] = _done(name, future.result(), progress, k_ndcg, k_recall)
+                            bar.advance()
+                            continue
+                        group_values, seconds = future.result()
+                        values[name].update(group_values)
+                        tuning[name] += seconds
+                        left[name] -= 1
+                        if not left[name]:
+                            chosen = best_setting(settings.peers[name], values[name])
+                            pending[pool.submit(_final_in_worker, name, chosen, tuning[name])] = ("final", name)
     return {name: results[name] for name in names}
 
 
@@ -352,28 +399,43 @@ class _Run:
 
     def evaluate(self, name: str, progress: Progress | None = None) -> dict[str, Any]:
         """One model's metrics on the test window: tuned on the validation window first when it is a peer."""
+        if name == OWN:
+            return self.final(name, {}, 0.0)
+        settings = evaluation_settings(self.config)
+        began = time.perf_counter()
+        chosen = tune_peer(name, settings.peers[name], self.config, self.train, self.validation, settings.metric,
+                           progress, self.interactions, self.data_before(self.validation.start))
+        return self.final(name, chosen, time.perf_counter() - began)
+
+    def tune_fit(self, name: str, members: list[int], progress: Progress | None = None
+                 ) -> tuple[dict[int, float], float]:
+        """One fit of a peer's grid scored on the validation window (:func:`score_fit`), and its seconds."""
+        settings = evaluation_settings(self.config)
+        began = time.perf_counter()
+        values = score_fit(name, settings.peers[name], self.config, self.data_before(self.validation.start),
+                           self.validation, settings.metric, members, self.interactions, progress)
+        return values, time.perf_counter() - began
+
+    def final(self, name: str, chosen: dict[str, Any], tuning_seconds: float) -> dict[str, Any]:
+        """The model with the ``chosen`` setting fitted on every row before the test window, and its metrics."""
         config, settings = self.config, evaluation_settings(self.config)
         start = self.split.start
-        began = started = tuned = time.perf_counter()
+        began = time.perf_counter()
         if name == OWN:
             model = registry()[OWN].from_config(config, feature_config=self.features, window_days=self.test_days)
-            chosen: dict[str, Any] = {}
             # Lists of the test customers only, without reasons: the rest is never asked for here.
             model.fit(self.train, cutoff=start, interactions=self.interactions, listed=self.split.customers)
         else:
-            peer = settings.peers[name]
-            chosen = tune_peer(name, peer, config, self.train, self.validation, settings.metric, progress,
-                               self.interactions, self.data_before(self.validation.start))
-            started = tuned = time.perf_counter()
-            model = _build(name, peer, config, chosen)
+            model = _build(name, settings.peers[name], config, chosen)
             model.fit_data(self.data_before(start), self.interactions)
-        fit_seconds = time.perf_counter() - started
+        fit_seconds = time.perf_counter() - began
         metrics = evaluate_model(model, self.split, settings.k_recall, settings.k_ndcg, settings.k_hit)
         metrics["fit_seconds"] = round(fit_seconds, 2)
         metrics["test_customers"] = self.every_test_customer
-        # Not a number: the holdout metrics a training run logs are the numbers only.
-        metrics["timing"] = {"tuning": round(tuned - began, 2), "fit": round(fit_seconds, 2),
-                             "all": round(time.perf_counter() - began, 2)}
+        # Not a number: the holdout metrics a training run logs are the numbers only. Tuning: the seconds of
+        # the grid's fits and scoring (summed over the worker processes that ran them).
+        metrics["timing"] = {"tuning": round(tuning_seconds, 2), "fit": round(fit_seconds, 2),
+                             "all": round(tuning_seconds + time.perf_counter() - began, 2)}
         metrics["params"] = chosen
         if hasattr(model, "fit_seconds_"):
             metrics["fit_steps"] = dict(model.fit_seconds_)
@@ -396,8 +458,13 @@ def _start_worker(run: _Run) -> None:
     _WORKER_RUN[:] = [run]
 
 
-def _evaluate_in_worker(name: str, progress: Progress | None) -> dict[str, Any]:
-    return _WORKER_RUN[0].evaluate(name, progress)
+def _group_in_worker(name: str, members: list[int], progress: Progress | None
+                     ) -> tuple[dict[int, float], float]:
+    return _WORKER_RUN[0].tune_fit(name, members, progress)
+
+
+def _final_in_worker(name: str, chosen: dict[str, Any], tuning_seconds: float) -> dict[str, Any]:
+    return _WORKER_RUN[0].final(name, chosen, tuning_seconds)
 
 
 def _to_stderr(line: str) -> None:

@@ -35,7 +35,7 @@ class EvaluationSettings(Params):
     k_hit: int = Field(10, ge=1)
     select_by: str = "ndcg@{k_ndcg}"
     peers: dict[str, PeerSpec] = Field(default_factory=dict)
-    # Models evaluated at once, each in a process of its own (None: one per core); 1: one after the other.
+    # Worker processes sharing the evaluation's fits (None: one per core; 1: all in the calling process).
     workers: int | None = Field(None, ge=1)
 
     @property
