@@ -47,3 +47,32 @@ def test_champion_recommendations_on_dask_are_the_in_process_export(in_process, 
     there = champion_recommendations(champions, 8, batch=90, client=client)
     assert here[here.columns[0]].nunique() == len(in_process.customers_.external_ids) > 2 * 90
     pd.testing.assert_frame_equal(there, here)
+
+
+class _Counted:
+    """A shared state that counts how many times a process unpickled one."""
+
+    def __init__(self, payload: np.ndarray):
+        self.payload = payload
+
+    def __setstate__(self, state: dict) -> None:
+        _UNPICKLED.append(1)
+        self.__dict__.update(state)
+
+
+_UNPICKLED: list[int] = []
+
+
+def _read(shared: _Counted, part: int) -> tuple[int, int, int]:
+    import os
+
+    return os.getpid(), len(_UNPICKLED), int(shared.payload[part])
+
+
+def test_the_shared_state_travels_to_each_worker_once_not_with_each_task(client):
+    from features.dask_engine import map_partitions
+
+    out = list(map_partitions(client, _read, _Counted(np.arange(100) * 3), list(range(24))))
+    assert [value for _, _, value in out] == [3 * k for k in range(24)]  # in partition order
+    assert {count for _, count, _ in out} == {1}
+    assert len({pid for pid, _, _ in out}) == 2
