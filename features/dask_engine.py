@@ -261,6 +261,26 @@ def cluster_errors() -> Iterator[None]:
                            f"registered; run it again when the scheduler is back") from None
 
 
+def map_partitions(client: Any, func: Any, shared: Any, partitions: list[Any]) -> Iterator[Any]:
+    """``func(shared, part)`` of each of ``partitions`` on the workers of ``client``, yielded in order.
+
+    ``shared`` (a fitted model and what it reads) travels to every worker once (scattered, broadcast), not with
+    each task; each task carries its partition only. Each result is released on the cluster once yielded, so
+    the client holds one at a time beside what it keeps. A worker lost mid-task costs a retry elsewhere; the
+    cluster's own failures are one line (:func:`cluster_errors`).
+    """
+    with cluster_errors():
+        [state] = client.scatter([shared], broadcast=True, hash=False)
+        futures = client.map(func, [state] * len(partitions), partitions, pure=False)
+        try:
+            for k, future in enumerate(futures):
+                yield future.result()
+                futures[k] = None
+                future.release()
+        finally:
+            client.cancel([state, *(f for f in futures if f is not None)])
+
+
 def _piece(buckets: tuple[dict[int, pd.DataFrame], dict[str, Any]], bucket: int) -> pd.DataFrame | None:
     """One bucket of one validated part (runs where the part lives, so only that bucket moves)."""
     return buckets[0].get(bucket)

@@ -208,6 +208,10 @@ def test_score_on_the_cluster_equals_pandas_and_the_in_process_churn_fit(trained
     dask_scores = pd.read_parquet(project / "scores-dask" / "customer_scores.parquet")
     pandas_scores = pd.read_parquet(project / "scores-pandas" / "customer_scores.parquet")
     pd.testing.assert_frame_equal(dask_scores, pandas_scores, check_exact=True)
+    # Every customer's recommendations, written per batch on the workers (the model sent to each once).
+    pd.testing.assert_frame_equal(pd.read_parquet(project / "scores-dask" / "recommendations.parquet"),
+                                  pd.read_parquet(project / "scores-pandas" / "recommendations.parquet"),
+                                  check_exact=True)
     # The champion's churn model came from LightGBM's Dask fit: it ranks customers as the in-process fit does.
     tables = load_dataset(project / "shop").tables
     cutoff = data_end(tables).normalize() + pd.Timedelta(days=1)

@@ -195,7 +195,8 @@ def train(
     mapping: MappingOpt = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for every model (default: the config's).")] = None,
     engine: Annotated[Optional[str], typer.Option(help="dask: train the churn model on a Dask cluster through "
-                                                       "LightGBM's Dask API (Parquet data).")] = None,
+                                                       "LightGBM's Dask API (Parquet data) and rerank every "
+                                                       "customer's recommendations there.")] = None,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: a LocalCluster).")] = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -285,7 +286,8 @@ def score(
     data: Annotated[Optional[str], typer.Option("--data", help="Rescore this data as of its end; without it "
                                                  "the champions' precomputed tables are exported.")] = None,
     mapping: MappingOpt = None,
-    engine: Annotated[str, typer.Option(help="pandas (default) or dask (Parquet input).")] = "pandas",
+    engine: Annotated[str, typer.Option(help="pandas (default) or dask: recommendations and --data scoring "
+                                             "(Parquet input) per customer partition on a cluster.")] = "pandas",
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: a LocalCluster).")] = None,
     n: Annotated[int, typer.Option("--n", min=1, max=1000, help="Recommendations per customer.")] = 10,
     lang: Annotated[str, typer.Option("--lang", help="Language of reasons and labels: en or zh-CN (codes stay "
@@ -299,6 +301,7 @@ def score(
 ) -> None:
     """Write the champions' recommendations and customer scores for every customer, for CRM campaigns."""
     import tempfile
+    from contextlib import ExitStack
 
     import pandas as pd
 
@@ -320,16 +323,21 @@ def score(
     filters = Filters(channel=channel, store_id=store_id, availability=availability)
     settings = get_settings()
     setup_tracking(settings, "clientele")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         with console.status("downloading the champions"):
             champions = download_champions(settings, Path(tmp))
+        client = None
+        if engine == "dask":
+            from features.dask_engine import dask_client
+
+            client = stack.enter_context(dask_client(scheduler))
         frames: dict[str, pd.DataFrame] = {}
         identities = settings.identities()
         unnamed = 0
         if "recommender" in champions.folders:
-            with console.status("recommending for every customer"):
-                frames["recommendations"], missing = name_customers(champion_recommendations(champions, n, filters=filters),
-                                                                    identities)
+            with console.status(f"recommending for every customer ({engine})"):
+                frames["recommendations"], missing = name_customers(
+                    champion_recommendations(champions, n, filters=filters, client=client), identities)
                 unnamed = max(unnamed, missing)
         if data is None:
             frames["customer_scores"], missing = name_customers(precomputed_scores(champions), identities)
@@ -337,10 +345,10 @@ def score(
         else:
             models_ = ScoringModels.from_champions(champions)
             with console.status(f"scoring every customer in {data} ({engine})"):
-                if engine == "dask":
+                if client is not None:
                     from features.dask_engine import run_bucketed
 
-                    run = run_bucketed(data, mapping, bucket_scores, {"models": models_}, scheduler=scheduler,
+                    run = run_bucketed(data, mapping, bucket_scores, {"models": models_}, client=client,
                                        erasures=settings.erasures())
                     scores_ = pd.concat([r for r in run.results if len(r)], ignore_index=True)
                 else:

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -216,30 +217,54 @@ def tune_peer(name: str, peer: PeerSpec, config: dict[str, Any], tables: dict[st
     """The grid setting with the best ``metric`` on the validation window (fits see only rows before it).
 
     The grid points share what they can: one training data build (``data``, built here when not given), and one
-    fit per setting of the parameters the fit depends on, each scored with every value of the model's
-    :attr:`Recommender.scoring_params` in the grid. The first best setting in grid order wins, as if every
-    point were fitted on its own.
+    fit per setting of the parameters the fit depends on (:func:`fit_groups`), each scored with every value of
+    the model's :attr:`Recommender.scoring_params` in the grid (:func:`score_fit`). The first best setting in
+    grid order wins, as if every point were fitted on its own (:func:`best_setting`).
     """
     data = data if data is not None else TrainingData.build(tables, validation.start, interactions)
     settings = _grid(peer.grid)
-    scoring = registry()[peer.model].scoring_params if peer.model in registry() else frozenset()
     values: dict[int, float] = {}
-    fits: dict[tuple, list[int]] = {}
-    for k, setting in enumerate(settings):
-        fits.setdefault(tuple(sorted((key, repr(v)) for key, v in setting.items() if key not in scoring)), []).append(k)
     with track(f"{name}: validation grid", len(settings), "settings") as bar:
-        for members in fits.values():
-            fit_part = {key: v for key, v in settings[members[0]].items() if key not in scoring}
-            fitted = _build(name, peer, config, fit_part).fit_data(data, interactions)
-            for k in members:
-                score_part = {key: v for key, v in settings[k].items() if key in scoring}
-                model = fitted.with_params(**score_part) if score_part else fitted
-                values[k] = evaluate_model(model, validation, new_variant=False)[metric]
-                if progress:
-                    progress(f"  {name} {settings[k] or '(no grid)'}: validation {metric} {values[k]:.4f}")
-                bar.advance()
-    best = max(range(len(settings)), key=lambda k: (values[k], -k))
-    return settings[best]
+        for members in fit_groups(peer):
+            values.update(score_fit(name, peer, config, data, validation, metric, members, interactions, progress,
+                                    bar.advance))
+    return best_setting(peer, values)
+
+
+def fit_groups(peer: PeerSpec) -> list[list[int]]:
+    """The peer's grid points (indices in grid order) grouped by the setting of the parameters its fit depends
+    on: one fit per group."""
+    scoring = registry()[peer.model].scoring_params if peer.model in registry() else frozenset()
+    fits: dict[tuple, list[int]] = {}
+    for k, setting in enumerate(_grid(peer.grid)):
+        fits.setdefault(tuple(sorted((key, repr(v)) for key, v in setting.items() if key not in scoring)), []).append(k)
+    return list(fits.values())
+
+
+def score_fit(name: str, peer: PeerSpec, config: dict[str, Any], data: TrainingData, validation: TemporalSplit,
+              metric: str, members: list[int], interactions: InteractionConfig | None = None,
+              progress: Progress | None = None, advance: Callable[[], None] | None = None) -> dict[int, float]:
+    """One fit of a peer's grid (:func:`fit_groups`) and the validation ``metric`` of each of its ``members``."""
+    settings = _grid(peer.grid)
+    scoring = registry()[peer.model].scoring_params if peer.model in registry() else frozenset()
+    fit_part = {key: v for key, v in settings[members[0]].items() if key not in scoring}
+    fitted = _build(name, peer, config, fit_part).fit_data(data, interactions)
+    values = {}
+    for k in members:
+        score_part = {key: v for key, v in settings[k].items() if key in scoring}
+        model = fitted.with_params(**score_part) if score_part else fitted
+        values[k] = evaluate_model(model, validation, new_variant=False)[metric]
+        if progress:
+            progress(f"  {name} {settings[k] or '(no grid)'}: validation {metric} {values[k]:.4f}")
+        if advance:
+            advance()
+    return values
+
+
+def best_setting(peer: PeerSpec, values: dict[int, float]) -> dict[str, Any]:
+    """The grid setting with the best value, the first in grid order among equals."""
+    settings = _grid(peer.grid)
+    return settings[max(range(len(settings)), key=lambda k: (values[k], -k))]
 
 
 def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None = None,
@@ -269,6 +294,10 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
         every test customer by default. The metrics' ``customers`` counts those scored, ``test_customers``
         all of them.
 
+    The work is spread over ``evaluation.workers`` processes (default: one per core; 1: everything here, one
+    model after the other): the two-stage fit, each fit of every peer's grid, each peer's final fit. Every fit
+    and score is the one a single process would make: the same metrics and settings.
+
     Returns
     -------
     dict
@@ -278,8 +307,7 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
     config = config if config is not None else load_config()
     settings = evaluation_settings(config)
     test_days = int(test_days or settings.test_days)
-    k_recall, k_ndcg, k_hit = settings.k_recall, settings.k_ndcg, settings.k_hit
-    metric = settings.metric
+    k_recall, k_ndcg = settings.k_recall, settings.k_ndcg
     start, end = window_start(tables, test_days)
     split = temporal_split(tables, start, end)
     every_test_customer = len(split.customers)
@@ -291,53 +319,156 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
     if progress:
         progress(f"test window [{start.date()}, {end.date()}): {len(split.customers):,} customers; "
                  f"validation window from {validation.start.date()}: {len(validation.customers):,} customers")
+    names = [OWN] + list(settings.peers) if models is None else models
+    for name in names:
+        if name != OWN and name not in settings.peers:
+            raise DataError(f"unknown peer '{name}' (configured: {', '.join(settings.peers)})")
+    run = _Run(train=train, split=split, validation=validation, config=config, features=features,
+               test_days=test_days, every_test_customer=every_test_customer)
     results: dict[str, dict[str, Any]] = {}
-    # Every model learns from the interaction matrix the project's features.yaml describes.
-    interactions = features.interactions if features is not None else None
-    peers = settings.peers
-    names = [OWN] + list(peers) if models is None else models
-    # Every peer learns from the same matrices: built once per window, not once per grid point.
-    shared: dict[pd.Timestamp, TrainingData] = {}
-
-    def data_before(cutoff: pd.Timestamp, source: dict[str, pd.DataFrame]) -> TrainingData:
-        if cutoff not in shared:
-            shared[cutoff] = TrainingData.build(source, cutoff, interactions)
-        return shared[cutoff]
-
+    workers = min(len(names), settings.workers or os.cpu_count() or 1)
     with track("evaluating recommenders", len(names), "models") as bar:
-        for name in names:
-            began = started = tuned = time.perf_counter()
-            if name == OWN:
-                model = registry()[OWN].from_config(config, feature_config=features, window_days=test_days)
-                chosen = {}
-            else:
-                if name not in peers:
-                    raise DataError(f"unknown peer '{name}' (configured: {', '.join(peers)})")
-                chosen = tune_peer(name, peers[name], config, train, validation, metric, progress, interactions,
-                                   data_before(validation.start, train))
-                started = tuned = time.perf_counter()
-                model = _build(name, peers[name], config, chosen)
-            if name == OWN:
-                # Lists of the test customers only, without reasons: the rest is never asked for here.
-                model.fit(train, cutoff=start, interactions=interactions, listed=split.customers)
-            else:
-                model.fit_data(data_before(start, train), interactions)
-            fit_seconds = time.perf_counter() - started
-            metrics = evaluate_model(model, split, k_recall, k_ndcg, k_hit)
-            metrics["fit_seconds"] = round(fit_seconds, 2)
-            metrics["test_customers"] = every_test_customer
-            # Not a number: the holdout metrics a training run logs are the numbers only.
-            metrics["timing"] = {"tuning": round(tuned - began, 2), "fit": round(fit_seconds, 2),
-                                 "all": round(time.perf_counter() - began, 2)}
-            metrics["params"] = chosen
-            if hasattr(model, "fit_seconds_"):
-                metrics["fit_steps"] = dict(model.fit_seconds_)
-            results[name] = metrics
-            if progress:
-                progress(f"{name}: ndcg@{k_ndcg} {metrics[f'ndcg@{k_ndcg}']:.4f}, recall@{k_recall} "
-                         f"{metrics[f'recall@{k_recall}']:.4f}, fit {fit_seconds:.1f} s")
-            bar.advance()
-    return results
+        if workers == 1:
+            for name in names:
+                results[name] = _done(name, run.evaluate(name, progress), progress, k_ndcg, k_recall)
+                bar.advance()
+        else:
+            import multiprocessing
+            from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+            # Processes of their own (spawned: OpenMP in implicit and LightGBM does not survive a fork), each sent
+            # the run once. Tasks are the two-stage fit (the longest, started first), every fit of each peer's
+            # grid, then each peer's final fit once its grid is done, so the workers stay busy to the end.
+            line = _to_stderr if progress else None
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_start_worker, initargs=(run,)) as pool:
+                pending: dict[Any, tuple[str, str]] = {}
+                values: dict[str, dict[int, float]] = {}
+                left: dict[str, int] = {}
+                tuning: dict[str, float] = {}
+                for name in sorted(names, key=lambda n: n != OWN):
+                    if name == OWN:
+                        pending[pool.submit(_final_in_worker, name, {}, 0.0)] = ("final", name)
+                        continue
+                    groups = fit_groups(settings.peers[name])
+                    values[name], left[name], tuning[name] = {}, len(groups), 0.0
+                    for members in groups:
+                        pending[pool.submit(_group_in_worker, name, members, line)] = ("grid", name)
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        kind, name = pending.pop(future)
+                        if kind == "final":
+                            results[name] = _done(name, future.result(), progress, k_ndcg, k_recall)
+                            bar.advance()
+                            continue
+                        group_values, seconds = future.result()
+                        values[name].update(group_values)
+                        tuning[name] += seconds
+                        left[name] -= 1
+                        if not left[name]:
+                            chosen = best_setting(settings.peers[name], values[name])
+                            pending[pool.submit(_final_in_worker, name, chosen, tuning[name])] = ("final", name)
+    return {name: results[name] for name in names}
+
+
+@dataclass
+class _Run:
+    """What every model's evaluation reads: the data before the test window, the two windows and the settings
+    (sent once to each worker process)."""
+
+    train: dict[str, pd.DataFrame]
+    split: TemporalSplit
+    validation: TemporalSplit
+    config: dict[str, Any]
+    features: FeatureConfig | None
+    test_days: int
+    every_test_customer: int
+    # Every peer learns from the same matrices: built once per window (and process), not once per grid point.
+    shared: dict[pd.Timestamp, TrainingData] = field(default_factory=dict)
+
+    @property
+    def interactions(self) -> InteractionConfig | None:
+        """The interaction matrix the project's features.yaml describes, which every model learns from."""
+        return self.features.interactions if self.features is not None else None
+
+    def data_before(self, cutoff: pd.Timestamp) -> TrainingData:
+        if cutoff not in self.shared:
+            self.shared[cutoff] = TrainingData.build(self.train, cutoff, self.interactions)
+        return self.shared[cutoff]
+
+    def evaluate(self, name: str, progress: Progress | None = None) -> dict[str, Any]:
+        """One model's metrics on the test window: tuned on the validation window first when it is a peer."""
+        if name == OWN:
+            return self.final(name, {}, 0.0)
+        settings = evaluation_settings(self.config)
+        began = time.perf_counter()
+        chosen = tune_peer(name, settings.peers[name], self.config, self.train, self.validation, settings.metric,
+                           progress, self.interactions, self.data_before(self.validation.start))
+        return self.final(name, chosen, time.perf_counter() - began)
+
+    def tune_fit(self, name: str, members: list[int], progress: Progress | None = None
+                 ) -> tuple[dict[int, float], float]:
+        """One fit of a peer's grid scored on the validation window (:func:`score_fit`), and its seconds."""
+        settings = evaluation_settings(self.config)
+        began = time.perf_counter()
+        values = score_fit(name, settings.peers[name], self.config, self.data_before(self.validation.start),
+                           self.validation, settings.metric, members, self.interactions, progress)
+        return values, time.perf_counter() - began
+
+    def final(self, name: str, chosen: dict[str, Any], tuning_seconds: float) -> dict[str, Any]:
+        """The model with the ``chosen`` setting fitted on every row before the test window, and its metrics."""
+        config, settings = self.config, evaluation_settings(self.config)
+        start = self.split.start
+        began = time.perf_counter()
+        if name == OWN:
+            model = registry()[OWN].from_config(config, feature_config=self.features, window_days=self.test_days)
+            # Lists of the test customers only, without reasons: the rest is never asked for here.
+            model.fit(self.train, cutoff=start, interactions=self.interactions, listed=self.split.customers)
+        else:
+            model = _build(name, settings.peers[name], config, chosen)
+            model.fit_data(self.data_before(start), self.interactions)
+        fit_seconds = time.perf_counter() - began
+        metrics = evaluate_model(model, self.split, settings.k_recall, settings.k_ndcg, settings.k_hit)
+        metrics["fit_seconds"] = round(fit_seconds, 2)
+        metrics["test_customers"] = self.every_test_customer
+        # Not a number: the holdout metrics a training run logs are the numbers only. Tuning: the seconds of
+        # the grid's fits and scoring (summed over the worker processes that ran them).
+        metrics["timing"] = {"tuning": round(tuning_seconds, 2), "fit": round(fit_seconds, 2),
+                             "all": round(tuning_seconds + time.perf_counter() - began, 2)}
+        metrics["params"] = chosen
+        if hasattr(model, "fit_seconds_"):
+            metrics["fit_steps"] = dict(model.fit_seconds_)
+        return metrics
+
+
+def _done(name: str, metrics: dict[str, Any], progress: Progress | None, k_ndcg: int, k_recall: int
+          ) -> dict[str, Any]:
+    if progress:
+        progress(f"{name}: ndcg@{k_ndcg} {metrics[f'ndcg@{k_ndcg}']:.4f}, recall@{k_recall} "
+                 f"{metrics[f'recall@{k_recall}']:.4f}, fit {metrics['fit_seconds']:.1f} s")
+    return metrics
+
+
+_WORKER_RUN: list[_Run] = []
+
+
+def _start_worker(run: _Run) -> None:
+    """A worker process's copy of the run (its training data built once per window, for every model it gets)."""
+    _WORKER_RUN[:] = [run]
+
+
+def _group_in_worker(name: str, members: list[int], progress: Progress | None
+                     ) -> tuple[dict[int, float], float]:
+    return _WORKER_RUN[0].tune_fit(name, members, progress)
+
+
+def _final_in_worker(name: str, chosen: dict[str, Any], tuning_seconds: float) -> dict[str, Any]:
+    return _WORKER_RUN[0].final(name, chosen, tuning_seconds)
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def best_peer_ratios(results: dict[str, dict[str, Any]], metrics: tuple[str, ...] = ("ndcg@10", "recall@20")

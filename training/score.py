@@ -80,11 +80,15 @@ def download_champions(settings: Settings, dst: Path, kinds: tuple[str, ...] = (
     return Champions(folders=folders, versions=versions)
 
 
-def champion_recommendations(champions: Champions, n: int, batch: int = 10_000, filters: Any = None) -> pd.DataFrame:
+def champion_recommendations(champions: Champions, n: int, batch: int = 10_000, filters: Any = None,
+                             client: Any = None) -> pd.DataFrame:
     """Top-``n`` products for every customer the recommender champion knows, by the model's own policy with
     ``filters`` (default: the default filters; :meth:`Recommender.recommend`): exactly what the API answers them,
     never the raw lists. Customers are named by pseudonym, as the model knows them (:func:`name_customers` gives
     their own ids).
+
+    With a Dask ``client`` the batches of ``batch`` customers run on its workers, the model shipped to each worker
+    once: the same rows in the same order.
 
     Returns
     -------
@@ -94,9 +98,21 @@ def champion_recommendations(champions: Champions, n: int, batch: int = 10_000, 
     """
     model = champions.recommender()
     ids = model.customers_.external_ids
-    parts = [model.recommend(list(ids[start:start + batch]), n=n, filters=filters, locale=None)
-             for start in range(0, len(ids), batch)]
-    return pd.concat(parts, ignore_index=True) if parts else model.recommend([], n=n, filters=filters, locale=None)
+    shared = (model, n, filters)
+    batches = [ids[start:start + batch] for start in range(0, len(ids), batch)] or [ids[:0]]
+    if client is None:
+        parts = [_recommend_batch(shared, customers) for customers in batches]
+    else:
+        from features.dask_engine import map_partitions
+
+        parts = list(map_partitions(client, _recommend_batch, shared, batches))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _recommend_batch(shared: tuple[Any, int, Any], customers: np.ndarray) -> pd.DataFrame:
+    """One batch of :func:`champion_recommendations` (a Dask task on a cluster)."""
+    model, n, filters = shared
+    return model.recommend(list(customers), n=n, filters=filters, locale=None)
 
 
 def precomputed_scores(champions: Champions) -> pd.DataFrame:

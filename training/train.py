@@ -418,7 +418,14 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
         # The preset decides the default of exclude_bought; the model carries it to every path that serves it.
         model = registry()[OWN].from_config(configs.recommender, preset=config.preset,
                                             feature_config=configs.features, random_state=configs.seed)
-        model.fit(tables, cutoff=cutoff, interactions=configs.features.interactions)
+        if config.engine == "dask":
+            from features.dask_engine import dask_client
+
+            # The generators and the reranker learn here (whole matrices); every customer's list on the cluster.
+            with dask_client(config.scheduler) as client:
+                model.fit(tables, cutoff=cutoff, interactions=configs.features.interactions, client=client)
+        else:
+            model.fit(tables, cutoff=cutoff, interactions=configs.features.interactions)
         recommender = model
         timings["fit_recommender"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()

@@ -35,6 +35,8 @@ class EvaluationSettings(Params):
     k_hit: int = Field(10, ge=1)
     select_by: str = "ndcg@{k_ndcg}"
     peers: dict[str, PeerSpec] = Field(default_factory=dict)
+    # Worker processes sharing the evaluation's fits (None: one per core; 1: all in the calling process).
+    workers: int | None = Field(None, ge=1)
 
     @property
     def metric(self) -> str:

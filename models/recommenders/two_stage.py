@@ -119,6 +119,8 @@ class TwoStageParams(RecommenderParams):
         reranker's cost grows with the candidates per customer; most are easy negatives.
     max_cells
         Customers x products scores held at once while generating candidates (bounds memory).
+    dask_partition_customers
+        Customers per Dask task when the lists are reranked on a cluster (``fit(client=...)``).
     new_arrival_depth
         With an ``attributes`` generator: the best-ranked new arrivals kept per customer beside the two lists
         (what ``new_only`` requests and ``new_arrival_share`` draw on, however low the reranker puts them).
@@ -137,6 +139,7 @@ class TwoStageParams(RecommenderParams):
     max_negatives: int | None = Field(None, ge=1)
     max_cells: int = Field(8_000_000, ge=1)
     new_arrival_depth: int = Field(20, ge=1, le=1000)
+    dask_partition_customers: int = Field(50_000, ge=1)
 
 
 class TwoStage(Recommender):
@@ -210,7 +213,8 @@ class TwoStage(Recommender):
     # ------------------------------------------------------------------------------------------------ fit
 
     def fit(self, tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp | str | None = None,
-            interactions: InteractionConfig | None = None, listed: Iterable[object] | None = None) -> "TwoStage":
+            interactions: InteractionConfig | None = None, listed: Iterable[object] | None = None,
+            client: Any | None = None) -> "TwoStage":
         """Train the reranker on earlier label windows, then refit the generators and rerank every customer.
 
         Parameters
@@ -224,6 +228,10 @@ class TwoStage(Recommender):
         listed
             Rerank only these customers (external ids) and work out no reasons: what an evaluation asks about,
             at a fraction of the cost. Such a model answers only them, without reasons, and is not saved.
+        client
+            A Dask client: candidates and reranking of every customer run on its workers, by partition of
+            ``dask_partition_customers`` customers, with the very lists of the in-process path. The fits (label
+            windows, reranker, generators) need the whole matrix and stay in this process.
 
         Returns
         -------
@@ -276,7 +284,7 @@ class TwoStage(Recommender):
             codes = data.customers.to_internal(_id_array(list(listed)), unknown="missing")
             self.listed_ = np.zeros(data.n_users, dtype=bool)
             self.listed_[codes[codes >= 0]] = True
-        self._fit_lists(data, tables, interactions, clock, attributes)
+        self._fit_lists(data, tables, interactions, clock, attributes, client)
         self.fit_seconds_ = clock.laps
         return self
 
@@ -471,7 +479,7 @@ class TwoStage(Recommender):
                           "prepared training data: its reranker needs earlier label windows")
 
     def _fit_lists(self, data: TrainingData, tables: dict[str, pd.DataFrame], interactions: InteractionConfig | None,
-                   clock: "_Clock", attributes: "_AttributeModels | None" = None) -> None:
+                   clock: "_Clock", attributes: "_AttributeModels | None" = None, client: Any | None = None) -> None:
         """Refit the generators on all the data and precompute every known customer's reranked lists."""
         p = self.params
         step = steps()
@@ -481,32 +489,21 @@ class TwoStage(Recommender):
         clock.lap("generators at the cutoff")
         step("reranked lists")
         users = np.flatnonzero(self.active_ & self.consent_ & (True if self.listed_ is None else self.listed_))
-        depth = p.serve_depth
-        shape = (data.n_users, depth)
-        lists = {kind: {"items": np.full(shape, -1, dtype=np.int32), "score": np.zeros(shape, dtype=np.float32),
-                        "source": np.full(shape, -1, dtype=np.int8)} for kind in ("all", "new")}
         arrivals = data.catalog.new_arrivals(p.new_arrival_days) if attributes is not None else None
-        if arrivals is not None:
-            fresh = (data.n_users, p.new_arrival_depth)
-            lists["fresh"] = {"items": np.full(fresh, -1, dtype=np.int32), "score": np.zeros(fresh, dtype=np.float32),
-                              "source": np.full(fresh, -1, dtype=np.int8)}
-        names = list(gens)
-        for chunk, rows, items, gen_features in self._candidates(gens, data, users, "reranking"):
-            users_ = chunk[rows]
-            x, pair_names = _block_features(described, gen_features, users_, items, data.catalog,
-                                            p.new_arrival_days)
-            if self._generator_feature_names(gens) + pair_names != self.feature_names_:
-                raise DataError("recommender 'clientele': the features at the cutoff differ from those the reranker "
-                                "was trained on; this is a bug, please report it with the data's columns")
-            predicted = self.ranker_.predict(x)
-            source = self._best_source(names, gen_features)
-            bought = x[:, gen_features.shape[1] + pair_names.index("x_days")] > 0  # the pairs of the purchase history
-            for kind, keep in (("all", np.ones(len(rows), dtype=bool)), ("new", ~bought)):
-                _keep_top(lists[kind], users_[keep], items[keep], predicted[keep], source[keep], depth)
-            if arrivals is not None:
-                keep = arrivals[items] & ~bought
-                _keep_top(lists["fresh"], users_[keep], items[keep], predicted[keep], source[keep],
-                          p.new_arrival_depth)
+        lists = self._empty_lists(data.n_users, arrivals)
+        if client is None:
+            self._rerank(gens, data, described, users, arrivals, lists, users)
+        else:
+            from features.dask_engine import map_partitions
+
+            size = p.dask_partition_customers
+            parts = [users[begin:begin + size] for begin in range(0, len(users), size)]
+            # The fitted state travels to every worker once; each task carries its customers only.
+            shared = (self, gens, data, described, arrivals)
+            for part, part_lists in zip(parts, map_partitions(client, _rerank_partition, shared, parts)):
+                for kind, fields in part_lists.items():
+                    for field, values in fields.items():
+                        lists[kind][field][part] = values
         self.serve_ = lists
         clock.lap(f"reranked lists of {len(users):,} customers")
         if self.listed_ is None:
@@ -517,6 +514,43 @@ class TwoStage(Recommender):
         self.generators_ = {name: gens[name] for name in dict.fromkeys([p.fold_in, p.similar])}
         for name in self._attribute_names():  # products without purchases are related by their attributes
             self.generators_[name] = gens[name].without_customers()
+
+    def _empty_lists(self, rows: int, arrivals: np.ndarray | None) -> dict[str, dict[str, np.ndarray]]:
+        """Reranked lists of ``rows`` customers, empty: ``all`` and ``new`` ``serve_depth`` deep, and ``fresh``
+        (new arrivals) when the model has them."""
+        widths = {"all": self.params.serve_depth, "new": self.params.serve_depth}
+        if arrivals is not None:
+            widths["fresh"] = self.params.new_arrival_depth
+        return {kind: {"items": np.full((rows, width), -1, dtype=np.int32),
+                       "score": np.zeros((rows, width), dtype=np.float32),
+                       "source": np.full((rows, width), -1, dtype=np.int8)} for kind, width in widths.items()}
+
+    def _rerank(self, gens: dict[str, Recommender], data: TrainingData, described: CandidateFeatures,
+                users: np.ndarray, arrivals: np.ndarray | None, lists: dict[str, dict[str, np.ndarray]],
+                places: np.ndarray) -> None:
+        """Rerank the candidates of ``users`` (sorted internal indices), block by block, into ``lists``: row
+        ``places[k]`` of each list is ``users[k]``'s. The one path of every reranking, in process or on a worker
+        (:func:`_rerank_partition`)."""
+        p = self.params
+        depth = p.serve_depth
+        names = list(gens)
+        for chunk, rows, items, gen_features in self._candidates(gens, data, users, "reranking"):
+            users_ = chunk[rows]
+            place = places[np.searchsorted(users, chunk)][rows]
+            x, pair_names = _block_features(described, gen_features, users_, items, data.catalog,
+                                            p.new_arrival_days)
+            if self._generator_feature_names(gens) + pair_names != self.feature_names_:
+                raise DataError("recommender 'clientele': the features at the cutoff differ from those the reranker "
+                                "was trained on; this is a bug, please report it with the data's columns")
+            predicted = self.ranker_.predict(x)
+            source = self._best_source(names, gen_features)
+            bought = x[:, gen_features.shape[1] + pair_names.index("x_days")] > 0  # the pairs of the purchase history
+            for kind, keep in (("all", np.ones(len(rows), dtype=bool)), ("new", ~bought)):
+                _keep_top(lists[kind], place[keep], items[keep], predicted[keep], source[keep], depth)
+            if arrivals is not None:
+                keep = arrivals[items] & ~bought
+                _keep_top(lists["fresh"], place[keep], items[keep], predicted[keep], source[keep],
+                          p.new_arrival_depth)
 
     def _best_source(self, names: list[str], gen_features: np.ndarray) -> np.ndarray:
         """Index (in ``names``) of the generator that ranks each candidate best relative to how many it
@@ -823,6 +857,15 @@ class _Clock:
         now = time.perf_counter()
         self.laps[step] = round(now - self._last, 2)
         self._last = now
+
+
+def _rerank_partition(shared: tuple, users: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """One Dask task: the reranked lists of ``users`` (row k is ``users[k]``'s), by :meth:`TwoStage._rerank`
+    over the fitted state ``shared`` (the model, its generators, data, candidate features, new arrivals)."""
+    model, gens, data, described, arrivals = shared
+    lists = model._empty_lists(len(users), arrivals)
+    model._rerank(gens, data, described, users, arrivals, lists, np.arange(len(users)))
+    return lists
 
 
 def _keep_top(lists: dict[str, np.ndarray], users: np.ndarray, items: np.ndarray, scores: np.ndarray,

@@ -75,12 +75,13 @@ def test_reranker_labels_come_from_a_window_before_the_cutoff(synthetic, cutoff,
 
 
 def tiny_config() -> dict:
+    # One model after the other, in this process: the spies below see every fit.
     peers = {name: {"model": name} for name in ("popularity", "repeat", "itemknn", "bm25", "als", "ease")}
     peers["popularity"]["grid"] = {"window_days": [30, None]}
     peers["als"]["grid"] = {"factors": [4, 8]}
     return {"models": dict(TINY), "clientele": tiny_two_stage(window_days=30),
             "evaluation": {"test_days": 30, "k_recall": 20, "k_ndcg": 10, "k_hit": 10,
-                           "select_by": "ndcg@{k_ndcg}", "peers": peers}}
+                           "select_by": "ndcg@{k_ndcg}", "peers": peers, "workers": 1}}
 
 
 def test_evaluation_never_lets_the_test_window_into_training(synthetic, monkeypatch):

@@ -1,0 +1,28 @@
+"""The best columns of every row: best first, lower index first among equals, the same whatever the rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.recommenders import signals
+
+
+@pytest.mark.parametrize("n", [1, 7, 39, 40, 55])
+def test_top_n_of_many_rows_is_each_rows_own_sorted_best(n):
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 6, size=(150, 40)).astype(np.float32)  # many ties
+    scores[5, :] = -np.inf
+    scores[9, 3:] = -np.inf
+    items, best = signals.top_n(scores, n)
+    assert items.shape == best.shape == (150, n) and items.dtype == np.int64 and best.dtype == np.float32
+    for r, row in enumerate(scores):
+        finite = np.flatnonzero(np.isfinite(row))
+        order = finite[np.lexsort((finite, -row[finite]))]  # best first, lower index among equals
+        own, _ = signals.top_n(row[None, :], n)
+        np.testing.assert_array_equal(items[r], own[0])  # the same selection as the row alone
+        # Every kept score is one of the n best, in order; -1 / -inf pad rows with fewer finite scores.
+        kept = items[r][items[r] >= 0]
+        assert len(kept) == min(n, len(finite))
+        np.testing.assert_array_equal(row[kept], row[order[:len(kept)]])
+        assert np.all(np.diff(best[r][: len(kept)]) <= 0) and np.all(best[r][len(kept):] == -np.inf)
