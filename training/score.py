@@ -140,22 +140,29 @@ def precomputed_scores(champions: Champions) -> pd.DataFrame:
 
 @dataclass
 class ScoringModels:
-    """Everything :func:`score_customers` needs, loadable on a Dask worker from local paths.
+    """Everything :func:`score_customers` needs, loaded: it travels to Dask workers as it is, so they need no
+    access to the folder the champions were downloaded to (the client's own temporary disk).
 
     Each model comes with the settings it was trained with (:class:`ScoringSettings`, saved beside it): features
     are rebuilt and reasons worded as at training time, whatever today's configs say.
     """
 
-    churn_model: Path
-    clv_model: Path
-    segments: Path
+    churn_model: Any
+    clv_model: Any
+    segmenter: Any
     churn: ScoringSettings
     clv: ScoringSettings
 
     @classmethod
     def from_champions(cls, champions: Champions) -> "ScoringModels":
-        return cls(churn_model=champions.artifact(CHURN, "model"), clv_model=champions.artifact(CLV, "model.json"),
-                   segments=champions.artifact(CLV, "segments.json"),
+        from models.churn.lightgbm import ChurnModel
+        from models.clv.lifetime_value import LifetimeValueModel
+        from models.segments import CustomerSegmenter
+
+        segments = json.loads(champions.artifact(CLV, "segments.json").read_text())
+        return cls(churn_model=ChurnModel.load(champions.artifact(CHURN, "model")),
+                   clv_model=LifetimeValueModel.load(champions.artifact(CLV, "model.json")),
+                   segmenter=CustomerSegmenter.from_dict(segments),
                    churn=ScoringSettings.load(champions.artifact(CHURN, ScoringSettings.FILE)),
                    clv=ScoringSettings.load(champions.artifact(CLV, ScoringSettings.FILE)))
 
@@ -170,14 +177,12 @@ def score_customers(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, model
     DataError
         A feature a model was trained on cannot be built from ``tables``.
     """
-    from models.churn.lightgbm import ChurnModel
-    from models.clv.lifetime_value import LifetimeValueModel
-    from models.segments import CustomerSegmenter, segment_customers
+    from models.segments import segment_customers
 
     features = profiling_allowed(feature_frame(tables, cutoff, None, models.churn.features))
     if features.empty:
         return pd.DataFrame()
-    churn = ChurnModel.load(models.churn_model)
+    churn = models.churn_model
     probability = churn.predict_proba(features)
     reasons = churn.reasons(features, models.churn.reasons.top)
     # The two champions may come from different runs: the segments see the features the CLV run described.
@@ -185,12 +190,11 @@ def score_customers(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, model
     if models.clv.features != models.churn.features:
         described = feature_frame(tables, cutoff, None, models.clv.features).set_index(C.customer_id).loc[
             features[C.customer_id]].reset_index()
-    clv_model = LifetimeValueModel.load(models.clv_model)
+    clv_model = models.clv_model
     summary = clv_summary(tables[Tables.transactions], cutoff, clv_model.time_unit_days)
     summary = summary.reindex(features[C.customer_id].astype("str")).fillna(0.0)
     values = clv_model.predict(summary)
-    segmenter = CustomerSegmenter.from_dict(json.loads(Path(models.segments).read_text()))
-    segments = segment_customers(described, probability, values["clv"].to_numpy(), segmenter)
+    segments = segment_customers(described, probability, values["clv"].to_numpy(), models.segmenter)
     bands = models.churn.risk_bands
     out = pd.DataFrame({
         C.customer_id: features[C.customer_id].to_numpy(),

@@ -290,6 +290,11 @@ def test_batch_scoring_exports_and_rescoring_agree_on_both_engines(store, tmp_pa
         pd.testing.assert_series_equal(exported[col], rescored[col], check_names=False)
     for col in ("risk_band", "rfm_segment", "lifecycle_stage", "value_tier", "churn_reasons"):
         assert (exported[col].map(_cell) == rescored[col].map(_cell)).all(), col
+    # The workers get the loaded models, not paths into the client's download folder (on a real cluster they
+    # cannot see it): gone, it changes nothing.
+    import shutil
+
+    shutil.rmtree(tmp_path)
     run = run_bucketed(folder / "demo", None, bucket_scores,
                        {"models": models}, n_buckets=3, workers=2)
     on_dask = pd.concat([r for r in run.results if len(r)]).set_index("customer_id").sort_index()
