@@ -84,7 +84,7 @@ class LambdaRanker:
         }
 
     def fit(self, features: np.ndarray, labels: np.ndarray, groups: np.ndarray, feature_names: list[str],
-            categorical: list[str] | None = None) -> "LambdaRanker":
+            categorical: list[str] | None = None, held_out_by: np.ndarray | None = None) -> "LambdaRanker":
         """Fit on candidates sorted by group.
 
         Parameters
@@ -99,6 +99,10 @@ class LambdaRanker:
             Column names of ``features``.
         categorical
             Names of integer-coded categorical columns.
+        held_out_by
+            Per row, the key whose groups are held out together for early stopping (the customer, when one
+            customer has a group in several label windows: overlapping windows share purchases, and a customer on
+            both sides would let early stopping watch what the model was trained on). ``None``: each group alone.
 
         Returns
         -------
@@ -117,7 +121,11 @@ class LambdaRanker:
         # Groups without a purchase among their candidates give LambdaRank no pair to learn from.
         keep_group = positive
         rng = np.random.default_rng(self.random_state)
-        held_out = rng.random(len(sizes)) < self.params.validation_share
+        if held_out_by is None:
+            held_out = rng.random(len(sizes)) < self.params.validation_share
+        else:
+            keys, key_of_group = np.unique(np.asarray(held_out_by)[starts], return_inverse=True)
+            held_out = (rng.random(len(keys)) < self.params.validation_share)[key_of_group]
         if (keep_group & ~held_out).sum() < 1 or (keep_group & held_out).sum() < 1:
             held_out[:] = False
         row_group = np.repeat(np.arange(len(sizes)), sizes)

@@ -246,3 +246,12 @@ def test_reasons_worked_out_per_block_of_customers_are_those_of_one_block(model,
     for kind, lists in model.serve_.items():
         for field, values in lists.items():
             np.testing.assert_array_equal(blocked.serve_[kind][field], values, err_msg=f"{kind} {field}")
+
+
+def test_label_windows_step_back_by_their_stride(synthetic, cutoff):
+    first = synthetic["transactions"]["timestamp"].min()
+    side_by_side = TwoStage(**tiny_two_stage(train_windows=3, seasonal_window=False))._label_windows(cutoff, first)
+    assert [cutoff - s for s in side_by_side] == [pd.Timedelta(days=d) for d in (60, 120, 180)]
+    overlapping = TwoStage(**tiny_two_stage(train_windows=3, seasonal_window=False,
+                                            window_stride_days=20))._label_windows(cutoff, first)
+    assert [cutoff - s for s in overlapping] == [pd.Timedelta(days=d) for d in (60, 80, 100)]
