@@ -272,7 +272,7 @@ class TwoStage(Recommender):
         with stage("reranker"):
             self.ranker_ = LambdaRanker(p.ranker, p.random_state).fit(features, labels, groups, self.feature_names_,
                                                                       self._categorical)
-        clock.lap(f"reranker ({len(labels):,} candidates, {self.ranker_.booster_.num_trees()} trees)")
+        clock.lap(f"reranker ({len(labels):,} candidates, {self.ranker_.num_trees()} trees)")
         data = TrainingData.build(tables, cutoff, interactions)
         self._fit_common(data, interactions)
         self.listed_ = None
