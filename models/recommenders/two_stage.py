@@ -269,9 +269,12 @@ class TwoStage(Recommender):
         features = np.concatenate([x for x, _, _ in parts])
         labels = np.concatenate([y for _, y, _ in parts])
         groups = np.concatenate([g for _, _, g in parts])
+        # Overlapping label windows share a customer's purchases: early stopping holds out customers, not groups.
+        overlapping = p.window_stride_days is not None and p.window_stride_days < p.window_days
         with stage("reranker"):
-            self.ranker_ = LambdaRanker(p.ranker, p.random_state).fit(features, labels, groups, self.feature_names_,
-                                                                      self._categorical)
+            self.ranker_ = LambdaRanker(p.ranker, p.random_state).fit(
+                features, labels, groups, self.feature_names_, self._categorical,
+                held_out_by=groups % _GROUP_STRIDE if overlapping else None)
         clock.lap(f"reranker ({len(labels):,} candidates, {self.ranker_.num_trees()} trees)")
         data = TrainingData.build(tables, cutoff, interactions)
         self._fit_common(data, interactions)

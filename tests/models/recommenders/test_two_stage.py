@@ -255,3 +255,22 @@ def test_label_windows_step_back_by_their_stride(synthetic, cutoff):
     overlapping = TwoStage(**tiny_two_stage(train_windows=3, seasonal_window=False,
                                             window_stride_days=20))._label_windows(cutoff, first)
     assert [cutoff - s for s in overlapping] == [pd.Timedelta(days=d) for d in (60, 80, 100)]
+
+
+def test_overlapping_label_windows_hold_out_customers_not_groups(synthetic, cutoff, monkeypatch):
+    from models.ranking.lambdarank import LambdaRanker
+
+    keys = []
+    original = LambdaRanker.fit
+
+    def spy(self, features, labels, groups, *args, held_out_by=None, **kwargs):
+        keys.append((groups, held_out_by))
+        return original(self, features, labels, groups, *args, held_out_by=held_out_by, **kwargs)
+
+    monkeypatch.setattr(LambdaRanker, "fit", spy)
+    TwoStage(**tiny_two_stage(train_windows=2, seasonal_window=False, window_stride_days=30)).fit(synthetic,
+                                                                                                  cutoff=cutoff)
+    groups, by = keys[-1]
+    assert by is not None and len(np.unique(by)) < len(np.unique(groups))  # customers with a group in both windows
+    TwoStage(**tiny_two_stage(train_windows=2, seasonal_window=False)).fit(synthetic, cutoff=cutoff)
+    assert keys[-1][1] is None
