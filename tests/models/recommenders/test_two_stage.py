@@ -274,3 +274,18 @@ def test_overlapping_label_windows_hold_out_customers_not_groups(synthetic, cuto
     assert by is not None and len(np.unique(by)) < len(np.unique(groups))  # customers with a group in both windows
     TwoStage(**tiny_two_stage(train_windows=2, seasonal_window=False)).fit(synthetic, cutoff=cutoff)
     assert keys[-1][1] is None
+
+
+def test_a_reranker_ensemble_is_saved_and_loaded_whole(synthetic, cutoff, tmp_path):
+    from models.recommenders import Recommender
+
+    ranker = {**tiny_two_stage()["ranker"], "ensemble": 2}
+    model = TwoStage(**tiny_two_stage(train_windows=1, seasonal_window=False, ranker=ranker)).fit(synthetic,
+                                                                                                 cutoff=cutoff)
+    assert len(model.ranker_.boosters_) == 2
+    loaded = Recommender.load(model.save(tmp_path / "model"))
+    assert len(loaded.ranker_.boosters_) == 2
+    customers = list(model.customers_.external_ids[:20])
+    pd.testing.assert_frame_equal(loaded.recommend(customers, n=10), model.recommend(customers, n=10))
+    sample = np.random.default_rng(0).random((5, len(model.feature_names_))).astype(np.float32)
+    np.testing.assert_allclose(loaded.ranker_.predict(sample), model.ranker_.predict(sample), rtol=1e-6)
