@@ -6,10 +6,16 @@ from typing import Any, Literal
 
 import lightgbm as lgb
 import numpy as np
+from pydantic import Field
 
 from features.exceptions import DataError
 from models.recommenders.config import Params
 from models.tabular import prediction_threads
+
+# Seeds of the ensemble's members are this far apart (member 0 keeps the model's own seed).
+_MEMBER_SEED_STEP = 1000
+# Between the members' LightGBM texts in the saved reranker (a line no LightGBM model text holds).
+_MEMBER_SEPARATOR = "\n# clientele: next reranker member\n"
 
 
 class RankerParams(Params):
@@ -37,6 +43,10 @@ class RankerParams(Params):
         Share of customers (groups) held out for early stopping.
     threads
         LightGBM training threads (0: all cores); predictions use every core (the scores are the same).
+    ensemble
+        Boosters averaged, each with its own seed and its own held-out customers for early stopping: one
+        booster's ranking moves with its seed (on Online Retail by up to 0.010 NDCG@10 between seeds); the mean
+        of a few moves less.
     """
 
     objective: Literal["lambdarank", "rank_xendcg", "binary"] = "lambdarank"
@@ -54,6 +64,7 @@ class RankerParams(Params):
     validation_share: float = 0.15
     # One is steadier than OpenMP's busy waiting on a shared 2-core box; raise it on a machine of its own.
     threads: int = 1
+    ensemble: int = Field(1, ge=1)
 
 
 class LambdaRanker:
@@ -84,7 +95,7 @@ class LambdaRanker:
         }
 
     def fit(self, features: np.ndarray, labels: np.ndarray, groups: np.ndarray, feature_names: list[str],
-            categorical: list[str] | None = None) -> "LambdaRanker":
+            categorical: list[str] | None = None, held_out_by: np.ndarray | None = None) -> "LambdaRanker":
         """Fit on candidates sorted by group.
 
         Parameters
@@ -99,6 +110,10 @@ class LambdaRanker:
             Column names of ``features``.
         categorical
             Names of integer-coded categorical columns.
+        held_out_by
+            Per row, the key whose groups are held out together for early stopping (the customer, when one
+            customer has a group in several label windows: overlapping windows share purchases, and a customer on
+            both sides would let early stopping watch what the model was trained on). ``None``: each group alone.
 
         Returns
         -------
@@ -116,8 +131,23 @@ class LambdaRanker:
             raise DataError("reranker: no customer in the label window bought any of their candidates")
         # Groups without a purchase among their candidates give LambdaRank no pair to learn from.
         keep_group = positive
-        rng = np.random.default_rng(self.random_state)
-        held_out = rng.random(len(sizes)) < self.params.validation_share
+        keys = None if held_out_by is None else np.unique(np.asarray(held_out_by)[starts], return_inverse=True)[1]
+        self.boosters_ = [self._fit_member(features, labels, sizes, keep_group, keys, feature_names, categorical,
+                                           self.random_state + _MEMBER_SEED_STEP * member)
+                          for member in range(self.params.ensemble)]
+        self.booster_ = self.boosters_[0]
+        self.feature_names_ = list(feature_names)
+        return self
+
+    def _fit_member(self, features: np.ndarray, labels: np.ndarray, sizes: np.ndarray, keep_group: np.ndarray,
+                    group_keys: np.ndarray | None, feature_names: list[str], categorical: list[str] | None,
+                    seed: int) -> lgb.Booster:
+        """One booster, early-stopped on its own random share of the customers."""
+        rng = np.random.default_rng(seed)
+        if group_keys is None:
+            held_out = rng.random(len(sizes)) < self.params.validation_share
+        else:
+            held_out = (rng.random(group_keys.max() + 1) < self.params.validation_share)[group_keys]
         if (keep_group & ~held_out).sum() < 1 or (keep_group & held_out).sum() < 1:
             held_out[:] = False
         row_group = np.repeat(np.arange(len(sizes)), sizes)
@@ -133,33 +163,43 @@ class LambdaRanker:
                                 reference=train)
             valid_sets = [valid]
             callbacks = [lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)]
-        booster = lgb.train(self._lgb_params(), train, num_boost_round=self.params.n_estimators,
+        booster = lgb.train({**self._lgb_params(), "seed": seed}, train, num_boost_round=self.params.n_estimators,
                             valid_sets=valid_sets, callbacks=callbacks)
         # Keep only the rounds up to the best iteration, so the saved text is the model that predicts.
-        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration or -1))
-        self.feature_names_ = list(feature_names)
-        return self
+        return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration or -1))
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """Ranking scores (higher first) of candidate rows."""
-        return self.booster_.predict(features, num_threads=prediction_threads())
+        """Ranking scores (higher first) of candidate rows: the mean of the members' scores."""
+        return self._mean(lambda b: b.predict(features, num_threads=prediction_threads()))
 
     def contributions(self, features: np.ndarray) -> np.ndarray:
         """Per-feature contributions (SHAP values, LightGBM's ``pred_contrib``) of each row's score; the last
-        column is the expected value."""
-        return self.booster_.predict(features, pred_contrib=True, num_threads=prediction_threads())
+        column is the expected value (the members' mean: contributions add up like the scores)."""
+        return self._mean(lambda b: b.predict(features, pred_contrib=True, num_threads=prediction_threads()))
+
+    def _mean(self, score: Any) -> np.ndarray:
+        total = score(self.boosters_[0])
+        for booster in self.boosters_[1:]:
+            total = total + score(booster)
+        return total / len(self.boosters_) if len(self.boosters_) > 1 else total
 
     def importance(self) -> dict[str, float]:
-        """Total gain of each feature."""
-        gain = self.booster_.feature_importance(importance_type="gain")
+        """Total gain of each feature (over every member)."""
+        gain = sum(b.feature_importance(importance_type="gain") for b in self.boosters_)
         return dict(sorted(zip(self.feature_names_, gain.tolist()), key=lambda kv: -kv[1]))
 
+    def num_trees(self) -> int:
+        """Trees over every member."""
+        return sum(b.num_trees() for b in self.boosters_)
+
     def to_text(self) -> str:
-        return self.booster_.model_to_string()
+        """The members' LightGBM model texts, one after another (one member: LightGBM's own text)."""
+        return _MEMBER_SEPARATOR.join(b.model_to_string() for b in self.boosters_)
 
     @classmethod
     def from_text(cls, text: str, params: RankerParams | None = None, random_state: int = 0) -> "LambdaRanker":
         ranker = cls(params, random_state)
-        ranker.booster_ = lgb.Booster(model_str=text)
+        ranker.boosters_ = [lgb.Booster(model_str=part) for part in text.split(_MEMBER_SEPARATOR)]
+        ranker.booster_ = ranker.boosters_[0]
         ranker.feature_names_ = ranker.booster_.feature_name()
         return ranker

@@ -87,8 +87,11 @@ class TwoStageParams(RecommenderParams):
         Length of each label window (the horizon the model learns to predict; the evaluation sets it to the
         test window's length).
     train_windows
-        Label windows stacked for training, each ``window_days`` earlier than the last (at most: see
+        Label windows stacked for training, each ``window_stride_days`` earlier than the last (at most: see
         ``max_train_rows``).
+    window_stride_days
+        Days between the starts of consecutive label windows (``None``: ``window_days``, windows side by side);
+        shorter strides overlap the windows and give the reranker more customers' moments to learn from.
     seasonal_window
         Also learn from the label window one season (``features.season_lag_days``) before the one ahead, when
         the data reaches back that far: how customers shop before Christmas is best learned from last Christmas.
@@ -128,6 +131,7 @@ class TwoStageParams(RecommenderParams):
 
     window_days: float = 30.0
     train_windows: int = Field(1, ge=1)
+    window_stride_days: float | None = Field(None, gt=0)
     seasonal_window: bool = True
     max_train_rows: int = Field(1_500_000, ge=1)
     generators: dict[str, GeneratorSpec] = Field(default_factory=dict)
@@ -273,10 +277,13 @@ class TwoStage(Recommender):
         features = np.concatenate([x for x, _, _ in parts])
         labels = np.concatenate([y for _, y, _ in parts])
         groups = np.concatenate([g for _, _, g in parts])
+        # Overlapping label windows share a customer's purchases: early stopping holds out customers, not groups.
+        overlapping = p.window_stride_days is not None and p.window_stride_days < p.window_days
         with stage("reranker"):
-            self.ranker_ = LambdaRanker(p.ranker, p.random_state).fit(features, labels, groups, self.feature_names_,
-                                                                      self._categorical)
-        clock.lap(f"reranker ({len(labels):,} candidates, {self.ranker_.booster_.num_trees()} trees)")
+            self.ranker_ = LambdaRanker(p.ranker, p.random_state).fit(
+                features, labels, groups, self.feature_names_, self._categorical,
+                held_out_by=groups % _GROUP_STRIDE if overlapping else None)
+        clock.lap(f"reranker ({len(labels):,} candidates, {self.ranker_.num_trees()} trees)")
         data = TrainingData.build(tables, cutoff, interactions)
         self._fit_common(data, interactions)
         self.listed_ = None
@@ -294,7 +301,8 @@ class TwoStage(Recommender):
         consecutive ones. Only windows with at least a window's length of history before them count."""
         p = self.params
         window = pd.Timedelta(days=p.window_days)
-        recent = [cutoff - k * window for k in range(1, p.train_windows + 1)]
+        stride = pd.Timedelta(days=p.window_stride_days or p.window_days)
+        recent = [cutoff - window - k * stride for k in range(p.train_windows)]
         starts = recent[:1]
         if p.seasonal_window:
             season = cutoff - pd.Timedelta(days=p.features.season_lag_days)

@@ -23,3 +23,56 @@ def test_every_objective_ranks_the_bought_candidates_first(objective):
     assert importance["signal"] > importance["noise"]
     scores = ranker.predict(features)
     assert np.corrcoef(scores, signal)[0, 1] > 0.5
+
+
+def test_a_customer_held_out_for_early_stopping_is_held_out_in_every_label_window(monkeypatch):
+    """Overlapping label windows share purchases: a customer with groups on both sides of the early-stopping
+    split would let it watch rows the model learned from."""
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(1)
+    customers, windows, per_group = 200, 3, 10
+    window = np.repeat(np.arange(windows), customers * per_group)
+    customer = np.tile(np.repeat(np.arange(customers), per_group), windows)
+    groups = window * 10**9 + customer
+    signal = rng.random(len(groups))
+    labels = (signal > 0.8).astype(np.float32)
+    seen = []
+    original = lgb.Dataset.__init__
+
+    def spy(self, data, label=None, *args, **kwargs):
+        seen.append(np.asarray(data)[:, 1].copy())  # the second column carries the customer
+        original(self, data, label, *args, **kwargs)
+
+    monkeypatch.setattr(lgb.Dataset, "__init__", spy)
+    features = np.column_stack([signal, customer]).astype(np.float32)
+    params = RankerParams(n_estimators=5, num_leaves=7, min_child_samples=10)
+    LambdaRanker(params, random_state=0).fit(features, labels, groups, ["signal", "customer"],
+                                             held_out_by=customer)
+    trained, held_out = (set(np.unique(part).tolist()) for part in seen)
+    assert held_out and trained and not (trained & held_out)
+    seen.clear()
+    LambdaRanker(params, random_state=0).fit(features, labels, groups, ["signal", "customer"])
+    trained, held_out = (set(np.unique(part).tolist()) for part in seen)
+    assert trained & held_out  # without the key each window's group is drawn on its own
+
+
+def test_an_ensemble_averages_members_of_their_own_seeds_and_saves_them_all():
+    rng = np.random.default_rng(2)
+    groups = np.repeat(np.arange(300), 20)
+    signal, noise = rng.random(len(groups)), rng.random(len(groups))
+    labels = (signal + 0.3 * rng.random(len(groups)) > 0.9).astype(np.float32)
+    features = np.column_stack([signal, noise]).astype(np.float32)
+    params = RankerParams(n_estimators=30, num_leaves=7, min_child_samples=10, ensemble=3)
+    ranker = LambdaRanker(params, random_state=0).fit(features, labels, groups, ["signal", "noise"])
+    assert len(ranker.boosters_) == 3
+    members = [b.predict(features) for b in ranker.boosters_]
+    assert not np.allclose(members[0], members[1])  # each member its own seed and held-out customers
+    np.testing.assert_allclose(ranker.predict(features), np.mean(members, axis=0), rtol=1e-6)
+    single = LambdaRanker(params.model_copy(update={"ensemble": 1}), random_state=0).fit(
+        features, labels, groups, ["signal", "noise"])
+    np.testing.assert_allclose(single.predict(features), members[0], rtol=1e-6)  # member 0: the model's seed
+    loaded = LambdaRanker.from_text(ranker.to_text(), params)
+    np.testing.assert_allclose(loaded.predict(features), ranker.predict(features), rtol=1e-6)
+    assert LambdaRanker.from_text(single.to_text()).num_trees() == single.num_trees()
+    assert ranker.num_trees() == sum(b.num_trees() for b in ranker.boosters_)

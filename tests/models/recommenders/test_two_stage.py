@@ -246,3 +246,46 @@ def test_reasons_worked_out_per_block_of_customers_are_those_of_one_block(model,
     for kind, lists in model.serve_.items():
         for field, values in lists.items():
             np.testing.assert_array_equal(blocked.serve_[kind][field], values, err_msg=f"{kind} {field}")
+
+
+def test_label_windows_step_back_by_their_stride(synthetic, cutoff):
+    first = synthetic["transactions"]["timestamp"].min()
+    side_by_side = TwoStage(**tiny_two_stage(train_windows=3, seasonal_window=False))._label_windows(cutoff, first)
+    assert [cutoff - s for s in side_by_side] == [pd.Timedelta(days=d) for d in (60, 120, 180)]
+    overlapping = TwoStage(**tiny_two_stage(train_windows=3, seasonal_window=False,
+                                            window_stride_days=20))._label_windows(cutoff, first)
+    assert [cutoff - s for s in overlapping] == [pd.Timedelta(days=d) for d in (60, 80, 100)]
+
+
+def test_overlapping_label_windows_hold_out_customers_not_groups(synthetic, cutoff, monkeypatch):
+    from models.ranking.lambdarank import LambdaRanker
+
+    keys = []
+    original = LambdaRanker.fit
+
+    def spy(self, features, labels, groups, *args, held_out_by=None, **kwargs):
+        keys.append((groups, held_out_by))
+        return original(self, features, labels, groups, *args, held_out_by=held_out_by, **kwargs)
+
+    monkeypatch.setattr(LambdaRanker, "fit", spy)
+    TwoStage(**tiny_two_stage(train_windows=2, seasonal_window=False, window_stride_days=30)).fit(synthetic,
+                                                                                                  cutoff=cutoff)
+    groups, by = keys[-1]
+    assert by is not None and len(np.unique(by)) < len(np.unique(groups))  # customers with a group in both windows
+    TwoStage(**tiny_two_stage(train_windows=2, seasonal_window=False)).fit(synthetic, cutoff=cutoff)
+    assert keys[-1][1] is None
+
+
+def test_a_reranker_ensemble_is_saved_and_loaded_whole(synthetic, cutoff, tmp_path):
+    from models.recommenders import Recommender
+
+    ranker = {**tiny_two_stage()["ranker"], "ensemble": 2}
+    model = TwoStage(**tiny_two_stage(train_windows=1, seasonal_window=False, ranker=ranker)).fit(synthetic,
+                                                                                                 cutoff=cutoff)
+    assert len(model.ranker_.boosters_) == 2
+    loaded = Recommender.load(model.save(tmp_path / "model"))
+    assert len(loaded.ranker_.boosters_) == 2
+    customers = list(model.customers_.external_ids[:20])
+    pd.testing.assert_frame_equal(loaded.recommend(customers, n=10), model.recommend(customers, n=10))
+    sample = np.random.default_rng(0).random((5, len(model.feature_names_))).astype(np.float32)
+    np.testing.assert_allclose(loaded.ranker_.predict(sample), model.ranker_.predict(sample), rtol=1e-6)
