@@ -8,6 +8,9 @@ from the pre-cutoff purchases and the products table; the target is the new prod
 Recall@20 = hits / min(20, |target|) and NDCG@10 with binary gains, by the recommender evaluation's own
 :func:`~training.evaluate_recommender.ranking_metrics`.
 
+The project's model is :class:`~models.recommenders.new_products.NewProductScorer`: the attribute two-tower, or,
+with ``ranker.enabled``, the blend learned from the windows of ``test_days`` before the cutoff.
+
 Peers, side by side in the same run:
 
 - ``random``: a random order (seeded);

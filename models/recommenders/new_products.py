@@ -34,7 +34,7 @@ from features.columns import Tables
 from features.exceptions import DataError
 from features.idmap import IdMap
 from features.products import attribute_tokens, product_attributes
-from models.ranking.lambdarank import LambdaRanker, RankerParams
+from models.ranking.lambdarank import LambdaRanker
 from models.recommenders.attribute_tower import (_NS_PER_DAY, AttributeTower, AttributeTowerParams,
                                                  NewProductRankerParams)
 from models.recommenders.config import parse_params
