@@ -8,6 +8,9 @@ from the pre-cutoff purchases and the products table; the target is the new prod
 Recall@20 = hits / min(20, |target|) and NDCG@10 with binary gains, by the recommender evaluation's own
 :func:`~training.evaluate_recommender.ranking_metrics`.
 
+The project's model is :class:`~models.recommenders.new_products.NewProductScorer`: the attribute two-tower, or,
+with ``ranker.enabled``, the blend learned from the windows of ``test_days`` before the cutoff.
+
 Peers, side by side in the same run:
 
 - ``random``: a random order (seeded);
@@ -37,7 +40,9 @@ from features.columns import Tables
 from features.exceptions import DataError
 from features.idmap import IdMap
 from features.products import attribute_tokens, product_attributes
-from models.recommenders.attribute_tower import AttributeTower, NewProductsConfig
+from models.recommenders.attribute_tower import NewProductsConfig
+from models.recommenders.new_products import NewProductScorer, tfidf_vectors
+from models.recommenders.new_products import attribute_knn as knn_scores
 from models.recommenders.data import tables_before
 from training.evaluate_recommender import _purchases, ranking_metrics, window_start
 
@@ -153,27 +158,12 @@ def attribute_popularity(split: NewProductSplit, train: dict[str, pd.DataFrame])
 def attribute_knn(split: NewProductSplit, train: dict[str, pd.DataFrame], neighbours: int,
                   price_bands: int, name_pairs: bool) -> np.ndarray:
     """Sum over the customer's purchases of the TF-IDF cosine between attribute tokens (top ``neighbours`` per
-    new product)."""
+    new product): :func:`models.recommenders.new_products.attribute_knn`, the blend's own kNN feature."""
     products = split.products
     catalog = IdMap(products[C.product_id].astype("str").to_numpy())
-    tokens = attribute_tokens(products, price_bands, name_pairs)
-    vocab = {t: i for i, t in enumerate(sorted({t for toks in tokens for t in toks}))}
-    rows = np.repeat(np.arange(len(tokens)), [len(set(t)) for t in tokens])
-    cols = np.asarray([vocab[t] for toks in tokens for t in sorted(set(toks))], dtype=np.int64)
-    tf = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(tokens), max(len(vocab), 1)))
-    idf = np.log((1 + tf.shape[0]) / (1 + np.asarray((tf > 0).sum(axis=0)).ravel())) + 1
-    x = tf @ sp.diags(idf)
-    norm = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
-    x = sp.diags(1 / np.maximum(norm, 1e-12)) @ x
-    new = catalog.to_internal(split.new_products)
-    sim = np.asarray((x[new] @ x.T).todense())  # new x all products
-    sim[:, new] = 0.0  # a new product is nobody's history
-    if neighbours < sim.shape[1]:
-        cut = -np.partition(-sim, neighbours - 1, axis=1)[:, neighbours - 1: neighbours]
-        sim = np.where(sim >= cut, sim, 0.0)
-    history = _history(train, split.customers, catalog)
-    history.data[:] = 1.0
-    return np.asarray(history @ sim.T)
+    vectors = tfidf_vectors(attribute_tokens(products, price_bands, name_pairs))
+    return knn_scores(vectors, _history(train, split.customers, catalog), catalog.to_internal(split.new_products),
+                      neighbours)
 
 
 # --------------------------------------------------------------------------------------------- protocol
@@ -223,7 +213,8 @@ def evaluate_new_products(tables: dict[str, pd.DataFrame], test_days: int | None
                  f"{len(split.customers):,} test customers, {len(split.target):,} target pairs")
     model = config.model
     scorers: dict[str, Callable[[], np.ndarray]] = {
-        OWN: lambda: AttributeTower(model).fit(train, split.cutoff).score(split.customers, split.new_products),
+        OWN: lambda: NewProductScorer(model, config.ranker.model_copy(update={"window_days": test_days}))
+        .fit(train, split.cutoff).score(split.customers, split.new_products, split.products),
         "random": lambda: np.random.default_rng(settings.seed).random((len(split.customers),
                                                                        len(split.new_products))),
         "category_affinity": lambda: category_affinity(split, train),

@@ -312,14 +312,19 @@ class TwoStage(Recommender):
         return [start for start in starts if start - first >= window]
 
     def _fit_generators(self, data: TrainingData, interactions: InteractionConfig | None,
-                        attributes: "_AttributeModels | None" = None) -> dict[str, Recommender]:
+                        attributes: "_AttributeModels | None" = None,
+                        tables: dict[str, pd.DataFrame] | None = None) -> dict[str, Recommender]:
+        """The generators fitted on ``data``; the attribute ones read the product attributes known at its cutoff
+        (``tables`` cut there: a label window sees the prices paid before it, not those up to the last cutoff)."""
         registry = Recommender._registry
+        attrs = product_attributes(tables_before(tables, data.cutoff)) if attributes is not None and tables \
+            else None
         gens: dict[str, Recommender] = {}
         fitted: dict[str, Recommender] = {}
         for name, spec in self.params.generators.items():
             params = {**spec.params, "random_state": self.params.random_state}
             if attributes is not None and name in attributes.towers:
-                gens[name] = registry[spec.model](**params).fit_tower(data, attributes.products,
+                gens[name] = registry[spec.model](**params).fit_tower(data, attrs,
                                                                       attributes.towers[name], interactions)
                 continue
             model_cls = registry[spec.model]
@@ -350,33 +355,24 @@ class TwoStage(Recommender):
         towers = {name: AttributeTower(self.params.generators[name].params.get("tower") or {},
                                        random_state=self.params.random_state).fit(tables, earliest)
                   for name in names}
-        return _AttributeModels(products=product_attributes(tables), towers=towers)
+        return _AttributeModels(towers=towers)
 
     def _with_launches(self, tables: dict[str, pd.DataFrame], start: pd.Timestamp,
                        end: pd.Timestamp) -> dict[str, pd.DataFrame]:
-        """The tables of a label window ``[start, end)`` with the catalogue the store had at its start: products
-        first sold inside the window are in it (a shop lists what it launches; without them a window holds no
-        new product to learn from), products launched after the window are not."""
-        if not self._attribute_names():
-            return tables
-        tx = tables[Tables.transactions]
+        """The tables of a label window ``[start, end)`` with the catalogue the store had at its start: what sold
+        before it and what the products table lists, products launched inside the window included (a shop lists
+        what it launches), products launched after it left out.
+
+        A product first sold inside the window that the products table does not list is left out too: on a
+        transaction log without a products table it is known only because it sold there, so it would be a
+        positive for someone every time (selection bias), while at the cutoff no product is known before its
+        first sale. Such a log's new arrivals are then, in a window as at the cutoff, the products first sold in
+        the ``new_arrival_days`` before it."""
         catalogue = tables.get(Tables.products)
-        if catalogue is not None and C.launched_at in catalogue.columns:
-            launched = pd.to_datetime(catalogue[C.launched_at], errors="coerce")
-            catalogue = catalogue[~(launched >= end)]
-        known = pd.Index(tx.loc[tx[C.timestamp] < start, C.product_id].dropna().astype("str").unique())
-        if catalogue is not None:
-            known = known.union(pd.Index(catalogue[C.product_id].astype("str")))
-        inside = tx[(tx[C.timestamp] >= start) & (tx[C.timestamp] < end) & tx[C.product_id].notna()]
-        launched_inside = pd.Index(inside[C.product_id].astype("str").unique()).difference(known)
-        if not len(launched_inside):
-            return {**tables, Tables.products: catalogue} if catalogue is not None else tables
-        listed = product_attributes({Tables.transactions: inside})
-        listed = listed[listed[C.product_id].isin(launched_inside)][[C.product_id, C.name]]
-        listed = listed.astype({C.product_id: "str"})
-        if catalogue is not None:
-            listed = pd.concat([catalogue.astype({C.product_id: "str"}), listed], ignore_index=True)
-        return {**tables, Tables.products: listed}
+        if not self._attribute_names() or catalogue is None or C.launched_at not in catalogue.columns:
+            return tables
+        launched = pd.to_datetime(catalogue[C.launched_at], errors="coerce")
+        return {**tables, Tables.products: catalogue[~(launched >= end)]}
 
     def _training_rows(self, tables: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp,
                        interactions: InteractionConfig | None, group_offset: int,
@@ -384,7 +380,8 @@ class TwoStage(Recommender):
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Candidates, features and labels of one label window ``[start, end)``; None when nobody bought both
         before and inside it."""
-        data = TrainingData.build(self._with_launches(tables, start, end), start, interactions)
+        window_tables = self._with_launches(tables, start, end)
+        data = TrainingData.build(window_tables, start, interactions)
         tx = tables[Tables.transactions]
         inside = tx[(tx[C.timestamp] >= start) & (tx[C.timestamp] < end)]
         if C.is_return in inside.columns:
@@ -399,7 +396,7 @@ class TwoStage(Recommender):
         if len(buyers) > self.params.max_train_customers:
             rng = np.random.default_rng(self.params.random_state)
             buyers = np.sort(rng.choice(buyers, self.params.max_train_customers, replace=False))
-        gens = self._fit_generators(data, interactions, attributes)
+        gens = self._fit_generators(data, interactions, attributes, window_tables)
         buyers = self._within_budget(gens, data, buyers)
         described = CandidateFeatures(data, tables, self.params.features, self._vocab, self.params.window_days)
         xs, ys, gs = [], [], []
@@ -492,7 +489,7 @@ class TwoStage(Recommender):
         p = self.params
         step = steps()
         step("generators")
-        gens = self._fit_generators(data, interactions, attributes)
+        gens = self._fit_generators(data, interactions, attributes, tables)
         described = CandidateFeatures(data, tables, p.features, self._vocab, p.window_days)
         clock.lap("generators at the cutoff")
         step("reranked lists")
@@ -833,9 +830,8 @@ class _ReasonContext:
 
 @dataclass(frozen=True)
 class _AttributeModels:
-    """The attribute generators' trained models and the product attributes they read (one fit's)."""
+    """The attribute generators' trained models (one fit's)."""
 
-    products: pd.DataFrame
     towers: dict[str, Any]
 
 
