@@ -14,7 +14,13 @@ def test_models_evaluated_in_worker_processes_score_as_one_after_the_other(synth
     config = tiny_config()
     config["evaluation"]["peers"]["ease"]["grid"] = {"l2": [20.0, 200.0]}
     models = ["clientele", "popularity", "als", "ease"]
-    alone = ev.evaluate_recommenders(synthetic, 30, config=config, models=models)
+    # One after the other in a fresh process too, as `clientele evaluate` runs: what earlier tests left in this
+    # process (loaded native libraries and their thread settings) is not what is compared.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        alone = pool.submit(ev.evaluate_recommenders, synthetic, 30, config=config, models=models).result()
     config["evaluation"]["workers"] = 2
     lines: list[str] = []
     side_by_side = ev.evaluate_recommenders(synthetic, 30, config=config, models=models, progress=lines.append)
