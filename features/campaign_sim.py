@@ -23,6 +23,7 @@ import pandas as pd
 from features.columns import Columns as C
 from features.columns import Groups, Tables
 from features.privacy import marketing_consent
+from features.purchases import returned
 
 RESPONSE_TYPES = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
 TRUTH_COLUMNS = ("campaign_id", "customer_id", "group", "response_type", "true_uplift", "purchased_if_contacted",
@@ -118,8 +119,7 @@ def run_campaign(tables: dict[str, pd.DataFrame], exposures: pd.DataFrame, effec
     lose_own = kind == 3  # sleeping dogs' own purchases in the window are lost when contacted
 
     window = (tx[C.timestamp] >= sent) & (tx[C.timestamp] < end) & (tx[C.amount] > 0)
-    if C.is_return in tx.columns:
-        window &= ~tx[C.is_return].fillna(False).astype(bool)
+    window &= ~returned(tx)
     own = tx.loc[window].groupby(C.customer_id, observed=True)[C.amount].sum()
     own_spend = pd.Series(ids).map(own).fillna(0.0).to_numpy()
     # An extra order repeats the customer's last purchase line before the send (product, quantity, price,

@@ -7,6 +7,7 @@ import pandas as pd
 
 from features.columns import Columns as C
 from features.exceptions import DataError
+from features.purchases import returned
 
 FREQUENCY = "frequency"
 RECENCY = "recency"
@@ -96,8 +97,7 @@ def clv_summary(
     amount = pd.to_numeric(transactions[C.amount], errors="coerce")
     purchase = (amount >= 0) if count_zero_amount else (amount > 0)
     keep = (ts < cutoff) & purchase & transactions[C.customer_id].notna()
-    if C.is_return in transactions.columns:
-        keep &= ~transactions[C.is_return].fillna(False).astype(bool)
+    keep &= ~returned(transactions)
 
     # Same-day purchases are one purchase occasion (Fader, Hardie & Lee 2005, CDNOW set-up).
     days = pd.DataFrame(

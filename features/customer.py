@@ -15,6 +15,7 @@ from features.codes import factorize
 from features.columns import Columns as C
 from features.columns import EventTypes, Tables
 from features.config import CustomerFeatureConfig
+from features.purchases import returned
 
 DAY = np.timedelta64(1, "D")
 Population = Literal["purchasers", "all"]
@@ -148,8 +149,7 @@ def population_before(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp,
     """
     tx = tables[Tables.transactions]
     before = tx[C.timestamp].to_numpy(dtype="datetime64[ns]") < np.datetime64(pd.Timestamp(cutoff), "ns")
-    if C.is_return in tx.columns:
-        before &= ~tx[C.is_return].to_numpy(dtype=bool, na_value=False)
+    before &= ~returned(tx)
     codes, uniques = factorize(tx[C.customer_id])
     bought = np.bincount(codes[before & (codes >= 0)], minlength=len(uniques)) > 0
     ids = pd.Index(uniques[bought])
@@ -350,9 +350,9 @@ def _discount_features(g: _Grouper, product_index: pd.Index, product_codes: np.n
 def _return_features(tx: _Rows, is_return: np.ndarray, n: int) -> dict[str, np.ndarray]:
     g = _Grouper(tx.codes, n)
     amount = np.abs(tx.number(C.amount))
-    returned = g.sum(amount, is_return)
+    returned_amount = g.sum(amount, is_return)
     bought = g.sum(amount, ~is_return)
-    return {"return_lines": g.count(is_return), "return_amount_share": _ratio(returned, bought)}
+    return {"return_lines": g.count(is_return), "return_amount_share": _ratio(returned_amount, bought)}
 
 
 def _event_features(events: _Rows, n: int, config: CustomerFeatureConfig) -> dict[str, np.ndarray]:

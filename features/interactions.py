@@ -12,6 +12,7 @@ from features.columns import Columns as C
 from features.columns import EventTypes, Tables
 from features.config import InteractionConfig
 from features.idmap import IdMap
+from features.purchases import returned
 
 WEIGHT = "weight"
 
@@ -73,8 +74,7 @@ def interaction_triplets(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp |
         qty = np.abs(tx[C.quantity].to_numpy(dtype=np.float64)) if C.quantity in tx.columns else np.ones(len(tx))
         sign = np.ones(len(tx))
         if C.is_return in tx.columns:
-            returned = tx[C.is_return].to_numpy(dtype=bool)
-            sign = np.where(returned, -1.0 if config.subtract_returns else 0.0, 1.0)
+            sign = np.where(returned(tx), -1.0 if config.subtract_returns else 0.0, 1.0)
         units = pd.DataFrame({C.customer_id: tx[C.customer_id].to_numpy(), C.product_id: tx[C.product_id].to_numpy(),
                               "u": sign * qty * _decay(age, config.half_life_days)})
         units = units.groupby([C.customer_id, C.product_id], sort=False)["u"].sum().reset_index()

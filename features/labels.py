@@ -7,6 +7,7 @@ import pandas as pd
 
 from features.columns import Columns as C
 from features.columns import Tables
+from features.purchases import returned
 
 
 def data_end(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
@@ -47,8 +48,7 @@ def churn_labels(tables: dict[str, pd.DataFrame], customer_ids: pd.Index | np.nd
     end = cutoff + pd.Timedelta(days=horizon_days)
     tx = tables[Tables.transactions]
     window = (tx[C.timestamp] >= cutoff) & (tx[C.timestamp] < end)
-    if C.is_return in tx.columns:
-        window &= ~tx[C.is_return].astype(bool)
+    window &= ~returned(tx)
     future = tx.loc[window]
     ids = pd.Index(customer_ids).astype("str")
     codes = ids.get_indexer(future[C.customer_id])

@@ -18,6 +18,7 @@ import pandas as pd
 
 from features.columns import Columns as C
 from features.columns import Tables
+from features.purchases import without_returns
 
 # Free-text name columns looked for, best first: a products table's, then an extra transaction column (the
 # Online Retail mapping keeps ``description``).
@@ -54,9 +55,7 @@ def product_attributes(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     frame[C.product_id] = frame[C.product_id].astype("str")
     sold = pd.DataFrame()
     if tx is not None and C.product_id in tx.columns:
-        sold = tx[tx[C.product_id].notna()]
-        if C.is_return in sold.columns:
-            sold = sold[~sold[C.is_return].to_numpy(dtype=bool)]
+        sold = without_returns(tx[tx[C.product_id].notna()])
         extra = pd.Index(sold[C.product_id].astype("str").unique()).difference(frame[C.product_id])
         frame = pd.concat([frame, pd.DataFrame({C.product_id: extra.astype("str")})], ignore_index=True)
     frame = frame.set_index(C.product_id)

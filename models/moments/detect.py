@@ -26,6 +26,7 @@ from features.i18n import message
 from features.columns import Columns as C
 from features.columns import Tables
 from features.exceptions import DataError
+from features.purchases import without_returns
 from models.moments.config import MomentsConfig, OccasionConfig
 
 REPLENISHMENT, BIRTHDAY, OCCASION, TIER_UPGRADE = "replenishment", "birthday", "occasion", "tier_upgrade"
@@ -202,9 +203,7 @@ def _purchase_days(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> pd.
     """One row per customer and purchase day before the cutoff (returns left out), with the category of the
     day's largest line when the products table names one."""
     tx = tables[Tables.transactions]
-    tx = tx[tx[C.timestamp] < cutoff]
-    if C.is_return in tx.columns:
-        tx = tx[~tx[C.is_return].to_numpy(dtype=bool)]
+    tx = without_returns(tx[tx[C.timestamp] < cutoff])
     frame = pd.DataFrame({C.customer_id: tx[C.customer_id].astype("str").to_numpy(),
                           "day": tx[C.timestamp].dt.normalize().to_numpy(),
                           "amount": tx[C.amount].to_numpy(dtype=float)})

@@ -40,6 +40,7 @@ from features.exceptions import ConfigError, DataError
 from features.i18n import message
 from features.idmap import IdMap
 from features.products import attribute_tokens, product_attributes
+from features.purchases import without_returns
 from models.recommenders.base import Recommender, RecommenderParams
 from models.ranking.lambdarank import RankerParams
 from models.recommenders.config import Params, parse_params
@@ -198,9 +199,7 @@ class AttributeTower:
             raise DataError("transactions: column 'product_id' is missing (required for new-product scores)")
         cutoff = (pd.Timestamp(tx[C.timestamp].max()) + pd.Timedelta(1, "ns") if cutoff is None
                   else pd.Timestamp(cutoff))
-        purchases = tx[(tx[C.timestamp] < cutoff) & tx[C.product_id].notna()]
-        if C.is_return in purchases.columns:
-            purchases = purchases[~purchases[C.is_return].to_numpy(dtype=bool)]
+        purchases = without_returns(tx[(tx[C.timestamp] < cutoff) & tx[C.product_id].notna()])
         if purchases.empty:
             raise DataError(f"transactions: no purchase with a product_id before {cutoff}")
         attrs = product_attributes({Tables.transactions: purchases, **({Tables.products: tables[Tables.products]}

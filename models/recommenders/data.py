@@ -17,6 +17,7 @@ from features.exceptions import DataError
 from features.idmap import IdMap
 from features.interactions import interaction_matrix
 from features.products import NAME_COLUMNS
+from features.purchases import without_returns
 
 if TYPE_CHECKING:
     from models.recommenders.policy import ProductTable, StoreStock
@@ -268,7 +269,7 @@ def tables_before(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> dict
 def _purchases(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> pd.DataFrame:
     """Purchase lines with a product (returns left out) of tables already cut at ``cutoff``."""
     tx = tables[Tables.transactions]
-    purchases = tx[~tx[C.is_return].to_numpy(dtype=bool)] if C.is_return in tx.columns else tx
+    purchases = without_returns(tx)
     purchases = purchases[purchases[C.product_id].notna()]
     if purchases.empty:
         raise DataError(f"transactions: no purchase with a product_id before {cutoff}")

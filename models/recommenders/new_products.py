@@ -34,6 +34,7 @@ from features.columns import Tables
 from features.exceptions import DataError
 from features.idmap import IdMap
 from features.products import attribute_tokens, product_attributes
+from features.purchases import without_returns
 from models.ranking.lambdarank import LambdaRanker
 from models.recommenders.attribute_tower import (_NS_PER_DAY, AttributeTower, AttributeTowerParams,
                                                  NewProductRankerParams)
@@ -68,10 +69,7 @@ def _moment(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, attrs: pd.Data
 
 def _purchases(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     tx = tables[Tables.transactions]
-    tx = tx[tx[C.product_id].notna()]
-    if C.is_return in tx.columns:
-        tx = tx[~tx[C.is_return].to_numpy(dtype=bool)]
-    return tx
+    return without_returns(tx[tx[C.product_id].notna()])
 
 
 def purchase_days(user: np.ndarray, item: np.ndarray, day: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:

@@ -37,6 +37,7 @@ from features.customer import CATEGORICAL_FEATURES
 from features.exceptions import ConfigError, DataError
 from features.products import product_attributes
 from features.progress import blocks, stage, steps
+from features.purchases import without_returns
 from models.ranking.features import CandidateFeatures, PairFeatures, stack_columns
 from models.ranking.lambdarank import LambdaRanker, RankerParams
 from models.recommenders import signals
@@ -383,9 +384,7 @@ class TwoStage(Recommender):
         window_tables = self._with_launches(tables, start, end)
         data = TrainingData.build(window_tables, start, interactions)
         tx = tables[Tables.transactions]
-        inside = tx[(tx[C.timestamp] >= start) & (tx[C.timestamp] < end)]
-        if C.is_return in inside.columns:
-            inside = inside[~inside[C.is_return].to_numpy(dtype=bool)]
+        inside = without_returns(tx[(tx[C.timestamp] >= start) & (tx[C.timestamp] < end)])
         users = data.customers.to_internal(inside[C.customer_id], unknown="missing")
         items = data.products.to_internal(inside[C.product_id], unknown="missing")
         label_keys = np.unique(users[(users >= 0) & (items >= 0)].astype(np.int64) * data.n_items
@@ -905,10 +904,7 @@ def _sample_negatives(labels: np.ndarray, groups: np.ndarray, limit: int, seed: 
 
 
 def _first_purchase(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
-    tx = tables[Tables.transactions]
-    if C.is_return in tx.columns:
-        tx = tx[~tx[C.is_return].to_numpy(dtype=bool)]
-    return pd.Timestamp(tx[C.timestamp].min())
+    return pd.Timestamp(without_returns(tables[Tables.transactions])[C.timestamp].min())
 
 
 def _vocabularies(tables: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
