@@ -7,7 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -129,13 +129,65 @@ def simulate(preset: str | dict, customers: int, seed: int) -> Simulation:
     ConfigError
         As for :func:`generate`.
     """
+    return _simulator(preset, customers, seed).run()
+
+
+def purchase_redraws(preset: str | dict, customers: int, seed: int, redraws: int, start: pd.Timestamp,
+                     end: pd.Timestamp, realised: bool = False) -> Iterator[pd.DataFrame]:
+    """The purchases of ``[start, end)`` drawn again, ``redraws`` times, in the world of :func:`simulate`.
+
+    Every redraw keeps what the generator drew about the catalogue and the customers (tastes, purchase rates,
+    lifetimes, favourites, regimens and their schedules, online-only products) and draws again what happens day
+    to day (trips, what is in each basket, gifts, the jitter of each re-buy), with this module's own code. The
+    share of redraws in which a customer bought a product is the probability of that purchase given the latent
+    world: the answer key of a ranking's ceiling. Purchases the later stages add to the tables (planted
+    occasions, campaign responses) are not redrawn.
+
+    Parameters
+    ----------
+    preset, customers, seed
+        As for :func:`simulate`: the same arguments give the same latent world.
+    redraws
+        Number of redraws (each one draws the whole calendar's trips and baskets again).
+    start, end
+        The window whose purchases are yielded.
+    realised
+        First yield the window's purchases as :func:`simulate` drew them (before the later stages), then the
+        redraws: what the realised log owes to the stages that are not redrawn.
+
+    Yields
+    ------
+    pandas.DataFrame
+        ``customer_id``, ``product_id``: the distinct pairs bought in the window in one redraw.
+    """
+    sim = _simulator(preset, customers, seed)
+    sim._calendar()
+    sim._catalog()
+    sim._customers()
+    sim._orders()  # with the seed's own streams: the regimens drawn here are held for every redraw
+    sim._channel_catalog()
+    lo, hi = ((pd.Timestamp(t) - sim.start) // pd.Timedelta(seconds=1) for t in (start, end))
+    cust_ids, prod_ids = _Ids("customer", sim.n), _Ids("product", sim.n_products)
+    for r in range(-1 if realised else 0, redraws):
+        if r >= 0:
+            streams = np.random.SeedSequence([seed, r + 1]).spawn(3)
+            sim.rngs.update(zip(("orders", "lines", "stock"), map(np.random.default_rng, streams)))
+            sim._orders()
+        sim._lines()
+        inside = (sim.line_sec >= lo) & (sim.line_sec < hi)
+        pair = np.unique(sim.line_owner[inside] * sim.n_products + sim.line_prod[inside])
+        yield pd.DataFrame({C.customer_id: cust_ids.take(pair // sim.n_products),
+                            C.product_id: prod_ids.take(pair % sim.n_products)})
+
+
+def _simulator(preset: str | dict, customers: int, seed: int) -> _Simulator:
     if isinstance(customers, bool) or not isinstance(customers, (int, np.integer)) or customers < 1:
         raise ConfigError(f"customers must be a positive integer, got {customers!r}")
     data = load_preset(preset) if isinstance(preset, (str, Path)) else preset
     if not isinstance(data, dict) or not isinstance(data.get("generator"), dict):
         name = data.get("name", "?") if isinstance(data, dict) else "?"
         raise ConfigError(f"preset '{name}': section 'generator' is missing")
-    return _Simulator(_Section(data["generator"], "generator"), int(customers), seed).run()
+    return _Simulator(_Section(data["generator"], "generator"), int(customers), seed)
 
 
 def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
@@ -431,6 +483,7 @@ class _Simulator:
         self.g, self.n = g, n
         streams = np.random.SeedSequence(seed).spawn(len(self._STAGES))
         self.rngs = {stage: np.random.default_rng(s) for stage, s in zip(self._STAGES, streams)}
+        self.regimen: tuple[np.ndarray, ...] | None = None  # (customer, product, cycle, first slot) per regimen
 
     def run(self) -> Simulation:
         self._calendar()
@@ -973,12 +1026,34 @@ class _Simulator:
 
     def _regimen_rebuys(self, rep: _Section, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Re-buys of each (customer, regimen product) on a personal schedule, each jittered around its slot."""
+        if self.regimen is None:  # drawn once: a redraw of the purchases (purchase_redraws) keeps every regimen
+            self.regimen = self._regimen_schedule(rep, rng)
+        owner, prod, cycle, start = self.regimen
+        if owner.size == 0:
+            return owner, np.empty(0), prod
+        hi = _cum_at(self.trip_cum, self.hi[owner])
+        slots = np.floor(np.maximum(hi - start, 0) / cycle).astype(np.int64) + 2  # +1 slot jitter may pull in
+        idx = np.repeat(np.arange(owner.size), slots)
+        first = np.concatenate([[0], np.cumsum(slots)[:-1]])
+        j = np.arange(idx.size) - first[idx]
+        t = start[idx] + cycle[idx] * (j + rep.number("jitter_sd", 0) * rng.standard_normal(idx.size))
+        lo = _cum_at(self.trip_cum, self.active_from[owner])
+        keep = (t >= lo[idx]) & (t < hi[idx])
+        idx = idx[keep]
+        t = np.minimum(_inverse_cum(self.trip_cum, t[keep]), np.nextafter(self.hi[owner[idx]], -np.inf))
+        r_owner = owner[idx]
+        keep = self._fade_keep(r_owner, t, rng)  # fading customers skip slots: their re-buys become overdue
+        return r_owner[keep], t[keep], prod[idx][keep]
+
+    def _regimen_schedule(self, rep: _Section, rng: np.random.Generator
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each (customer, regimen product): its cycle and first slot, in shopping time (see below)."""
         n = self.n
         empty = np.empty(0, dtype=np.int64)
         has = rng.random(n) < rep.prob("share")
         if self.s_regimen is None or not has.any():
             self.regimen_count = np.zeros(n, dtype=np.int64)
-            return empty, np.empty(0), empty
+            return empty, empty, np.empty(0), np.empty(0)
         m = np.where(has, 1 + rng.poisson(max(rep.number("products_mean", 1) - 1, 0.0), n), 0)
         owner = np.repeat(np.arange(n), m)
         prod = self.s_regimen.draw(self.seg[owner], rng)
@@ -991,21 +1066,11 @@ class _Simulator:
         cycle = self.cycle_of_cat[self.cat[prod]] * personal[owner]
         # Schedules run in "shopping time" (the cumulative trip intensity, one per day on average), so re-buys
         # keep the weekly rhythm and are pulled forward into promotions, as stock-ups are.
-        lo, hi = _cum_at(self.trip_cum, self.active_from[owner]), _cum_at(self.trip_cum, self.hi[owner])
+        lo = _cum_at(self.trip_cum, self.active_from[owner])
         # The phase is the customer's, not the product's: staples on one cycle fall due together (the weekly
         # shop). Jitter is around fixed slots, not accumulated, so the routine does not drift apart.
         start = lo + rng.random(n)[owner] * cycle
-        slots = np.floor(np.maximum(hi - start, 0) / cycle).astype(np.int64) + 2  # +1 slot jitter may pull in
-        idx = np.repeat(np.arange(owner.size), slots)
-        first = np.concatenate([[0], np.cumsum(slots)[:-1]])
-        j = np.arange(idx.size) - first[idx]
-        t = start[idx] + cycle[idx] * (j + rep.number("jitter_sd", 0) * rng.standard_normal(idx.size))
-        keep = (t >= lo[idx]) & (t < hi[idx])
-        idx = idx[keep]
-        t = np.minimum(_inverse_cum(self.trip_cum, t[keep]), np.nextafter(self.hi[owner[idx]], -np.inf))
-        r_owner = owner[idx]
-        keep = self._fade_keep(r_owner, t, rng)  # fading customers skip slots: their re-buys become overdue
-        return r_owner[keep], t[keep], prod[idx][keep]
+        return owner, prod, cycle, start
 
     # -- order lines: what each order contains
 

@@ -15,7 +15,7 @@ from features.columns import EventTypes, Tables
 from features.exceptions import ConfigError
 from features.presets import load_preset
 from features.schema import BOOL, ID, INTEGER, NUMBER, SCHEMAS, TEXT, TIMESTAMP
-from features.synthetic import STORE_CHANNEL, generate, simulate, write_tables
+from features.synthetic import STORE_CHANNEL, generate, purchase_redraws, simulate, write_tables
 
 
 @pytest.fixture(scope="module")
@@ -404,3 +404,27 @@ def test_invariants_hold_for_any_size_and_seed(preset, customers, seed):
     assert (returned > buys.reindex(returned.index)).all()
     signup = sim.tables[Tables.customers].set_index(C.customer_id)[C.signup_date]
     assert (tx[C.timestamp].to_numpy() >= signup.reindex(tx[C.customer_id]).to_numpy()).all()
+
+
+def test_purchase_redraws_draw_the_window_again_in_the_same_latent_world(grocery):
+    # The oracle of benchmarks/oracle_synthetic.py: the same customers' purchases drawn again with fresh noise.
+    tx = _purchases(grocery)
+    end = tx[C.timestamp].max().normalize() + pd.Timedelta(days=1)
+    start = end - pd.Timedelta(days=30)
+    window = tx[(tx[C.timestamp] >= start) & (tx[C.timestamp] < end)][[C.customer_id, C.product_id]]
+    draws = list(purchase_redraws("grocery", 1500, 7, 20, start, end, realised=True))
+    realised, redraws = draws[0], draws[1:]
+    # The first draw is the log's own window (what campaigns and occasions add or take away aside).
+    in_log = realised.merge(window.drop_duplicates(), how="left", indicator=True)["_merge"] == "both"
+    assert in_log.mean() > 0.95 and len(realised) > 0.9 * len(window.drop_duplicates())
+    # Redraws are new purchases of the same people: as many, each a different set, the same ids again and again.
+    sizes = np.array([len(r) for r in redraws])
+    assert abs(sizes.mean() / len(realised) - 1) < 0.1
+    assert not any(r.equals(realised) for r in redraws)
+    share = pd.concat(redraws).value_counts([C.customer_id, C.product_id]) / len(redraws)
+    # What a customer really bought is what the redraws often buy: their regimens and favourites come back.
+    bought = realised.merge(share.rename("share").reset_index(), how="left")["share"].fillna(0.0)
+    any_pair = share.sum() / (1500 * len(grocery.tables[Tables.products]))
+    assert bought.mean() > 0.2 and bought.mean() > 100 * any_pair
+    again = list(purchase_redraws("grocery", 1500, 7, 2, start, end))
+    assert all(a.equals(b) for a, b in zip(again, redraws[:2]))

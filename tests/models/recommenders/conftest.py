@@ -28,6 +28,7 @@ TINY = {
     "bpr": {"factors": 8, "iterations": 5},
     "ease": {"l2": 50.0, "max_items": 300},
     "tifu_knn": {"neighbours": 20},
+    "recanet": {"epochs": 1, "hidden": 4, "item_dims": 4, "batch_size": 256},
 }
 
 
