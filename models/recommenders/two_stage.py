@@ -98,8 +98,8 @@ class TwoStageParams(RecommenderParams):
     max_train_rows
         No further label window is added once the training candidates reach this many rows: more windows help
         most on small data, where they are cheap, and a large log fills the budget with one or two. A window
-        whose candidates alone would pass it learns from a random share of its customers that fits (so the
-        reranker's cost and memory do not grow with the customer count).
+        whose candidates alone would pass it learns from a random share of its customers that fits, and is the
+        last (so the reranker's cost and memory do not grow with the customer count).
     generators
         Name -> :class:`GeneratorSpec`.
     ranker
@@ -261,14 +261,17 @@ class TwoStage(Recommender):
         attributes = self._attribute_models(tables, self._label_windows(cutoff, first), cutoff)
         if attributes is not None:
             clock.lap("attribute model")
+        full = False
         for k, start in enumerate(self._label_windows(cutoff, first), start=1):
-            if parts and sum(len(y) for _, y, _ in parts) >= p.max_train_rows:
+            # A window sampled down to the budget filled it, whatever the sizing's estimate left over.
+            if full or (parts and sum(len(y) for _, y, _ in parts) >= p.max_train_rows):
                 break
             with stage("training candidates"):
                 rows = self._training_rows(tables, start, start + window, interactions,
                                            group_offset=k * _GROUP_STRIDE, attributes=attributes)
             if rows is not None:
-                parts.append(rows)
+                *rows, full = rows
+                parts.append(tuple(rows))
             clock.lap(f"label window from {start.date()} (generators, candidates, features)")
         if not parts:
             raise DataError(f"recommender 'clientele': no customer bought both before and within any of the "
@@ -377,9 +380,10 @@ class TwoStage(Recommender):
     def _training_rows(self, tables: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp,
                        interactions: InteractionConfig | None, group_offset: int,
                        attributes: "_AttributeModels | None" = None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Candidates, features and labels of one label window ``[start, end)``; None when nobody bought both
-        before and inside it."""
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None:
+        """Candidates, features and labels of one label window ``[start, end)``, and whether its customers were
+        sampled down to ``max_train_rows`` (:meth:`_within_budget`); None when nobody bought both before and
+        inside it."""
         window_tables = self._with_launches(tables, start, end)
         data = TrainingData.build(window_tables, start, interactions)
         tx = tables[Tables.transactions]
@@ -397,6 +401,7 @@ class TwoStage(Recommender):
             rng = np.random.default_rng(self.params.random_state)
             buyers = np.sort(rng.choice(buyers, self.params.max_train_customers, replace=False))
         gens = self._fit_generators(data, interactions, attributes, window_tables)
+        everyone = len(buyers)
         buyers = self._within_budget(gens, data, buyers)
         described = CandidateFeatures(data, tables, self.params.features, self._vocab, self.params.window_days)
         xs, ys, gs = [], [], []
@@ -415,7 +420,7 @@ class TwoStage(Recommender):
         if self.params.max_negatives is not None:
             keep = _sample_negatives(y, g, self.params.max_negatives, self.params.random_state + group_offset)
             x, y, g = x[keep], y[keep], g[keep]
-        return x, y, g
+        return x, y, g, len(buyers) < everyone
 
     def _within_budget(self, gens: dict[str, Recommender], data: TrainingData, buyers: np.ndarray) -> np.ndarray:
         """The label window's customers, a random share of them when their candidates would overflow

@@ -175,6 +175,30 @@ def test_label_windows_stop_at_the_row_budget(synthetic, cutoff, monkeypatch):
     assert len(windows) == 3
 
 
+def test_a_label_window_sampled_down_to_the_row_budget_is_the_last(synthetic, cutoff, monkeypatch):
+    windows = []
+    original_rows, original_budget = TwoStage._training_rows, TwoStage._within_budget
+
+    def spy(self, tables, start, end, *args, **kwargs):
+        out = original_rows(self, tables, start, end, *args, **kwargs)
+        windows.append(len(out[1]))
+        return out
+
+    def short(self, gens, data, buyers):
+        # The sizing's estimate falls short: the sample holds fewer rows than the budget.
+        kept = original_budget(self, gens, data, buyers)
+        return kept[:max(1, len(kept) // 2)] if len(kept) < len(buyers) else kept
+
+    monkeypatch.setattr(TwoStage, "_training_rows", spy)
+    monkeypatch.setattr(TwoStage, "_within_budget", short)
+    TwoStage(**tiny_two_stage(train_windows=3, seasonal_window=False)).fit(synthetic, cutoff=cutoff)
+    budget = windows[0] // 3  # a third of a whole window
+    windows.clear()
+    TwoStage(**tiny_two_stage(train_windows=3, seasonal_window=False, max_train_rows=budget)).fit(synthetic,
+                                                                                                 cutoff=cutoff)
+    assert len(windows) == 1 and windows[0] < budget
+
+
 def test_a_short_log_uses_the_label_windows_it_has(synthetic, monkeypatch):
     tx = synthetic["transactions"]
     first = tx["timestamp"].min()
