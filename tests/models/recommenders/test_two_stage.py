@@ -313,3 +313,52 @@ def test_a_reranker_ensemble_is_saved_and_loaded_whole(synthetic, cutoff, tmp_pa
     pd.testing.assert_frame_equal(loaded.recommend(customers, n=10), model.recommend(customers, n=10))
     sample = np.random.default_rng(0).random((5, len(model.feature_names_))).astype(np.float32)
     np.testing.assert_allclose(loaded.ranker_.predict(sample), model.ranker_.predict(sample), rtol=1e-6)
+
+
+def test_a_fit_whose_first_label_window_is_an_earlier_fits_data_takes_its_generators(synthetic, cutoff, monkeypatch):
+    """The training job's holdout fits the generators at the start of the last window; the fit at the end of the
+    data learns from that very window: it takes them, and lists exactly what fitting them again would."""
+    from models.recommenders import Recommender
+    from models.recommenders.data import TrainingData, tables_before
+    from models.recommenders.two_stage import GeneratorFits
+
+    tables = tables_before(synthetic, cutoff)  # the data ends at the cutoff, with what the shop had launched
+    products = tables["products"]
+    tables["products"] = products[~(pd.to_datetime(products["launched_at"]) >= cutoff)]
+    fitted = []
+    original = Recommender.fit_data
+
+    def spy(self, data, *args, **kwargs):
+        fitted.append(data.cutoff)
+        return original(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(Recommender, "fit_data", spy)
+    params = tiny_two_stage(seasonal_window=False)
+    fits = GeneratorFits()
+    holdout_start = cutoff - pd.Timedelta(days=params["window_days"])
+    TwoStage(**params).fit(tables, cutoff=holdout_start, fits=fits,
+                           listed=tables["transactions"]["customer_id"].unique()[:50])
+    fitted.clear()
+    shared = TwoStage(**params).fit(tables, cutoff=cutoff, fits=fits)
+    taking = list(fitted)
+    fitted.clear()
+    alone = TwoStage(**params).fit(tables, cutoff=cutoff)
+    assert holdout_start in fitted and holdout_start not in taking and len(taking) < len(fitted)
+    assert shared.ranker_.to_text() == alone.ranker_.to_text()
+    for kind, lists in alone.serve_.items():
+        for field, values in lists.items():
+            np.testing.assert_array_equal(shared.serve_[kind][field], values, err_msg=f"{kind} {field}")
+
+
+def test_kept_generators_go_to_a_fit_on_the_very_same_data_only_and_once(synthetic, cutoff):
+    from models.recommenders.data import TrainingData
+    from models.recommenders.two_stage import GeneratorFits
+
+    data = TrainingData.build(synthetic, cutoff)
+    same = TrainingData.build(synthetic, cutoff)
+    later = TrainingData.build(synthetic, cutoff + pd.Timedelta(days=1))
+    fits = GeneratorFits()
+    fits.keep(data, None, {"fit": "model"})
+    assert fits.take(later, None) == {}
+    assert fits.take(same, None) == {"fit": "model"}
+    assert fits.take(same, None) == {}
