@@ -54,7 +54,7 @@ def build_rows(model: Any, tables: dict[str, pd.DataFrame], start: pd.Timestamp,
             return {k: f[k] for k in f.files}
     rows = model._training_rows(tables, start, end, interactions, group_offset=offset * _GROUP_STRIDE,
                                 attributes=attributes)
-    x, y, g = rows
+    x, y, g, _ = rows
     out = {"x": x, "y": y, "g": g, "names": np.array(model.feature_names_), "categorical":
            np.array(model._categorical, dtype=str)}
     np.savez(path, **out)

@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -271,7 +271,8 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
                           config: dict[str, Any] | None = None, models: list[str] | None = None,
                           progress: Progress | None = None,
                           features: FeatureConfig | None = None,
-                          test_customers: int | None = None) -> dict[str, dict[str, Any]]:
+                          test_customers: int | None = None,
+                          fits: Any | None = None) -> dict[str, dict[str, Any]]:
     """Fit the project's recommender and every peer on the data before the test window and score them on it.
 
     Parameters
@@ -293,6 +294,10 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
         Score a random sample of at most this many test customers (seeded: the same sample for the same data);
         every test customer by default. The metrics' ``customers`` counts those scored, ``test_customers``
         all of them.
+    fits
+        A :class:`models.recommenders.two_stage.GeneratorFits` the project's model leaves its generators at the
+        test window's start in, for a later fit on the same data (the training job's fit at the end of the data);
+        only when the project's model is fitted in this process.
 
     The work is spread over ``evaluation.workers`` processes (default: one per core; 1: everything here, one
     model after the other): the two-stage fit, each fit of every peer's grid, each peer's final fit. Every fit
@@ -324,7 +329,7 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
         if name != OWN and name not in settings.peers:
             raise DataError(f"unknown peer '{name}' (configured: {', '.join(settings.peers)})")
     run = _Run(train=train, split=split, validation=validation, config=config, features=features,
-               test_days=test_days, every_test_customer=every_test_customer)
+               test_days=test_days, every_test_customer=every_test_customer, fits=fits)
     results: dict[str, dict[str, Any]] = {}
     workers = min(len(names), settings.workers or os.cpu_count() or 1)
     with track("evaluating recommenders", len(names), "models") as bar:
@@ -341,7 +346,7 @@ def evaluate_recommenders(tables: dict[str, pd.DataFrame], test_days: int | None
             # grid, then each peer's final fit once its grid is done, so the workers stay busy to the end.
             line = _to_stderr if progress else None
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_start_worker, initargs=(run,)) as pool:
+                                     initializer=_start_worker, initargs=(replace(run, fits=None),)) as pool:
                 pending: dict[Any, tuple[str, str]] = {}
                 values: dict[str, dict[int, float]] = {}
                 left: dict[str, int] = {}
@@ -386,6 +391,7 @@ class _Run:
     every_test_customer: int
     # Every peer learns from the same matrices: built once per window (and process), not once per grid point.
     shared: dict[pd.Timestamp, TrainingData] = field(default_factory=dict)
+    fits: Any | None = None  # GeneratorFits of the calling process (workers get none)
 
     @property
     def interactions(self) -> InteractionConfig | None:
@@ -424,7 +430,8 @@ class _Run:
         if name == OWN:
             model = registry()[OWN].from_config(config, feature_config=self.features, window_days=self.test_days)
             # Lists of the test customers only, without reasons: the rest is never asked for here.
-            model.fit(self.train, cutoff=start, interactions=self.interactions, listed=self.split.customers)
+            model.fit(self.train, cutoff=start, interactions=self.interactions, listed=self.split.customers,
+                      fits=self.fits)
         else:
             model = _build(name, settings.peers[name], config, chosen)
             model.fit_data(self.data_before(start), self.interactions)

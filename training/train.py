@@ -147,10 +147,11 @@ def evaluate_clv(tables: dict[str, pd.DataFrame], horizon_days: int, config: Chu
 
 def evaluate_holdout(tables: dict[str, pd.DataFrame], configs: ModelConfigs, horizon_days: int, test_days: int,
                      compare_peers: bool, kinds: tuple[str, ...] = MODEL_KINDS, plots_dir: Path | None = None,
-                     progress: Progress | None = None,
-                     test_customers: int | None = None) -> tuple[dict[str, dict[str, Any]], list[Path], dict]:
+                     progress: Progress | None = None, test_customers: int | None = None,
+                     fits: Any | None = None) -> tuple[dict[str, dict[str, Any]], list[Path], dict]:
     """Holdout metrics of each model kind (fitted on data before the holdout only), plus plots; the recommenders
-    are scored on a random sample of at most ``test_customers`` test customers."""
+    are scored on a random sample of at most ``test_customers`` test customers. The project's recommender leaves
+    its generators at the holdout's start in ``fits`` (a :class:`GeneratorFits`) for the fit that follows."""
     metrics: dict[str, dict[str, Any]] = {}
     plots: list[Path] = []
     reports: dict[str, Any] = {}
@@ -161,7 +162,7 @@ def evaluate_holdout(tables: dict[str, pd.DataFrame], configs: ModelConfigs, hor
         with stage("recommender holdout"):
             results = evaluate_recommenders(tables, test_days, configs.recommender,
                                             models=None if compare_peers else [OWN], features=configs.features,
-                                            test_customers=test_customers)
+                                            test_customers=test_customers, fits=fits)
         metrics[RECOMMENDER] = {k: v for k, v in results[OWN].items() if isinstance(v, (int, float))}
         reports[RECOMMENDER] = results
     if CHURN in kinds:
@@ -287,11 +288,16 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
 
         with tempfile.TemporaryDirectory() as tmp:
             tmp_path = Path(tmp)
+            # The holdout's recommender generators at the holdout's start are those of the final fit's first
+            # label window (the same rows before the same day): fitted once, kept between the two.
+            from models.recommenders.two_stage import GeneratorFits
+
+            fits = GeneratorFits()
             with stage("evaluate"):
                 metrics, plots, reports = evaluate_holdout(
                     data.tables, configs, horizon, test_days, config.evaluation.compare_peers,
                     plots_dir=tmp_path / "plots", progress=progress,
-                    test_customers=config.evaluation.recommender_test_customers)
+                    test_customers=config.evaluation.recommender_test_customers, fits=fits)
             for kind, values in metrics.items():
                 mlflow.log_metrics({f"{kind}.{metric_key(k)}": float(v) for k, v in values.items()
                                     if isinstance(v, (int, float)) and np.isfinite(v)})
@@ -301,7 +307,7 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
             t = step("evaluate", t)
 
             candidates = _fit_and_log(data, configs, config, settings, preset, horizon, tmp_path, metrics, holdout,
-                                      progress, timings)
+                                      progress, timings, fits)
             t = time.perf_counter()
         rules = {k: getattr(config.promotion, k) for k in MODEL_KINDS}
         with stage("register"):
@@ -360,8 +366,10 @@ def _report_without_ids(report: dict[str, Any]) -> dict[str, Any]:
 def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig, settings: Settings,
                  preset: dict[str, Any],
                  horizon: int, tmp: Path, metrics: dict[str, dict[str, Any]], holdout: str,
-                 progress: Progress | None, timings: dict[str, float]) -> list[Candidate]:
-    """Refit every model on all the data, export serving artefacts and log each model to the run."""
+                 progress: Progress | None, timings: dict[str, float],
+                 fits: Any | None = None) -> list[Candidate]:
+    """Refit every model on all the data, export serving artefacts and log each model to the run (the
+    recommender takes the generators ``fits`` holds for its data)."""
     tables = data.tables
     cutoff = data_end(tables).normalize() + pd.Timedelta(days=1)
     candidates = []
@@ -423,9 +431,12 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
 
             # The generators and the reranker learn here (whole matrices); every customer's list on the cluster.
             with dask_client(config.scheduler) as client:
-                model.fit(tables, cutoff=cutoff, interactions=configs.features.interactions, client=client)
+                model.fit(tables, cutoff=cutoff, interactions=configs.features.interactions, client=client,
+                          fits=fits)
         else:
-            model.fit(tables, cutoff=cutoff, interactions=configs.features.interactions)
+            model.fit(tables, cutoff=cutoff, interactions=configs.features.interactions, fits=fits)
+        if fits is not None:
+            fits.clear()  # nothing fits after this one
         recommender = model
         timings["fit_recommender"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()

@@ -46,7 +46,9 @@ class ChurnTrainingConfig(_Strict):
     max_cutoffs: int = Field(16, ge=1)
     min_history_days: int = Field(30, ge=0)
     calibrate_on_latest: bool = True
-    max_rows: int = Field(1_000_000, ge=1)
+    # Boosting and the frames grow with the rows: at 100k synthetic beauty customers, half a million rows
+    # (31,250 customers x 16 cutoffs) gave holdout ROC-AUC 0.9295 against 0.9299 from a million, in half the time.
+    max_rows: int = Field(500_000, ge=1)
 
 
 class RiskBands(_Strict):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import lightgbm as lgb
@@ -132,17 +135,33 @@ class LambdaRanker:
         # Groups without a purchase among their candidates give LambdaRank no pair to learn from.
         keep_group = positive
         keys = None if held_out_by is None else np.unique(np.asarray(held_out_by)[starts], return_inverse=True)[1]
-        self.boosters_ = [self._fit_member(features, labels, sizes, keep_group, keys, feature_names, categorical,
-                                           self.random_state + _MEMBER_SEED_STEP * member)
-                          for member in range(self.params.ensemble)]
+        seeds = [self.random_state + _MEMBER_SEED_STEP * member for member in range(self.params.ensemble)]
+        building = threading.Lock()
+
+        def member(seed: int) -> lgb.Booster:
+            return self._fit_member(features, labels, sizes, keep_group, keys, feature_names, categorical, seed,
+                                    building)
+
+        # Members boost side by side, each on its own ``threads`` (LightGBM lets go of the GIL while it boosts):
+        # each is the booster it would be alone, bit for bit, in the time of fewer.
+        with ThreadPoolExecutor(max_workers=self._side_by_side()) as pool:
+            self.boosters_ = list(pool.map(member, seeds))
         self.booster_ = self.boosters_[0]
         self.feature_names_ = list(feature_names)
         return self
 
+    def _side_by_side(self) -> int:
+        """Members trained at once: as many as the cores hold at ``threads`` each (one at a time on all cores)."""
+        threads = self.params.threads
+        if threads <= 0:
+            return 1
+        return max(1, min(self.params.ensemble, prediction_threads() // threads))
+
     def _fit_member(self, features: np.ndarray, labels: np.ndarray, sizes: np.ndarray, keep_group: np.ndarray,
                     group_keys: np.ndarray | None, feature_names: list[str], categorical: list[str] | None,
-                    seed: int) -> lgb.Booster:
-        """One booster, early-stopped on its own random share of the customers."""
+                    seed: int, building: threading.Lock | None = None) -> lgb.Booster:
+        """One booster, early-stopped on its own random share of the customers. Its datasets are built under
+        ``building`` (one member's copy of the rows at a time: memory stays that of one member)."""
         rng = np.random.default_rng(seed)
         if group_keys is None:
             held_out = rng.random(len(sizes)) < self.params.validation_share
@@ -153,18 +172,23 @@ class LambdaRanker:
         row_group = np.repeat(np.arange(len(sizes)), sizes)
         train_rows = (keep_group & ~held_out)[row_group]
         valid_rows = (keep_group & held_out)[row_group]
-        train = lgb.Dataset(features[train_rows], labels[train_rows], group=sizes[keep_group & ~held_out],
-                            feature_name=feature_names, categorical_feature=categorical or [],
-                            free_raw_data=True)
+        params = {**self._lgb_params(), "seed": seed}
         callbacks = []
         valid_sets = []
-        if valid_rows.any():
-            valid = lgb.Dataset(features[valid_rows], labels[valid_rows], group=sizes[keep_group & held_out],
-                                reference=train)
-            valid_sets = [valid]
-            callbacks = [lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)]
-        booster = lgb.train({**self._lgb_params(), "seed": seed}, train, num_boost_round=self.params.n_estimators,
-                            valid_sets=valid_sets, callbacks=callbacks)
+        with building or contextlib.nullcontext():
+            # Built here with the very parameters lgb.train would build them with (the seed draws the rows
+            # that place the bin edges), so the rows' copies are freed before the lock is.
+            train = lgb.Dataset(features[train_rows], labels[train_rows], group=sizes[keep_group & ~held_out],
+                                feature_name=feature_names, categorical_feature=categorical or [],
+                                free_raw_data=True, params=params).construct()
+            if valid_rows.any():
+                valid = lgb.Dataset(features[valid_rows], labels[valid_rows], group=sizes[keep_group & held_out],
+                                    feature_name=feature_names, categorical_feature=categorical or [],
+                                    reference=train, params=params).construct()
+                valid_sets = [valid]
+                callbacks = [lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)]
+        booster = lgb.train(params, train, num_boost_round=self.params.n_estimators, valid_sets=valid_sets,
+                            callbacks=callbacks)
         # Keep only the rounds up to the best iteration, so the saved text is the model that predicts.
         return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration or -1))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -189,6 +190,25 @@ class TrainingData:
     @property
     def products(self) -> IdMap:
         return self.catalog.products
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of everything a fit reads here (cutoff, ids, matrices, log, catalogue, regions, consent):
+        two builds with the same fingerprint hold the same data, whatever tables they were built from."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(str(pd.Timestamp(self.cutoff).value).encode())
+        arrays = [self.customers.external_ids, self.region, self.regions, self.consent,
+                  *(getattr(self.log, name) for name in PurchaseLog.__dataclass_fields__)]
+        for matrix in (self.interactions, self.purchase_days):
+            arrays += [np.asarray(matrix.shape), matrix.indptr, matrix.indices, matrix.data]
+        arrays += [value for _, value in sorted(self.catalog.arrays().items())]
+        for array in arrays:
+            array = np.asarray(array)
+            if array.dtype == object:
+                array = np.asarray("\x00".join(map(str, array.tolist())).encode())
+            digest.update(str((array.dtype.str, array.shape)).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
 
     @property
     def n_users(self) -> int:

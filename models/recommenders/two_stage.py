@@ -99,8 +99,8 @@ class TwoStageParams(RecommenderParams):
     max_train_rows
         No further label window is added once the training candidates reach this many rows: more windows help
         most on small data, where they are cheap, and a large log fills the budget with one or two. A window
-        whose candidates alone would pass it learns from a random share of its customers that fits (so the
-        reranker's cost and memory do not grow with the customer count).
+        whose candidates alone would pass it learns from a random share of its customers that fits, and is the
+        last (so the reranker's cost and memory do not grow with the customer count).
     generators
         Name -> :class:`GeneratorSpec`.
     ranker
@@ -219,7 +219,7 @@ class TwoStage(Recommender):
 
     def fit(self, tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp | str | None = None,
             interactions: InteractionConfig | None = None, listed: Iterable[object] | None = None,
-            client: Any | None = None) -> "TwoStage":
+            client: Any | None = None, fits: "GeneratorFits | None" = None) -> "TwoStage":
         """Train the reranker on earlier label windows, then refit the generators and rerank every customer.
 
         Parameters
@@ -237,6 +237,10 @@ class TwoStage(Recommender):
             A Dask client: candidates and reranking of every customer run on its workers, by partition of
             ``dask_partition_customers`` customers, with the very lists of the in-process path. The fits (label
             windows, reranker, generators) need the whole matrix and stay in this process.
+        fits
+            Generators fitted by an earlier fit: a label window whose data is the very data one of them was
+            fitted on (a holdout's cutoff is the first label window of the fit at the end of the data) takes them
+            instead of fitting them again; this fit leaves its generators at the cutoff in it for a later one.
 
         Returns
         -------
@@ -262,14 +266,17 @@ class TwoStage(Recommender):
         attributes = self._attribute_models(tables, self._label_windows(cutoff, first), cutoff)
         if attributes is not None:
             clock.lap("attribute model")
+        full = False
         for k, start in enumerate(self._label_windows(cutoff, first), start=1):
-            if parts and sum(len(y) for _, y, _ in parts) >= p.max_train_rows:
+            # A window sampled down to the budget filled it, whatever the sizing's estimate left over.
+            if full or (parts and sum(len(y) for _, y, _ in parts) >= p.max_train_rows):
                 break
             with stage("training candidates"):
                 rows = self._training_rows(tables, start, start + window, interactions,
-                                           group_offset=k * _GROUP_STRIDE, attributes=attributes)
+                                           group_offset=k * _GROUP_STRIDE, attributes=attributes, fits=fits)
             if rows is not None:
-                parts.append(rows)
+                *rows, full = rows
+                parts.append(tuple(rows))
             clock.lap(f"label window from {start.date()} (generators, candidates, features)")
         if not parts:
             raise DataError(f"recommender 'clientele': no customer bought both before and within any of the "
@@ -292,7 +299,7 @@ class TwoStage(Recommender):
             codes = data.customers.to_internal(_id_array(list(listed)), unknown="missing")
             self.listed_ = np.zeros(data.n_users, dtype=bool)
             self.listed_[codes[codes >= 0]] = True
-        self._fit_lists(data, tables, interactions, clock, attributes, client)
+        self._fit_lists(data, tables, interactions, clock, attributes, client, fits)
         self.fit_seconds_ = clock.laps
         return self
 
@@ -314,12 +321,15 @@ class TwoStage(Recommender):
 
     def _fit_generators(self, data: TrainingData, interactions: InteractionConfig | None,
                         attributes: "_AttributeModels | None" = None,
-                        tables: dict[str, pd.DataFrame] | None = None) -> dict[str, Recommender]:
+                        tables: dict[str, pd.DataFrame] | None = None,
+                        fits: "GeneratorFits | None" = None) -> dict[str, Recommender]:
         """The generators fitted on ``data``; the attribute ones read the product attributes known at its cutoff
-        (``tables`` cut there: a label window sees the prices paid before it, not those up to the last cutoff)."""
+        (``tables`` cut there: a label window sees the prices paid before it, not those up to the last cutoff).
+        Those ``fits`` holds for the very same data and settings are taken from it, not fitted again."""
         registry = Recommender._registry
         attrs = product_attributes(tables_before(tables, data.cutoff)) if attributes is not None and tables \
             else None
+        earlier = fits.take(data, interactions) if fits is not None else {}
         gens: dict[str, Recommender] = {}
         fitted: dict[str, Recommender] = {}
         for name, spec in self.params.generators.items():
@@ -331,16 +341,27 @@ class TwoStage(Recommender):
             model_cls = registry[spec.model]
             # Generators that differ only in what scoring reads share one fit (and what their scoring shares).
             scoring = {k: v for k, v in params.items() if k in model_cls.scoring_params}
-            same_fit = json.dumps([spec.model, {k: v for k, v in model_cls(**params).get_params().items()
-                                                 if k not in model_cls.scoring_params}], sort_keys=True, default=str)
+            same_fit = _fit_key(spec.model, model_cls(**params).get_params())
             if same_fit in fitted:
                 gens[name] = fitted[same_fit].with_params(**scoring)
-            else:
-                gens[name] = fitted[same_fit] = model_cls(**params).fit_data(data, interactions)
+                continue
+            model = earlier.get(same_fit)
+            model = model.with_params(**scoring) if model is not None else \
+                model_cls(**params).fit_data(data, interactions)
+            gens[name] = fitted[same_fit] = model
         return gens
 
     def _attribute_names(self) -> list[str]:
         return [name for name, spec in self.params.generators.items() if spec.model == ATTRIBUTES]
+
+    def _shareable(self, gens: dict[str, Recommender]) -> dict[str, Recommender]:
+        """The fits of ``gens`` another fit on the same data can take, by the settings they were fitted with
+        (the attribute generators' towers are each fit's own: trained before its earliest label window)."""
+        out: dict[str, Recommender] = {}
+        for name, spec in self.params.generators.items():
+            if name not in self._attribute_names():
+                out.setdefault(_fit_key(spec.model, gens[name].get_params()), gens[name])
+        return out
 
     def _attribute_models(self, tables: dict[str, pd.DataFrame], starts: list[pd.Timestamp],
                           cutoff: pd.Timestamp) -> "_AttributeModels | None":
@@ -377,10 +398,11 @@ class TwoStage(Recommender):
 
     def _training_rows(self, tables: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp,
                        interactions: InteractionConfig | None, group_offset: int,
-                       attributes: "_AttributeModels | None" = None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Candidates, features and labels of one label window ``[start, end)``; None when nobody bought both
-        before and inside it."""
+                       attributes: "_AttributeModels | None" = None, fits: "GeneratorFits | None" = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None:
+        """Candidates, features and labels of one label window ``[start, end)``, and whether its customers were
+        sampled down to ``max_train_rows`` (:meth:`_within_budget`); None when nobody bought both before and
+        inside it."""
         window_tables = self._with_launches(tables, start, end)
         data = TrainingData.build(window_tables, start, interactions)
         tx = tables[Tables.transactions]
@@ -395,7 +417,8 @@ class TwoStage(Recommender):
         if len(buyers) > self.params.max_train_customers:
             rng = np.random.default_rng(self.params.random_state)
             buyers = np.sort(rng.choice(buyers, self.params.max_train_customers, replace=False))
-        gens = self._fit_generators(data, interactions, attributes, window_tables)
+        gens = self._fit_generators(data, interactions, attributes, window_tables, fits)
+        everyone = len(buyers)
         buyers = self._within_budget(gens, data, buyers)
         described = CandidateFeatures(data, tables, self.params.features, self._vocab, self.params.window_days)
         xs, ys, gs = [], [], []
@@ -414,7 +437,7 @@ class TwoStage(Recommender):
         if self.params.max_negatives is not None:
             keep = _sample_negatives(y, g, self.params.max_negatives, self.params.random_state + group_offset)
             x, y, g = x[keep], y[keep], g[keep]
-        return x, y, g
+        return x, y, g, len(buyers) < everyone
 
     def _within_budget(self, gens: dict[str, Recommender], data: TrainingData, buyers: np.ndarray) -> np.ndarray:
         """The label window's customers, a random share of them when their candidates would overflow
@@ -483,12 +506,15 @@ class TwoStage(Recommender):
                           "prepared training data: its reranker needs earlier label windows")
 
     def _fit_lists(self, data: TrainingData, tables: dict[str, pd.DataFrame], interactions: InteractionConfig | None,
-                   clock: "_Clock", attributes: "_AttributeModels | None" = None, client: Any | None = None) -> None:
+                   clock: "_Clock", attributes: "_AttributeModels | None" = None, client: Any | None = None,
+                   fits: "GeneratorFits | None" = None) -> None:
         """Refit the generators on all the data and precompute every known customer's reranked lists."""
         p = self.params
         step = steps()
         step("generators")
-        gens = self._fit_generators(data, interactions, attributes, tables)
+        gens = self._fit_generators(data, interactions, attributes, tables, fits)
+        if fits is not None:
+            fits.keep(data, interactions, self._shareable(gens))
         described = CandidateFeatures(data, tables, p.features, self._vocab, p.window_days)
         clock.lap("generators at the cutoff")
         step("reranked lists")
@@ -860,6 +886,45 @@ class _Clock:
         now = time.perf_counter()
         self.laps[step] = round(now - self._last, 2)
         self._last = now
+
+
+def _fit_key(model: str, settings: dict[str, Any]) -> str:
+    """What a generator's fit depends on: its model and every setting but those only its scoring reads."""
+    scoring = Recommender._registry[model].scoring_params
+    return json.dumps([model, {k: v for k, v in settings.items() if k not in scoring}], sort_keys=True, default=str)
+
+
+class GeneratorFits:
+    """Generators fitted at one cutoff, kept for a later fit whose label window sees the very same data (the
+    training job's holdout fit at the start of the last window, then the fit at the end of the data, whose first
+    label window is that window): that fit takes them instead of fitting them again. Holds one fit's generators
+    at a time, and hands them over once."""
+
+    def __init__(self) -> None:
+        self._key: tuple[str, str] | None = None
+        self._models: dict[str, Recommender] = {}
+
+    @staticmethod
+    def _data_key(data: TrainingData, interactions: InteractionConfig | None) -> tuple[str, str]:
+        return data.fingerprint, json.dumps(None if interactions is None else interactions.model_dump(mode="json"),
+                                            sort_keys=True)
+
+    def keep(self, data: TrainingData, interactions: InteractionConfig | None,
+             models: dict[str, Recommender]) -> None:
+        """Keep ``models`` (fit key -> generator, see :func:`_fit_key`) fitted on ``data``, instead of any kept
+        before."""
+        self._key, self._models = self._data_key(data, interactions), dict(models)
+
+    def take(self, data: TrainingData, interactions: InteractionConfig | None) -> dict[str, Recommender]:
+        """The kept generators when they were fitted on this very data (then no longer kept), else none."""
+        if self._key is None or self._key != self._data_key(data, interactions):
+            return {}
+        models, self._key, self._models = self._models, None, {}
+        return models
+
+    def clear(self) -> None:
+        """Drop what is kept."""
+        self._key, self._models = None, {}
 
 
 def _rerank_partition(shared: tuple, users: np.ndarray) -> dict[str, dict[str, np.ndarray]]:

@@ -196,6 +196,21 @@ def test_evaluation_never_uses_data_after_T(tables):
     assert first.metrics["clientele"]["roc_auc"] > first.metrics["recency"]["roc_auc"] - 0.05
 
 
+def test_the_evaluations_peer_boosted_beside_the_model_is_the_peer_fitted_alone(tables):
+    from training.churn import fit_churn, training_cutoffs
+
+    config = ChurnConfig.from_dict({"training": {"max_cutoffs": 4, "step_days": 30}, "model": {"n_estimators": 60}})
+    evaluation = evaluate_churn(tables, HORIZON, config)
+    cutoff = evaluation_cutoff(tables, HORIZON)
+    frames = training_frames(tables, HORIZON, cutoffs=training_cutoffs(tables, cutoff, HORIZON, config))
+    rfm = ChurnModel(**{**config.model.model_dump(), "calibration": "none"},
+                     features=list(config.rfm_features)).fit(frames)
+    np.testing.assert_array_equal(evaluation.probabilities["lightgbm_rfm"], rfm.predict_proba(evaluation.test_frame))
+    alone = fit_churn(tables, cutoff, HORIZON, config, frames=frames)
+    np.testing.assert_array_equal(evaluation.probabilities["clientele"],
+                                  alone.model.predict_proba(evaluation.test_frame))
+
+
 def test_past_the_row_budget_the_training_rows_are_those_of_a_share_of_the_customers(tables):
     from features.pipeline import CUTOFF
     from training.churn import fit_churn, training_cutoffs, training_sample

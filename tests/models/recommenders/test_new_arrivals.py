@@ -133,7 +133,7 @@ def test_label_windows_know_only_what_was_known_at_their_start(synthetic, cutoff
     model._fit_generators(data, None, attributes, window)
     prices = read[0].set_index("product_id")["price"]
     assert prices[[i for i in ids if i.startswith("R-")]].max() <= 1.0
-    x, y, _ = model._training_rows(seen, start, end, None, group_offset=0, attributes=attributes)
+    x, y, _, _ = model._training_rows(seen, start, end, None, group_offset=0, attributes=attributes)
     new = x[:, model.feature_names_.index("p_new_arrival")] == 1
     scored = np.isfinite(x[:, model.feature_names_.index("g_arrivals_score")])
     assert (scored & new & (y > 0)).sum() >= 1 and (scored & new & (y == 0)).sum() >= 1

@@ -76,3 +76,24 @@ def test_an_ensemble_averages_members_of_their_own_seeds_and_saves_them_all():
     np.testing.assert_allclose(loaded.predict(features), ranker.predict(features), rtol=1e-6)
     assert LambdaRanker.from_text(single.to_text()).num_trees() == single.num_trees()
     assert ranker.num_trees() == sum(b.num_trees() for b in ranker.boosters_)
+
+
+def test_members_boosted_side_by_side_are_the_boosters_each_seed_gives_alone(monkeypatch):
+    from models.ranking import lambdarank
+
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(400), 20)
+    signal, noise = rng.random(len(groups)), rng.random(len(groups))
+    labels = (signal + 0.3 * rng.random(len(groups)) > 0.9).astype(np.float32)
+    features = np.column_stack([signal, noise]).astype(np.float32)
+    features[rng.random(features.shape) < 0.1] = np.nan
+    params = RankerParams(n_estimators=30, num_leaves=7, min_child_samples=10, ensemble=3, threads=1)
+    monkeypatch.setattr(lambdarank, "prediction_threads", lambda: 3)  # three cores: every member at once
+    ranker = LambdaRanker(params, random_state=4)
+    assert ranker._side_by_side() == 3
+    ranker.fit(features, labels, groups, ["signal", "noise"], held_out_by=groups % 50)
+    for member, booster in enumerate(ranker.boosters_):
+        alone = LambdaRanker(params.model_copy(update={"ensemble": 1}), random_state=4 + 1000 * member).fit(
+            features, labels, groups, ["signal", "noise"], held_out_by=groups % 50)
+        assert booster.model_to_string() == alone.booster_.model_to_string()
+    assert LambdaRanker(params.model_copy(update={"threads": 0}))._side_by_side() == 1

@@ -175,6 +175,30 @@ def test_label_windows_stop_at_the_row_budget(synthetic, cutoff, monkeypatch):
     assert len(windows) == 3
 
 
+def test_a_label_window_sampled_down_to_the_row_budget_is_the_last(synthetic, cutoff, monkeypatch):
+    windows = []
+    original_rows, original_budget = TwoStage._training_rows, TwoStage._within_budget
+
+    def spy(self, tables, start, end, *args, **kwargs):
+        out = original_rows(self, tables, start, end, *args, **kwargs)
+        windows.append(len(out[1]))
+        return out
+
+    def short(self, gens, data, buyers):
+        # The sizing's estimate falls short: the sample holds fewer rows than the budget.
+        kept = original_budget(self, gens, data, buyers)
+        return kept[:max(1, len(kept) // 2)] if len(kept) < len(buyers) else kept
+
+    monkeypatch.setattr(TwoStage, "_training_rows", spy)
+    monkeypatch.setattr(TwoStage, "_within_budget", short)
+    TwoStage(**tiny_two_stage(train_windows=3, seasonal_window=False)).fit(synthetic, cutoff=cutoff)
+    budget = windows[0] // 3  # a third of a whole window
+    windows.clear()
+    TwoStage(**tiny_two_stage(train_windows=3, seasonal_window=False, max_train_rows=budget)).fit(synthetic,
+                                                                                                 cutoff=cutoff)
+    assert len(windows) == 1 and windows[0] < budget
+
+
 def test_a_short_log_uses_the_label_windows_it_has(synthetic, monkeypatch):
     tx = synthetic["transactions"]
     first = tx["timestamp"].min()
@@ -289,3 +313,52 @@ def test_a_reranker_ensemble_is_saved_and_loaded_whole(synthetic, cutoff, tmp_pa
     pd.testing.assert_frame_equal(loaded.recommend(customers, n=10), model.recommend(customers, n=10))
     sample = np.random.default_rng(0).random((5, len(model.feature_names_))).astype(np.float32)
     np.testing.assert_allclose(loaded.ranker_.predict(sample), model.ranker_.predict(sample), rtol=1e-6)
+
+
+def test_a_fit_whose_first_label_window_is_an_earlier_fits_data_takes_its_generators(synthetic, cutoff, monkeypatch):
+    """The training job's holdout fits the generators at the start of the last window; the fit at the end of the
+    data learns from that very window: it takes them, and lists exactly what fitting them again would."""
+    from models.recommenders import Recommender
+    from models.recommenders.data import TrainingData, tables_before
+    from models.recommenders.two_stage import GeneratorFits
+
+    tables = tables_before(synthetic, cutoff)  # the data ends at the cutoff, with what the shop had launched
+    products = tables["products"]
+    tables["products"] = products[~(pd.to_datetime(products["launched_at"]) >= cutoff)]
+    fitted = []
+    original = Recommender.fit_data
+
+    def spy(self, data, *args, **kwargs):
+        fitted.append(data.cutoff)
+        return original(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(Recommender, "fit_data", spy)
+    params = tiny_two_stage(seasonal_window=False)
+    fits = GeneratorFits()
+    holdout_start = cutoff - pd.Timedelta(days=params["window_days"])
+    TwoStage(**params).fit(tables, cutoff=holdout_start, fits=fits,
+                           listed=tables["transactions"]["customer_id"].unique()[:50])
+    fitted.clear()
+    shared = TwoStage(**params).fit(tables, cutoff=cutoff, fits=fits)
+    taking = list(fitted)
+    fitted.clear()
+    alone = TwoStage(**params).fit(tables, cutoff=cutoff)
+    assert holdout_start in fitted and holdout_start not in taking and len(taking) < len(fitted)
+    assert shared.ranker_.to_text() == alone.ranker_.to_text()
+    for kind, lists in alone.serve_.items():
+        for field, values in lists.items():
+            np.testing.assert_array_equal(shared.serve_[kind][field], values, err_msg=f"{kind} {field}")
+
+
+def test_kept_generators_go_to_a_fit_on_the_very_same_data_only_and_once(synthetic, cutoff):
+    from models.recommenders.data import TrainingData
+    from models.recommenders.two_stage import GeneratorFits
+
+    data = TrainingData.build(synthetic, cutoff)
+    same = TrainingData.build(synthetic, cutoff)
+    later = TrainingData.build(synthetic, cutoff + pd.Timedelta(days=1))
+    fits = GeneratorFits()
+    fits.keep(data, None, {"fit": "model"})
+    assert fits.take(later, None) == {}
+    assert fits.take(same, None) == {"fit": "model"}
+    assert fits.take(same, None) == {}
