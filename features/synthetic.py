@@ -79,6 +79,9 @@ class Simulation:
     # Planted recurring occasions: one row per planted purchase (customer_id, occasion, occasion_date,
     # timestamp, product_id), the answer key of moment detection (models/moments).
     occasion_truth: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # One row per product: product_id, launched_in_calendar, log_popularity (the log of its popularity factor in
+    # every customer's sampling weights, before taste), the answer key of the new-products path.
+    product_truth: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def generate(preset: str | dict, customers: int, seed: int) -> dict[str, pd.DataFrame]:
@@ -457,7 +460,7 @@ class _Simulator:
             tables[Tables.inventory] = inventory
         return Simulation(tables={t: tables[t] for t in Tables.ALL if t in tables}, truth=self._truth(), stores=self._stores(),
                           calendar=self._calendar_table(), campaign_truth=campaign_truth,
-                          occasion_truth=occasion_truth)
+                          occasion_truth=occasion_truth, product_truth=self._product_truth())
 
     # -- moments: birthdays, and recurring occasions planted for some customers (generator.moments)
 
@@ -668,7 +671,7 @@ class _Simulator:
         v = centres[cat] + taste.number("category_spread", 0) * rng.standard_normal((n_products, dims))
         u = rng.standard_normal((k_seg, dims))
         v = v + self._attribute_tastes(cat_cfg, taste, rng, dims)
-        log_pop = self._launch_popularity(log_pop, new, cat_cfg)
+        log_pop = self.log_pop = self._launch_popularity(log_pop, new, cat_cfg)
         logits = log_pop[None, :] + taste.number("strength", 0) * (u @ v.T) / np.sqrt(dims)
         w = np.exp(logits - logits.max(axis=1, keepdims=True))
         self.k_seg = k_seg
@@ -1333,6 +1336,11 @@ class _Simulator:
             "preferred_channel": _labels(self.channel_names, self.pref_channel),
             "home_store": self.store_ids.take(self.home_store),
         })
+
+    def _product_truth(self) -> pd.DataFrame:
+        return pd.DataFrame(copy=False, data={C.product_id: self.prod_ids.all(),
+                                              "launched_in_calendar": ~self.established,
+                                              "log_popularity": self.log_pop})
 
     def _stores(self) -> pd.DataFrame:
         region = np.repeat(np.arange(len(self.region_names)), self.stores_per_region)
