@@ -1,11 +1,12 @@
 """New-products benchmark: the attribute two-tower model against its peers, side by side in one run per dataset.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_new_products.py [--seeds 0 1 2]
-        [--synthetic jewellery:40000 beauty:40000] [--synthetic-test-days 60] [--no-online-retail]
+        [--synthetic jewellery:300000 beauty:100000] [--synthetic-test-days 90] [--no-online-retail]
 
 Same protocol and peers as `clientele evaluate new-products` (training/evaluate_new_products.py). Datasets: UCI
 Online Retail (names only: the product type is read from the name) with the mapping in configs/datasets, and
-synthetic stores of the industry presets (category hierarchy, brand, price, launch dates, free attributes). The
+synthetic stores of the industry presets (category hierarchy, brand, price, launch dates, free attributes; by
+default sized for a few hundred test customers each: a jewellery customer buys about once in two years). The
 project's model is fitted once per seed (``--seeds``) and its mean and range are reported, the peers once.
 Prints Markdown tables and writes benchmarks/results/new_products.json.
 """
@@ -67,9 +68,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--test-days", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--synthetic", nargs="*", default=["jewellery:40000", "beauty:40000"],
+    parser.add_argument("--synthetic", nargs="*", default=["jewellery:300000", "beauty:100000"],
                         help="preset:customers of synthetic stores to add")
-    parser.add_argument("--synthetic-test-days", type=int, default=60,
+    parser.add_argument("--synthetic-test-days", type=int, default=90,
                         help="a longer window: a synthetic store launches fewer products a month")
     parser.add_argument("--no-online-retail", action="store_true")
     args = parser.parse_args()

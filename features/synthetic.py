@@ -79,6 +79,9 @@ class Simulation:
     # Planted recurring occasions: one row per planted purchase (customer_id, occasion, occasion_date,
     # timestamp, product_id), the answer key of moment detection (models/moments).
     occasion_truth: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # One row per product: product_id, launched_in_calendar, log_popularity (the log of its popularity factor in
+    # every customer's sampling weights, before taste), the answer key of the new-products path.
+    product_truth: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def generate(preset: str | dict, customers: int, seed: int) -> dict[str, pd.DataFrame]:
@@ -477,7 +480,7 @@ class _Simulator:
 
     # New stages go last: each stage's stream is the seed's child at its position, so earlier draws stay put.
     _STAGES = ("catalog", "customers", "orders", "lines", "returns", "events", "feedback", "campaigns", "moments",
-               "stock")
+               "stock", "launches")
 
     def __init__(self, g: _Section, n: int, seed: int):
         self.g, self.n = g, n
@@ -510,7 +513,7 @@ class _Simulator:
             tables[Tables.inventory] = inventory
         return Simulation(tables={t: tables[t] for t in Tables.ALL if t in tables}, truth=self._truth(), stores=self._stores(),
                           calendar=self._calendar_table(), campaign_truth=campaign_truth,
-                          occasion_truth=occasion_truth)
+                          occasion_truth=occasion_truth, product_truth=self._product_truth())
 
     # -- moments: birthdays, and recurring occasions planted for some customers (generator.moments)
 
@@ -721,6 +724,7 @@ class _Simulator:
         v = centres[cat] + taste.number("category_spread", 0) * rng.standard_normal((n_products, dims))
         u = rng.standard_normal((k_seg, dims))
         v = v + self._attribute_tastes(cat_cfg, taste, rng, dims)
+        log_pop = self.log_pop = self._launch_popularity(log_pop, new, cat_cfg)
         logits = log_pop[None, :] + taste.number("strength", 0) * (u @ v.T) / np.sqrt(dims)
         w = np.exp(logits - logits.max(axis=1, keepdims=True))
         self.k_seg = k_seg
@@ -735,6 +739,23 @@ class _Simulator:
         self.s_gift_est = _Sampler(w * tilt * est)
         replenishable = ~np.isnan(self.cycle_of_cat[cat])
         self.s_regimen = _Sampler(w * est * replenishable[None, :]) if replenishable.any() else None
+
+    def _launch_popularity(self, log_pop: np.ndarray, new: np.ndarray, cat_cfg: _Section) -> np.ndarray:
+        """Popularity of the products launched during the calendar: what sets one launch apart from another is
+        its attributes under the customer's taste (the taste term of the sampling weights), not a popularity of its
+        own. Each launch starts from the ``launch_popularity`` quantile of the established products' popularity
+        (a launch is promoted: it sells like the better part of the catalogue) plus ``launch_noise`` (sd of the
+        log) of what attributes leave unexplained; the launches stage's stream, so the other stages' draws and
+        the established products stay as they were. Without ``launch_popularity`` a launch keeps the independent
+        popularity it drew with the catalogue."""
+        if "launch_popularity" not in cat_cfg or not new.any():
+            return log_pop
+        rng = self.rngs["launches"]
+        base = np.quantile(log_pop[~new], cat_cfg.prob("launch_popularity"))
+        noise = cat_cfg.number("launch_noise", 0, default=0.0) * rng.standard_normal(int(new.sum()))
+        out = log_pop.copy()
+        out[new] = base + noise
+        return out
 
     def _channel_catalog(self) -> None:
         """Products sold only online and in the app (``channels.online_only`` of them): never on a store's shelf,
@@ -1380,6 +1401,11 @@ class _Simulator:
             "preferred_channel": _labels(self.channel_names, self.pref_channel),
             "home_store": self.store_ids.take(self.home_store),
         })
+
+    def _product_truth(self) -> pd.DataFrame:
+        return pd.DataFrame(copy=False, data={C.product_id: self.prod_ids.all(),
+                                              "launched_in_calendar": ~self.established,
+                                              "log_popularity": self.log_pop})
 
     def _stores(self) -> pd.DataFrame:
         region = np.repeat(np.arange(len(self.region_names)), self.stores_per_region)

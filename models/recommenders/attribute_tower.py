@@ -241,7 +241,7 @@ class AttributeTower:
         sold[history.item] = True
         tokens = attribute_tokens(attrs, p.price_bands, p.name_pairs)
         self.vocabulary_ = _vocabulary(tokens, sold, p.min_token_products)
-        self.launch_day_ = self._launch_days(attrs, history)
+        self.launch_day_ = launch_days(attrs, history.item, history.day, _day(self.cutoff_))
         self.product_tokens_ = _token_matrix(tokens, self.vocabulary_)
         self._train(history)
         self._profiles(history)
@@ -250,19 +250,6 @@ class AttributeTower:
 
     def _history(self, user: np.ndarray, item: np.ndarray, day: np.ndarray) -> _History:
         return _purchase_history(user, item, day, len(self.customers_))
-
-    def _launch_days(self, attrs: pd.DataFrame, history: _History) -> np.ndarray:
-        """Launch day per product: ``launched_at``, else the first sale, else the cutoff (never sold: new)."""
-        cutoff_day = int(np.datetime64(self.cutoff_, "ns").astype(np.int64) // _NS_PER_DAY)
-        launch = np.full(len(self.products_), cutoff_day, dtype=np.int64)
-        first = np.full(len(self.products_), np.iinfo(np.int64).max)
-        np.minimum.at(first, history.item, history.day)
-        launch = np.where(first < np.iinfo(np.int64).max, first, launch)
-        if C.launched_at in attrs.columns:
-            listed = pd.to_datetime(attrs[C.launched_at], errors="coerce").to_numpy(dtype="datetime64[ns]")
-            known = ~np.isnat(listed)
-            launch[known] = np.minimum(listed[known].astype(np.int64) // _NS_PER_DAY, launch[known])
-        return launch
 
     def _bucket(self, age_days: np.ndarray) -> np.ndarray:
         """Age bucket: 0 for not launched yet (masked out), then 1.. by ``launch_buckets_days``."""
@@ -296,7 +283,7 @@ class AttributeTower:
         newest = int(max(self.launch_day_.max() - history.day.min(), 0)) + 1
         buckets = torch.as_tensor(self._bucket(np.arange(-newest, oldest + 1)), device=device)
         bucket_effect = _bucket_effect(torch)
-        cutoff_day = int(np.datetime64(self.cutoff_, "ns").astype(np.int64) // _NS_PER_DAY)
+        cutoff_day = _day(self.cutoff_)
         weight = np.cumsum(np.exp(-(cutoff_day - history.day) / p.target_recency_days))
         weight /= weight[-1]
         # First line of each example's day within its customer: the history ends just before it.
@@ -358,7 +345,7 @@ class AttributeTower:
 
     def _profiles(self, history: _History) -> None:
         """Customer vectors at the cutoff (what scoring reads) and product vectors of the known catalogue."""
-        cutoff_day = int(np.datetime64(self.cutoff_, "ns").astype(np.int64) // _NS_PER_DAY)
+        cutoff_day = _day(self.cutoff_)
         users = np.arange(len(self.customers_))
         rows, cols, vals = self._history_rows(history, users, None, np.full(len(users), cutoff_day))
         hist = sp.csr_matrix((vals, (rows, cols)), shape=(len(users), len(self.products_)))
@@ -388,7 +375,7 @@ class AttributeTower:
         """
         p = self.params
         tokens = _token_matrix(attribute_tokens(attrs, p.price_bands, p.name_pairs), self.vocabulary_)
-        cutoff_day = int(np.datetime64(pd.Timestamp(cutoff), "ns").astype(np.int64) // _NS_PER_DAY)
+        cutoff_day = _day(cutoff)
         history = _purchase_history(np.asarray(user, np.int64), np.asarray(item, np.int64), np.asarray(day, np.int64),
                                     n_users)
         rows, cols, vals = self._history_rows(history, np.arange(n_users), None, np.full(n_users, cutoff_day))
@@ -491,7 +478,7 @@ class AttributeTower:
         model.customer_vectors_ = state["customer_vectors"]
         model.product_vectors_ = np.asarray(model.product_tokens_ @ model.embedding_, dtype=np.float32)
         model.product_bias_ = np.asarray(model.product_tokens_ @ model.bias_, dtype=np.float32).ravel()
-        model.cutoff_day_ = int(np.datetime64(model.cutoff_, "ns").astype(np.int64) // _NS_PER_DAY)
+        model.cutoff_day_ = _day(model.cutoff_)
         return model
 
 
@@ -503,6 +490,36 @@ class TowerView:
     customers: np.ndarray
     products: np.ndarray
     prior: np.ndarray
+
+
+def _day(moment: pd.Timestamp) -> int:
+    """Days since the epoch of a time stamp."""
+    return int(np.datetime64(pd.Timestamp(moment), "ns").astype(np.int64) // _NS_PER_DAY)
+
+
+def launch_days(attrs: pd.DataFrame, item: np.ndarray, day: np.ndarray, as_of_day: int) -> np.ndarray:
+    """Launch day (days since the epoch) of every product of a catalogue: ``launched_at``, else its first sale,
+    else ``as_of_day`` (never sold: new); a launch date after the first sale gives way to the sale.
+
+    Parameters
+    ----------
+    attrs
+        :func:`features.products.product_attributes` of the catalogue, row ``i`` product ``i``.
+    item, day
+        Purchase lines before the as-of time: product index and day since the epoch.
+    as_of_day
+        Day since the epoch of the as-of time.
+    """
+    launch = np.full(len(attrs), as_of_day, dtype=np.int64)
+    if len(item):
+        first = np.full(len(attrs), np.iinfo(np.int64).max)
+        np.minimum.at(first, np.asarray(item, dtype=np.int64), np.asarray(day, dtype=np.int64))
+        launch = np.where(first < np.iinfo(np.int64).max, first, launch)
+    if C.launched_at in attrs.columns:
+        listed = pd.to_datetime(attrs[C.launched_at], errors="coerce").to_numpy(dtype="datetime64[ns]")
+        known = ~np.isnat(listed)
+        launch[known] = np.minimum(listed[known].astype(np.int64) // _NS_PER_DAY, launch[known])
+    return launch
 
 
 def _purchase_history(user: np.ndarray, item: np.ndarray, day: np.ndarray, n_users: int) -> _History:
@@ -675,7 +692,7 @@ class AttributeRecommender(Recommender):
 
     def _apply(self, data: TrainingData, attrs: pd.DataFrame | None, tower: AttributeTower | None) -> None:
         frame = catalogue_attributes(data.catalog, attrs)
-        cutoff_day = int(np.datetime64(pd.Timestamp(data.cutoff), "ns").astype(np.int64) // _NS_PER_DAY)
+        cutoff_day = _day(data.cutoff)
         age = data.catalog.launch_age
         age = np.zeros(data.n_items) if age is None else np.nan_to_num(np.asarray(age, dtype=np.float64), nan=0.0)
         launch_day = cutoff_day - np.floor(age).astype(np.int64)

@@ -37,7 +37,7 @@ from features.products import attribute_tokens, product_attributes
 from features.purchases import without_returns
 from models.ranking.lambdarank import LambdaRanker
 from models.recommenders.attribute_tower import (_NS_PER_DAY, AttributeTower, AttributeTowerParams,
-                                                 NewProductRankerParams)
+                                                 NewProductRankerParams, _day, launch_days)
 from models.recommenders.config import parse_params
 from models.recommenders.data import tables_before
 
@@ -326,13 +326,13 @@ class NewProductScorer:
 
     def _features(self, tower: AttributeTower, moment: _Moment, customers: np.ndarray,
                   new: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        launch = _launch_days(moment)
+        launch = launch_days(moment.attrs, moment.item, moment.day, _day(moment.as_of))
         view = tower.at(moment.attrs, launch, len(moment.customers), moment.user, moment.item, moment.day,
                         moment.as_of)
         scores = view.customers[customers] @ view.products[new].T + view.prior[new][None, :]
         history = purchase_days(moment.user, moment.item, moment.day, len(moment.customers),
                                 len(moment.products))[customers]
-        as_of_day = int(np.datetime64(moment.as_of, "ns").astype(np.int64) // _NS_PER_DAY)
+        as_of_day = _day(moment.as_of)
         return pair_features(moment.attrs, history, new, scores, as_of_day, self.tower.price_bands,
                              self.tower.name_pairs, self.ranker.knn_neighbours)
 
@@ -358,25 +358,10 @@ class NewProductScorer:
         history = purchase_days(moment.user, moment.item, moment.day, len(moment.customers) + 1,
                                 len(moment.products))
         rows = np.where(users >= 0, users, len(moment.customers))  # the last row: an empty history
-        as_of_day = int(np.datetime64(self.cutoff_, "ns").astype(np.int64) // _NS_PER_DAY)
+        as_of_day = _day(self.cutoff_)
         x, names = pair_features(moment.attrs, history[rows], new, scores, as_of_day, self.tower.price_bands,
                                  self.tower.name_pairs, self.ranker.knn_neighbours)
         if names != self.feature_names_:
             raise DataError("new products: the features at the cutoff differ from those the blend learned from "
                             f"({len(names)} vs {len(self.feature_names_)}); the catalogue's columns changed")
         return self.ranker_.predict(x).reshape(len(users), len(new))
-
-
-def _launch_days(moment: _Moment) -> np.ndarray:
-    """Launch day of every catalogue product: ``launched_at``, else its first sale, else the as-of day."""
-    as_of_day = int(np.datetime64(moment.as_of, "ns").astype(np.int64) // _NS_PER_DAY)
-    launch = np.full(len(moment.products), as_of_day, dtype=np.int64)
-    if len(moment.item):
-        first = np.full(len(moment.products), np.iinfo(np.int64).max)
-        np.minimum.at(first, moment.item, moment.day)
-        launch = np.where(first < np.iinfo(np.int64).max, first, launch)
-    if C.launched_at in moment.attrs.columns:
-        listed = pd.to_datetime(moment.attrs[C.launched_at], errors="coerce").to_numpy(dtype="datetime64[ns]")
-        ok = ~np.isnat(listed)
-        launch[ok] = np.minimum(listed[ok].astype(np.int64) // _NS_PER_DAY, launch[ok])
-    return launch

