@@ -419,10 +419,14 @@ class Recommender:
         users = np.asarray(users, dtype=np.int64)
         depth = self.params.serve_depth
         scores = np.asarray(self._score(users), dtype=np.float32)
-        all_items, all_scores = signals.top_n(scores, depth)
         bought = self.bought_[users].tocoo()
+        bought_scores = scores[bought.row, bought.col]
         scores[bought.row, bought.col] = -np.inf
+        # One partition of the catalogue: the best products overall are among the best not bought and the few
+        # the customer bought, so they are picked from those (the same lists as partitioning twice).
         new_items, new_scores = signals.top_n(scores, depth)
+        all_items, all_scores = signals.top_n_of_union(new_items, new_scores, bought.row, bought.col,
+                                                       bought_scores, depth)
         lists, rows, _ = self._merged(users, np.hstack([all_items, new_items]), np.hstack([all_scores, new_scores]))
         if not explain:
             return lists

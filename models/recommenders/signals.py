@@ -214,6 +214,32 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return items, best
 
 
+def top_n_of_union(items: np.ndarray, scores: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                   values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_n` of score matrices known only through each row's best entries (``items`` and ``scores`` as
+    :func:`top_n` returns them) and a few more entries (``rows``, ``cols``, ``values``, none of them among the
+    row's ``items``): best first, lower index first among equals, ``-1`` / ``-inf`` padding.
+
+    Exact whenever every entry of the row missing from both is no better than its ``items``' last: the best
+    ``n`` products not bought and the products bought give the best ``n`` overall.
+    """
+    n_rows = items.shape[0]
+    listed = items >= 0
+    finite = np.isfinite(values)
+    r = np.concatenate([np.nonzero(listed)[0], np.asarray(rows)[finite]]).astype(np.int64)
+    c = np.concatenate([items[listed], np.asarray(cols)[finite]]).astype(np.int64)
+    v = np.concatenate([scores[listed], np.asarray(values)[finite]]).astype(np.float32)
+    order = np.lexsort((c, -v, r))
+    r, c, v = r[order], c[order], v[order]
+    place = np.arange(len(r)) - np.searchsorted(r, np.arange(n_rows))[r]
+    keep = place < n
+    out_items = np.full((n_rows, n), -1, dtype=np.int64)
+    out_scores = np.full((n_rows, n), -np.inf, dtype=np.float32)
+    out_items[r[keep], place[keep]] = c[keep]
+    out_scores[r[keep], place[keep]] = v[keep]
+    return out_items, out_scores
+
+
 def _top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`top_n` of a few rows."""
     rows, cols = scores.shape

@@ -26,3 +26,26 @@ def test_top_n_of_many_rows_is_each_rows_own_sorted_best(n):
         assert len(kept) == min(n, len(finite))
         np.testing.assert_array_equal(row[kept], row[order[:len(kept)]])
         assert np.all(np.diff(best[r][: len(kept)]) <= 0) and np.all(best[r][len(kept):] == -np.inf)
+
+
+@pytest.mark.parametrize("n", [1, 5, 30])
+def test_top_n_of_union_is_top_n_of_the_whole_matrix(n):
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 8, size=(60, 30)).astype(np.float32)  # many ties
+    scores[rng.random(scores.shape) < 0.3] = -np.inf
+    bought = rng.random(scores.shape) < 0.2
+    rows, cols = np.nonzero(bought)
+    masked = scores.copy()
+    masked[rows, cols] = -np.inf
+    best_items = np.full((60, n), -1, dtype=np.int64)
+    best_scores = np.full((60, n), -np.inf, dtype=np.float32)
+    for r, row in enumerate(masked):  # the row's best not bought, lower index among equals
+        finite = np.flatnonzero(np.isfinite(row))
+        order = finite[np.lexsort((finite, -row[finite]))][:n]
+        best_items[r, :len(order)], best_scores[r, :len(order)] = order, row[order]
+    items, best = signals.top_n_of_union(best_items, best_scores, rows, cols, scores[rows, cols], n)
+    for r, row in enumerate(scores):
+        finite = np.flatnonzero(np.isfinite(row))
+        order = finite[np.lexsort((finite, -row[finite]))][:n]
+        np.testing.assert_array_equal(items[r], np.r_[order, np.full(n - len(order), -1)])
+        np.testing.assert_array_equal(best[r], np.r_[row[order], np.full(n - len(order), -np.inf)])
