@@ -419,11 +419,17 @@ class Recommender:
         users = np.asarray(users, dtype=np.int64)
         depth = self.params.serve_depth
         scores = np.asarray(self._score(users), dtype=np.float32)
-        all_items, all_scores = signals.top_n(scores, depth)
         bought = self.bought_[users].tocoo()
+        bought_scores = scores[bought.row, bought.col]
         scores[bought.row, bought.col] = -np.inf
+        # One partition of the catalogue: the best products overall are among the best not bought and the few
+        # the customer bought, so both lists come from it (the lists of two partitions, merged).
         new_items, new_scores = signals.top_n(scores, depth)
-        lists, rows, _ = self._merged(users, np.hstack([all_items, new_items]), np.hstack([all_scores, new_scores]))
+        rows, items, kept, was_bought = signals.top_with(new_items, new_scores, bought.row, bought.col,
+                                                         bought_scores, depth)
+        offsets = np.zeros(len(users) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(users)), out=offsets[1:])
+        lists = CandidateLists(offsets=offsets, items=items, scores=kept, reasons=None, bought=was_bought)
         if not explain:
             return lists
         position = np.arange(len(rows)) - lists.offsets[rows]

@@ -56,7 +56,7 @@ class EASE(Recommender):
         self.matrix_ = sp.csr_matrix(matrix[:, kept], dtype=np.float32)
         # Single precision: the ridge on the diagonal keeps the Gram matrix well conditioned, and float32 halves
         # the memory and more than halves the time of the dominant cubic step.
-        gram = (self.matrix_.T @ self.matrix_).toarray().astype(np.float32)
+        gram = (self.matrix_.T @ self.matrix_).toarray().astype(np.float32, copy=False)
         gram[np.diag_indices_from(gram)] += p.l2
         precision = _spd_inverse(gram, _device(p.device))
         del gram
@@ -142,16 +142,30 @@ def _spd_inverse(matrix: np.ndarray, device: str = "cpu") -> np.ndarray:
     LAPACK on the CPU, torch on any other device (``cuda``)."""
     if device != "cpu":
         return _torch_spd_inverse(matrix, device)
-    factor, info = lapack.spotrf(matrix, lower=False, clean=True, overwrite_a=True)
+    # The matrix is symmetric: its transpose is the same numbers in Fortran order, which LAPACK factorises in
+    # place instead of in a copy.
+    factor, info = lapack.spotrf(matrix.T if matrix.flags.c_contiguous else matrix, lower=False, clean=True,
+                                 overwrite_a=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE: the regularised Gram matrix is not positive definite (info {info})")
     upper, info = lapack.spotri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE: Cholesky inverse failed (info {info})")
-    # dpotri fills the upper triangle (the lower one stays zero after a clean factorisation).
-    diagonal = upper.diagonal().copy()
-    upper += upper.T
-    upper[np.diag_indices_from(upper)] = diagonal
+    return _mirror_upper(upper)
+
+
+def _mirror_upper(upper: np.ndarray, block: int = 256) -> np.ndarray:
+    """The symmetric matrix whose upper triangle ``upper`` holds (what dpotri fills), completed in place.
+
+    Block by block: a whole-matrix ``upper + upper.T`` reads one operand across the rows of the other, a cache
+    miss per element, and took a quarter of a 7,500-product fit's inverse."""
+    n = upper.shape[0]
+    for i in range(0, n, block):
+        top = upper[i:i + block, i:i + block]
+        strict = np.triu(top, 1)
+        top[...] = np.triu(top) + strict.T
+        for j in range(i + block, n, block):
+            upper[j:j + block, i:i + block] = upper[i:i + block, j:j + block].T
     return upper
 
 

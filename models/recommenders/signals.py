@@ -214,6 +214,34 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return items, best
 
 
+def top_with(items: np.ndarray, scores: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+             n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's best entries (``items`` and ``scores`` as :func:`top_n` returns them) joined by those of a few
+    more entries (``rows``, ``cols``, ``values``: none among the row's ``items``) that would rank among the row's
+    ``n`` best overall: every entry of a row missing from both must be no better than its ``items``' last.
+
+    A customer's best ``n`` products not bought and the products bought give the best ``n`` overall: the two
+    lists merged, from one partition of the catalogue.
+
+    Returns
+    -------
+    row, column, score, extra
+        Flat, by row, best first (lower column first among equals); ``extra``: the entry is one of the few more.
+    """
+    n_rows = items.shape[0]
+    listed = items >= 0
+    finite = np.isfinite(values)
+    r = np.concatenate([np.nonzero(listed)[0], np.asarray(rows)[finite]]).astype(np.int64)
+    c = np.concatenate([items[listed], np.asarray(cols)[finite]]).astype(np.int64)
+    v = np.concatenate([scores[listed], np.asarray(values)[finite]]).astype(np.float32)
+    extra = np.r_[np.zeros(int(listed.sum()), dtype=bool), np.ones(int(finite.sum()), dtype=bool)]
+    order = np.lexsort((c, -v, r))
+    r, c, v, extra = r[order], c[order], v[order], extra[order]
+    place = np.arange(len(r)) - np.searchsorted(r, np.arange(n_rows))[r]  # rank among the row's entries
+    keep = ~extra | (place < n)
+    return r[keep], c[keep], v[keep], extra[keep]
+
+
 def _top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`top_n` of a few rows."""
     rows, cols = scores.shape

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.recommenders import EASE
-from models.recommenders.ease import _device, _spd_inverse, _torch_spd_inverse
+from models.recommenders.ease import _device, _mirror_upper, _spd_inverse, _torch_spd_inverse
 
 
 def _gram(seed: int = 0, items: int = 120, l2: float = 30.0) -> np.ndarray:
@@ -23,6 +23,24 @@ def test_torch_inverse_is_the_lapack_inverse():
     torch_ = _torch_spd_inverse(gram.copy(), "cpu")  # the GPU path's code, run where CI runs
     np.testing.assert_allclose(torch_, lapack, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(lapack @ gram, np.eye(len(gram)), atol=1e-4)
+
+
+@pytest.mark.parametrize("items", [1, 130, 300])
+def test_the_inverse_is_bit_for_bit_the_whole_matrix_computation(items):
+    import scipy.sparse as sp
+    from scipy.linalg import lapack
+
+    matrix = sp.random(500, items, density=0.05, format="csr", dtype=np.float32, random_state=items)
+    gram = (matrix.T @ matrix).toarray()  # as EASE builds it: exactly symmetric
+    gram[np.diag_indices_from(gram)] += 20.0
+    factor, _ = lapack.spotrf(gram.copy(), lower=False, clean=True, overwrite_a=True)
+    before, _ = lapack.spotri(factor, lower=False, overwrite_c=True)
+    diagonal = before.diagonal().copy()
+    before += before.T  # the upper triangle mirrored across the whole matrix at once
+    before[np.diag_indices_from(before)] = diagonal
+    np.testing.assert_array_equal(_spd_inverse(gram.copy(), "cpu"), before)
+    upper = np.triu(before)
+    np.testing.assert_array_equal(_mirror_upper(np.asfortranarray(upper), block=64), before)  # blocks and edges
 
 
 def test_an_indefinite_matrix_is_refused_on_both_paths():
