@@ -132,7 +132,9 @@ def test_a_product_nobody_bought_reaches_personal_lists_and_similar_answers(serv
     items = page.json()["items"]
     assert len(items) == 5 and {item["reason_code"] for item in items} == {"rec.same_kind"}
     similar = exported(service, "recommender", "similar.parquet")
-    holders = similar[similar["similar_product_id"].isin(unsold) & ~similar["product_id"].isin(unsold)]
+    # The served answer hides what is out of stock (the default filter), so look for an unsold product on the shelf.
+    shelved = unsold & set(products.loc[products["in_stock"].fillna(True).astype(bool), "product_id"])
+    holders = similar[similar["similar_product_id"].isin(shelved) & ~similar["product_id"].isin(unsold)]
     assert len(holders), "no product page relates a product nobody bought"
     row = holders.sort_values("rank").iloc[0]
     answer = get(service, f"/v1/products/{row['product_id']}/similar?n={int(row['rank'])}").json()["items"]
