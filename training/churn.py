@@ -20,6 +20,7 @@ from features.privacy import ErasureList, drop_erased
 from models.churn.config import ChurnConfig
 from models.churn.lightgbm import ChurnModel
 from models.clv.lifetime_value import LifetimeValueModel
+from training.data import customers_only
 
 
 def training_cutoffs(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, horizon_days: int,
@@ -96,8 +97,7 @@ def training_sample(tables: dict[str, pd.DataFrame], n_cutoffs: int, config: Chu
     if len(customers) <= limit:
         return tables
     keep = pd.Index(np.random.default_rng(config.model.random_state).choice(customers, limit, replace=False))
-    return {name: table[table[C.customer_id].astype("str").isin(keep)] if C.customer_id in table.columns
-            else table for name, table in tables.items()}
+    return customers_only(tables, keep)
 
 
 def fit_clv(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, config: ChurnConfig) -> LifetimeValueModel:

@@ -239,6 +239,9 @@ def _print_training_summary(result: Any, settings: Any) -> None:
     for kind, values in result.metrics.items():
         shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items() if isinstance(v, float) and k != "fit_seconds")
         out.print(f"holdout {kind}: {shown}")
+    if result.holdout.get("sampled"):
+        out.print(f"holdout customers: {result.holdout['sampling']}, of {result.holdout['customers']:,} "
+                  f"(evaluation.max_customers {result.holdout['max_customers']:,})")
     out.print(f"MLflow: {settings.tracking_uri}")
 
 

@@ -28,6 +28,11 @@ class EvaluationConfig(_Strict):
     # customer base (the metrics' `customers` says how many were scored, `test_customers` how many there were).
     recommender_test_customers: int | None = Field(25_000, ge=1)
     compare_peers: bool = False
+    # Every holdout (recommender, churn, CLV, uplift) sees at most this many customers: past it, a sample drawn
+    # by a keyed hash of each customer's pseudonym (`training.data.holdout_sample`), stable from run to run; the
+    # holdout's models are then fitted on the sampled customers' data. None: every customer, however many.
+    max_customers: int | None = Field(100_000, ge=1)
+    sample_seed: int = Field(0, ge=0)
 
 
 class DaskConfig(_Strict):

@@ -40,7 +40,7 @@ from models.segments import CustomerSegmenter, SegmentConfig, segment_customers
 from training.churn import clv_frame, fit_churn, fit_clv
 from training.config import TrainConfig, flatten
 from features.identities import key_check
-from training.data import ValidatedData, load_training_data
+from training.data import HoldoutSample, ValidatedData, holdout_sample, load_training_data
 from training.evaluate_churn import evaluate_churn, evaluation_cutoff, evaluation_report, write_plots
 from training.export import export_churn, export_clv, export_recommender, export_uplift, profiling_allowed
 from training.moments import find_training_moments
@@ -101,6 +101,7 @@ class TrainResult:
     fingerprint: dict[str, Any]
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    holdout: dict[str, Any] = field(default_factory=dict)  # the customers the holdouts saw (HoldoutSample)
 
 
 def metric_key(name: str) -> str:
@@ -109,12 +110,14 @@ def metric_key(name: str) -> str:
 
 
 def holdout_id(fingerprint: dict[str, Any], test_days: int, horizon_days: int,
-               test_customers: int | None = None) -> str:
-    """Identifies the holdout: the same data, split and sample of test customers give the same id, so metrics
-    are comparable."""
+               test_customers: int | None = None, sample: HoldoutSample | None = None) -> str:
+    """Identifies the holdout: the same data, split, sample of customers and of test customers give the same
+    id, so metrics are comparable."""
     raw = f"{fingerprint['sha256']}|recommender_test_days={test_days}|churn_horizon_days={horizon_days}"
     if test_customers is not None:
         raw += f"|recommender_test_customers={test_customers}"
+    if sample is not None and sample.sampled:
+        raw += f"|max_customers={sample.max_customers}|sample_seed={sample.seed}"
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -273,12 +276,19 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
     say(progress, "loading and validating the data")
     with stage("load"):
         data: ValidatedData = load_training_data(config, settings)
+        # The one draw of the customers every holdout below sees (and a champion's replay on this holdout).
+        sample = holdout_sample(data.tables, config.evaluation.max_customers, config.evaluation.sample_seed)
     test_days = config.evaluation.recommender_test_days
-    holdout = holdout_id(data.fingerprint, test_days, horizon, config.evaluation.recommender_test_customers)
+    holdout = holdout_id(data.fingerprint, test_days, horizon, config.evaluation.recommender_test_customers,
+                         sample)
+    if sample.sampled:
+        say(progress, f"holdout: a sample of {sample.size:,} of the {sample.customers:,} customers "
+                      f"(evaluation.max_customers)")
     t = step("load", t)
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{config.preset}") as run:
-        mlflow.log_params({**flatten(config, "train"), **flatten(configs.to_dict())})
+        mlflow.log_params({**flatten(config, "train"), **flatten(configs.to_dict()),
+                           **flatten(sample.describe(), "holdout")})
         mlflow.set_tags({"clientele.code_version": code_version(), "clientele.data_sha256": data.fingerprint["sha256"],
                          "clientele.holdout": holdout, "clientele.preset": config.preset,
                          "clientele.data_start": data.fingerprint["start"], "clientele.data_end": data.fingerprint["end"]})
@@ -294,10 +304,13 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
 
             fits = GeneratorFits()
             with stage("evaluate"):
+                # A sampled holdout's generators learn from the sample: nothing the final fit could take.
                 metrics, plots, reports = evaluate_holdout(
-                    data.tables, configs, horizon, test_days, config.evaluation.compare_peers,
+                    sample.apply(data.tables), configs, horizon, test_days, config.evaluation.compare_peers,
                     plots_dir=tmp_path / "plots", progress=progress,
-                    test_customers=config.evaluation.recommender_test_customers, fits=fits)
+                    test_customers=config.evaluation.recommender_test_customers,
+                    fits=None if sample.sampled else fits)
+            reports["sample"] = sample.describe()
             for kind, values in metrics.items():
                 mlflow.log_metrics({f"{kind}.{metric_key(k)}": float(v) for k, v in values.items()
                                     if isinstance(v, (int, float)) and np.isfinite(v)})
@@ -311,23 +324,24 @@ def run_training(config: TrainConfig, settings: Settings, progress: Progress | N
             t = time.perf_counter()
         rules = {k: getattr(config.promotion, k) for k in MODEL_KINDS}
         with stage("register"):
-            champions = champion_values(candidates, rules, settings, data, horizon, test_days, config, progress)
+            champions = champion_values(candidates, rules, settings, data, horizon, test_days, config, progress,
+                                        sample)
             say(progress, "registering and promoting")
             decisions = register_and_promote(candidates, rules, settings, run.info.run_id, champions)
         log_json([d.__dict__ for d in decisions], "registry/decisions.json")
         step("register", t)
     return TrainResult(run_id=run.info.run_id, metrics=metrics, decisions=decisions, fingerprint=data.fingerprint,
-                       seconds=round(time.perf_counter() - started, 1), timings=timings)
+                       seconds=round(time.perf_counter() - started, 1), timings=timings, holdout=sample.describe())
 
 
 def champion_values(candidates: list[Candidate], rules: dict[str, Any], settings: Settings, data: ValidatedData,
                     horizon: int, test_days: int, config: TrainConfig,
-                    progress: Progress | None) -> dict[str, float | None]:
+                    progress: Progress | None, sample: HoldoutSample | None = None) -> dict[str, float | None]:
     """Each current champion's promotion metric on this run's holdout.
 
-    Recorded when the champion was measured on the same holdout (same data and split); otherwise its logged
-    configuration is replayed here, fitted on this run's pre-holdout data and measured on this holdout, so the
-    comparison is always like for like.
+    Recorded when the champion was measured on the same holdout (same data, split and sample of customers);
+    otherwise its logged configuration is replayed here, fitted on this run's pre-holdout data (of the sampled
+    customers) and measured on this holdout, so the comparison is always like for like.
     """
     from mlflow import MlflowClient
 
@@ -348,7 +362,8 @@ def champion_values(candidates: list[Candidate], rules: dict[str, Any], settings
                 out[cand.kind] = None
                 continue
             say(progress, f"{cand.kind}: replaying champion v{champion.version} on this holdout")
-            replayed, _, _ = evaluate_holdout(data.tables, ModelConfigs.from_dict(logged), horizon, test_days, False,
+            tables = sample.apply(data.tables) if sample is not None else data.tables
+            replayed, _, _ = evaluate_holdout(tables, ModelConfigs.from_dict(logged), horizon, test_days, False,
                                               kinds=(cand.kind,),
                                               test_customers=config.evaluation.recommender_test_customers)
             value = replayed.get(cand.kind, {}).get(rules[cand.kind].metric)

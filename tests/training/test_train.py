@@ -418,3 +418,30 @@ def test_batch_scores_carry_marketing_consent_and_uplift(store, tmp_path):
 def _cell(value):
     """A cell compared as text: lists of reasons (arrays when read back from Parquet) joined."""
     return value if isinstance(value, str) or value is None else "; ".join(map(str, value))
+
+
+def test_a_store_past_the_holdout_bound_is_evaluated_on_one_recorded_sample(store):
+    """Every holdout sees the one sample of customers, which MLflow and the report record; the champion (the same
+    settings, measured on every customer) is replayed on that very sample: the same figure as this run's."""
+    folder, settings, first = store
+    config = yaml.safe_load((folder / "base.yaml").read_text())
+    config["evaluation"] = {"max_customers": 500}
+    path = folder / "sampled.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_training(TrainConfig.load(path), settings)
+    assert not first.holdout["sampled"] and first.holdout["sampled_customers"] == first.holdout["customers"]
+    assert result.holdout["sampled"] and result.holdout["sampled_customers"] == 500
+    assert result.holdout["customers"] == first.holdout["customers"] > 500
+    client = MlflowClient()
+    run = client.get_run(result.run_id)
+    assert run.data.params["holdout.sampled_customers"] == "500"
+    assert run.data.params["train.evaluation.max_customers"] == "500"
+    report = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/evaluation/holdout.json")
+    assert report["sample"] == json.loads(json.dumps(result.holdout))
+    assert run.data.tags["clientele.holdout"] != client.get_run(first.run_id).data.tags["clientele.holdout"]
+    rec, every = result.metrics["recommender"], first.metrics["recommender"]
+    assert rec["test_customers"] < every["test_customers"]
+    for kind in ("recommender", "churn", "clv"):
+        metric = {d.kind: d.metric for d in result.decisions}[kind]
+        replayed = run.data.metrics[f"champion_replay.{kind}.{metric.replace('@', '_at_')}"]
+        assert replayed == pytest.approx(result.metrics[kind][metric], rel=1e-9), kind
