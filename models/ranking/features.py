@@ -132,20 +132,29 @@ class CandidateFeatures:
         every cutoff of one fit.
     horizon_days
         Length of the window the candidates are ranked for (seasonal features look at it a year earlier).
+    customers
+        Only these customers' candidates are described (internal indices): the customer features are worked out
+        for them alone (each customer's from their own rows: the very values), the others' left NaN. Default:
+        every customer.
     """
 
     def __init__(self, data: TrainingData, tables: dict[str, pd.DataFrame], params: PairFeatures,
-                 categories: dict[str, list[str]] | None = None, horizon_days: float = 30.0):
+                 categories: dict[str, list[str]] | None = None, horizon_days: float = 30.0,
+                 customers: np.ndarray | None = None):
         self.data = data
         self.params = params
         n_items = data.n_items
         lag = params.season_lag_days
         season = (data.log.age >= lag - horizon_days) & (data.log.age < lag)
         self._season_keys = np.unique(data.log.user[season].astype(np.int64) * n_items + data.log.item[season])
-        self.history = signals.pair_history(data.log, n_items)
+        # Every pair statistic below reads the same (pair, day) rows: grouped once, not once per statistic.
+        day_rows = signals.distinct_days(data.log, n_items)
+        self.history = signals.pair_history(data.log, n_items, day_rows)
         self._keys = self.history.key(n_items)
-        self._decayed = {h: self.history.decayed(data.log, n_items, h) for h in params.decay_half_lives_days}
-        self.customer = _customer_block(data, tables, categories or {}, params.customer)
+        self._decayed = {h: self.history.decayed(data.log, n_items, h, day_rows)
+                         for h in params.decay_half_lives_days}
+        del day_rows
+        self.customer = _customer_block(data, tables, categories or {}, params.customer, customers)
         self.product = _product_block(data, self.history, params, horizon_days)
         trips = pd.Series(data.log.day).groupby(data.log.user).nunique()
         self._trips = trips.reindex(np.arange(data.n_users)).to_numpy(dtype=np.float64)
@@ -241,9 +250,11 @@ class CandidateFeatures:
 
 
 def _customer_block(data: TrainingData, tables: dict[str, pd.DataFrame],
-                    categories: dict[str, list[str]], config: CustomerFeatureConfig) -> _Block:
+                    categories: dict[str, list[str]], config: CustomerFeatureConfig,
+                    customers: np.ndarray | None = None) -> _Block:
+    ids = data.customers.external_ids
     frame = customer_features(tables, data.cutoff, config,
-                              customer_ids=pd.Index(data.customers.external_ids))
+                              customer_ids=pd.Index(ids if customers is None else ids[customers]))
     names, columns = [], []
     for col in frame.columns:
         if col == C.customer_id:
@@ -261,7 +272,11 @@ def _customer_block(data: TrainingData, tables: dict[str, pd.DataFrame],
             columns.append(frame[col].astype("Float64").to_numpy(dtype=np.float32, na_value=np.nan))
         except (TypeError, ValueError, ArithmeticError, pa.ArrowException):
             columns.append(np.full(len(frame), np.nan, dtype=np.float32))
-    values = np.column_stack(columns) if columns else np.zeros((data.n_users, 0), dtype=np.float32)
+    values = np.column_stack(columns) if columns else np.zeros((len(frame), 0), dtype=np.float32)
+    if customers is not None:
+        every = np.full((data.n_users, values.shape[1]), np.nan, dtype=np.float32)
+        every[customers] = values
+        values = every
     return _Block(names, values.astype(np.float32))
 
 

@@ -100,15 +100,17 @@ class PairHistory:
     def key(self, n_items: int) -> np.ndarray:
         return self.user.astype(np.int64) * n_items + self.item
 
-    def decayed(self, log: PurchaseLog, n_items: int, half_life_days: float) -> np.ndarray:
-        """Sum over the pair's purchase days of ``2 ** (-age / half_life_days)``: frequency and recency in one."""
-        day_rows = _distinct_days(log, n_items)
+    def decayed(self, log: PurchaseLog, n_items: int, half_life_days: float,
+                day_rows: pd.DataFrame | None = None) -> np.ndarray:
+        """Sum over the pair's purchase days of ``2 ** (-age / half_life_days)``: frequency and recency in one
+        (``day_rows``: :func:`distinct_days` of ``log``, when the caller already has them)."""
+        day_rows = distinct_days(log, n_items) if day_rows is None else day_rows
         weight = np.exp2(-day_rows["age"].to_numpy() / half_life_days)
         sums = pd.Series(weight).groupby(day_rows["key"].to_numpy()).sum()
         return sums.reindex(self.key(n_items)).to_numpy(dtype=np.float64)
 
 
-def _distinct_days(log: PurchaseLog, n_items: int) -> pd.DataFrame:
+def distinct_days(log: PurchaseLog, n_items: int) -> pd.DataFrame:
     """One row per (pair, calendar day): two orders on one day are one purchase occasion."""
     frame = pd.DataFrame({"key": log.user.astype(np.int64) * n_items + log.item,
                           "day": log.day, "age": log.age,
@@ -116,9 +118,10 @@ def _distinct_days(log: PurchaseLog, n_items: int) -> pd.DataFrame:
     return frame.groupby(["key", "day"], sort=True).agg(age=("age", "min"), q=("q", "sum")).reset_index()
 
 
-def pair_history(log: PurchaseLog, n_items: int) -> PairHistory:
-    """Purchase days, units, recency and the usual gap of every (customer, product) pair in ``log``."""
-    day_rows = _distinct_days(log, n_items)
+def pair_history(log: PurchaseLog, n_items: int, day_rows: pd.DataFrame | None = None) -> PairHistory:
+    """Purchase days, units, recency and the usual gap of every (customer, product) pair in ``log``
+    (``day_rows``: :func:`distinct_days` of ``log``, when the caller already has them)."""
+    day_rows = distinct_days(log, n_items) if day_rows is None else day_rows
     grouped = day_rows.groupby("key", sort=True)
     stats = grouped.agg(days=("day", "size"), quantity=("q", "sum"), last_age=("age", "min"),
                         first_age=("age", "max"), first_day=("day", "min"), last_day=("day", "max"))

@@ -420,7 +420,9 @@ class TwoStage(Recommender):
         gens = self._fit_generators(data, interactions, attributes, window_tables, fits)
         everyone = len(buyers)
         buyers = self._within_budget(gens, data, buyers)
-        described = CandidateFeatures(data, tables, self.params.features, self._vocab, self.params.window_days)
+        # Only the sampled buyers' candidates are described: their customer features alone are worked out.
+        described = CandidateFeatures(data, tables, self.params.features, self._vocab, self.params.window_days,
+                                      customers=buyers)
         xs, ys, gs = [], [], []
         for batch_users, rows, items_, gen_features in self._candidates(gens, data, buyers,
                                                                          f"training candidates from {start.date()}"):
