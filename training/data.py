@@ -132,8 +132,9 @@ def holdout_sample(tables: dict[str, pd.DataFrame], max_customers: int | None, s
     ``max_customers`` whose keyed hash of their id (their pseudonym in a training run) is smallest.
 
     A customer's place in the draw depends on their id and ``seed`` only, not on the row order or the other
-    customers, so a rerun on the same data draws the same sample, and a customer drawn stays drawn while the
-    store grows (unless more customers now hash below them); every table with customer ids is cut to them.
+    customers: a rerun on the same data draws the same sample, and as the store grows the sample changes only
+    by the newcomers who hash below the customers drawn before. :meth:`HoldoutSample.apply` cuts every table
+    with customer ids to the sample.
     """
     ids = [table[C.customer_id].dropna().unique().astype(str) for name, table in tables.items()
            if C.customer_id in table.columns and name != Tables.products]
