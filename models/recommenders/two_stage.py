@@ -53,6 +53,8 @@ _REASON_PLACES = 5_000_000
 # customers below a billion.
 _GROUP_STRIDE = 10**9
 GENERATOR_DIR = "generators"
+# The precomputed lists of a saved model, one .npy per list and field (memory-mapped when loaded).
+LISTS_DIR = "lists"
 
 # Reason kinds of the precomputed lists (rendered to text at request time).
 REASON_NONE, REASON_REPEAT, REASON_TOGETHER, REASON_TASTE, REASON_REGION, REASON_TRENDING, REASON_POPULAR, \
@@ -805,7 +807,8 @@ class TwoStage(Recommender):
     # ------------------------------------------------------------------------------------------ save/load
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {f"{kind}_{key}": value for kind, lists in self.serve_.items() for key, value in lists.items()}
+        # The precomputed lists are files of their own (``_save_files``), read back memory-mapped.
+        return {}
 
     def save(self, path: str | Path) -> Path:
         """See :meth:`Recommender.save`; a model fitted for an evaluation (``fit(listed=...)``) is refused."""
@@ -821,11 +824,24 @@ class TwoStage(Recommender):
 
     def _save_files(self, path: Path) -> None:
         (path / RANKER_FILE).write_text(self.ranker_.to_text())
+        # One .npy per list field, written straight from the arrays (no copy) and memory-mapped on load: a
+        # million customers' lists are gigabytes that neither the save, nor a load that checks the logged model,
+        # nor every serving worker should hold in memory again.
+        (path / LISTS_DIR).mkdir(parents=True, exist_ok=True)
+        for kind, lists in self.serve_.items():
+            for key, value in lists.items():
+                target = path / LISTS_DIR / f"{kind}_{key}.npy"
+                if isinstance(value, np.memmap) and target.exists() and target.samefile(value.filename):
+                    continue  # a loaded model saved where it was loaded from: the file is this very array
+                np.save(target, value, allow_pickle=False)
         for name, gen in self.generators_.items():
             gen.save(path / GENERATOR_DIR / name)
 
     def _load_state(self, state: dict[str, np.ndarray], meta: dict[str, Any], path: Path) -> None:
         self.serve_, self.listed_ = {}, None
+        # Models saved before the lists had their own files keep them in the state.
+        files = sorted((path / LISTS_DIR).glob("*.npy")) if (path / LISTS_DIR).is_dir() else []
+        state = {**state, **{file.stem: np.load(file, mmap_mode="r", allow_pickle=False) for file in files}}
         for key, value in state.items():
             kind, field = key.split("_", 1)
             self.serve_.setdefault(kind, {})[field] = value
