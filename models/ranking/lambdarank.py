@@ -145,6 +145,8 @@ class LambdaRanker:
         keys = None if held_out_by is None else np.unique(np.asarray(held_out_by)[starts], return_inverse=True)[1]
         seeds = [self.random_state + _MEMBER_SEED_STEP * member for member in range(self.params.ensemble)]
         building = threading.Lock()
+        # What building the candidates freed goes back to the OS before the members' datasets are built.
+        release_free_memory()
 
         def member(seed: int) -> lgb.Booster:
             return self._fit_member(features, labels, sizes, keep_group, keys, feature_names, categorical, seed,

@@ -35,6 +35,7 @@ from features.columns import Tables
 from features.config import FeatureConfig, InteractionConfig
 from features.customer import CATEGORICAL_FEATURES
 from features.exceptions import ConfigError, DataError
+from features.memory import release_free_memory
 from features.products import product_attributes
 from features.progress import blocks, stage, steps
 from features.purchases import without_returns
@@ -47,8 +48,9 @@ from models.recommenders.data import TrainingData, latest_cutoff, tables_before
 from models.recommenders.repeat import timing_reasons
 
 RANKER_FILE = "reranker.txt"
-# Places of the precomputed lists whose reasons are worked out at once (bounds memory, not results).
-_REASON_PLACES = 5_000_000
+# Places of the precomputed lists whose reasons are worked out at once (bounds memory, not results: a block's
+# working arrays take about 200 bytes a place).
+_REASON_PLACES = 1_000_000
 # Group ids of label window k are k * stride + customer index: distinct across windows for any catalogue of
 # customers below a billion.
 _GROUP_STRIDE = 10**9
@@ -540,6 +542,7 @@ class TwoStage(Recommender):
         clock.lap(f"reranked lists of {len(users):,} customers")
         if self.listed_ is None:
             step("reasons")
+            release_free_memory()  # the reranking blocks' leftovers, before the reasons' arrays join the lists
             self._precompute_reasons(gens, data, described)
             clock.lap("reasons")
         step.close()
