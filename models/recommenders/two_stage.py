@@ -289,6 +289,7 @@ class TwoStage(Recommender):
         features = np.concatenate([x for x, _, _ in parts])
         labels = np.concatenate([y for _, y, _ in parts])
         groups = np.concatenate([g for _, _, g in parts])
+        parts.clear()  # the windows' rows live on in the stacked arrays only (not twice while the reranker learns)
         # Overlapping label windows share a customer's purchases: early stopping holds out customers, not groups.
         overlapping = p.window_stride_days is not None and p.window_stride_days < p.window_days
         with stage("reranker"):
