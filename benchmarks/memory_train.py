@@ -8,7 +8,8 @@ listener on the pipeline's stages. At the end of each stage it records the resid
 asks glibc to return its free heap pages (``malloc_trim(0)``) and records it again: the difference is memory the
 process had freed but not given back. It also counts the live objects of the kinds that hold per-customer data
 (the tables, the recommender's training data, candidate features, generators kept between fits, the reranker,
-the fitted recommender's lists) and sums the numpy / scipy arrays they reach. ``--trace`` also follows Python's
+the fitted recommender's lists) and sums the numpy / scipy arrays they reach (a memory-mapped array at its full
+size, although only the pages read are resident). ``--trace`` also follows Python's
 allocations with tracemalloc (numpy's included; LightGBM's and Arrow's native ones are not): the traced peak of
 each stage and, at the stages named by ``--snapshot``, the lines holding the most. Tracing slows the run down
 about twice: use it on small data. Prints a Markdown table and writes benchmarks/results/memory-<N>.json.
