@@ -832,6 +832,10 @@ class TwoStage(Recommender):
         # million customers' lists are gigabytes that neither the save, nor a load that checks the logged model,
         # nor every serving worker should hold in memory again.
         (path / LISTS_DIR).mkdir(parents=True, exist_ok=True)
+        names = {f"{kind}_{key}" for kind, lists in self.serve_.items() for key in lists}
+        for stale in (path / LISTS_DIR).glob("*.npy"):  # another model's lists saved in this folder before
+            if stale.stem not in names:
+                stale.unlink()
         for kind, lists in self.serve_.items():
             for key, value in lists.items():
                 target = path / LISTS_DIR / f"{kind}_{key}.npy"

@@ -385,8 +385,11 @@ def test_saved_lists_are_files_of_their_own_read_back_memory_mapped(model, tmp_p
             np.testing.assert_array_equal(loaded.serve_[kind][field], values, err_msg=f"{kind} {field}")
     customers = list(model.customers_.external_ids[:30])
     pd.testing.assert_frame_equal(loaded.recommend(customers, n=10), model.recommend(customers, n=10))
-    # Saved again where it was loaded from, a mapped list is its own file: nothing is truncated under the map.
+    # Saved again where it was loaded from, a mapped list is its own file: nothing is truncated under the map;
+    # a list another model left in the folder is not read as this one's.
+    np.save(path / LISTS_DIR / "other_items.npy", np.zeros(3, dtype=np.int32))
     loaded.save(path)
+    assert {file.name for file in (path / LISTS_DIR).iterdir()} == expected
     pd.testing.assert_frame_equal(Recommender.load(path).recommend(customers, n=10),
                                   model.recommend(customers, n=10))
 
