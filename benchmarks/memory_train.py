@@ -11,8 +11,8 @@ process had freed but not given back. It also counts the live objects of the kin
 the fitted recommender's lists) and sums the numpy / scipy arrays they reach (a memory-mapped array at its full
 size, although only the pages read are resident). ``--trace`` also follows Python's
 allocations with tracemalloc (numpy's included; LightGBM's and Arrow's native ones are not): the traced peak of
-each stage and, at the stages named by ``--snapshot``, the lines holding the most. Tracing slows the run down
-about twice: use it on small data. Prints a Markdown table and writes benchmarks/results/memory-<N>.json.
+each stage and, at the stages named by ``--snapshot``, the lines holding the most. Tracing slows the run down many
+times over (3,000 customers had not finished in 12 minutes on the shared 2-core machine): tiny data only. Prints a Markdown table and writes benchmarks/results/memory-<N>.json.
 """
 
 from __future__ import annotations
