@@ -31,6 +31,7 @@ from features.columns import Tables
 from features.config import FeatureConfig
 from features.exceptions import ConfigError
 from features.labels import data_end
+from features.memory import release_free_memory
 from features.pipeline import feature_frame
 from features.presets import load_preset
 from features.progress import stage, steps
@@ -167,6 +168,7 @@ def evaluate_holdout(tables: dict[str, pd.DataFrame], configs: ModelConfigs, hor
                                             models=None if compare_peers else [OWN], features=configs.features,
                                             test_customers=test_customers, fits=fits)
         metrics[RECOMMENDER] = {k: v for k, v in results[OWN].items() if isinstance(v, (int, float))}
+        release_free_memory()
         reports[RECOMMENDER] = results
     if CHURN in kinds:
         say(progress, f"churn: out-of-time evaluation, {horizon_days}-day horizon")
@@ -393,7 +395,12 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
 
     t = time.perf_counter()
     say(progress, f"churn: fitting for use from {cutoff.date()}")
-    step = steps()
+    marker = steps()
+
+    def step(name: str) -> None:
+        release_free_memory()  # what the stage before freed goes back to the OS before the next one's peak
+        marker(name)
+
     step("churn")
     if config.engine == "dask":
         from features.dask_engine import dask_client
@@ -504,7 +511,7 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
         candidates.append(_fit_and_log_uplift(tables, configs, config, features, cutoff, tmp / "uplift", check,
                                               metrics, holdout, requirements))
         timings["fit_uplift"] = round(time.perf_counter() - t, 2)
-    step.close()
+    marker.close()
     return candidates
 
 

@@ -12,11 +12,14 @@ import numpy as np
 from pydantic import Field
 
 from features.exceptions import DataError
+from features.memory import release_free_memory
 from models.recommenders.config import Params
 from models.tabular import prediction_threads
 
 # Seeds of the ensemble's members are this far apart (member 0 keeps the model's own seed).
 _MEMBER_SEED_STEP = 1000
+# Bytes a boosting member holds per training row besides its binned values (gradient, hessian, score, index).
+_MEMBER_ROW_BYTES = 24
 # Between the members' LightGBM texts in the saved reranker (a line no LightGBM model text holds).
 _MEMBER_SEPARATOR = "\n# clientele: next reranker member\n"
 
@@ -50,6 +53,10 @@ class RankerParams(Params):
         Boosters averaged, each with its own seed and its own held-out customers for early stopping: one
         booster's ranking moves with its seed (on Online Retail by up to 0.010 NDCG@10 between seeds); the mean
         of a few moves less.
+    side_by_side_gb
+        Memory the members boosting at once may hold together (GB; a member holds its binned rows and their
+        gradients, about a byte per value and 24 per row): past it fewer boost at once, down to one at a time.
+        The boosters are the same either way, only the time changes.
     """
 
     objective: Literal["lambdarank", "rank_xendcg", "binary"] = "lambdarank"
@@ -68,6 +75,7 @@ class RankerParams(Params):
     # One is steadier than OpenMP's busy waiting on a shared 2-core box; raise it on a machine of its own.
     threads: int = 1
     ensemble: int = Field(1, ge=1)
+    side_by_side_gb: float = Field(2.0, ge=0)
 
 
 class LambdaRanker:
@@ -137,6 +145,8 @@ class LambdaRanker:
         keys = None if held_out_by is None else np.unique(np.asarray(held_out_by)[starts], return_inverse=True)[1]
         seeds = [self.random_state + _MEMBER_SEED_STEP * member for member in range(self.params.ensemble)]
         building = threading.Lock()
+        # What building the candidates freed goes back to the OS before the members' datasets are built.
+        release_free_memory()
 
         def member(seed: int) -> lgb.Booster:
             return self._fit_member(features, labels, sizes, keep_group, keys, feature_names, categorical, seed,
@@ -144,18 +154,24 @@ class LambdaRanker:
 
         # Members boost side by side, each on its own ``threads`` (LightGBM lets go of the GIL while it boosts):
         # each is the booster it would be alone, bit for bit, in the time of fewer.
-        with ThreadPoolExecutor(max_workers=self._side_by_side()) as pool:
+        with ThreadPoolExecutor(max_workers=self._side_by_side(features.shape)) as pool:
             self.boosters_ = list(pool.map(member, seeds))
+        # The members' datasets and training state were freed in their threads' arenas, which glibc keeps.
+        release_free_memory()
         self.booster_ = self.boosters_[0]
         self.feature_names_ = list(feature_names)
         return self
 
-    def _side_by_side(self) -> int:
-        """Members trained at once: as many as the cores hold at ``threads`` each (one at a time on all cores)."""
+    def _side_by_side(self, shape: tuple[int, int] = (0, 0)) -> int:
+        """Members trained at once: as many as the cores hold at ``threads`` each (one at a time on all cores),
+        and as the memory budget ``side_by_side_gb`` holds for training rows of ``shape``."""
         threads = self.params.threads
         if threads <= 0:
             return 1
-        return max(1, min(self.params.ensemble, prediction_threads() // threads))
+        rows, columns = shape
+        member = rows * (columns + _MEMBER_ROW_BYTES)
+        fit = int(self.params.side_by_side_gb * 1e9 // member) if member else self.params.ensemble
+        return max(1, min(self.params.ensemble, prediction_threads() // threads, fit))
 
     def _fit_member(self, features: np.ndarray, labels: np.ndarray, sizes: np.ndarray, keep_group: np.ndarray,
                     group_keys: np.ndarray | None, feature_names: list[str], categorical: list[str] | None,

@@ -278,10 +278,15 @@ def tables_before(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> dict
     """
     out = {}
     for name, table in tables.items():
+        keep = None
         if name == Tables.customers and C.signup_date in table.columns:
-            table = table[~(table[C.signup_date] >= cutoff)]
+            keep = ~(table[C.signup_date] >= cutoff)
         elif C.timestamp in table.columns:
-            table = table[table[C.timestamp] < cutoff]
+            keep = table[C.timestamp] < cutoff
+        if keep is not None:
+            # Nothing cut (the fit at the end of the data): the table's data shared, not copied (pandas copies on
+            # write, so neither side sees the other's changes).
+            table = table.copy(deep=False) if keep.all() else table[keep]
         out[name] = table
     return out
 

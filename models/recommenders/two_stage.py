@@ -35,6 +35,7 @@ from features.columns import Tables
 from features.config import FeatureConfig, InteractionConfig
 from features.customer import CATEGORICAL_FEATURES
 from features.exceptions import ConfigError, DataError
+from features.memory import release_free_memory
 from features.products import product_attributes
 from features.progress import blocks, stage, steps
 from features.purchases import without_returns
@@ -47,12 +48,15 @@ from models.recommenders.data import TrainingData, latest_cutoff, tables_before
 from models.recommenders.repeat import timing_reasons
 
 RANKER_FILE = "reranker.txt"
-# Places of the precomputed lists whose reasons are worked out at once (bounds memory, not results).
-_REASON_PLACES = 5_000_000
+# Places of the precomputed lists whose reasons are worked out at once (bounds memory, not results: a block's
+# working arrays take about 200 bytes a place).
+_REASON_PLACES = 1_000_000
 # Group ids of label window k are k * stride + customer index: distinct across windows for any catalogue of
 # customers below a billion.
 _GROUP_STRIDE = 10**9
 GENERATOR_DIR = "generators"
+# The precomputed lists of a saved model, one .npy per list and field (memory-mapped when loaded).
+LISTS_DIR = "lists"
 
 # Reason kinds of the precomputed lists (rendered to text at request time).
 REASON_NONE, REASON_REPEAT, REASON_TOGETHER, REASON_TASTE, REASON_REGION, REASON_TRENDING, REASON_POPULAR, \
@@ -285,6 +289,7 @@ class TwoStage(Recommender):
         features = np.concatenate([x for x, _, _ in parts])
         labels = np.concatenate([y for _, y, _ in parts])
         groups = np.concatenate([g for _, _, g in parts])
+        parts.clear()  # the windows' rows live on in the stacked arrays only (not twice while the reranker learns)
         # Overlapping label windows share a customer's purchases: early stopping holds out customers, not groups.
         overlapping = p.window_stride_days is not None and p.window_stride_days < p.window_days
         with stage("reranker"):
@@ -540,6 +545,7 @@ class TwoStage(Recommender):
         clock.lap(f"reranked lists of {len(users):,} customers")
         if self.listed_ is None:
             step("reasons")
+            release_free_memory()  # the reranking blocks' leftovers, before the reasons' arrays join the lists
             self._precompute_reasons(gens, data, described)
             clock.lap("reasons")
         step.close()
@@ -807,7 +813,8 @@ class TwoStage(Recommender):
     # ------------------------------------------------------------------------------------------ save/load
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {f"{kind}_{key}": value for kind, lists in self.serve_.items() for key, value in lists.items()}
+        # The precomputed lists are files of their own (``_save_files``), read back memory-mapped.
+        return {}
 
     def save(self, path: str | Path) -> Path:
         """See :meth:`Recommender.save`; a model fitted for an evaluation (``fit(listed=...)``) is refused."""
@@ -823,11 +830,28 @@ class TwoStage(Recommender):
 
     def _save_files(self, path: Path) -> None:
         (path / RANKER_FILE).write_text(self.ranker_.to_text())
+        # One .npy per list field, written straight from the arrays (no copy) and memory-mapped on load: a
+        # million customers' lists are gigabytes that neither the save, nor a load that checks the logged model,
+        # nor every serving worker should hold in memory again.
+        (path / LISTS_DIR).mkdir(parents=True, exist_ok=True)
+        names = {f"{kind}_{key}" for kind, lists in self.serve_.items() for key in lists}
+        for stale in (path / LISTS_DIR).glob("*.npy"):  # another model's lists saved in this folder before
+            if stale.stem not in names:
+                stale.unlink()
+        for kind, lists in self.serve_.items():
+            for key, value in lists.items():
+                target = path / LISTS_DIR / f"{kind}_{key}.npy"
+                if isinstance(value, np.memmap) and target.exists() and target.samefile(value.filename):
+                    continue  # a loaded model saved where it was loaded from: the file is this very array
+                np.save(target, value, allow_pickle=False)
         for name, gen in self.generators_.items():
             gen.save(path / GENERATOR_DIR / name)
 
     def _load_state(self, state: dict[str, np.ndarray], meta: dict[str, Any], path: Path) -> None:
         self.serve_, self.listed_ = {}, None
+        # Models saved before the lists had their own files keep them in the state.
+        files = sorted((path / LISTS_DIR).glob("*.npy")) if (path / LISTS_DIR).is_dir() else []
+        state = {**state, **{file.stem: np.load(file, mmap_mode="r", allow_pickle=False) for file in files}}
         for key, value in state.items():
             kind, field = key.split("_", 1)
             self.serve_.setdefault(kind, {})[field] = value

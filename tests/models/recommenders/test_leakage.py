@@ -143,3 +143,20 @@ def test_cli_function_returns_json_and_prints_the_table(tmp_path, synthetic, mon
     monkeypatch.setattr(ev, "evaluate_recommenders", lambda *args, **kwargs: result)
     assert ev.evaluate_recommender_cli(tmp_path / "data", None, 30, as_json=True) == result
     assert json.loads(capsys.readouterr().out) == result
+
+
+def test_tables_cut_after_their_last_row_share_their_data_and_keep_their_own_changes(synthetic, cutoff):
+    from models.recommenders.data import tables_before
+
+    tx = synthetic["transactions"]
+    cut = tables_before(synthetic, cutoff)
+    assert (cut["transactions"]["timestamp"] < cutoff).all() and len(cut["transactions"]) < len(tx)
+    late = tx["timestamp"].max() + pd.Timedelta(days=1)
+    whole = tables_before(synthetic, late)
+    for name, table in synthetic.items():
+        pd.testing.assert_frame_equal(whole[name], table)
+    # The fit at the end of the data reads every row: no copy of the tables (gigabytes at a million customers).
+    assert np.shares_memory(whole["transactions"]["amount"].to_numpy(), tx["amount"].to_numpy())
+    before = tx["amount"].copy()
+    whole["transactions"].loc[whole["transactions"].index[0], "amount"] = -1.0
+    pd.testing.assert_series_equal(tx["amount"], before)

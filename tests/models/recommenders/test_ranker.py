@@ -78,15 +78,21 @@ def test_an_ensemble_averages_members_of_their_own_seeds_and_saves_them_all():
     assert ranker.num_trees() == sum(b.num_trees() for b in ranker.boosters_)
 
 
-def test_members_boosted_side_by_side_are_the_boosters_each_seed_gives_alone(monkeypatch):
-    from models.ranking import lambdarank
-
-    rng = np.random.default_rng(3)
+def _groups_with_missing_values(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """400 groups of 20 candidates: a signal and a noise column (a tenth of the values missing), labels."""
+    rng = np.random.default_rng(seed)
     groups = np.repeat(np.arange(400), 20)
     signal, noise = rng.random(len(groups)), rng.random(len(groups))
     labels = (signal + 0.3 * rng.random(len(groups)) > 0.9).astype(np.float32)
     features = np.column_stack([signal, noise]).astype(np.float32)
     features[rng.random(features.shape) < 0.1] = np.nan
+    return features, labels, groups
+
+
+def test_members_boosted_side_by_side_are_the_boosters_each_seed_gives_alone(monkeypatch):
+    from models.ranking import lambdarank
+
+    features, labels, groups = _groups_with_missing_values(3)
     params = RankerParams(n_estimators=30, num_leaves=7, min_child_samples=10, ensemble=3, threads=1)
     monkeypatch.setattr(lambdarank, "prediction_threads", lambda: 3)  # three cores: every member at once
     ranker = LambdaRanker(params, random_state=4)
@@ -97,3 +103,29 @@ def test_members_boosted_side_by_side_are_the_boosters_each_seed_gives_alone(mon
             features, labels, groups, ["signal", "noise"], held_out_by=groups % 50)
         assert booster.model_to_string() == alone.booster_.model_to_string()
     assert LambdaRanker(params.model_copy(update={"threads": 0}))._side_by_side() == 1
+
+
+def test_members_past_the_memory_budget_boost_one_at_a_time_into_the_same_boosters(monkeypatch):
+    from models.ranking import lambdarank
+
+    features, labels, groups = _groups_with_missing_values(5)
+    params = RankerParams(n_estimators=30, num_leaves=7, min_child_samples=10, ensemble=3, threads=1)
+    monkeypatch.setattr(lambdarank, "prediction_threads", lambda: 3)
+    member = len(groups) * (features.shape[1] + lambdarank._MEMBER_ROW_BYTES)
+    assert LambdaRanker(params)._side_by_side(features.shape) == 3
+    tight = params.model_copy(update={"side_by_side_gb": 2.5 * member / 1e9})
+    assert LambdaRanker(tight)._side_by_side(features.shape) == 2
+    alone = params.model_copy(update={"side_by_side_gb": 0.0})
+    assert LambdaRanker(alone)._side_by_side(features.shape) == 1
+    workers = []
+    pool = lambdarank.ThreadPoolExecutor
+
+    def recording_pool(max_workers):
+        workers.append(max_workers)
+        return pool(max_workers=max_workers)
+
+    monkeypatch.setattr(lambdarank, "ThreadPoolExecutor", recording_pool)
+    together = LambdaRanker(params, random_state=6).fit(features, labels, groups, ["signal", "noise"])
+    one_by_one = LambdaRanker(alone, random_state=6).fit(features, labels, groups, ["signal", "noise"])
+    assert workers == [3, 1]
+    assert [b.model_to_string() for b in one_by_one.boosters_] == [b.model_to_string() for b in together.boosters_]

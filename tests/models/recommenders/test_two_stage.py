@@ -362,3 +362,52 @@ def test_kept_generators_go_to_a_fit_on_the_very_same_data_only_and_once(synthet
     assert fits.take(later, None) == {}
     assert fits.take(same, None) == {"fit": "model"}
     assert fits.take(same, None) == {}
+
+
+def test_saved_lists_are_files_of_their_own_read_back_memory_mapped(model, tmp_path):
+    """The precomputed lists (gigabytes at a million customers) are not copied into the state archive, and a load
+    maps them instead of reading them into memory; what the loaded model answers is the fitted model's."""
+    import zipfile
+
+    from models.recommenders import Recommender
+    from models.recommenders.base import STATE_FILE
+    from models.recommenders.two_stage import LISTS_DIR
+
+    path = model.save(tmp_path / "model")
+    with zipfile.ZipFile(path / STATE_FILE) as archive:
+        assert not [name for name in archive.namelist() if name.startswith("model_")]
+    expected = {f"{kind}_{field}.npy" for kind, lists in model.serve_.items() for field in lists}
+    assert {file.name for file in (path / LISTS_DIR).iterdir()} == expected
+    loaded = Recommender.load(path)
+    for kind, lists in model.serve_.items():
+        for field, values in lists.items():
+            assert isinstance(loaded.serve_[kind][field], np.memmap), (kind, field)
+            np.testing.assert_array_equal(loaded.serve_[kind][field], values, err_msg=f"{kind} {field}")
+    customers = list(model.customers_.external_ids[:30])
+    pd.testing.assert_frame_equal(loaded.recommend(customers, n=10), model.recommend(customers, n=10))
+    # Saved again where it was loaded from, a mapped list is its own file: nothing is truncated under the map;
+    # a list another model left in the folder is not read as this one's.
+    np.save(path / LISTS_DIR / "other_items.npy", np.zeros(3, dtype=np.int32))
+    loaded.save(path)
+    assert {file.name for file in (path / LISTS_DIR).iterdir()} == expected
+    pd.testing.assert_frame_equal(Recommender.load(path).recommend(customers, n=10),
+                                  model.recommend(customers, n=10))
+
+
+def test_a_model_saved_with_its_lists_in_the_state_archive_still_loads(model, tmp_path):
+    from models.recommenders import Recommender
+    from models.recommenders.base import STATE_FILE
+    from models.recommenders.two_stage import LISTS_DIR
+
+    path = model.save(tmp_path / "model")
+    # The layout before the lists had files of their own: every list field in state.npz as model_<kind>_<field>.
+    with np.load(path / STATE_FILE) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    for file in sorted((path / LISTS_DIR).iterdir()):
+        arrays[f"model_{file.stem}"] = np.load(file)
+        file.unlink()
+    (path / LISTS_DIR).rmdir()
+    np.savez(path / STATE_FILE, **arrays)
+    customers = list(model.customers_.external_ids[:30])
+    pd.testing.assert_frame_equal(Recommender.load(path).recommend(customers, n=10),
+                                  model.recommend(customers, n=10))
