@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from features.clv_summary import clv_summary
+from features.codes import among
 from features.columns import Columns as C
 from features.columns import Tables
 from features.config import FeatureConfig
@@ -96,7 +97,7 @@ def training_sample(tables: dict[str, pd.DataFrame], n_cutoffs: int, config: Chu
     if len(customers) <= limit:
         return tables
     keep = pd.Index(np.random.default_rng(config.model.random_state).choice(customers, limit, replace=False))
-    return {name: table[table[C.customer_id].astype("str").isin(keep)] if C.customer_id in table.columns
+    return {name: table[among(table[C.customer_id].astype("str"), keep)] if C.customer_id in table.columns
             else table for name, table in tables.items()}
 
 
