@@ -64,3 +64,18 @@ def among(values: pd.Series, allowed: Any) -> np.ndarray:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return values.isin(allowed).to_numpy(dtype=bool)
     return np.asarray(pc.is_in(column, value_set=wanted).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def texts(values: Any, take: np.ndarray | None = None) -> pd.Series:
+    """``pd.Series(values[take], dtype="str")`` (``take`` -1: missing; None: every value in order), each distinct
+    value converted to Arrow text once and the rows gathered by index, instead of every row converted by pandas
+    (seconds for a 10M-row column of a few hundred thousand ids)."""
+    values = np.asarray(values, dtype=object)
+    try:
+        column = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text (numbers as ids): pandas' own conversion
+        column = pa.array(pd.array(values, dtype="str"))
+    if take is not None:
+        take = np.asarray(take, dtype=np.int64)
+        column = column.take(pa.array(take, mask=take < 0))
+    return pd.Series(pd.array(column, dtype="str"))

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from models.recommenders.base import CandidateLists
-from training.export import _lists_frame, _texts
+from features.codes import texts
+from training.export import _lists_frame
 
 
 def _lists_frame_by_pandas(lists, keys, key, item, products):
@@ -38,4 +39,4 @@ def test_lists_frame_is_the_frame_of_pandas_conversions(tmp_path):
 
 def test_texts_of_ids_that_are_not_text():
     ids = np.array([7, 12, 7], dtype=object)
-    pd.testing.assert_series_equal(_texts(ids, np.array([2, 0])), pd.Series(["7", "7"], dtype="str"))
+    pd.testing.assert_series_equal(texts(ids, np.array([2, 0])), pd.Series(["7", "7"], dtype="str"))
