@@ -60,10 +60,15 @@ def main() -> None:
     only = set(filter(None, args.only.split(",")))
     data_dir = dataset(args.customers, args.preset, args.seed, ROOT / "data" / "bench")
     seconds: dict[str, float] = {}
+    # what the later stages read: churn's scores (clv and segments), the features (uplift too)
+    needed = {"load"}
+    if only & {"churn scores and export", "clv and segments"}:
+        needed |= {"churn fit", "features", "churn scores and export"}
+    if "uplift" in only:
+        needed.add("features")
 
     def timed(name: str, fn, *a, **kw):
-        # churn's fit, the features and the scores are needed by the later stages: they always run
-        if only and name not in only and name not in ("load", "churn fit", "features", "churn scores and export"):
+        if only and name not in only and name not in needed:
             return None
         t = time.perf_counter()
         out = fn(*a, **kw)
@@ -124,11 +129,17 @@ def main() -> None:
                 training = TrainingData.build(before, cutoff, configs.features.interactions)
                 seconds["generators: training data"] = round(time.perf_counter() - t, 2)
                 registry = Recommender._registry
+                fitted = set()
                 for name, spec in model.params.generators.items():
                     if spec.model == "attributes":
                         continue  # trained once per fit before the earliest label window, not at the cutoff
+                    params = {**spec.params, "random_state": configs.seed}
+                    same_fit = _fit_key(spec.model, registry[spec.model](**params).get_params())
+                    if same_fit in fitted:
+                        continue  # differs in scoring only: shares the fit (TwoStage._fit_generators)
+                    fitted.add(same_fit)
                     t = time.perf_counter()
-                    registry[spec.model](**{**spec.params, "random_state": configs.seed}).fit_data(
+                    registry[spec.model](**params).fit_data(
                         training, configs.features.interactions)
                     seconds[f"generators: {name}"] = round(time.perf_counter() - t, 2)
                     print(f"  {name:<30} {seconds[f'generators: {name}']:8.2f} s", flush=True)
@@ -138,7 +149,7 @@ def main() -> None:
                 seconds["generators: candidate features"] = round(time.perf_counter() - t, 2)
 
             from models.recommenders.data import tables_before
-            from models.recommenders.two_stage import _vocabularies
+            from models.recommenders.two_stage import _fit_key, _vocabularies
 
             timed("generators", generators)
             timed("export recommender", lambda: train.log_recommender(recommender, tmp_path / "recommender",
