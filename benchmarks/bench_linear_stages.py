@@ -170,19 +170,19 @@ def _clv_and_segments(train, tables, cutoff, horizon, configs, features, scores,
                       requirements):
     import json as _json
 
-    from features.clv_summary import clv_summary
     from features.columns import Columns as C
     from features.columns import Tables
     from models.churn.config import ScoringSettings
     from models.segments import CustomerSegmenter, segment_customers
-    from training.churn import clv_frame, fit_clv
+    from training.churn import clv_frame, fit_clv, summary_of
     from training.export import export_clv
     from training.moments import find_training_moments
 
     t = time.perf_counter()
-    clv_model = fit_clv(tables, cutoff, configs.churn)
-    values = clv_frame(clv_model, tables, cutoff, features[C.customer_id], horizon, configs.churn)
-    twelve = clv_frame(clv_model, tables, cutoff, features[C.customer_id], 365, configs.churn)
+    summary = summary_of(tables, cutoff, configs.churn)
+    clv_model = fit_clv(tables, cutoff, configs.churn, summary)
+    values = clv_frame(clv_model, tables, cutoff, features[C.customer_id], horizon, configs.churn, summary)
+    twelve = clv_frame(clv_model, tables, cutoff, features[C.customer_id], 365, configs.churn, summary)
     values["expected_purchases_12m"] = twelve["expected_purchases_horizon"].to_numpy()
     print(f"  clv fit and frames {time.perf_counter() - t:8.2f} s", flush=True)
     t = time.perf_counter()
@@ -205,7 +205,6 @@ def _clv_and_segments(train, tables, cutoff, horizon, configs, features, scores,
                transactions=tables[Tables.transactions])
     print(f"  export {time.perf_counter() - t:8.2f} s", flush=True)
     t = time.perf_counter()
-    summary = clv_summary(tables[Tables.transactions], cutoff, configs.churn.clv.time_unit_days)
     train._log_model("clv", artifacts={"model": str(clv_dir / "model.json"), "serving": str(clv_dir / "serving")},
                      signature=train._signature(summary.reset_index(drop=True),
                                                 values[["p_alive", "expected_spend", "clv"]]),
