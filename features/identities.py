@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.codes import among, texts
 from features.columns import Columns as C
 from features.columns import Tables
 from features.privacy import pseudonymise_many
@@ -42,9 +43,8 @@ def pseudonymise_column(customer_ids: pd.Series, key: str) -> tuple[pd.Series, p
     and the distinct (pseudonym, customer_id) pairs met."""
     codes, uniques = pd.factorize(customer_ids)
     names = pseudonymise_many(uniques, key)
-    values = np.where(codes >= 0, names[np.maximum(codes, 0)] if len(names) else None, None)
-    column = pd.Series(values, index=customer_ids.index, name=customer_ids.name).astype("str")
-    column = column.where(codes >= 0)
+    column = texts(names, codes)
+    column.index, column.name = customer_ids.index, customer_ids.name
     pairs = pd.DataFrame({PSEUDONYM: names.astype(str), C.customer_id: np.asarray(uniques, dtype=object).astype(str)})
     return column, pairs
 
@@ -146,7 +146,7 @@ class IdentityMap:
             gone = known[PSEUDONYM].isin(erased) | known[PERSON].isin(erased)
             if update.any() or gone.any():
                 changed = pairs[update.to_numpy()]
-                known = pd.concat([known[~gone & ~known[PSEUDONYM].isin(changed[PSEUDONYM])],
+                known = pd.concat([known[~gone & ~among(known[PSEUDONYM], changed[PSEUDONYM])],
                                    changed[list(COLUMNS)]], ignore_index=True)
                 self._write(known)
             return len(known)

@@ -100,19 +100,29 @@ def training_sample(tables: dict[str, pd.DataFrame], n_cutoffs: int, config: Chu
     return customers_only(tables, keep)
 
 
-def fit_clv(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, config: ChurnConfig) -> LifetimeValueModel:
-    """BG/NBD + Gamma-Gamma on purchases before ``cutoff`` (unsupervised: no label window needed)."""
-    summary = clv_summary(tables[Tables.transactions], cutoff, config.clv.time_unit_days)
+def fit_clv(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, config: ChurnConfig,
+            summary: pd.DataFrame | None = None) -> LifetimeValueModel:
+    """BG/NBD + Gamma-Gamma on purchases before ``cutoff`` (unsupervised: no label window needed); ``summary``:
+    their :func:`clv_summary` when already worked out (:func:`summary_of`)."""
+    summary = summary_of(tables, cutoff, config) if summary is None else summary
     return LifetimeValueModel(time_unit_days=config.clv.time_unit_days, horizon_months=config.clv.horizon_months,
                               annual_discount_rate=config.clv.annual_discount_rate,
                               penalizer=config.clv.penalizer).fit(summary)
 
 
+def summary_of(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, config: ChurnConfig) -> pd.DataFrame:
+    """The :func:`clv_summary` the CLV model reads as of ``cutoff``: worked out once, passed to every step that
+    reads it (fit, each horizon's frame)."""
+    return clv_summary(tables[Tables.transactions], cutoff, config.clv.time_unit_days)
+
+
 def clv_frame(model: LifetimeValueModel, tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp,
-              customer_ids: pd.Series | np.ndarray, horizon_days: int, config: ChurnConfig) -> pd.DataFrame:
+              customer_ids: pd.Series | np.ndarray, horizon_days: int, config: ChurnConfig,
+              summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """P(alive), expected purchases in the churn horizon, P(no purchase in it), expected spend and CLV per
-    customer, in the order of ``customer_ids`` (customers without purchases get the model's new-customer view)."""
-    summary = clv_summary(tables[Tables.transactions], cutoff, config.clv.time_unit_days)
+    customer, in the order of ``customer_ids`` (customers without purchases get the model's new-customer view);
+    ``summary``: :func:`summary_of` when already worked out."""
+    summary = summary_of(tables, cutoff, config) if summary is None else summary
     # Customers without a purchase yet are scored as brand-new (no repeat purchases, observed for no time).
     summary = summary.reindex(pd.Index(customer_ids, dtype="str")).fillna(0.0)
     values = model.predict(summary)

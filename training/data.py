@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from features import storage
+from features.codes import among
 from features.columns import Columns as C
 from features.columns import Tables
 from features.identities import pseudonymise_tables
@@ -81,7 +82,7 @@ def load_training_data(config: TrainConfig, settings: Settings) -> ValidatedData
 def customers_only(tables: dict[str, pd.DataFrame], keep: pd.Index) -> dict[str, pd.DataFrame]:
     """Every table with customer ids cut to the rows of the customers in ``keep`` (the products table, whose
     ``customer_id`` column, if any, is not a customer's, and tables without customers are left whole)."""
-    return {name: table[table[C.customer_id].astype("str").isin(keep)]
+    return {name: table[among(table[C.customer_id].astype("str"), keep)]
             if C.customer_id in table.columns and name != Tables.products else table
             for name, table in tables.items()}
 

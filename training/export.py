@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.codes import texts
 from features.columns import Columns as C
 from features.progress import blocks
 from training.layout import CHANNELS_FILE, INVENTORY_FILE, write_campaign_reports, write_manifest, write_moments
@@ -173,10 +174,10 @@ def _lists_frame(lists: Any, keys: np.ndarray, key: str, item: str, products: np
     score, reason."""
     counts = np.diff(lists.offsets)
     rank = np.arange(len(lists.items)) - np.repeat(lists.offsets[:-1], counts) + 1
-    return pd.DataFrame({key: pd.Series(np.repeat(keys, counts), dtype="str"), "rank": rank.astype(np.int32),
-                         item: pd.Series(products[lists.items], dtype="str"),
+    return pd.DataFrame({key: texts(keys, np.repeat(np.arange(len(keys)), counts)), "rank": rank.astype(np.int32),
+                         item: texts(products, lists.items),
                          "score": lists.scores.astype(np.float32),
-                         "reason": pd.Series(lists.reasons, dtype="str")})
+                         "reason": texts(lists.reasons)})
 
 
 def export_recommender(model: Any, out_dir: Path, preset: str, pseudonym_check: str, batch: int = 5000) -> Path:
@@ -213,8 +214,7 @@ def export_recommender(model: Any, out_dir: Path, preset: str, pseudonym_check: 
                for start in range(0, len(products), batch)]
     pd.concat(similar, ignore_index=True).to_parquet(out_dir / "similar.parquet", index=False)
     bought = model.bought_.tocoo()
-    pd.DataFrame({C.customer_id: pd.Series(customers[bought.row], dtype="str"),
-                  C.product_id: pd.Series(products[bought.col], dtype="str")}).to_parquet(
+    pd.DataFrame({C.customer_id: texts(customers, bought.row), C.product_id: texts(products, bought.col)}).to_parquet(
         out_dir / "bought.parquet", index=False)
     popular_frame(model).to_parquet(out_dir / "popular.parquet", index=False)
     _products(model.catalog_, model.new_arrivals()).to_parquet(out_dir / "products.parquet", index=False)

@@ -25,7 +25,6 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.types.schema import ColSpec, Schema
 
-from features.clv_summary import clv_summary
 from features.columns import Columns as C
 from features.columns import Tables
 from features.config import FeatureConfig
@@ -38,7 +37,7 @@ from features.progress import stage, steps
 from models.churn.config import ChurnConfig, ScoringSettings
 from models.churn.lightgbm import customer_scores_frame
 from models.segments import CustomerSegmenter, SegmentConfig, segment_customers
-from training.churn import clv_frame, fit_churn, fit_clv
+from training.churn import clv_frame, fit_churn, fit_clv, summary_of
 from training.config import TrainConfig, flatten
 from features.identities import key_check
 from training.data import HoldoutSample, ValidatedData, holdout_sample, load_training_data
@@ -126,10 +125,10 @@ def evaluate_clv(tables: dict[str, pd.DataFrame], horizon_days: int, config: Chu
     """CLV on the churn holdout: BG/NBD fitted before T+1, expected purchase days in the horizon against the
     purchase days that happened, and expected spend per purchase against the spend that happened."""
     cutoff = evaluation_cutoff(tables, horizon_days)
-    model = fit_clv(tables, cutoff, config)
-    summary = clv_summary(tables[Tables.transactions], cutoff, config.clv.time_unit_days)
+    summary = summary_of(tables, cutoff, config)
+    model = fit_clv(tables, cutoff, config, summary)
     ids = summary.index.to_numpy()
-    predicted = clv_frame(model, tables, cutoff, ids, horizon_days, config)
+    predicted = clv_frame(model, tables, cutoff, ids, horizon_days, config, summary)
     tx = tables[Tables.transactions]
     window = (tx[C.timestamp] >= cutoff) & (tx[C.timestamp] < cutoff + pd.Timedelta(days=horizon_days))
     if C.is_return in tx.columns:
@@ -471,9 +470,10 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
     t = time.perf_counter()
     say(progress, "clv and segments: fitting")
     step("clv and segments")
-    clv_model = fit_clv(tables, cutoff, configs.churn)
-    values = clv_frame(clv_model, tables, cutoff, features[C.customer_id], horizon, configs.churn)
-    twelve_months = clv_frame(clv_model, tables, cutoff, features[C.customer_id], 365, configs.churn)
+    summary = summary_of(tables, cutoff, configs.churn)
+    clv_model = fit_clv(tables, cutoff, configs.churn, summary)
+    values = clv_frame(clv_model, tables, cutoff, features[C.customer_id], horizon, configs.churn, summary)
+    twelve_months = clv_frame(clv_model, tables, cutoff, features[C.customer_id], 365, configs.churn, summary)
     values["expected_purchases_12m"] = twelve_months["expected_purchases_horizon"].to_numpy()
     segmenter = CustomerSegmenter(horizon_days=horizon, config=configs.segments).fit(
         features, values.set_index(C.customer_id)["clv"])
@@ -491,7 +491,6 @@ def _fit_and_log(data: ValidatedData, configs: ModelConfigs, config: TrainConfig
     timings["moments"] = round(time.perf_counter() - found_at, 2)
     export_clv(values, segments, features, clv_dir / "serving", cutoff, check, moments=moments,
                transactions=tables[Tables.transactions])
-    summary = clv_summary(tables[Tables.transactions], cutoff, configs.churn.clv.time_unit_days)
     info = _log_model(CLV,
                       artifacts={"model": str(clv_dir / "model.json"),
                                  "segments": str(clv_dir / "segments.json"),

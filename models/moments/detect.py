@@ -25,6 +25,7 @@ from scipy.stats import binom
 from features.i18n import message
 from features.columns import Columns as C
 from features.columns import Tables
+from features.codes import among
 from features.exceptions import DataError
 from features.purchases import without_returns
 from models.moments.config import MomentsConfig, OccasionConfig
@@ -100,7 +101,7 @@ def find_moments(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, config: 
     end = cutoff + pd.Timedelta(days=config.horizon_days)
     keep = (frame["date"] >= cutoff) & (frame["date"] < end)
     if customers is not None:
-        keep &= frame[C.customer_id].isin(pd.Index(customers.astype("str")))
+        keep &= among(frame[C.customer_id], customers.astype("str"))
     frame = frame[keep].reset_index(drop=True)
     if suggest is not None and config.suggestions > 0:
         frame = _with_suggestions(frame, suggest)
@@ -230,7 +231,7 @@ def occasion_moments(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp, cfg:
                if spec.dates}
     lifts = {name: _movable_lift(days["day"], dates, cfg.lead_days) for name, dates in movable.items()}
     stats = stats[stats["n_days"] >= cfg.min_years]
-    days = days[days[C.customer_id].isin(stats.index)].reset_index(drop=True)
+    days = days[among(days[C.customer_id], stats.index)].reset_index(drop=True)
     if days.empty:
         return empty_moments()
     parts = [_calendar_occasions(days, stats, cutoff, cfg, season),
@@ -273,6 +274,17 @@ def _mode_by(groups: np.ndarray, values: np.ndarray) -> pd.Series:
     return pd.Series([v for _, v in best], index=best.index, dtype=object)
 
 
+def _years_by(groups: np.ndarray, years: np.ndarray) -> pd.Series:
+    """The distinct years of each group, ascending (index: the groups, sorted): the years an occasion's text
+    names, found in one sort rather than a Python call per group."""
+    pairs = pd.DataFrame({"g": groups, "y": years}).drop_duplicates().sort_values(["g", "y"], kind="stable")
+    if pairs.empty:
+        return pd.Series(dtype=object)
+    g, y = pairs["g"].to_numpy(), pairs["y"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    return pd.Series(np.split(y, starts[1:]), index=g[starts], dtype=object)
+
+
 def _observable_years(first_day: np.ndarray, doy: np.ndarray, cutoff: pd.Timestamp, half: int) -> np.ndarray:
     """In how many years the window of ``doy`` (``half`` days either side) ended before the cutoff and not
     before the customer's first purchase day."""
@@ -293,7 +305,7 @@ def _calendar_occasions(days: pd.DataFrame, stats: pd.DataFrame, cutoff: pd.Time
     # Frequent buyers hit every window by chance: even a hit in every year cannot make them confident.
     best_case = q_of ** np.maximum(years_max - 1, 1) * stats["n_days"].to_numpy()
     hopeful = stats.index[best_case < 1.0 - cfg.min_confidence]
-    days = days[days[C.customer_id].isin(hopeful)].reset_index(drop=True)
+    days = days[among(days[C.customer_id], hopeful)].reset_index(drop=True)
     if days.empty:
         return empty_moments()
     days["doy"] = _doy(days["day"])
@@ -305,8 +317,7 @@ def _calendar_occasions(days: pd.DataFrame, stats: pd.DataFrame, cutoff: pd.Time
     pairs["offset"] = offset
     pairs = pairs[np.abs(offset) <= half]
     by_anchor = pairs.groupby("anchor", sort=True)
-    anchors = pd.DataFrame({"years": by_anchor["year"].nunique(), "offset": by_anchor["offset"].median(),
-                            "year_list": by_anchor["year"].unique()})
+    anchors = pd.DataFrame({"years": by_anchor["year"].nunique(), "offset": by_anchor["offset"].median()})
     anchors["category"] = _mode_by(pairs["anchor"].to_numpy(), pairs["category"].to_numpy()).reindex(anchors.index)
     anchors = anchors.join(days.set_index("anchor")[[C.customer_id, "doy"]])
     anchors = anchors[anchors["years"] >= cfg.min_years]
@@ -331,11 +342,12 @@ def _calendar_occasions(days: pd.DataFrame, stats: pd.DataFrame, cutoff: pd.Time
     next_year = _date_of(np.full(len(chosen), cutoff.year + 1), typical)
     dates = np.where(this_year >= cutoff, this_year, next_year)
     named = _fixed_names(typical, cfg)
+    year_lists = _years_by(pairs["anchor"].to_numpy(), pairs["year"].to_numpy()).reindex(chosen.index)
     return pd.DataFrame({
         C.customer_id: chosen[C.customer_id].to_numpy(), "kind": OCCASION, "name": named, "date": dates,
         "confidence": chosen["confidence"].to_numpy(),
         "description": [_occasion_text(name, pd.Timestamp(d), years, cat)
-                        for name, d, years, cat in zip(named, dates, chosen["year_list"], chosen["category"])],
+                        for name, d, years, cat in zip(named, dates, year_lists, chosen["category"])],
         "products": None, "reasons": None, "category": chosen["category"].to_numpy()})
 
 
@@ -398,8 +410,8 @@ def _movable_occasions(days: pd.DataFrame, stats: pd.DataFrame, cutoff: pd.Times
                              "year": occurrence[hit].year.to_numpy(), "before": before[hit],
                              "category": days.loc[hit, "category"].to_numpy()})
         grouped = hits.groupby(C.customer_id)
-        found = pd.DataFrame({"years": grouped["year"].nunique(), "before": grouped["before"].median(),
-                              "year_list": grouped["year"].unique()})
+        found = pd.DataFrame({"years": grouped["year"].nunique(), "before": grouped["before"].median()})
+        found["year_list"] = _years_by(hits[C.customer_id].to_numpy(), hits["year"].to_numpy())
         found["category"] = _mode_by(hits[C.customer_id].to_numpy(), hits["category"].to_numpy()).reindex(
             found.index)
         found = found[found["years"] >= cfg.min_years]
@@ -407,15 +419,17 @@ def _movable_occasions(days: pd.DataFrame, stats: pd.DataFrame, cutoff: pd.Times
             continue
         st = stats.loc[found.index]
         first = pd.DatetimeIndex(st["first_day"])
-        observable = np.array([int(((dates + pd.Timedelta(days=1) >= f) & (dates < cutoff)).sum()) for f in first])
+        # Occurrences d with d + 1 day >= the first purchase day and d < cutoff (both prefixes of the sorted dates).
+        observable = np.maximum(int(np.searchsorted(dates.values, cutoff.to_datetime64(), side="left"))
+                                - np.searchsorted((dates + pd.Timedelta(days=1)).values, first.values, side="left"), 0)
         q = 1.0 - np.exp(-st["rate"].to_numpy() * (cfg.lead_days + 1) * lifts[name])
         chance = binom.sf(found["years"].to_numpy() - 1, np.maximum(observable, found["years"].to_numpy()), q)
         confidence = 1.0 - np.clip(chance * len(movable), 0.0, 1.0)
         lead = np.rint(found["before"].to_numpy()).astype(np.int64)
-        upcoming = []
-        for before_days in lead.tolist():
-            ahead = dates[dates - pd.Timedelta(days=before_days) >= cutoff]
-            upcoming.append(ahead[0] - pd.Timedelta(days=before_days) if len(ahead) else pd.NaT)
+        # The first occurrence d with d - lead >= cutoff, dated lead days before it (NaT when none is left).
+        next_at = np.searchsorted(dates.values, (cutoff + pd.to_timedelta(lead, unit="D")).values, side="left")
+        upcoming = [dates[at] - pd.Timedelta(days=before_days) if at < len(dates) else pd.NaT
+                    for at, before_days in zip(next_at.tolist(), lead.tolist())]
         frame = pd.DataFrame({C.customer_id: found.index.to_numpy(), "kind": OCCASION, "name": name,
                               "date": pd.DatetimeIndex(upcoming), "confidence": confidence,
                               "year_list": found["year_list"].to_numpy(), "category": found["category"].to_numpy()})
@@ -508,11 +522,25 @@ def recommender_suggestions(model: Any, n: int, batch: int = 10_000) -> Suggest:
             ids = group[C.customer_id].astype("str").tolist()
             for start in range(0, len(ids), batch):
                 recs = model.recommend(ids[start:start + batch], n=n, filters=filters, locale=None)
-                lists = recs.groupby(C.customer_id, sort=False).agg(products=(C.product_id, list),
-                                                                     reasons=("reason", list))
-                out.append(lists.reset_index().assign(category=category or None))
+                out.append(_lists_by_customer(recs).assign(category=category or None))
         if not out:
             return pd.DataFrame(columns=[C.customer_id, "category", "products", "reasons"])
         return pd.concat(out, ignore_index=True)
 
     return suggest
+
+
+def _lists_by_customer(recs: pd.DataFrame) -> pd.DataFrame:
+    """``customer_id``, ``products`` and ``reasons`` (lists, in the rows' order) per customer of ``recs``, the
+    customers in the order they first appear: one stable sort instead of a Python call per customer."""
+    if recs.empty:
+        return pd.DataFrame({C.customer_id: pd.Series(dtype=object), "products": pd.Series(dtype=object),
+                             "reasons": pd.Series(dtype=object)})
+    codes, customers = pd.factorize(recs[C.customer_id].to_numpy())
+    order = np.argsort(codes, kind="stable")
+    bounds = np.cumsum(np.bincount(codes, minlength=len(customers)))[:-1]
+
+    def lists(column: str) -> list[list[Any]]:
+        return [part.tolist() for part in np.split(recs[column].to_numpy(dtype=object)[order], bounds)]
+
+    return pd.DataFrame({C.customer_id: customers, "products": lists(C.product_id), "reasons": lists("reason")})

@@ -15,6 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from models.tabular import prediction_threads
 from models.uplift.config import BoosterSettings
 
 
@@ -76,12 +77,13 @@ def fit_response(X: pd.DataFrame, y: np.ndarray, settings: BoosterSettings, clas
 
 
 def response(model: Any, X: pd.DataFrame) -> np.ndarray:
-    """Predictions of a model from :func:`fit_response`: probabilities for a classifier, values otherwise."""
+    """Predictions of a model from :func:`fit_response`: probabilities for a classifier, values otherwise (on
+    every core: each row is scored on its own, so the values are those of one thread)."""
     if isinstance(model, _Constant):
         return np.full(len(X), model.value)
     if isinstance(model, lgb.LGBMClassifier):
-        return model.predict_proba(X)[:, 1]
-    return model.predict(X)
+        return model.predict_proba(X, num_threads=prediction_threads())[:, 1]
+    return model.predict(X, num_threads=prediction_threads())
 
 
 @dataclass
@@ -98,9 +100,9 @@ def contributions(model: Any, X: pd.DataFrame) -> np.ndarray:
         out = np.zeros((len(X), X.shape[1] + 1))
         out[:, -1] = model.value
         return out
-    raw = np.asarray(model.predict(X, pred_contrib=True), dtype=float)
+    raw = np.asarray(model.predict(X, pred_contrib=True, num_threads=prediction_threads()), dtype=float)
     if isinstance(model, lgb.LGBMClassifier):
-        p = model.predict_proba(X)[:, 1]
+        p = response(model, X)
         raw = raw * (p * (1 - p))[:, None]
         raw[:, -1] = p - raw[:, :-1].sum(axis=1)  # the bias takes what the first order misses: rows sum to p
     return raw

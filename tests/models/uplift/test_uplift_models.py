@@ -161,3 +161,19 @@ def test_a_campaign_too_small_to_learn_from_says_so_and_ranks_no_one(campaigns):
     assert all(r == [] for r in model.reasons(features[test]))
     full = UpliftModel(random_state=0).fit(features[~test], t[~test], y[~test])
     assert full.basis() == "customer" and full.note() is None
+
+
+def test_predictions_on_every_core_are_those_of_one_thread(campaigns, monkeypatch):
+    """Uplift, arms and contributions are scored on every core (each row on its own): exactly one thread's."""
+    from models.uplift import learners
+
+    features, y, t, _, test = _random_split(campaigns)
+    model = UpliftModel(random_state=0, probabilities=True).fit(features[~test], t[~test], y[~test])
+    X = features[test].reset_index(drop=True)
+
+    def scored(threads):
+        monkeypatch.setattr(learners, "prediction_threads", lambda: threads)
+        return model.predict(X), *model.predict_arms(X), model.learner_.contributions(X)
+
+    for one, many in zip(scored(1), scored(4)):
+        np.testing.assert_array_equal(one, many)
