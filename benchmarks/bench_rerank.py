@@ -55,7 +55,7 @@ def prepare(customers: int, preset: str, seed: int, root: Path, out: Path) -> No
     model = registry()[OWN].from_config(configs.recommender, preset=config.preset,
                                         feature_config=configs.features, random_state=configs.seed)
 
-    def capture(self, gens, data, described, users, arrivals, lists, places):  # noqa: ANN001
+    def capture(self, gens, data, described, users, arrivals, *args, **kwargs):  # noqa: ANN001
         # Customer data: readable by its owner only.
         with open(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
             pickle.dump((self, gens, data, described, users, arrivals), f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -84,7 +84,9 @@ def run(state: Path, sample: int | None, save: Path | None, compare: Path | None
     rerank = time.perf_counter() - started
     model.serve_ = lists
     started = time.perf_counter()
-    model._precompute_reasons(gens, data, described)
+    model._precompute_reasons(gens, data, described,
+                              **(threads if "workers" in inspect.signature(model._precompute_reasons).parameters
+                                 else {}))
     reasons = time.perf_counter() - started
     print(f"{threads or 'one thread'}, {len(users):,} of {data.n_users:,} customers: reranked lists {rerank:.1f} s "
           f"({1000 * rerank / len(users):.3f} ms per customer), reasons {reasons:.1f} s "

@@ -44,7 +44,7 @@ from models.ranking.features import CandidateFeatures, PairFeatures, stack_colum
 from models.ranking.lambdarank import LambdaRanker, RankerParams
 from models.tabular import prediction_threads
 from models.recommenders import signals
-from models.recommenders.base import CandidateLists, Recommender, RecommenderParams, _id_array
+from models.recommenders.base import CandidateLists, Recommender, RecommenderParams, _id_array, _Relation
 from models.recommenders.config import Params, model_section, parse_params
 from models.recommenders.data import TrainingData, latest_cutoff, tables_before
 from models.recommenders.repeat import timing_reasons
@@ -556,7 +556,7 @@ class TwoStage(Recommender):
         clock.lap(f"reranked lists of {len(users):,} customers")
         if self.listed_ is None:
             step("reasons")
-            self._precompute_reasons(gens, data, described)
+            self._precompute_reasons(gens, data, described, workers=p.workers or prediction_threads())
             clock.lap("reasons")
         step.close()
         self.generators_ = {name: gens[name] for name in dict.fromkeys([p.fold_in, p.similar])}
@@ -628,9 +628,10 @@ class TwoStage(Recommender):
         return best
 
     def _precompute_reasons(self, gens: dict[str, Recommender], data: TrainingData,
-                            described: CandidateFeatures) -> None:
+                            described: CandidateFeatures, workers: int = 1) -> None:
         """Reason kind and its arguments (anchor product or region, usual gap, days since) of every listed
-        product, worked out per block of customers (memory stays that of one block beside the lists)."""
+        product, worked out per block of customers on ``workers`` threads (memory stays that of one block's
+        places beside the lists, shared out among the threads; each block writes its own rows)."""
         shape = self.serve_["all"]["items"].shape
         for lists in self.serve_.values():
             shape = lists["items"].shape
@@ -642,8 +643,10 @@ class TwoStage(Recommender):
         shape = self.serve_["all"]["items"].shape
         n_categories = len(data.catalog.categories) + 1
         category = np.asarray(data.catalog.category, dtype=np.int64) + 1  # 0: unknown
+        knn = gens[self.params.fold_in]
+        relation = knn._relation
         context = _ReasonContext(keys=described.history.key(data.n_items), history=described.history,
-                                 knn=gens[self.params.fold_in],
+                                 knn=knn, relation=_Relation(relation) if sp.issparse(relation) else relation,
                                  models=np.array([self.params.generators[name].model for name in gens] + [""],
                                                  dtype=object),
                                  arrivals=data.catalog.new_arrivals(self.params.new_arrival_days)
@@ -651,9 +654,15 @@ class TwoStage(Recommender):
                                  category=category,
                                  bought_categories=np.unique(data.log.user.astype(np.int64) * n_categories
                                                              + category[data.log.item]))
-        step = max(1, _REASON_PLACES // max(2 * shape[1], 1))
-        for start in blocks("reasons", shape[0], step, "customers"):
+        step = max(1, _REASON_PLACES // max(2 * shape[1], 1) // workers)
+
+        def explain(start: int) -> None:
             self._block_reasons(np.arange(start, min(start + step, shape[0])), data, context)
+
+        with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+            done = _in_order(pool, explain, range(0, shape[0], step), workers)
+            for _ in zip(blocks("reasons", shape[0], step, "customers"), done):
+                pass
 
     def _block_reasons(self, block: np.ndarray, data: TrainingData, context: "_ReasonContext") -> None:
         """:meth:`_precompute_reasons` of the customers ``block`` (both lists)."""
@@ -714,7 +723,7 @@ class TwoStage(Recommender):
             if len(rows_needed):
                 anchors_grid = np.full(grid.shape, -1, dtype=np.int64)
                 anchors_grid[rows_needed] = knn._anchors(sp.csr_matrix(data.interactions[block[rows_needed]]),
-                                                         grid[rows_needed], knn._relation)
+                                                         grid[rows_needed], context.relation)
                 anchors[todo_anchor] = anchors_grid.ravel()[todo_anchor]
             known_keys = np.concatenate([known_keys, pair_keys[todo_anchor]])
             known_anchors = np.concatenate([known_anchors, anchors[todo_anchor]])
@@ -879,6 +888,7 @@ class _ReasonContext:
     keys: np.ndarray
     history: signals.PairHistory
     knn: Recommender
+    relation: Any  # the fold-in generator's item-item relation (sparse ones looked up through one _Relation)
     models: np.ndarray
     arrivals: np.ndarray  # new arrivals (with an attributes generator)
     category: np.ndarray  # category code + 1 per product (0: unknown)
