@@ -78,7 +78,7 @@ def run(state: Path, sample: int | None, save: Path | None, compare: Path | None
     lists = model._empty_lists(data.n_users, arrivals)
     started = time.perf_counter()
     # As the fit reranks: on the model's ``workers`` threads (one per core by default).
-    threads = {"workers": workers or model.params.workers or prediction_threads()} \
+    threads = {"workers": workers or getattr(model.params, "workers", None) or prediction_threads()} \
         if "workers" in inspect.signature(model._rerank).parameters else {}
     model._rerank(gens, data, described, users, arrivals, lists, users, **threads)
     rerank = time.perf_counter() - started
