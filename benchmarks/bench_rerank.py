@@ -107,11 +107,10 @@ def run(state: Path, sample: int | None, save: Path | None, compare: Path | None
 
 
 def main() -> None:
+    from bench_train import dataset_arguments
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--preset", default="beauty")
-    parser.add_argument("--seed", type=int, default=7, help="seed of the generated data")
-    parser.add_argument("--data-root", type=Path, default=ROOT / "data" / "bench")
+    dataset_arguments(parser)
     parser.add_argument("--prepare", action="store_true", help="fit and keep the state to rerank from")
     parser.add_argument("--sample", type=int, default=None, help="rerank a seeded random share of customers")
     parser.add_argument("--save", type=Path, default=None, help="write the lists to this .npz")
