@@ -131,12 +131,17 @@ def table(meter: StageMeter, summary: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments naming the cached dataset: ``--customers``, ``--preset``, ``--seed``, ``--data-root``."""
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--preset", default="beauty")
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated data")
     parser.add_argument("--data-root", type=Path, default=ROOT / "data" / "bench")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    dataset_arguments(parser)
     args = parser.parse_args()
     data = dataset(args.customers, args.preset, args.seed, args.data_root)
     summary, meter = run(data, args.preset)

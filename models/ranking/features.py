@@ -223,7 +223,7 @@ class CandidateFeatures:
                 "x_region_share": self._region(users, items),
                 "x_category_share": self._category(users, items),
                 "x_price_ratio": np.log(self.data.catalog.price[items] / self._unit_price[users]),
-                "x_bought_last_season": np.isin(keys, self._season_keys).astype(np.float64),
+                "x_bought_last_season": signals.in_sorted(self._season_keys, keys).astype(np.float64),
             }
         if self._rhythm is not None:
             pair.update(self._rhythm.build(users, where, bought))

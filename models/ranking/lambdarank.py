@@ -208,9 +208,10 @@ class LambdaRanker:
         # Keep only the rounds up to the best iteration, so the saved text is the model that predicts.
         return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration or -1))
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """Ranking scores (higher first) of candidate rows: the mean of the members' scores."""
-        return self._mean(lambda b: b.predict(features, num_threads=prediction_threads()))
+    def predict(self, features: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """Ranking scores (higher first) of candidate rows: the mean of the members' scores, on ``threads``
+        threads (``None``: every core; each row is scored on its own, so the scores are the same)."""
+        return self._mean(lambda b: b.predict(features, num_threads=threads or prediction_threads()))
 
     def contributions(self, features: np.ndarray) -> np.ndarray:
         """Per-feature contributions (SHAP values, LightGBM's ``pred_contrib``) of each row's score; the last

@@ -765,7 +765,7 @@ class Recommender:
             raise ConfigError(f"recommender '{self.name}' is not fitted: call fit() or load() first")
 
     def _anchors(self, history: sp.csr_matrix, items: np.ndarray,
-                 relation: sp.csr_matrix | Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+                 relation: "sp.csr_matrix | _Relation | Callable[[np.ndarray, np.ndarray], np.ndarray]") -> np.ndarray:
         """The product of each customer's history that contributed most to each recommended product.
 
         Parameters
@@ -776,7 +776,8 @@ class Recommender:
             Recommended products, -1 for empty places.
         relation
             How much a bought product (row) contributes to a recommended one (column): a sparse products x
-            products matrix, or ``relation(bought, recommended)`` returning a dense block.
+            products matrix (or its :class:`_Relation`, built once by a caller asking for many blocks), or
+            ``relation(bought, recommended)`` returning a dense block.
 
         Returns
         -------
@@ -785,8 +786,8 @@ class Recommender:
         """
         out = np.full(items.shape, -1, dtype=np.int64)
         history = sp.csr_matrix(history)
-        if sp.issparse(relation):
-            lookup = _Relation(relation)
+        if sp.issparse(relation) or isinstance(relation, _Relation):
+            lookup = relation if isinstance(relation, _Relation) else _Relation(relation)
             rows, cols = np.nonzero(items >= 0)
             lengths = np.diff(history.indptr)[rows]
             # Every place pairs with each product of its customer's history; chunks bound those pairs' memory.

@@ -17,12 +17,14 @@ moment's popularity otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import json
-
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -41,8 +43,9 @@ from features.progress import blocks, stage, steps
 from features.purchases import without_returns
 from models.ranking.features import CandidateFeatures, PairFeatures, stack_columns
 from models.ranking.lambdarank import LambdaRanker, RankerParams
+from models.tabular import prediction_threads
 from models.recommenders import signals
-from models.recommenders.base import CandidateLists, Recommender, RecommenderParams, _id_array
+from models.recommenders.base import CandidateLists, Recommender, RecommenderParams, _id_array, _Relation
 from models.recommenders.config import Params, model_section, parse_params
 from models.recommenders.data import TrainingData, latest_cutoff, tables_before
 from models.recommenders.repeat import timing_reasons
@@ -129,6 +132,9 @@ class TwoStageParams(RecommenderParams):
         Customers x products scores held at once while generating candidates (bounds memory).
     dask_partition_customers
         Customers per Dask task when the lists are reranked on a cluster (``fit(client=...)``).
+    workers
+        Threads reranking blocks of customers side by side in process (``None``: one per core; each holds one
+        block's scores and features). The lists are the same whatever the count.
     new_arrival_depth
         With an ``attributes`` generator: the best-ranked new arrivals kept per customer beside the two lists
         (what ``new_only`` requests and ``new_arrival_share`` draw on, however low the reranker puts them).
@@ -149,6 +155,7 @@ class TwoStageParams(RecommenderParams):
     max_cells: int = Field(8_000_000, ge=1)
     new_arrival_depth: int = Field(20, ge=1, le=1000)
     dask_partition_customers: int = Field(50_000, ge=1)
+    workers: int | None = Field(None, ge=1)
 
 
 class TwoStage(Recommender):
@@ -473,40 +480,50 @@ class TwoStage(Recommender):
                     description: str) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """Per batch of customers: (customers, row in batch, product, generator scores and ranks) of the union
         of every generator's top candidates, sorted by customer then product (a progress bar: ``description``)."""
-        n_items = data.n_items
-        batch = max(1, min(self.params.batch_size, self.params.max_cells // max(n_items, 1)))
+        batch = self._block_size(data)
         for begin in blocks(description, len(users), batch, "customers"):
             chunk = users[begin:begin + batch]
-            union = np.zeros((len(chunk), n_items), dtype=bool)
-            dense, tops = {}, {}
-            for name, gen in gens.items():
-                scores = np.asarray(gen._score(chunk), dtype=np.float32)
-                dense[name] = scores
-                k = self.params.generators[name].candidates
-                if k == 0:
-                    continue
-                top, _ = signals.top_n(scores, k)
-                rows = np.repeat(np.arange(len(chunk)), top.shape[1])
-                rank = np.tile(np.arange(1, top.shape[1] + 1), len(chunk)).astype(np.float32)
-                flat = top.ravel()
-                ok = flat >= 0
-                union[rows[ok], flat[ok]] = True
-                tops[name] = (rows[ok], flat[ok], rank[ok])
-            rows, items = np.nonzero(union)
-            # Each generator's rank of the union's candidates (NaN: not proposed), through one grid of the
-            # candidates' places in the union.
-            place = np.full((len(chunk), n_items), -1, dtype=np.int32)
-            place[rows, items] = np.arange(len(rows))
-            columns = []
-            for name in gens:
-                score = dense[name][rows, items]
-                score[~np.isfinite(score)] = np.nan
-                rank = np.full(len(rows), np.nan, dtype=np.float32)
-                if name in tops:
-                    top_rows, top_items, top_rank = tops[name]
-                    rank[place[top_rows, top_items]] = top_rank
-                columns += [score, rank]
-            yield chunk, rows, items.astype(np.int64), stack_columns(columns, len(rows))
+            yield (chunk, *self._block_candidates(gens, data, chunk))
+
+    def _block_size(self, data: TrainingData) -> int:
+        """Customers per block of candidates (a block's dense scores stay within ``max_cells``)."""
+        return max(1, min(self.params.batch_size, self.params.max_cells // max(data.n_items, 1)))
+
+    def _block_candidates(self, gens: dict[str, Recommender], data: TrainingData,
+                          chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_candidates` of one block of customers ``chunk``: (row in the block, product, generator scores
+        and ranks)."""
+        n_items = data.n_items
+        union = np.zeros((len(chunk), n_items), dtype=bool)
+        dense, tops = {}, {}
+        for name, gen in gens.items():
+            scores = np.asarray(gen._score(chunk), dtype=np.float32)
+            dense[name] = scores
+            k = self.params.generators[name].candidates
+            if k == 0:
+                continue
+            top, _ = signals.top_n(scores, k)
+            rows = np.repeat(np.arange(len(chunk)), top.shape[1])
+            rank = np.tile(np.arange(1, top.shape[1] + 1), len(chunk)).astype(np.float32)
+            flat = top.ravel()
+            ok = flat >= 0
+            union[rows[ok], flat[ok]] = True
+            tops[name] = (rows[ok], flat[ok], rank[ok])
+        rows, items = np.nonzero(union)
+        # Each generator's rank of the union's candidates (NaN: not proposed), through one grid of the
+        # candidates' places in the union.
+        place = np.full((len(chunk), n_items), -1, dtype=np.int32)
+        place[rows, items] = np.arange(len(rows))
+        columns = []
+        for name in gens:
+            score = dense[name][rows, items]
+            score[~np.isfinite(score)] = np.nan
+            rank = np.full(len(rows), np.nan, dtype=np.float32)
+            if name in tops:
+                top_rows, top_items, top_rank = tops[name]
+                rank[place[top_rows, top_items]] = top_rank
+            columns += [score, rank]
+        return rows, items.astype(np.int64), stack_columns(columns, len(rows))
 
     def _fit(self, data: TrainingData) -> None:
         raise ConfigError("recommender 'clientele': the two-stage model learns from the tables (fit()), not from "
@@ -529,7 +546,8 @@ class TwoStage(Recommender):
         arrivals = data.catalog.new_arrivals(p.new_arrival_days) if attributes is not None else None
         lists = self._empty_lists(data.n_users, arrivals)
         if client is None:
-            self._rerank(gens, data, described, users, arrivals, lists, users)
+            self._rerank(gens, data, described, users, arrivals, lists, users,
+                         workers=p.workers or prediction_threads())
         else:
             from features.dask_engine import map_partitions
 
@@ -546,7 +564,7 @@ class TwoStage(Recommender):
         if self.listed_ is None:
             step("reasons")
             release_free_memory()  # the reranking blocks' leftovers, before the reasons' arrays join the lists
-            self._precompute_reasons(gens, data, described)
+            self._precompute_reasons(gens, data, described, workers=p.workers or prediction_threads())
             clock.lap("reasons")
         step.close()
         self.generators_ = {name: gens[name] for name in dict.fromkeys([p.fold_in, p.similar])}
@@ -565,48 +583,63 @@ class TwoStage(Recommender):
 
     def _rerank(self, gens: dict[str, Recommender], data: TrainingData, described: CandidateFeatures,
                 users: np.ndarray, arrivals: np.ndarray | None, lists: dict[str, dict[str, np.ndarray]],
-                places: np.ndarray) -> None:
+                places: np.ndarray, workers: int = 1) -> None:
         """Rerank the candidates of ``users`` (sorted internal indices), block by block, into ``lists``: row
         ``places[k]`` of each list is ``users[k]``'s. The one path of every reranking, in process or on a worker
-        (:func:`_rerank_partition`)."""
+        (:func:`_rerank_partition`).
+
+        ``workers`` threads rerank blocks side by side (numpy, scipy's sparse products and LightGBM let go of the
+        GIL for most of a block's work); each block is a pure function of its customers and the lists are
+        written in block order, so they are the same whatever the count."""
+        batch = self._block_size(data)
+        threads = max(1, prediction_threads() // workers)  # the cores shared out, not oversubscribed
+
+        def rerank(begin: int) -> dict[str, _Top]:
+            return self._rerank_block(gens, data, described, users[begin:begin + batch], arrivals, threads)
+
+        with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+            starts = blocks("reranking", len(users), batch, "customers")
+            for begin, tops in zip(starts, _in_order(pool, rerank, range(0, len(users), batch), workers)):
+                for kind, top in tops.items():
+                    _keep_top(lists[kind], places[begin + top.rows], top)
+
+    def _rerank_block(self, gens: dict[str, Recommender], data: TrainingData, described: CandidateFeatures,
+                      chunk: np.ndarray, arrivals: np.ndarray | None, threads: int) -> "dict[str, _Top]":
+        """Each list's best candidates of the customers ``chunk`` (rows: places in ``chunk``), predictions on
+        ``threads`` threads. Reads the fitted state only."""
         p = self.params
-        depth = p.serve_depth
-        names = list(gens)
-        for chunk, rows, items, gen_features in self._candidates(gens, data, users, "reranking"):
-            users_ = chunk[rows]
-            place = places[np.searchsorted(users, chunk)][rows]
-            x, pair_names = _block_features(described, gen_features, users_, items, data.catalog,
-                                            p.new_arrival_days)
-            if self._generator_feature_names(gens) + pair_names != self.feature_names_:
-                raise DataError("recommender 'clientele': the features at the cutoff differ from those the reranker "
-                                "was trained on; this is a bug, please report it with the data's columns")
-            predicted = self.ranker_.predict(x)
-            source = self._best_source(names, gen_features)
-            bought = x[:, gen_features.shape[1] + pair_names.index("x_days")] > 0  # the pairs of the purchase history
-            for kind, keep in (("all", np.ones(len(rows), dtype=bool)), ("new", ~bought)):
-                _keep_top(lists[kind], place[keep], items[keep], predicted[keep], source[keep], depth)
-            if arrivals is not None:
-                keep = arrivals[items] & ~bought
-                _keep_top(lists["fresh"], place[keep], items[keep], predicted[keep], source[keep],
-                          p.new_arrival_depth)
+        rows, items, gen_features = self._block_candidates(gens, data, chunk)
+        x, pair_names = _block_features(described, gen_features, chunk[rows], items, data.catalog,
+                                        p.new_arrival_days)
+        if self._generator_feature_names(gens) + pair_names != self.feature_names_:
+            raise DataError("recommender 'clientele': the features at the cutoff differ from those the reranker "
+                            "was trained on; this is a bug, please report it with the data's columns")
+        predicted = self.ranker_.predict(x, threads=threads)
+        source = self._best_source(list(gens), gen_features)
+        bought = x[:, gen_features.shape[1] + pair_names.index("x_days")] > 0  # the pairs of the purchase history
+        tops = {kind: _top(rows[keep], items[keep], predicted[keep], source[keep], p.serve_depth)
+                for kind, keep in (("all", slice(None)), ("new", ~bought))}
+        if arrivals is not None:
+            keep = arrivals[items] & ~bought
+            tops["fresh"] = _top(rows[keep], items[keep], predicted[keep], source[keep], p.new_arrival_depth)
+        return tops
 
     def _best_source(self, names: list[str], gen_features: np.ndarray) -> np.ndarray:
         """Index (in ``names``) of the generator that ranks each candidate best relative to how many it
-        proposes; -1 when none proposed it."""
-        relative = np.full((len(gen_features), len(names)), np.inf)
-        for g, name in enumerate(names):
-            k = self.params.generators[name].candidates
-            if k:
-                rank = gen_features[:, 2 * g + 1]
-                relative[:, g] = np.where(np.isfinite(rank), rank / k, np.inf)
+        proposes (the first among equals); -1 when none proposed it."""
+        proposes = np.array([self.params.generators[name].candidates for name in names], dtype=np.float32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = gen_features[:, 1:2 * len(names):2] / proposes  # NaN rank: not proposed
+        relative[~np.isfinite(relative)] = np.inf  # nor counted when it proposes none (k = 0)
         best = relative.argmin(axis=1).astype(np.int8)
-        best[~np.isfinite(relative.min(axis=1))] = -1
+        best[np.isinf(relative[np.arange(len(best)), best])] = -1
         return best
 
     def _precompute_reasons(self, gens: dict[str, Recommender], data: TrainingData,
-                            described: CandidateFeatures) -> None:
+                            described: CandidateFeatures, workers: int = 1) -> None:
         """Reason kind and its arguments (anchor product or region, usual gap, days since) of every listed
-        product, worked out per block of customers (memory stays that of one block beside the lists)."""
+        product, worked out per block of customers on ``workers`` threads (memory stays that of one block's
+        places beside the lists, shared out among the threads; each block writes its own rows)."""
         shape = self.serve_["all"]["items"].shape
         for lists in self.serve_.values():
             shape = lists["items"].shape
@@ -618,8 +651,10 @@ class TwoStage(Recommender):
         shape = self.serve_["all"]["items"].shape
         n_categories = len(data.catalog.categories) + 1
         category = np.asarray(data.catalog.category, dtype=np.int64) + 1  # 0: unknown
+        knn = gens[self.params.fold_in]
+        relation = knn._relation
         context = _ReasonContext(keys=described.history.key(data.n_items), history=described.history,
-                                 knn=gens[self.params.fold_in],
+                                 knn=knn, relation=_Relation(relation) if sp.issparse(relation) else relation,
                                  models=np.array([self.params.generators[name].model for name in gens] + [""],
                                                  dtype=object),
                                  arrivals=data.catalog.new_arrivals(self.params.new_arrival_days)
@@ -627,9 +662,15 @@ class TwoStage(Recommender):
                                  category=category,
                                  bought_categories=np.unique(data.log.user.astype(np.int64) * n_categories
                                                              + category[data.log.item]))
-        step = max(1, _REASON_PLACES // max(2 * shape[1], 1))
-        for start in blocks("reasons", shape[0], step, "customers"):
+        step = max(1, _REASON_PLACES // max(2 * shape[1], 1) // workers)
+
+        def explain(start: int) -> None:
             self._block_reasons(np.arange(start, min(start + step, shape[0])), data, context)
+
+        with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+            done = _in_order(pool, explain, range(0, shape[0], step), workers)
+            for _ in zip(blocks("reasons", shape[0], step, "customers"), done):
+                pass
 
     def _block_reasons(self, block: np.ndarray, data: TrainingData, context: "_ReasonContext") -> None:
         """:meth:`_precompute_reasons` of the customers ``block`` (both lists)."""
@@ -673,8 +714,8 @@ class TwoStage(Recommender):
             personal = todo & ~trending & ~seasonal & ~popular & ~arrival
             # A new arrival: "new in <its category>", "like the ones you bought" when the customer bought there.
             item_category = context.category[np.maximum(flat, 0)]
-            in_bought = np.isin(users.astype(np.int64) * (len(data.catalog.categories) + 1) + item_category,
-                                context.bought_categories)
+            in_bought = signals.in_sorted(context.bought_categories,
+                                          users.astype(np.int64) * (len(data.catalog.categories) + 1) + item_category)
             reason[arrival] = np.where(in_bought[arrival] & (item_category[arrival] > 0), REASON_NEW_BOUGHT,
                                        REASON_NEW)
             anchor[arrival] = item_category[arrival] - 1
@@ -690,7 +731,7 @@ class TwoStage(Recommender):
             if len(rows_needed):
                 anchors_grid = np.full(grid.shape, -1, dtype=np.int64)
                 anchors_grid[rows_needed] = knn._anchors(sp.csr_matrix(data.interactions[block[rows_needed]]),
-                                                         grid[rows_needed], knn._relation)
+                                                         grid[rows_needed], context.relation)
                 anchors[todo_anchor] = anchors_grid.ravel()[todo_anchor]
             known_keys = np.concatenate([known_keys, pair_keys[todo_anchor]])
             known_anchors = np.concatenate([known_anchors, anchors[todo_anchor]])
@@ -873,6 +914,7 @@ class _ReasonContext:
     keys: np.ndarray
     history: signals.PairHistory
     knn: Recommender
+    relation: Any  # the fold-in generator's item-item relation (sparse ones looked up through one _Relation)
     models: np.ndarray
     arrivals: np.ndarray  # new arrivals (with an attributes generator)
     category: np.ndarray  # category code + 1 per product (0: unknown)
@@ -962,20 +1004,50 @@ def _rerank_partition(shared: tuple, users: np.ndarray) -> dict[str, dict[str, n
     return lists
 
 
-def _keep_top(lists: dict[str, np.ndarray], users: np.ndarray, items: np.ndarray, scores: np.ndarray,
-              source: np.ndarray, depth: int) -> None:
-    """Write each customer's ``depth`` best (item, score, source generator) into ``lists`` (customers of one
-    batch only)."""
-    if not len(users):
-        return
-    order = np.lexsort((items, -scores, users))
-    users, items, scores, source = users[order], items[order], scores[order], source[order]
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    position = np.arange(len(users)) - np.repeat(starts, np.diff(np.r_[starts, len(users)]))
+@dataclass(frozen=True)
+class _Top:
+    """A block's best candidates of one list: customer row, place in the customer's list, product, score, source
+    generator (:func:`_top`)."""
+
+    rows: np.ndarray
+    position: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+    source: np.ndarray
+
+
+def _top(rows: np.ndarray, items: np.ndarray, scores: np.ndarray, source: np.ndarray, depth: int) -> _Top:
+    """Each customer's ``depth`` best candidates (higher score first, the lower product among equals), of
+    candidates sorted by customer row, then product."""
+    order = np.lexsort((-scores, rows))  # stable: products stay in order among equal scores
+    rows, items, scores, source = rows[order], items[order], scores[order], source[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else np.empty(0, dtype=np.int64)
+    position = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
     keep = position < depth
-    lists["items"][users[keep], position[keep]] = items[keep]
-    lists["score"][users[keep], position[keep]] = scores[keep]
-    lists["source"][users[keep], position[keep]] = source[keep]
+    return _Top(rows[keep], position[keep], items[keep], scores[keep], source[keep])
+
+
+def _keep_top(lists: dict[str, np.ndarray], users: np.ndarray, top: _Top) -> None:
+    """Write a block's best candidates (:func:`_top`) into ``lists``: ``users`` are their rows there."""
+    lists["items"][users, top.position] = top.items
+    lists["score"][users, top.position] = top.scores
+    lists["source"][users, top.position] = top.source
+
+
+def _in_order(pool: ThreadPoolExecutor | None, work: Callable[[int], Any], args: Iterable[int],
+              ahead: int) -> Iterator[Any]:
+    """``map(work, args)``, on ``pool``'s threads when there is one: at most ``ahead`` results waiting beyond the
+    one handed out, handed out in order."""
+    if pool is None:
+        yield from map(work, args)
+        return
+    pending: deque = deque()
+    for arg in args:
+        pending.append(pool.submit(work, arg))
+        if len(pending) > ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def _sample_negatives(labels: np.ndarray, groups: np.ndarray, limit: int, seed: int) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""Every customer's reranked lists computed on Dask by customer partition are those of the in-process fit; the
-batch export of recommendations on Dask is the in-process export."""
+"""Every customer's reranked lists computed on Dask by customer partition, or by threads side by side in process,
+are those of the one-thread fit; the batch export of recommendations on Dask is the in-process export."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def client():
 
 @pytest.fixture(scope="module")
 def in_process(synthetic, cutoff) -> TwoStage:
-    return TwoStage(**tiny_two_stage()).fit(synthetic, cutoff=cutoff)
+    return TwoStage(**tiny_two_stage(workers=1)).fit(synthetic, cutoff=cutoff)
 
 
 def test_lists_reranked_on_dask_by_customer_partition_are_the_in_process_lists(in_process, synthetic, cutoff, client):
@@ -36,6 +36,21 @@ def test_lists_reranked_on_dask_by_customer_partition_are_the_in_process_lists(i
     assert (in_process.serve_["all"]["items"] >= 0).any()
     customers = in_process.customers_.external_ids[:60]
     pd.testing.assert_frame_equal(on_dask.recommend(customers, n=10), in_process.recommend(customers, n=10))
+
+
+def test_lists_reranked_by_threads_side_by_side_are_the_one_thread_lists(synthetic, cutoff):
+    # TIFU-KNN's two generators share one neighbour search per block: blocks on several threads share it too.
+    generators = {**tiny_two_stage()["generators"],
+                  "tifu": {"model": "tifu_knn", "candidates": 20, "params": {"neighbours": 20, "alpha": 0.7}},
+                  "tifu_neighbours": {"model": "tifu_knn", "candidates": 10, "params": {"neighbours": 20, "alpha": 0.0}}}
+    one = TwoStage(**tiny_two_stage(generators=generators, batch_size=25, workers=1)).fit(synthetic, cutoff=cutoff)
+    three = TwoStage(**tiny_two_stage(generators=generators, batch_size=25, workers=3)).fit(synthetic, cutoff=cutoff)
+    assert int((one.active_ & one.consent_).sum()) > 6 * 25  # more blocks than threads
+    assert set(three.serve_) == set(one.serve_)
+    for kind, lists in one.serve_.items():
+        for field, values in lists.items():
+            np.testing.assert_array_equal(three.serve_[kind][field], values, err_msg=f"{kind} {field}")
+    assert (one.serve_["all"]["items"] >= 0).sum() > 100 * 25
 
 
 def test_champion_recommendations_on_dask_are_the_in_process_export(in_process, client, tmp_path):
