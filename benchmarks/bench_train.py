@@ -71,6 +71,9 @@ class StageMeter:
             row = self._open.pop(path)
             row["peak"] = max(row["peak"], rss_bytes())
             row["seconds"] = round(seconds, 2)
+        # Each stage as it ends, on stderr: a long run reports as it goes, and one stopped early keeps its stages.
+        print(f"[{time.strftime('%H:%M:%S')}] {row['stage']}: {row['seconds']:.1f} s, peak {row['peak'] / 1e9:.2f} GB",
+              file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self._stop.set()
