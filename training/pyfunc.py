@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 # What a model environment needs; pinned to what trained it so a loaded model behaves the same.
-_REQUIREMENTS = ("numpy", "pandas", "pyarrow", "scipy", "lightgbm", "implicit", "torch", "scikit-learn",
-                 "threadpoolctl", "pydantic", "pydantic-settings", "pyyaml", "babel")
+_REQUIREMENTS = ("numpy", "pandas", "pyarrow", "scipy", "lightgbm", "lleaves", "llvmlite", "implicit", "torch",
+                 "scikit-learn", "threadpoolctl", "pydantic", "pydantic-settings", "pyyaml", "babel")
 
 
 DEFAULT_N = 10  # products per customer when the input has no ``n``

@@ -53,6 +53,19 @@ def test_lists_reranked_by_threads_side_by_side_are_the_one_thread_lists(synthet
     assert (one.serve_["all"]["items"] >= 0).sum() > 100 * 25
 
 
+def test_lists_reranked_by_the_compiled_reranker_are_the_lightgbm_lists(in_process, synthetic, cutoff, monkeypatch):
+    pytest.importorskip("lleaves")
+    from models.ranking import lambdarank
+
+    assert in_process.ranker_._compiled is None  # LightGBM's predictions
+    monkeypatch.setattr(lambdarank, "COMPILE_AFTER_ROWS", 0)
+    compiled = TwoStage(**tiny_two_stage(workers=1)).fit(synthetic, cutoff=cutoff)
+    assert isinstance(compiled.ranker_._compiled, list)
+    for kind, lists in in_process.serve_.items():
+        for field, values in lists.items():
+            np.testing.assert_array_equal(compiled.serve_[kind][field], values, err_msg=f"{kind} {field}")
+
+
 def test_champion_recommendations_on_dask_are_the_in_process_export(in_process, client, tmp_path):
     from training.score import Champions, champion_recommendations
 
