@@ -177,3 +177,22 @@ def test_predictions_on_every_core_are_those_of_one_thread(campaigns, monkeypatc
 
     for one, many in zip(scored(1), scored(4)):
         np.testing.assert_array_equal(one, many)
+
+
+@pytest.mark.parametrize("outcome", ["purchased", "spend"])
+def test_arms_and_reasons_read_a_given_uplift_exactly_as_they_would_predict_it(campaigns, outcome):
+    """A caller that already predicted the uplift hands it over (the scorer does, once per offer): the same
+    probabilities and reasons as predicting it again. A hurdle (spend) signs its reasons by the learner's own
+    uplift, not the one it is handed (times a basket that may be 0)."""
+    rows, _, _ = campaigns
+    features, _, t, _, test = _random_split(campaigns)
+    y = rows[outcome].to_numpy(dtype=float)
+    model = UpliftModel(random_state=0, probabilities=True).fit(features[~test], t[~test], y[~test])
+    X = features[test].reset_index(drop=True)
+    uplift = model.predict(X)
+    assert model.hurdle_ == (outcome == "spend")
+    if outcome == "purchased":
+        for given, again in zip(model.predict_arms(X, uplift), model.predict_arms(X)):
+            np.testing.assert_array_equal(given, again)
+    handed = -uplift if model.hurdle_ else uplift  # a hurdle must not read it
+    assert model.reasons(X, handed) == model.reasons(X)
