@@ -196,3 +196,27 @@ def test_arms_and_reasons_read_a_given_uplift_exactly_as_they_would_predict_it(c
             np.testing.assert_array_equal(given, again)
     handed = -uplift if model.hurdle_ else uplift  # a hurdle must not read it
     assert model.reasons(X, handed) == model.reasons(X)
+
+
+def test_the_encoder_codes_text_by_its_distinct_values_exactly_as_row_by_row():
+    """Text columns are coded by their distinct values: the same codes and categories as each row's text looked up,
+    missing and unseen values without a code; numbers of any type as floats."""
+    from models.uplift.learners import FeatureEncoder
+
+    train = pd.DataFrame({"tier": pd.Series(["gold", "silver", None, "gold"], dtype="str"),
+                          "mixed": pd.Series([1, "a", None, 2.5], dtype=object),
+                          "orders": [1, 2, 3, 4], "spend": [1.5, np.nan, 2.0, -0.0]})
+    encoder = FeatureEncoder().fit(train)
+    new = pd.DataFrame({"tier": pd.Series(["silver", "bronze", None, "gold", "silver"], dtype="str"),
+                        "mixed": pd.Series(["a", 1, 3, None, 2.5], dtype=object),
+                        "orders": pd.Series(["7", "x", None, "1", "2"], dtype=object),
+                        "spend": [0.5, np.nan, -0.0, 1.0, 2.0]})
+    encoded = encoder.transform(new)
+    for col in ("tier", "mixed"):
+        expected = pd.Categorical(new[col].astype("str").where(new[col].notna()), categories=encoder.categories[col])
+        assert encoded[col].cat.categories.equals(expected.categories)
+        np.testing.assert_array_equal(encoded[col].cat.codes.to_numpy(), expected.codes)
+    assert encoded["tier"].cat.codes.tolist() == [1, -1, -1, 0, 1]
+    np.testing.assert_array_equal(encoded["orders"].to_numpy(), [7.0, np.nan, np.nan, 1.0, 2.0])
+    np.testing.assert_array_equal(np.signbit(encoded["spend"].to_numpy()), np.signbit(new["spend"].to_numpy()))
+    assert all(encoded[c].dtype == np.float64 for c in ("orders", "spend"))
