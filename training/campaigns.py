@@ -94,7 +94,7 @@ class UpliftScorer:
         rows = pd.DataFrame({C.customer_id: ids, C.sent_at: pd.Timestamp(as_of)})
         features = campaign_features(tables, rows, self.feature_config)
         scores = self.predict(features)
-        reasons = self.reasons(features, scores["best_offer"].to_numpy())
+        reasons = self.reasons(features, scores["best_offer"].to_numpy(), scores["uplift"].to_numpy())
         return scores.assign(**{C.customer_id: ids.to_numpy()}, **reasons)[
             [C.customer_id, *UPLIFT_COLUMNS, *REASON_COLUMNS]]
 
@@ -120,7 +120,7 @@ class UpliftScorer:
             uplift = self.purchase.predict(X)
             spend = self.spend.predict(X)
             value = spend - float(self.costs.get(offer, 0.0))
-            without, contacted = self.purchase.predict_arms(X)
+            without, contacted = self.purchase.predict_arms(X, uplift)
             found = {"uplift": uplift, "incremental_spend": spend, "expected_incremental_value": value,
                      "p_purchase_if_contacted": contacted, "p_purchase_if_not": without}
             if not best:
@@ -133,15 +133,17 @@ class UpliftScorer:
         best["uplift_basis"] = np.full(len(features), self.basis(), dtype=object)
         return pd.DataFrame(best)[list(UPLIFT_COLUMNS)]
 
-    def reasons(self, features: pd.DataFrame, offers: np.ndarray) -> dict[str, list[list[str]]]:
+    def reasons(self, features: pd.DataFrame, offers: np.ndarray, uplift: np.ndarray | None = None
+                ) -> dict[str, list[list[str]]]:
         """``uplift_reasons`` (texts) and ``uplift_reason_codes`` of each customer's uplift under the offer given
-        for them (their best offer), as :meth:`models.uplift.model.UpliftModel.reasons` finds them."""
+        for them (their best offer), as :meth:`models.uplift.model.UpliftModel.reasons` finds them; ``uplift``:
+        :meth:`predict`'s of those offers, when the caller has it (not predicted again)."""
         features = features.reset_index(drop=True)
         found: list[list[dict[str, Any]]] = [[] for _ in range(len(features))]
         for offer in pd.unique(offers):
             rows = np.flatnonzero(offers == offer)
             X = features.iloc[rows] if offer is None else features.iloc[rows].assign(offer=offer)
-            for row, reasons in zip(rows, self.purchase.reasons(X)):
+            for row, reasons in zip(rows, self.purchase.reasons(X, None if uplift is None else uplift[rows])):
                 found[row] = reasons
         return {"uplift_reasons": [[r["text"] for r in rs] for rs in found],
                 "uplift_reason_codes": [[r["code"] for r in rs] for rs in found]}

@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from features.codes import among
 from features.columns import Columns as C
 from features.columns import Tables
 from features.config import FeatureConfig, InteractionConfig
@@ -67,8 +68,8 @@ class TemporalSplit:
         """The split of ``n`` test customers drawn at random (the same ``n`` and seed draw the same ones)."""
         keep = np.sort(np.random.default_rng(seed).choice(self.customers, n, replace=False))
         return TemporalSplit(start=self.start, end=self.end, customers=keep,
-                             target=self.target[self.target[C.customer_id].isin(keep)].reset_index(drop=True),
-                             seen=self.seen[self.seen[C.customer_id].isin(keep)].reset_index(drop=True))
+                             target=self.target[among(self.target[C.customer_id], keep)].reset_index(drop=True),
+                             seen=self.seen[among(self.seen[C.customer_id], keep)].reset_index(drop=True))
 
     @property
     def new_target(self) -> pd.DataFrame:
@@ -121,8 +122,8 @@ def temporal_split(tables: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd
         raise DataError(f"no customer bought both before {start.date()} and in [{start.date()}, {end.date()}): "
                         f"use a longer history or another --test-days")
     pairs = [C.customer_id, C.product_id]
-    target = inside[inside[C.customer_id].isin(customers)][pairs].drop_duplicates().astype("str")
-    seen = before[before[C.customer_id].isin(customers)][pairs].drop_duplicates().astype("str")
+    target = inside[among(inside[C.customer_id], customers)][pairs].drop_duplicates().astype("str")
+    seen = before[among(before[C.customer_id], customers)][pairs].drop_duplicates().astype("str")
     return TemporalSplit(start=start, end=end, customers=customers, target=target.reset_index(drop=True),
                          seen=seen.reset_index(drop=True))
 
@@ -149,7 +150,7 @@ def ranking_metrics(recommendations: pd.DataFrame, target: pd.DataFrame, k_recal
     if size.empty:
         return {f"recall@{k_recall}": 0.0, f"ndcg@{k_ndcg}": 0.0, f"hit@{k_hit}": 0.0, "customers": 0}
     recs = recommendations[[C.customer_id, "rank", C.product_id]].astype({C.customer_id: "str", C.product_id: "str"})
-    recs = recs[recs[C.customer_id].isin(size.index)]
+    recs = recs[among(recs[C.customer_id], size.index)]
     hits = recs.merge(target.assign(_hit=1), how="left", on=[C.customer_id, C.product_id])
     hits = hits[hits["_hit"].notna()]
     rank = hits["rank"].to_numpy()

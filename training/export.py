@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.codes import texts
+from features.codes import factorize, texts
 from features.columns import Columns as C
 from features.progress import blocks
 from training.layout import CHANNELS_FILE, INVENTORY_FILE, write_campaign_reports, write_manifest, write_moments
@@ -74,11 +74,18 @@ def home_stores(transactions: pd.DataFrame | None, cutoff: pd.Timestamp) -> pd.D
     (``home_store``, ``home_store_share``); None when the log has no ``store_id``."""
     if transactions is None or C.store_id not in transactions.columns:
         return None
-    tx = transactions[transactions[C.timestamp] < cutoff]
-    if C.is_return in tx.columns:
-        tx = tx[~tx[C.is_return].fillna(False).to_numpy(dtype=bool)]
-    if C.order_id in tx.columns:
-        tx = tx.drop_duplicates([C.customer_id, C.order_id])
+    keep = (transactions[C.timestamp] < cutoff).to_numpy(dtype=bool)
+    if C.is_return in transactions.columns:
+        keep = keep & ~transactions[C.is_return].fillna(False).to_numpy(dtype=bool)
+    rows = np.flatnonzero(keep)
+    if C.order_id in transactions.columns:
+        # each order's first row, found on the id columns' factor codes (worked out once per column) instead of
+        # a drop_duplicates that hashes the text of every row
+        customers, _ = factorize(transactions[C.customer_id])
+        orders, _ = factorize(transactions[C.order_id])
+        key = customers[rows].astype(np.int64) * (int(orders.max(initial=-1)) + 2) + orders[rows] + 1
+        rows = rows[np.sort(np.unique(key, return_index=True)[1])]
+    tx = transactions[[C.customer_id, C.store_id, C.timestamp]].take(rows)
     total = tx.groupby(C.customer_id, observed=True).size()
     in_store = tx[tx[C.store_id].notna()]
     counts = (in_store.groupby([C.customer_id, C.store_id], observed=True)

@@ -205,13 +205,36 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _MAX_HEADER = 512
 
 
+# One encoder for every message: json.dumps with these settings builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def message(code: str, **params: Any) -> str:
     """A message to render later: ``code`` (a key of :data:`TEMPLATES`) and its parameters (JSON values)."""
     if code not in TEMPLATES:
         raise KeyError(f"no message {code!r} in features/i18n TEMPLATES")
     if not params:
         return MARK + code
-    return MARK + code + SEP + json.dumps(params, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    # Reasons repeat their wordings across a million customers: each distinct one is encoded once. Only text,
+    # whole numbers, booleans, None and non-zero floats are remembered, each with its type (1, 1.0 and True are
+    # equal keys but different JSON; so are -0.0 and 0.0); anything else is encoded afresh.
+    key = []
+    for name, value in params.items():
+        kind = value.__class__
+        if not (kind is str or kind is int or kind is bool or value is None
+                or (isinstance(value, float) and value != 0.0)):
+            return _encoded(code, params)
+        key.append((name, kind, value))
+    return _encoded_once(code, tuple(key))
+
+
+def _encoded(code: str, params: dict[str, Any]) -> str:
+    return MARK + code + SEP + _ENCODER.encode(params)
+
+
+@lru_cache(maxsize=1 << 16)
+def _encoded_once(code: str, key: tuple[tuple[str, type, Any], ...]) -> str:
+    return _encoded(code, {name: value for name, _, value in key})
 
 
 def is_message(text: Any) -> bool:

@@ -185,17 +185,18 @@ def top_reasons(contributions: np.ndarray, feature_names: list[str], frame: pd.D
     members = {fam: [f for f, ff in zip(feature_names, families) if ff == fam] for fam in names}
     # Column arrays read once: a pandas row per customer would cost more than the rest (1M customers).
     columns = {col: frame[col].to_numpy() for col in frame.columns}
+    # every row's families ordered at once (the same stable order as row by row), read back as Python lists
+    order = np.argsort(-per_family, axis=1, kind="stable")[:, :top]
+    strongest = np.take_along_axis(per_family, order, axis=1).tolist()
     out = []
-    for i in range(len(per_family)):
-        order = np.argsort(-per_family[i], kind="stable")[:top]
+    for i, (families_i, values_i) in enumerate(zip(order.tolist(), strongest)):
         reasons = []
         row = _Row(columns, i)
-        for j in order:
-            if per_family[i, j] < min_contribution:
+        for j, value in zip(families_i, values_i):
+            if value < min_contribution:
                 break
             fam = names[j]
-            reasons.append({"code": fam, "text": reason_text(fam, row),
-                            "contribution": round(float(per_family[i, j]), 4),
+            reasons.append({"code": fam, "text": reason_text(fam, row), "contribution": round(value, 4),
                             "features": list(members[fam])})
         out.append(reasons)
     return out

@@ -42,12 +42,24 @@ class FeatureEncoder:
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = {}
         for col in self.columns:
+            values = frame[col]
             if col in self.categories:
-                out[col] = pd.Categorical(frame[col].astype("str").where(frame[col].notna()),
-                                          categories=self.categories[col])
+                out[col] = _categorical(values, self.categories[col])
+            elif values.dtype == np.float64:  # already what to_numeric would give
+                out[col] = values
             else:
-                out[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+                out[col] = pd.to_numeric(values, errors="coerce").astype("float64")
         return pd.DataFrame(out, index=frame.index)
+
+
+def _categorical(values: pd.Series, categories: list[str]) -> pd.Categorical:
+    """``values`` as text coded by ``categories`` (missing or unseen: no code). A text column is coded by its
+    distinct values (an uplift scorer encodes every customer's row several times), anything else row by row."""
+    if not isinstance(values.dtype, pd.StringDtype):
+        return pd.Categorical(values.astype("str").where(values.notna()), categories=categories)
+    codes, distinct = pd.factorize(values)
+    position = pd.Index(categories, dtype=object).get_indexer(np.asarray(distinct, dtype=object))
+    return pd.Categorical.from_codes(np.where(codes >= 0, position[codes], -1), categories=categories)
 
 
 class UpliftLearner(Protocol):

@@ -115,15 +115,18 @@ class UpliftModel:
         return message("uplift.flat", treated=int(self.groups_["treated"]), control=int(self.groups_["control"]),
                        count=int(self.config.effect.min_child_samples), effect=float(self.average_))
 
-    def reasons(self, X: pd.DataFrame) -> list[list[dict[str, Any]]]:
+    def reasons(self, X: pd.DataFrame, uplift: np.ndarray | None = None) -> list[list[dict[str, Any]]]:
         """Per row, the families of features that move its uplift most in the direction of its sign (raising a
         positive uplift, lowering a negative one), strongest first: ``{"code", "text", "contribution",
         "features"}`` as the churn model's reasons, ``contribution`` a signed change in probability (or in the
-        outcome's unit). A model that ranks no one gives none."""
+        outcome's unit). A model that ranks no one gives none. ``uplift``: :meth:`predict` of ``X`` when the
+        caller has it (not predicted again)."""
         if not self.personal_ or self.config.reasons_top == 0:
             return [[] for _ in range(len(X))]
         contrib = self.learner_.contributions(X)
-        sign = np.where(self.learner_.predict(X) < 0, -1.0, 1.0)
+        # a hurdle's uplift is the learner's times a basket that may be 0: the sign is the learner's own
+        learned = uplift if uplift is not None and not self.hurdle_ else self.learner_.predict(X)
+        sign = np.where(learned < 0, -1.0, 1.0)
         found = top_reasons(contrib * sign[:, None], list(self.learner_.encoder_.columns), X,
                             self.config.reasons_top, self.config.reasons_min_contribution)
         for row, reasons in zip(sign, found):
@@ -144,8 +147,9 @@ class UpliftModel:
         model = fit_response(Z, yc, self.config.effect, True, self.random_state)
         return {"encoder": encoder, "model": model, "calibrator": Calibrator("auto").fit(held, yc)}
 
-    def predict_arms(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated probabilities of the outcome without contact and with it (without + uplift, within [0, 1]).
+    def predict_arms(self, X: pd.DataFrame, uplift: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities of the outcome without contact and with it (without + uplift, within [0, 1]);
+        ``uplift``: :meth:`predict` of ``X`` when the caller has it (not predicted again).
 
         Raises
         ------
@@ -157,7 +161,7 @@ class UpliftModel:
                             "or on a continuous outcome)")
         arms = self.arms_
         without = arms["calibrator"].transform(_log_odds(arms["model"], arms["encoder"].transform(X)))
-        return without, np.clip(without + self.predict(X), 0.0, 1.0)
+        return without, np.clip(without + (self.predict(X) if uplift is None else uplift), 0.0, 1.0)
 
 
 def _log_odds(model: Any, Z: pd.DataFrame) -> np.ndarray:

@@ -97,3 +97,19 @@ def test_an_export_frame_is_localised_with_codes_kept():
     assert zh["risk_band"].tolist()[0] == "high" and zh["risk_band_label"].tolist()[0] == "高"
     assert zh["rfm_segment_label"].tolist() == ["冠军客户", "已流失"]
     assert localise_frame(frame)["rfm_segment_label"].tolist() == ["champions", "lost"]
+
+
+def test_a_message_is_the_same_text_whether_its_wording_was_seen_before_or_not():
+    import json
+
+    import numpy as np
+
+    def plain(**params):  # the wording as JSON writes it, built afresh
+        return "\x1e" + "churn.attribute" + "\x1f" + json.dumps(params, ensure_ascii=False, separators=(",", ":"),
+                                                                   sort_keys=True)
+
+    values = [1, 1.0, True, 0, 0.0, -0.0, np.float64(-0.0), np.float64(2.5), 2.5, float("nan"), None, "é\"\n", "1",
+              [1, 2], (0.0,), (-0.0,), False]
+    for _ in range(2):  # the second round reads what the first remembered
+        for value in values:
+            assert message("churn.attribute", value=value, feature="f") == plain(feature="f", value=value)

@@ -116,6 +116,29 @@ def test_scores_and_reasons_are_those_of_one_thread_and_of_a_row_by_row_reading(
         assert [r["text"] for r in row] == [reason_text(r["code"], rows.iloc[i]) for r in row]
 
 
+def test_reasons_order_families_as_a_stable_sort_of_each_row_does():
+    """Ties keep the families' order, a contribution below the floor ends the list, at most ``top``."""
+    from models.churn.reasons import MIN_CONTRIBUTION, top_reasons
+
+    names = ["recency_days", "gap_median_days", "frequency", "orders_30d", "tenure_days", "spend_trend_90d"]
+    rng = np.random.default_rng(3)
+    contributions = np.round(rng.normal(0, 0.2, (200, len(names) + 1)), 1)  # rounding makes ties
+    contributions[:5, :-1] = 0.3  # every family tied
+    frame = pd.DataFrame(rng.random((200, len(names))) * 90, columns=names)
+    families = ["frequency", "recency", "rhythm", "spend_trend", "tenure"]  # the families, sorted
+    per_family = np.stack([contributions[:, [i for i, f in enumerate(names) if family_of(f) == fam]].sum(axis=1)
+                           for fam in families], axis=1)
+    for top in (1, 3, 10):
+        found = top_reasons(contributions, names, frame, top)
+        for i, reasons in enumerate(found):
+            expected = []
+            for j in np.argsort(-per_family[i], kind="stable")[:top]:
+                if per_family[i, j] < MIN_CONTRIBUTION:
+                    break
+                expected.append((families[j], round(float(per_family[i, j]), 4)))
+            assert [(r["code"], r["contribution"]) for r in reasons] == expected
+
+
 def test_reason_wording_uses_the_customers_values():
     row = pd.Series({"recency_days": 143.0, "gap_median_days": 47.0, "spend_trend_90d": -0.5,
                      "complaints_90d": 2.0})

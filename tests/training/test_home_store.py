@@ -36,3 +36,25 @@ def test_profiles_carry_the_home_store_and_a_log_without_stores_none():
     assert out.loc["a", "home_store"] == "S2" and pd.isna(out.loc["c", "home_store"])
     assert "home_store" not in profiles(features, pd.Timestamp("2024-02-01"), _log().drop(columns="store_id"))
     assert home_stores(None, pd.Timestamp("2024-02-01")) is None
+
+
+def test_home_stores_count_each_order_once_as_dropping_duplicate_orders_does():
+    """Order ids shared by customers, lines of one order in several stores, missing order ids and stores, returns:
+    the same homes and shares as the log with duplicate (customer, order) rows dropped, first kept."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    log = pd.DataFrame({
+        "customer_id": pd.Series(rng.choice([f"c{i}" for i in range(60)], n), dtype="str"),
+        "order_id": pd.Series(np.where(rng.random(n) < 0.05, None, rng.choice([f"o{i}" for i in range(400)], n)),
+                              dtype="str"),
+        "store_id": pd.Series(np.where(rng.random(n) < 0.2, None, rng.choice(["S1", "S2", "S3"], n)), dtype="str"),
+        "timestamp": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 90, n), unit="D"),
+        "is_return": rng.random(n) < 0.1, "amount": 1.0})
+    cutoff = pd.Timestamp("2024-03-01")
+    tx = log[(log["timestamp"] < cutoff) & ~log["is_return"]].drop_duplicates(["customer_id", "order_id"])
+    expected = home_stores(tx.drop(columns="order_id"), cutoff)  # nothing left to drop
+    found = home_stores(log, cutoff)
+    pd.testing.assert_frame_equal(found.reset_index(drop=True), expected.reset_index(drop=True))
+    assert len(found) == 60

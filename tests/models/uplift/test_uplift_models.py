@@ -177,3 +177,46 @@ def test_predictions_on_every_core_are_those_of_one_thread(campaigns, monkeypatc
 
     for one, many in zip(scored(1), scored(4)):
         np.testing.assert_array_equal(one, many)
+
+
+@pytest.mark.parametrize("outcome", ["purchased", "spend"])
+def test_arms_and_reasons_read_a_given_uplift_exactly_as_they_would_predict_it(campaigns, outcome):
+    """A caller that already predicted the uplift hands it over (the scorer does, once per offer): the same
+    probabilities and reasons as predicting it again. A hurdle (spend) signs its reasons by the learner's own
+    uplift, not the one it is handed (times a basket that may be 0)."""
+    rows, _, _ = campaigns
+    features, _, t, _, test = _random_split(campaigns)
+    y = rows[outcome].to_numpy(dtype=float)
+    model = UpliftModel(random_state=0, probabilities=True).fit(features[~test], t[~test], y[~test])
+    X = features[test].reset_index(drop=True)
+    uplift = model.predict(X)
+    assert model.hurdle_ == (outcome == "spend")
+    if outcome == "purchased":
+        for given, again in zip(model.predict_arms(X, uplift), model.predict_arms(X)):
+            np.testing.assert_array_equal(given, again)
+    handed = -uplift if model.hurdle_ else uplift  # a hurdle must not read it
+    assert model.reasons(X, handed) == model.reasons(X)
+
+
+def test_the_encoder_codes_text_by_its_distinct_values_exactly_as_row_by_row():
+    """Text columns are coded by their distinct values: the same codes and categories as each row's text looked up,
+    missing and unseen values without a code; numbers of any type as floats."""
+    from models.uplift.learners import FeatureEncoder
+
+    train = pd.DataFrame({"tier": pd.Series(["gold", "silver", None, "gold"], dtype="str"),
+                          "mixed": pd.Series([1, "a", None, 2.5], dtype=object),
+                          "orders": [1, 2, 3, 4], "spend": [1.5, np.nan, 2.0, -0.0]})
+    encoder = FeatureEncoder().fit(train)
+    new = pd.DataFrame({"tier": pd.Series(["silver", "bronze", None, "gold", "silver"], dtype="str"),
+                        "mixed": pd.Series(["a", 1, 3, None, 2.5], dtype=object),
+                        "orders": pd.Series(["7", "x", None, "1", "2"], dtype=object),
+                        "spend": [0.5, np.nan, -0.0, 1.0, 2.0]})
+    encoded = encoder.transform(new)
+    for col in ("tier", "mixed"):
+        expected = pd.Categorical(new[col].astype("str").where(new[col].notna()), categories=encoder.categories[col])
+        assert encoded[col].cat.categories.equals(expected.categories)
+        np.testing.assert_array_equal(encoded[col].cat.codes.to_numpy(), expected.codes)
+    assert encoded["tier"].cat.codes.tolist() == [1, -1, -1, 0, 1]
+    np.testing.assert_array_equal(encoded["orders"].to_numpy(), [7.0, np.nan, np.nan, 1.0, 2.0])
+    np.testing.assert_array_equal(np.signbit(encoded["spend"].to_numpy()), np.signbit(new["spend"].to_numpy()))
+    assert all(encoded[c].dtype == np.float64 for c in ("orders", "spend"))
