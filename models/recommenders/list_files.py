@@ -92,19 +92,17 @@ class ListFile:
         if rows.dtype == bool:
             rows = np.flatnonzero(rows)
         rows = np.where(rows < 0, rows + self.shape[0], rows).astype(np.int64)
+        first, last = (int(rows.min()), int(rows.max()) + 1) if rows.size else (0, 0)
+        if last - first <= max(4 * rows.size, _GAP_ROWS):  # nearby rows (a block of customers): read at once
+            return self._read(first, last)[rows - first, cols]
+        # Rows far apart: runs of nearby rows, each read in one piece.
         wanted, at = np.unique(rows, return_inverse=True)
         found = np.empty((len(wanted), self.shape[1]), dtype=self.dtype)
-        # Runs of nearby rows, each read in one piece.
         breaks = np.flatnonzero(np.diff(wanted) > _GAP_ROWS) + 1
-        for run_start, run_stop in zip(np.r_[0, breaks], np.r_[breaks, len(wanted)]) if len(wanted) else ():
-            first, last = int(wanted[run_start]), int(wanted[run_stop - 1])
-            found[run_start:run_stop] = self._read(first, last + 1)[wanted[run_start:run_stop] - first]
-        found = found[at.reshape(rows.shape)]
-        if isinstance(cols, slice) and cols == slice(None):
-            return found
-        if np.ndim(cols) == 0 or isinstance(cols, slice):
-            return found[..., cols]
-        return np.take_along_axis(found, np.asarray(cols, dtype=np.int64)[..., None], axis=-1)[..., 0]
+        for run_start, run_stop in zip(np.r_[0, breaks], np.r_[breaks, len(wanted)]):
+            first, last = int(wanted[run_start]), int(wanted[run_stop - 1]) + 1
+            found[run_start:run_stop] = self._read(first, last)[wanted[run_start:run_stop] - first]
+        return found[at.reshape(rows.shape), cols]
 
     def __setitem__(self, key: Any, values: Any) -> None:
         rows, cols = key if isinstance(key, tuple) else (key, slice(None))
@@ -164,7 +162,9 @@ class ListFile:
         return out
 
     def _read_file(self, start: int, stop: int) -> np.ndarray:
-        out = np.empty((stop - start, self.shape[1]), dtype=self.dtype)
+        out = np.empty((max(stop - start, 0), self.shape[1]), dtype=self.dtype)
+        if out.size == 0:
+            return out
         view, offset = memoryview(out).cast("B"), self._offset + start * self._row_bytes
         while len(view):
             got = os.preadv(self._fd, [view], offset)

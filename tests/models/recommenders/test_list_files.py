@@ -62,6 +62,9 @@ def test_a_list_file_is_read_and_written_as_the_array_it_holds(dtype, fill, monk
         np.testing.assert_array_equal(actual[picked, cols], expected[picked, cols])
         np.testing.assert_array_equal(actual[picked.reshape(5, 5)], expected[picked.reshape(5, 5)])
         np.testing.assert_array_equal(actual[3:80:2], expected[3:80:2])
+        far = np.array([90, 2, 50, 2, 51, 95])  # rows far apart, read in runs
+        np.testing.assert_array_equal(actual[far], expected[far])
+        np.testing.assert_array_equal(actual[far, cols[:6]], expected[far, cols[:6]])
         mask = rng.random(rows) < 0.3
         np.testing.assert_array_equal(actual[mask], expected[mask])
         np.testing.assert_array_equal(actual[np.array([], dtype=np.int64)], expected[np.array([], dtype=np.int64)])
