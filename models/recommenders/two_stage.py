@@ -589,7 +589,8 @@ class TwoStage(Recommender):
 
     def _empty_lists(self, rows: int, arrivals: np.ndarray | None) -> dict[str, dict[str, np.ndarray]]:
         """Reranked lists of ``rows`` customers, empty, in memory (a Dask partition's)."""
-        return {kind: {field: np.full((rows, width), fill, dtype=dtype) for field, (dtype, fill) in _LIST_FIELDS.items()}
+        return {kind: {field: np.full((rows, width), fill, dtype=dtype)
+                       for field, (dtype, fill) in _LIST_FIELDS.items()}
                 for kind, width in self._list_widths(arrivals).items()}
 
     def _spilled_lists(self, rows: int, arrivals: np.ndarray | None) -> dict[str, dict[str, ListFile]]:
@@ -1048,8 +1049,7 @@ def _top(rows: np.ndarray, items: np.ndarray, scores: np.ndarray, source: np.nda
 
 
 def _keep_top(lists: dict[str, np.ndarray], users: np.ndarray, top: _Top) -> None:
-    """Write a block's best candidates (:func:`_top`) into ``lists``: ``users`` are their rows there (arrays, or
-    the fit's :class:`~models.recommenders.list_files.ListFile`\\ s, written as they are indexed)."""
+    """Write a block's best candidates (:func:`_top`) into ``lists``: ``users`` are their rows there."""
     lists["items"][users, top.position] = top.items
     lists["score"][users, top.position] = top.scores
     lists["source"][users, top.position] = top.source
