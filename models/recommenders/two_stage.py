@@ -48,6 +48,7 @@ from models.recommenders import signals
 from models.recommenders.base import CandidateLists, Recommender, RecommenderParams, _id_array, _Relation
 from models.recommenders.config import Params, model_section, parse_params
 from models.recommenders.data import TrainingData, latest_cutoff, tables_before
+from models.recommenders.list_files import ListFile, SpillFolder
 from models.recommenders.repeat import timing_reasons
 
 RANKER_FILE = "reranker.txt"
@@ -60,10 +61,15 @@ _GROUP_STRIDE = 10**9
 GENERATOR_DIR = "generators"
 # The precomputed lists of a saved model, one .npy per list and field (memory-mapped when loaded).
 LISTS_DIR = "lists"
+# Each list's fields (dtype, value of an empty place): the reranked products, their scores and source generators,
+# then the reasons' kind and arguments (:meth:`TwoStage._precompute_reasons`).
+_LIST_FIELDS = {"items": (np.int32, -1), "score": (np.float32, 0), "source": (np.int8, -1)}
 
 # Reason kinds of the precomputed lists (rendered to text at request time).
 REASON_NONE, REASON_REPEAT, REASON_TOGETHER, REASON_TASTE, REASON_REGION, REASON_TRENDING, REASON_POPULAR, \
     REASON_SEQUENCE, REASON_SEASONAL, REASON_NEW, REASON_NEW_BOUGHT = range(11)  # REASON_SEQUENCE is retired
+_REASON_FIELDS = {"reason": (np.int8, REASON_NONE), "anchor": (np.int32, -1), "gap": (np.float32, np.nan),
+                  "since": (np.float32, np.nan), "days": (np.float32, 0)}
 # The generator model that scores new arrivals by their attributes (models/recommenders/attribute_tower.py).
 ATTRIBUTES = "attributes"
 
@@ -544,7 +550,7 @@ class TwoStage(Recommender):
         step("reranked lists")
         users = np.flatnonzero(self.active_ & self.consent_ & (True if self.listed_ is None else self.listed_))
         arrivals = data.catalog.new_arrivals(p.new_arrival_days) if attributes is not None else None
-        lists = self._empty_lists(data.n_users, arrivals)
+        lists = self._spilled_lists(data.n_users, arrivals)
         if client is None:
             self._rerank(gens, data, described, users, arrivals, lists, users,
                          workers=p.workers or prediction_threads())
@@ -559,27 +565,42 @@ class TwoStage(Recommender):
                 for kind, fields in part_lists.items():
                     for field, values in fields.items():
                         lists[kind][field][part] = values
+        _finish(lists)
         self.serve_ = lists
         clock.lap(f"reranked lists of {len(users):,} customers")
         if self.listed_ is None:
             step("reasons")
             release_free_memory()  # the reranking blocks' leftovers, before the reasons' arrays join the lists
             self._precompute_reasons(gens, data, described, workers=p.workers or prediction_threads())
+            _finish(self.serve_)
             clock.lap("reasons")
         step.close()
         self.generators_ = {name: gens[name] for name in dict.fromkeys([p.fold_in, p.similar])}
         for name in self._attribute_names():  # products without purchases are related by their attributes
             self.generators_[name] = gens[name].without_customers()
 
-    def _empty_lists(self, rows: int, arrivals: np.ndarray | None) -> dict[str, dict[str, np.ndarray]]:
-        """Reranked lists of ``rows`` customers, empty: ``all`` and ``new`` ``serve_depth`` deep, and ``fresh``
-        (new arrivals) when the model has them."""
+    def _list_widths(self, arrivals: np.ndarray | None) -> dict[str, int]:
+        """Places of each list: ``all`` and ``new`` ``serve_depth`` deep, and ``fresh`` (new arrivals) when the model
+        has them."""
         widths = {"all": self.params.serve_depth, "new": self.params.serve_depth}
         if arrivals is not None:
             widths["fresh"] = self.params.new_arrival_depth
-        return {kind: {"items": np.full((rows, width), -1, dtype=np.int32),
-                       "score": np.zeros((rows, width), dtype=np.float32),
-                       "source": np.full((rows, width), -1, dtype=np.int8)} for kind, width in widths.items()}
+        return widths
+
+    def _empty_lists(self, rows: int, arrivals: np.ndarray | None) -> dict[str, dict[str, np.ndarray]]:
+        """Reranked lists of ``rows`` customers, empty, in memory (a Dask partition's)."""
+        return {kind: {field: np.full((rows, width), fill, dtype=dtype)
+                       for field, (dtype, fill) in _LIST_FIELDS.items()}
+                for kind, width in self._list_widths(arrivals).items()}
+
+    def _spilled_lists(self, rows: int, arrivals: np.ndarray | None) -> dict[str, dict[str, ListFile]]:
+        """Reranked lists of ``rows`` customers, empty, as files in a folder private to this fit
+        (:mod:`~models.recommenders.list_files`): the blocks are written there as they are reranked, never all held
+        in memory (a million customers' lists and reasons are about 5 GB); the save links the files into the model."""
+        folder = SpillFolder()
+        return {kind: {field: folder.field(f"{kind}_{field}", (rows, width), dtype, fill)
+                       for field, (dtype, fill) in _LIST_FIELDS.items()}
+                for kind, width in self._list_widths(arrivals).items()}
 
     def _rerank(self, gens: dict[str, Recommender], data: TrainingData, described: CandidateFeatures,
                 users: np.ndarray, arrivals: np.ndarray | None, lists: dict[str, dict[str, np.ndarray]],
@@ -640,14 +661,11 @@ class TwoStage(Recommender):
         """Reason kind and its arguments (anchor product or region, usual gap, days since) of every listed
         product, worked out per block of customers on ``workers`` threads (memory stays that of one block's
         places beside the lists, shared out among the threads; each block writes its own rows)."""
-        shape = self.serve_["all"]["items"].shape
-        for lists in self.serve_.values():
-            shape = lists["items"].shape
-            lists["reason"] = np.full(shape, REASON_NONE, dtype=np.int8)
-            lists["anchor"] = np.full(shape, -1, dtype=np.int32)
-            for field in ("gap", "since"):
-                lists[field] = np.full(shape, np.nan, dtype=np.float32)
-            lists["days"] = np.zeros(shape, dtype=np.float32)
+        for kind, lists in self.serve_.items():
+            like = lists["items"]  # the reasons are kept where the lists are (files of the fit's folder, or memory)
+            for field, (dtype, fill) in _REASON_FIELDS.items():
+                lists[field] = like.folder.field(f"{kind}_{field}", like.shape, dtype, fill) \
+                    if isinstance(like, ListFile) else np.full(like.shape, fill, dtype=dtype)
         shape = self.serve_["all"]["items"].shape
         n_categories = len(data.catalog.categories) + 1
         category = np.asarray(data.catalog.category, dtype=np.int64) + 1  # 0: unknown
@@ -884,7 +902,10 @@ class TwoStage(Recommender):
                 target = path / LISTS_DIR / f"{kind}_{key}.npy"
                 if isinstance(value, np.memmap) and target.exists() and target.samefile(value.filename):
                     continue  # a loaded model saved where it was loaded from: the file is this very array
-                np.save(target, value, allow_pickle=False)
+                if isinstance(value, ListFile):
+                    value.save(target)  # the fit's file itself (a link), not read into memory
+                else:
+                    np.save(target, value, allow_pickle=False)
         for name, gen in self.generators_.items():
             gen.save(path / GENERATOR_DIR / name)
 
@@ -1032,6 +1053,14 @@ def _keep_top(lists: dict[str, np.ndarray], users: np.ndarray, top: _Top) -> Non
     lists["items"][users, top.position] = top.items
     lists["score"][users, top.position] = top.scores
     lists["source"][users, top.position] = top.source
+
+
+def _finish(lists: dict[str, dict[str, Any]]) -> None:
+    """Rows of the fit's list files that no block wrote hold their fill (customers not listed)."""
+    for fields in lists.values():
+        for values in fields.values():
+            if isinstance(values, ListFile):
+                values.finish()
 
 
 def _in_order(pool: ThreadPoolExecutor | None, work: Callable[[int], Any], args: Iterable[int],

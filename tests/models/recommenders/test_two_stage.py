@@ -411,3 +411,35 @@ def test_a_model_saved_with_its_lists_in_the_state_archive_still_loads(model, tm
     customers = list(model.customers_.external_ids[:30])
     pd.testing.assert_frame_equal(Recommender.load(path).recommend(customers, n=10),
                                   model.recommend(customers, n=10))
+
+
+def test_a_fits_lists_go_to_files_of_its_own_and_are_those_held_in_memory(model, synthetic, cutoff, tmp_path,
+                                                                           monkeypatch):
+    """The lists and reasons are written block by block into files private to the fit (never all in memory);
+    the lists, the saved files and the serving tables are byte for byte those of lists held in memory."""
+    import os
+    import stat
+
+    from models.recommenders.list_files import ListFile
+    from models.recommenders.two_stage import LISTS_DIR
+    from training.export import export_recommender
+
+    folders = {values.folder.path for lists in model.serve_.values() for values in lists.values()
+               if isinstance(values, ListFile)}
+    assert len(folders) == 1 and all(isinstance(v, ListFile) for lists in model.serve_.values() for v in lists.values())
+    assert stat.S_IMODE(os.stat(folders.pop()).st_mode) == 0o700
+    monkeypatch.setattr(TwoStage, "_spilled_lists", TwoStage._empty_lists)
+    in_memory = TwoStage(**tiny_two_stage()).fit(synthetic, cutoff=cutoff)
+    assert isinstance(in_memory.serve_["all"]["items"], np.ndarray)
+    assert set(in_memory.serve_) == set(model.serve_)
+    for kind, lists in in_memory.serve_.items():
+        assert list(lists) == list(model.serve_[kind])
+        for field, values in lists.items():
+            np.testing.assert_array_equal(model.serve_[kind][field], values, err_msg=f"{kind} {field}")
+    saved, held = model.save(tmp_path / "files"), in_memory.save(tmp_path / "memory")
+    for file in sorted((held / LISTS_DIR).iterdir()):
+        assert (saved / LISTS_DIR / file.name).read_bytes() == file.read_bytes(), file.name
+    export_recommender(model, tmp_path / "files-serving", "beauty", "check", batch=97)
+    export_recommender(in_memory, tmp_path / "memory-serving", "beauty", "check", batch=97)
+    for file in sorted((tmp_path / "memory-serving").glob("*.parquet")):
+        assert (tmp_path / "files-serving" / file.name).read_bytes() == file.read_bytes(), file.name
