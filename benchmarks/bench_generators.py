@@ -9,7 +9,8 @@ does (its configuration, its cutoff at the end of the data, a `GeneratorFits` th
 `evaluation.max_customers` the holdout's generators are not handed over), with a listener on the stages the fit
 marks. The reranker is not trained (its inputs are digested instead: this benchmark is about the generators) and
 the fit stops where it would rerank every customer. Prints the stages' seconds, each generator's fit (seconds,
-by the stage it ran in), the training data builds and candidate features, and sha256 digests of the reranker's
+by the stage it ran in; fits side by side overlap, so they add up to more than the stage), the training data
+builds and candidate features, and sha256 digests of the reranker's
 training rows (features, labels, groups) and of the generators fitted at the cutoff (every fitted array): two
 runs whose digests match handed the reranker and the reranking the very same numbers.
 """
@@ -65,7 +66,7 @@ def _digest_arrays(digest: "hashlib._Hash", name: str, value: object, depth: int
 
 def run(customers: int, preset: str, seed: int, root: Path) -> None:
     import pandas as pd
-    from bench_train import dataset, peak_rss_bytes
+    from bench_train import StageMeter, dataset, peak_rss_bytes
 
     from features.labels import data_end
     from features.progress import listen
@@ -98,13 +99,17 @@ def run(customers: int, preset: str, seed: int, root: Path) -> None:
     stages: dict[str, float] = {}
     parts: dict[tuple[str, str], float] = defaultdict(float)
 
+    meter = StageMeter()
+
     class Listener:
         def started(self, path: tuple[str, ...]) -> None:
             where[0] = path[-1]
+            meter.started(path)
 
         def ended(self, path: tuple[str, ...], seconds: float) -> None:
             stages[path[-1]] = stages.get(path[-1], 0.0) + seconds
             where[0] = "fit"
+            meter.ended(path, seconds)
 
     def timed(label: object, call):  # noqa: ANN001, ANN202
         def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -148,9 +153,11 @@ def run(customers: int, preset: str, seed: int, root: Path) -> None:
         except _Stop:
             pass
     seconds = time.perf_counter() - started
+    meter.close()
+    peaks = {row["stage"].split(" / ")[-1]: row["peak"] for row in meter.rows}
     print(f"\nfit up to reranking every customer: {seconds:.1f} s (peak resident {peak_rss_bytes() / 1e9:.2f} GB)")
     for name in ("training candidates", "reranker", "generators"):
-        print(f"  stage {name}: {stages.get(name, 0.0):.1f} s")
+        print(f"  stage {name}: {stages.get(name, 0.0):.1f} s, peak {peaks.get(name, 0) / 1e9:.2f} GB")
     print("\n| stage | step | seconds |\n|---|---|---:|")
     for (stage, name), value in sorted(parts.items(), key=lambda kv: (kv[0][0], -kv[1])):
         print(f"| {stage} | {name} | {value:.2f} |")

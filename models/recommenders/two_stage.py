@@ -348,8 +348,9 @@ class TwoStage(Recommender):
         the caller's that needs no generator) among them; returns the generators and what ``alongside``
         returned. implicit's ALS spends most of a fit in its own threads, outside the GIL, and the other fits are
         single-threaded numpy: beside it they take the time ALS leaves to the cores. Every fit is a function of
-        the data and its settings alone, so the generators are the same whatever the count; BLAS keeps one thread
-        throughout (EASE's inverse does not depend on how many fits run beside it)."""
+        the data and its settings alone, so the generators are the same whatever the count; side by side, BLAS
+        keeps one thread throughout (as ``OPENBLAS_NUM_THREADS=1`` runs it anyway; ALS sets it for its own fit,
+        and EASE's inverse must not depend on whether ALS is running beside it)."""
         registry = Recommender._registry
         attrs = product_attributes(tables_before(tables, data.cutoff)) if attributes is not None and tables \
             else None
@@ -374,13 +375,12 @@ class TwoStage(Recommender):
         if alongside is not None:
             jobs[_ALONGSIDE] = alongside
         workers = min(self.params.workers or prediction_threads(), len(jobs))
-        with threadpool_limits(1, "blas"):
-            if workers > 1:
-                with ThreadPoolExecutor(workers) as pool:
-                    futures = {key: pool.submit(job) for key, job in jobs.items()}
-                    done = {key: future.result() for key, future in futures.items()}
-            else:
-                done = {key: job() for key, job in jobs.items()}
+        if workers > 1:
+            with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers) as pool:
+                futures = {key: pool.submit(job) for key, job in jobs.items()}
+                done = {key: future.result() for key, future in futures.items()}
+        else:
+            done = {key: job() for key, job in jobs.items()}
         gens: dict[str, Recommender] = {}
         fitted: dict[str, Recommender] = {}
         for name, (key, scoring) in uses.items():
