@@ -423,7 +423,8 @@ def test_generators_fitted_side_by_side_are_those_fitted_one_after_the_other(syn
     generators = {**tiny_two_stage()["generators"],
                   "als": {"model": "als", "candidates": 20, "params": TINY["als"]},
                   "tifu": {"model": "tifu_knn", "candidates": 20, "params": {"neighbours": 20, "alpha": 0.7}},
-                  "tifu_neighbours": {"model": "tifu_knn", "candidates": 10, "params": {"neighbours": 20, "alpha": 0.0}}}
+                  "tifu_neighbours": {"model": "tifu_knn", "candidates": 10,
+                                      "params": {"neighbours": 20, "alpha": 0.0}}}
     tables = tables_before(synthetic, cutoff)
     fitted = {}
     for workers in (1, 3):
