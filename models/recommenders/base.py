@@ -222,7 +222,7 @@ class Recommender:
         self.cutoff_ = data.cutoff
         self.customers_ = data.customers
         self.catalog_ = data.catalog
-        self.bought_ = (data.purchase_days > 0).astype(np.float32).tocsr()
+        self.bought_ = data.bought
         self.active_ = np.diff(data.interactions.indptr) > 0
         self.region_, self.regions_ = data.region, data.regions
         self.consent_ = data.consent
@@ -258,7 +258,7 @@ class Recommender:
         n_regions = len(data.regions)
         region_counts = signals.segment_buyers(data.log, data.region, n_regions, data.n_items, p.fill_window_days)
         active = np.zeros(n_regions, dtype=np.float64)
-        users = np.unique(data.log.user)
+        users = data.buyers
         np.add.at(active, data.region[users][data.region[users] >= 0], 1.0)
         self.region_ok_ = active >= p.segment_min_customers
         self.region_score_ = signals.shrunk_share(region_counts, self.fallback_score_, p.segment_shrinkage) \

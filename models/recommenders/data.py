@@ -210,6 +210,17 @@ class TrainingData:
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
 
+    @cached_property
+    def bought(self) -> sp.csr_matrix:
+        """Customers x products, 1 where the customer bought the product: every model fitted on this data holds
+        it (built once and shared, not once per generator)."""
+        return (self.purchase_days > 0).astype(np.float32).tocsr()
+
+    @cached_property
+    def buyers(self) -> np.ndarray:
+        """The customers with a purchase in the log (sorted internal indices)."""
+        return np.unique(self.log.user)
+
     @property
     def n_users(self) -> int:
         return len(self.customers)

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
+from threadpoolctl import threadpool_limits
 
 from features.i18n import message
 from features.columns import Columns as C
@@ -59,6 +61,8 @@ _REASON_PLACES = 1_000_000
 # customers below a billion.
 _GROUP_STRIDE = 10**9
 GENERATOR_DIR = "generators"
+# The key of the caller's own work among the generator fits (``TwoStage._fit_generators(alongside=...)``).
+_ALONGSIDE = "\x00alongside"
 # The precomputed lists of a saved model, one .npy per list and field (memory-mapped when loaded).
 LISTS_DIR = "lists"
 # Each list's fields (dtype, value of an empty place): the reranked products, their scores and source generators,
@@ -340,34 +344,57 @@ class TwoStage(Recommender):
     def _fit_generators(self, data: TrainingData, interactions: InteractionConfig | None,
                         attributes: "_AttributeModels | None" = None,
                         tables: dict[str, pd.DataFrame] | None = None,
-                        fits: "GeneratorFits | None" = None) -> dict[str, Recommender]:
+                        fits: "GeneratorFits | None" = None,
+                        alongside: Callable[[], Any] | None = None) -> tuple[dict[str, Recommender], Any]:
         """The generators fitted on ``data``; the attribute ones read the product attributes known at its cutoff
         (``tables`` cut there: a label window sees the prices paid before it, not those up to the last cutoff).
-        Those ``fits`` holds for the very same data and settings are taken from it, not fitted again."""
+        Those ``fits`` holds for the very same data and settings are taken from it, not fitted again.
+
+        The fits run side by side on ``workers`` threads (one per core by default), with ``alongside`` (work of
+        the caller's that needs no generator) among them; returns the generators and what ``alongside``
+        returned. implicit's ALS spends most of a fit in its own threads, outside the GIL, and the other fits are
+        single-threaded numpy: beside it they take the time ALS leaves to the cores. Every fit is a function of
+        the data and its settings alone, so the generators are the same whatever the count; side by side, BLAS
+        keeps one thread throughout (as ``OPENBLAS_NUM_THREADS=1`` runs it anyway; ALS sets it for its own fit,
+        and EASE's inverse must not depend on whether ALS is running beside it)."""
         registry = Recommender._registry
         attrs = product_attributes(tables_before(tables, data.cutoff)) if attributes is not None and tables \
             else None
         earlier = fits.take(data, interactions) if fits is not None else {}
-        gens: dict[str, Recommender] = {}
-        fitted: dict[str, Recommender] = {}
+        jobs: dict[str, Callable[[], Any]] = {}  # what to work out, by name (a generator's or its fit's key)
+        uses: dict[str, tuple[str, dict[str, Any]]] = {}  # generator -> (job, scoring parameters to set)
         for name, spec in self.params.generators.items():
             params = {**spec.params, "random_state": self.params.random_state}
-            if attributes is not None and name in attributes.towers:
-                gens[name] = registry[spec.model](**params).fit_tower(data, attrs,
-                                                                      attributes.towers[name], interactions)
-                continue
             model_cls = registry[spec.model]
-            # Generators that differ only in what scoring reads share one fit (and what their scoring shares).
-            scoring = {k: v for k, v in params.items() if k in model_cls.scoring_params}
-            same_fit = _fit_key(spec.model, model_cls(**params).get_params())
-            if same_fit in fitted:
-                gens[name] = fitted[same_fit].with_params(**scoring)
+            if attributes is not None and name in attributes.towers:
+                jobs[name] = partial(model_cls(**params).fit_tower, data, attrs, attributes.towers[name],
+                                     interactions)
+                uses[name] = (name, {})
                 continue
-            model = earlier.get(same_fit)
-            model = model.with_params(**scoring) if model is not None else \
-                model_cls(**params).fit_data(data, interactions)
-            gens[name] = fitted[same_fit] = model
-        return gens
+            # Generators that differ only in what scoring reads share one fit (and what their scoring shares).
+            same_fit = _fit_key(spec.model, model_cls(**params).get_params())
+            if same_fit not in jobs:
+                model = earlier.get(same_fit)
+                jobs[same_fit] = (lambda model=model: model) if model is not None else \
+                    partial(model_cls(**params).fit_data, data, interactions)
+            uses[name] = (same_fit, {k: v for k, v in params.items() if k in model_cls.scoring_params})
+        if alongside is not None:
+            jobs[_ALONGSIDE] = alongside
+        workers = min(self.params.workers or prediction_threads(), len(jobs))
+        if workers > 1:
+            with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers) as pool:
+                futures = {key: pool.submit(job) for key, job in jobs.items()}
+                done = {key: future.result() for key, future in futures.items()}
+        else:
+            done = {key: job() for key, job in jobs.items()}
+        gens: dict[str, Recommender] = {}
+        fitted: dict[str, Recommender] = {}
+        for name, (key, scoring) in uses.items():
+            if key in fitted:  # a fit shared with a generator before it: a copy with its own scoring parameters
+                gens[name] = fitted[key].with_params(**scoring)
+            else:
+                gens[name] = fitted[key] = done[key].with_params(**scoring) if key in earlier else done[key]
+        return gens, done.get(_ALONGSIDE)
 
     def _attribute_names(self) -> list[str]:
         return [name for name, spec in self.params.generators.items() if spec.model == ATTRIBUTES]
@@ -435,7 +462,7 @@ class TwoStage(Recommender):
         if len(buyers) > self.params.max_train_customers:
             rng = np.random.default_rng(self.params.random_state)
             buyers = np.sort(rng.choice(buyers, self.params.max_train_customers, replace=False))
-        gens = self._fit_generators(data, interactions, attributes, window_tables, fits)
+        gens, _ = self._fit_generators(data, interactions, attributes, window_tables, fits)
         everyone = len(buyers)
         buyers = self._within_budget(gens, data, buyers)
         # Only the sampled buyers' candidates are described: their customer features alone are worked out.
@@ -542,10 +569,12 @@ class TwoStage(Recommender):
         p = self.params
         step = steps()
         step("generators")
-        gens = self._fit_generators(data, interactions, attributes, tables, fits)
+        # Every customer's candidate features need no generator: worked out beside their fits.
+        gens, described = self._fit_generators(
+            data, interactions, attributes, tables, fits,
+            alongside=partial(CandidateFeatures, data, tables, p.features, self._vocab, p.window_days))
         if fits is not None:
             fits.keep(data, interactions, self._shareable(gens))
-        described = CandidateFeatures(data, tables, p.features, self._vocab, p.window_days)
         clock.lap("generators at the cutoff")
         step("reranked lists")
         users = np.flatnonzero(self.active_ & self.consent_ & (True if self.listed_ is None else self.listed_))

@@ -9,7 +9,7 @@ import pytest
 from features.exceptions import ConfigError, DataError
 from models.recommenders import Filters, TwoStage
 from models.recommenders.config import load_config
-from tests.models.recommenders.conftest import tiny_two_stage
+from tests.models.recommenders.conftest import TINY, tiny_two_stage
 
 _FIT: dict[str, TwoStage] = {}
 
@@ -443,3 +443,55 @@ def test_a_fits_lists_go_to_files_of_its_own_and_are_those_held_in_memory(model,
     export_recommender(in_memory, tmp_path / "memory-serving", "beauty", "check", batch=97)
     for file in sorted((tmp_path / "memory-serving").glob("*.parquet")):
         assert (tmp_path / "files-serving" / file.name).read_bytes() == file.read_bytes(), file.name
+
+
+def test_generators_fitted_side_by_side_are_those_fitted_one_after_the_other(synthetic, cutoff):
+    """The generators of a fit run on a thread per core, with the caller's work beside them: each is the model
+    fitted alone, bit for bit, generators differing in scoring only still share one fit, and the caller gets
+    what its work returned."""
+    from models.recommenders.data import TrainingData, tables_before
+    from models.recommenders.two_stage import _vocabularies
+
+    generators = {**tiny_two_stage()["generators"],
+                  "als": {"model": "als", "candidates": 20, "params": TINY["als"]},
+                  "tifu": {"model": "tifu_knn", "candidates": 20, "params": {"neighbours": 20, "alpha": 0.7}},
+                  "tifu_neighbours": {"model": "tifu_knn", "candidates": 10,
+                                      "params": {"neighbours": 20, "alpha": 0.0}}}
+    tables = tables_before(synthetic, cutoff)
+    fitted = {}
+    for workers in (1, 3):
+        model = TwoStage(**tiny_two_stage(generators=generators, workers=workers))
+        model._vocab = _vocabularies(tables)
+        attributes = model._attribute_models(tables, [cutoff], cutoff)
+        data = TrainingData.build(tables, cutoff)
+        fitted[workers] = model._fit_generators(data, None, attributes, tables,
+                                                alongside=lambda data=data: ("customers", data.n_users))
+    (one, one_extra), (three, three_extra) = fitted[1], fitted[3]
+    assert one_extra == three_extra == ("customers", data.n_users)
+    assert list(three) == list(one) == list(generators)
+    for name, gen in one.items():
+        assert type(three[name]) is type(gen) and three[name].get_params() == gen.get_params()
+        mine, theirs = _fitted_arrays(gen), _fitted_arrays(three[name])
+        assert set(mine) == set(theirs) and len(mine) > 3, name
+        for key, value in mine.items():
+            np.testing.assert_array_equal(theirs[key], value, err_msg=f"{name} {key}")
+    assert three["tifu_neighbours"].vectors_ is three["tifu"].vectors_  # one fit, two scorings
+    assert three["tifu_neighbours"].params.alpha == 0.0 and three["tifu"].params.alpha == 0.7
+
+
+def _fitted_arrays(model) -> dict[str, np.ndarray]:
+    """Every array a fitted recommender learned (its saved state and the fallbacks every model has), sparse ones
+    by their parts."""
+    import scipy.sparse as sp
+
+    arrays = {**model._state(), "bought": model.bought_, "active": model.active_,
+              "fallback_score": model.fallback_score_, "fallback_order": model.fallback_order_,
+              "region_score": model.region_score_, "region_ok": model.region_ok_}
+    out = {}
+    for key, value in arrays.items():
+        if sp.issparse(value):
+            value = sp.csr_matrix(value)
+            out.update({f"{key}.{part}": getattr(value, part) for part in ("indptr", "indices", "data")})
+        else:
+            out[key] = np.asarray(value)
+    return out
