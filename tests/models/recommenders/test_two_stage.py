@@ -449,6 +449,8 @@ def test_generators_fitted_side_by_side_are_those_fitted_one_after_the_other(syn
     """The generators of a fit run on a thread per core, with the caller's work beside them: each is the model
     fitted alone, bit for bit, generators differing in scoring only still share one fit, and the caller gets
     what its work returned."""
+    from threadpoolctl import threadpool_limits
+
     from models.recommenders.data import TrainingData, tables_before
     from models.recommenders.two_stage import _vocabularies
 
@@ -464,8 +466,11 @@ def test_generators_fitted_side_by_side_are_those_fitted_one_after_the_other(syn
         model._vocab = _vocabularies(tables)
         attributes = model._attribute_models(tables, [cutoff], cutoff)
         data = TrainingData.build(tables, cutoff)
-        fitted[workers] = model._fit_generators(data, None, attributes, tables,
-                                                alongside=lambda data=data: ("customers", data.n_users))
+        # BLAS on one thread, as the side-by-side fits hold it and OPENBLAS_NUM_THREADS=1 runs it: EASE's
+        # inverse rounds differently on several BLAS threads, whatever the generators' threads.
+        with threadpool_limits(1, "blas"):
+            fitted[workers] = model._fit_generators(data, None, attributes, tables,
+                                                    alongside=lambda data=data: ("customers", data.n_users))
     (one, one_extra), (three, three_extra) = fitted[1], fitted[3]
     assert one_extra == three_extra == ("customers", data.n_users)
     assert list(three) == list(one) == list(generators)
